@@ -1,0 +1,81 @@
+// swift-tools-version:6.0
+// Switchyard: a PostgreSQL wire-protocol proxy for provable, zero-downtime schema migrations.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "switchyard",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "switchyard", targets: ["switchyard"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // C libraries and the few Linux calls Glibc's Swift module does not export.
+        .target(name: "CShims"),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CPgQuery", providers: [.apt(["libpg-query-dev"])]),
+
+        // Pure core: wire codecs, framing and the session state machine. No I/O.
+        .target(name: "SwitchyardProtocol", swiftSettings: strict),
+        // Pure core: the configuration model and its YAML loader.
+        .target(
+            name: "SwitchyardConfig",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // I/O: sockets, the epoll event loops, signals.
+        .target(
+            name: "SwitchyardIO",
+            dependencies: ["CShims", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        // Server: client sessions, cancel routing, admin console, metrics, lifecycle.
+        .target(
+            name: "SwitchyardServer",
+            dependencies: [
+                "SwitchyardProtocol", "SwitchyardConfig", "SwitchyardIO", "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "switchyard",
+            dependencies: [
+                "SwitchyardServer", "SwitchyardConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Test support: a real PostgreSQL cluster in a temporary directory, process helpers.
+        .target(
+            name: "SwitchyardTestSupport",
+            dependencies: ["SwitchyardIO"],
+            path: "Tests/SwitchyardTestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "SwitchyardProtocolTests", dependencies: ["SwitchyardProtocol"], swiftSettings: strict),
+        .testTarget(name: "SwitchyardConfigTests", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
+        .testTarget(
+            name: "SwitchyardIntegrationTests",
+            dependencies: ["SwitchyardServer", "SwitchyardTestSupport", "CLibPQ", "CPgQuery", "SwitchyardProtocol", "SwitchyardConfig"],
+            swiftSettings: strict
+        ),
+    ]
+)

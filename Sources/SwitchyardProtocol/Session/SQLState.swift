@@ -1,0 +1,18 @@
+// SQLSTATE codes Switchyard itself reports to clients.
+// https://www.postgresql.org/docs/current/errcodes-appendix.html
+
+public enum SQLState {
+    public static let unableToConnect = "08001"            // sqlclient_unable_to_establish_sqlconnection
+    public static let connectionFailure = "08006"
+    public static let protocolViolation = "08P01"
+    public static let featureNotSupported = "0A000"
+    public static let invalidAuthorizationSpecification = "28000"
+    public static let invalidPassword = "28P01"
+    public static let tooManyConnections = "53300"
+    public static let programLimitExceeded = "54000"
+    public static let adminShutdown = "57P01"
+    public static let cannotConnectNow = "57P03"
+    public static let syntaxError = "42601"
+    public static let queryCanceled = "57014"
+    public static let internalError = "XX000"
+}

@@ -1,0 +1,211 @@
+// The state of one proxied client session, advanced by the messages seen in each direction.
+
+/// A pure state machine for one client session: startup negotiation, authentication
+/// pass-through, then the request/response cycle. It never touches a socket or a
+/// clock: the I/O layer feeds it what it read (with a timestamp) and acts on what it returns.
+public struct SessionStateMachine: Sendable {
+    public enum Phase: Sendable, Equatable {
+        /// Waiting for the client's StartupMessage (SSL/GSS requests may come first).
+        case awaitingStartup
+        /// Connecting to the upstream on the client's behalf.
+        case connecting
+        /// Authentication messages flow through untouched until ReadyForQuery.
+        case authenticating
+        /// Normal operation.
+        case ready
+        case closed
+    }
+
+    /// What to do with a startup-phase packet.
+    public enum StartupAction: Sendable, Equatable {
+        /// Answer SSLRequest or GSSENCRequest with the single byte 'N'.
+        case declineEncryption
+        /// Open a connection to the upstream and send it these exact bytes.
+        case connectUpstream(StartupMessage)
+        /// The client asked for the admin console database.
+        case openAdminConsole(StartupMessage)
+        /// A CancelRequest: route it to the session that owns this key, then close.
+        case forwardCancel(BackendKey)
+        /// Send this error and close.
+        case reject(ErrorFields)
+    }
+
+    /// What a server message meant for the session.
+    public enum ServerEvent: Sendable, Equatable {
+        case none
+        /// A Query, Sync or FunctionCall was answered by ReadyForQuery after this many nanoseconds.
+        case requestCompleted(nanoseconds: UInt64)
+        /// Authentication finished: the first ReadyForQuery.
+        case sessionEstablished
+        /// The server reported a FATAL or PANIC error; it will close the connection.
+        case fatalError(ErrorFields)
+    }
+
+    public enum ClientEvent: Sendable, Equatable {
+        case none
+        /// The client sent Terminate: forward it and close once written.
+        case terminate
+    }
+
+    /// The admin console's database name, as PgBouncer's `pgbouncer` database.
+    public let adminDatabase: String
+
+    public private(set) var phase: Phase = .awaitingStartup
+    public private(set) var startup: StartupMessage?
+    public private(set) var transactionStatus: TransactionStatus = .idle
+    public private(set) var backendKey: BackendKey?
+    public private(set) var serverParameters: [String: String] = [:]
+    public private(set) var statementCount: UInt64 = 0
+    public private(set) var transactionCount: UInt64 = 0
+    public private(set) var requestCount: UInt64 = 0
+    /// Whether the client's last request stream left the server inside a transaction or with work pending.
+    private var requestStarts: [UInt64] = []
+    private var requestHead = 0
+
+    public init(adminDatabase: String = "switchyard") {
+        self.adminDatabase = adminDatabase
+    }
+
+    /// Requests sent by the client and not yet answered by ReadyForQuery.
+    public var outstandingRequests: Int { requestStarts.count - requestHead }
+
+    /// True when closing the session now would interrupt nothing: no transaction open, nothing in flight.
+    public var isIdle: Bool {
+        switch phase {
+        case .ready: transactionStatus == .idle && outstandingRequests == 0
+        case .awaitingStartup, .closed: true
+        case .connecting, .authenticating: false
+        }
+    }
+
+    // MARK: Startup
+
+    public mutating func startupPacketReceived(_ packet: StartupPacket) -> StartupAction {
+        switch packet {
+        case .sslRequest, .gssEncRequest:
+            return .declineEncryption
+        case let .cancel(key):
+            phase = .closed
+            return .forwardCancel(key)
+        case let .startup(message):
+            guard let user = message.user, !user.isEmpty else {
+                phase = .closed
+                return .reject(ErrorFields(severity: "FATAL", sqlState: SQLState.invalidAuthorizationSpecification,
+                                           message: "no PostgreSQL user name specified in startup packet"))
+            }
+            startup = message
+            if message.database == adminDatabase {
+                phase = .ready
+                return .openAdminConsole(message)
+            }
+            phase = .connecting
+            return .connectUpstream(message)
+        }
+    }
+
+    /// A startup packet that could not be decoded.
+    public mutating func startupFailed(_ error: ProtocolError) -> ErrorFields {
+        phase = .closed
+        switch error {
+        case .unsupportedProtocolVersion:
+            return ErrorFields(severity: "FATAL", sqlState: SQLState.featureNotSupported, message: error.description)
+        default:
+            return ErrorFields(severity: "FATAL", sqlState: SQLState.protocolViolation, message: error.description)
+        }
+    }
+
+    public mutating func upstreamConnected() {
+        phase = .authenticating
+    }
+
+    public mutating func upstreamConnectFailed(address: String, reason: String) -> ErrorFields {
+        phase = .closed
+        return ErrorFields(severity: "FATAL", sqlState: SQLState.unableToConnect,
+                           message: "switchyard could not connect to the upstream server at \(address): \(reason)",
+                           hint: "Check that PostgreSQL is running and that `upstream` in the Switchyard config points at it.")
+    }
+
+    // MARK: Traffic
+
+    /// The message ids whose bodies the session must see from the server.
+    public static let inspectedServerMessages: Set<UInt8> = [
+        BackendMessageID.authentication.rawValue,
+        BackendMessageID.backendKeyData.rawValue,
+        BackendMessageID.parameterStatus.rawValue,
+        BackendMessageID.readyForQuery.rawValue,
+        BackendMessageID.errorResponse.rawValue,
+    ]
+
+    public mutating func clientMessage(_ message: ScannedMessage, now: UInt64) -> ClientEvent {
+        switch message.id {
+        case FrontendMessageID.query.rawValue:
+            statementCount += 1
+            pushRequest(now)
+        case FrontendMessageID.sync.rawValue, FrontendMessageID.functionCall.rawValue:
+            pushRequest(now)
+        case FrontendMessageID.execute.rawValue:
+            statementCount += 1
+        case FrontendMessageID.terminate.rawValue:
+            phase = .closed
+            return .terminate
+        default:
+            break
+        }
+        return .none
+    }
+
+    public mutating func serverMessage(_ message: ScannedMessage, now: UInt64) -> ServerEvent {
+        guard let body = message.body else { return .none }
+        guard let decoded = try? BackendMessage.decode(id: message.id, body: body) else { return .none }
+        switch decoded {
+        case let .backendKeyData(key):
+            backendKey = key
+        case let .parameterStatus(name, value):
+            serverParameters[name] = value
+        case let .errorResponse(fields):
+            if let severity = fields.severity, severity == "FATAL" || severity == "PANIC" {
+                return .fatalError(fields)
+            }
+        case let .readyForQuery(status):
+            let previous = transactionStatus
+            transactionStatus = status
+            if phase == .authenticating {
+                phase = .ready
+                return .sessionEstablished
+            }
+            if status == .idle && (previous != .idle || outstandingRequests > 0) {
+                transactionCount += 1
+            }
+            if let start = popRequest() {
+                requestCount += 1
+                return .requestCompleted(nanoseconds: now >= start ? now - start : 0)
+            }
+        default:
+            break
+        }
+        return .none
+    }
+
+    public mutating func closed() {
+        phase = .closed
+    }
+
+    private mutating func pushRequest(_ now: UInt64) {
+        if requestHead > 64 && requestHead * 2 > requestStarts.count {
+            requestStarts.removeFirst(requestHead)
+            requestHead = 0
+        }
+        requestStarts.append(now)
+    }
+
+    private mutating func popRequest() -> UInt64? {
+        guard requestHead < requestStarts.count else { return nil }
+        let v = requestStarts[requestHead]
+        requestHead += 1
+        if requestHead == requestStarts.count {
+            requestStarts.removeAll(keepingCapacity: true)
+            requestHead = 0
+        }
+        return v
+    }
+}

@@ -1,0 +1,73 @@
+// Builds the console's result sets from the registry, the stats and the configuration.
+import Foundation
+import SwitchyardConfig
+
+public enum SwitchyardVersion {
+    public static let string = "0.1.0"
+}
+
+/// Turns live state into `AdminResult`s. Takes plain values, not the server, so it is testable.
+enum AdminReports {
+    static func clients(_ sessions: [SessionInfo]) -> AdminResult {
+        AdminResult(
+            columns: ["id", "user", "database", "application_name", "client_addr", "state", "connect_time",
+                      "bytes_received", "bytes_sent", "statements", "backend_pid", "loop"],
+            rows: sessions.map { s in
+                let d = s.snapshotDetails
+                return [
+                    "\(s.id)", d.user, d.database, d.applicationName, s.clientAddress, s.stateName,
+                    timestamp(s.connectedAt),
+                    "\(s.bytesIn.load(ordering: .relaxed))", "\(s.bytesOut.load(ordering: .relaxed))",
+                    "\(s.statements.load(ordering: .relaxed))",
+                    d.backendKey.map { "\($0.processID)" }, "\(s.loopIndex)",
+                ]
+            })
+    }
+
+    static func servers(_ sessions: [SessionInfo]) -> AdminResult {
+        AdminResult(
+            columns: ["client_id", "user", "database", "upstream", "backend_pid", "state", "connect_time"],
+            rows: sessions.compactMap { s in
+                let d = s.snapshotDetails
+                guard !d.upstream.isEmpty else { return nil }
+                return ["\(s.id)", d.user, d.database, d.upstream, d.backendKey.map { "\($0.processID)" },
+                        s.stateName, timestamp(s.connectedAt)]
+            })
+    }
+
+    static func stats(_ s: ServerStats.Snapshot, p50Micros: UInt64, p99Micros: UInt64) -> AdminResult {
+        let avg = s.requests == 0 ? 0 : s.requestNanos / s.requests / 1000
+        return AdminResult(
+            columns: ["total_clients", "active_clients", "active_servers", "rejected_clients", "total_statements",
+                      "total_transactions", "total_requests", "bytes_received", "bytes_sent",
+                      "avg_request_us", "p50_request_us", "p99_request_us", "cancels_forwarded",
+                      "server_connect_failures", "protocol_errors"],
+            rows: [[
+                "\(s.clientsAccepted)", "\(s.clientsActive)", "\(s.serversActive)", "\(s.clientsRejected)",
+                "\(s.statements)", "\(s.transactions)", "\(s.requests)", "\(s.bytesFromClients)",
+                "\(s.bytesFromServers)", "\(avg)", "\(p50Micros)", "\(p99Micros)", "\(s.cancelsForwarded)",
+                "\(s.serverConnectFailures)", "\(s.protocolErrors)",
+            ]])
+    }
+
+    static func config(_ c: SwitchyardConfiguration) -> AdminResult {
+        let restartOnly: Set<String> = ["listen", "admin_listen", "workers"]
+        return AdminResult(
+            columns: ["key", "value", "changeable"],
+            rows: c.summaryLines().map { [$0.key, $0.value, restartOnly.contains($0.key) ? "no" : "yes"] })
+    }
+
+    static func version() -> AdminResult {
+        AdminResult(columns: ["version"], rows: [["Switchyard \(SwitchyardVersion.string)"]])
+    }
+
+    static func help() -> AdminResult {
+        AdminResult(columns: ["command"], rows: AdminCommand.help.map { [$0] })
+    }
+
+    private static func timestamp(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime]
+        return f.string(from: date)
+    }
+}

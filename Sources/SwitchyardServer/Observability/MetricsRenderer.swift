@@ -1,0 +1,76 @@
+// Renders /metrics in the Prometheus text format from the server's counters.
+import Prometheus
+import Synchronization
+
+/// Keeps a PrometheusCollectorRegistry in step with `ServerStats`. The stats
+/// atomics are the single source of truth; at each scrape the registry's counters
+/// are advanced by what changed since the last one, and gauges are set.
+final class MetricsRenderer: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    private let stats: ServerStats
+    private let counters: [(@Sendable (ServerStats.Snapshot) -> UInt64, Counter)]
+    private let exported: Mutex<[UInt64]>
+    private let clientsActive: Gauge
+    private let serversActive: Gauge
+
+    /// Upper bounds of the latency histogram buckets, in seconds.
+    static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    init(stats: ServerStats) {
+        self.stats = stats
+        let defs: [(@Sendable (ServerStats.Snapshot) -> UInt64, String, String)] = [
+            ({ $0.clientsAccepted }, "client_connections_total", "Client connections accepted."),
+            ({ $0.clientsRejected }, "client_connections_rejected_total", "Client connections refused (limits, shutdown)."),
+            ({ $0.serverConnectFailures }, "server_connect_failures_total", "Failed connections to the upstream."),
+            ({ $0.bytesFromClients }, "client_bytes_received_total", "Bytes read from clients."),
+            ({ $0.bytesFromServers }, "server_bytes_received_total", "Bytes read from the upstream."),
+            ({ $0.statements }, "statements_total", "Statements sent (simple queries and executes)."),
+            ({ $0.transactions }, "transactions_total", "Transactions completed (including autocommit statements)."),
+            ({ $0.requests }, "requests_total", "Requests answered by ReadyForQuery (Query, Sync, FunctionCall)."),
+            ({ $0.cancelsForwarded }, "cancel_requests_forwarded_total", "Cancel requests routed to a backend."),
+            ({ $0.protocolErrors }, "protocol_errors_total", "Sessions closed for malformed protocol input."),
+        ]
+        let registry = self.registry
+        counters = defs.map { def in
+            (def.0, registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "switchyard", metricName: def.1, unitName: "", helpText: def.2)))
+        }
+        exported = Mutex([UInt64](repeating: 0, count: defs.count))
+        clientsActive = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "switchyard", metricName: "clients_active", unitName: "", helpText: "Client sessions open now."))
+        serversActive = registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "switchyard", metricName: "servers_active", unitName: "", helpText: "Upstream connections open now."))
+    }
+
+    func render() -> String {
+        let snapshot = stats.snapshot()
+        exported.withLock { last in
+            for (i, (path, counter)) in counters.enumerated() {
+                let value = path(snapshot)
+                if value > last[i] { counter.increment(by: Int64(value - last[i])) }
+                last[i] = max(last[i], value)
+            }
+        }
+        clientsActive.set(Double(snapshot.clientsActive))
+        serversActive.set(Double(snapshot.serversActive))
+        var bytes: [UInt8] = []
+        registry.emit(into: &bytes)
+        var text = String(decoding: bytes, as: UTF8.self)
+        text += renderLatency(sumNanos: snapshot.requestNanos)
+        return text
+    }
+
+    /// The HdrHistogram as a Prometheus histogram: cumulative counts per bucket.
+    private func renderLatency(sumNanos: UInt64) -> String {
+        let bounds = Self.latencyBuckets.map { UInt64($0 * 1_000_000) }
+        let summary = stats.latencySummary(boundsMicros: bounds)
+        let name = "switchyard_request_duration_seconds"
+        var out = "# HELP \(name) Time from a client request (Query, Sync, FunctionCall) to the server's ReadyForQuery.\n"
+        out += "# TYPE \(name) histogram\n"
+        for (bound, count) in zip(Self.latencyBuckets, summary.cumulativeCounts) {
+            out += "\(name)_bucket{le=\"\(bound)\"} \(count)\n"
+        }
+        out += "\(name)_bucket{le=\"+Inf\"} \(summary.count)\n"
+        out += "\(name)_sum \(Double(sumNanos) / 1e9)\n"
+        out += "\(name)_count \(summary.count)\n"
+        return out
+    }
+}
+

@@ -1,0 +1,466 @@
+// One client connection and its upstream connection: reads, forwards, and feeds the state machine.
+import Glibc
+import Logging
+import SwitchyardConfig
+import SwitchyardIO
+import SwitchyardProtocol
+
+/// The I/O shell around `SessionStateMachine`. Each read is scanned for message
+/// boundaries and forwarded as the bytes it arrived in; the state machine only
+/// watches. Confined to its event loop once registered.
+final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked Sendable {
+    let context: ServerContext
+    let settings: SessionSettings
+    let info: SessionInfo
+    let client: Socket
+    var upstream: Socket?
+    unowned let loop: EventLoop
+
+    private var state: SessionStateMachine
+    private var startupReader = StartupPacketReader()
+    private var clientScanner: MessageScanner
+    private var serverScanner: MessageScanner
+    private var toServer = OutputBuffer()
+    private var toClient = OutputBuffer()
+    private var connecting = false
+    private var closed = false
+    private var closeWhenIdleRequested = false
+    /// Close once `toClient` drains (after a FATAL error we wrote ourselves).
+    private var closeAfterClientFlush = false
+    private let createdAt: UInt64
+    private var connectStartedAt: UInt64 = 0
+    private var logger: Logger
+
+    init(context: ServerContext, client: Socket, loop: EventLoop) {
+        self.context = context
+        self.settings = context.settings
+        self.client = client
+        self.loop = loop
+        self.info = SessionInfo(id: context.registry.makeID(), clientAddress: client.peerDescription, loopIndex: loop.index)
+        let maxSize = settings.config.maxMessageSize
+        self.state = SessionStateMachine()
+        self.clientScanner = MessageScanner(maxMessageSize: maxSize, inspect: [])
+        // Server messages are trusted to be well-formed; a DataRow may legitimately exceed the client limit.
+        self.serverScanner = MessageScanner(maxMessageSize: Int(Int32.max), inspect: SessionStateMachine.inspectedServerMessages)
+        self.createdAt = loop.clock.monotonicNanoseconds()
+        var logger = context.logger
+        logger[metadataKey: "session"] = "\(info.id)"
+        logger[metadataKey: "client"] = "\(info.clientAddress)"
+        self.logger = logger
+    }
+
+    /// Called on the loop thread right after accept.
+    func start() {
+        let keepalive = settings.config.tcpKeepalive
+        client.setNoDelay()
+        if keepalive.enabled {
+            client.setKeepalive(idleSeconds: Int(keepalive.idle.components.seconds), intervalSeconds: Int(keepalive.interval.components.seconds), count: keepalive.count)
+        }
+        do {
+            try loop.register(fd: client.fd, interest: .readable, handler: self)
+        } catch {
+            logger.error("could not register client socket", metadata: ["error": "\(error)"])
+            client.close()
+            return
+        }
+        context.registry.add(info, loop: loop, target: self)
+        context.stats.clientsActive.add(1, ordering: .relaxed)
+        loop.addTicker(self)
+    }
+
+    // MARK: Events
+
+    func handle(fd: Int32, readiness: Readiness, loop: EventLoop) {
+        guard !closed else { return }
+        do {
+            if fd == client.fd {
+                if readiness.isWritable { try flushToClient() }
+                if readiness.isReadable || readiness.isErrorOrHangup, !closed, interestOf(client).contains(.readable) || readiness.isErrorOrHangup {
+                    try readClient()
+                }
+            } else if let upstream, fd == upstream.fd {
+                if connecting {
+                    if readiness.isWritable || readiness.isErrorOrHangup { finishConnect() }
+                } else {
+                    if readiness.isWritable { try flushToServer() }
+                    if readiness.isReadable || readiness.isErrorOrHangup, !closed, interestOf(upstream).contains(.readable) || readiness.isErrorOrHangup {
+                        try readServer()
+                    }
+                }
+            }
+        } catch {
+            close(reason: "\(error)")
+            return
+        }
+        if !closed { updateInterests() }
+    }
+
+    private func interestOf(_ s: Socket) -> Interest { loop.interest(fd: s.fd) ?? .none }
+
+    private func readClient() throws(SocketError) {
+        switch try client.read(into: loop.scratch) {
+        case .wouldBlock: return
+        case .endOfFile:
+            close(reason: "client closed the connection")
+            return
+        case let .bytes(n):
+            let chunk = UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n])
+            context.stats.bytesFromClients.add(UInt64(n), ordering: .relaxed)
+            info.bytesIn.add(UInt64(n), ordering: .relaxed)
+            if state.phase == .awaitingStartup {
+                try handleStartupBytes(chunk)
+            } else {
+                try forwardClientBytes(chunk)
+            }
+        }
+    }
+
+    private func forwardClientBytes(_ chunk: UnsafeRawBufferPointer) throws(SocketError) {
+        let now = loop.clock.monotonicNanoseconds()
+        var terminate = false
+        var statements: UInt64 = 0
+        do {
+            try clientScanner.scan(chunk) { message in
+                let before = state.statementCount
+                if state.clientMessage(message, now: now) == .terminate { terminate = true }
+                statements += state.statementCount - before
+            }
+        } catch {
+            context.stats.protocolErrors.add(1, ordering: .relaxed)
+            rejectAndClose(protocolError: error)
+            return
+        }
+        if statements > 0 {
+            context.stats.statements.add(statements, ordering: .relaxed)
+            info.statements.add(statements, ordering: .relaxed)
+            info.state.store(2, ordering: .relaxed)
+        }
+        guard let upstream else { return }
+        if connecting {
+            toServer.append(chunk)
+        } else {
+            try forward(chunk, to: upstream, queue: &toServer)
+        }
+        if terminate {
+            // Let the Terminate reach the server, then close both sides.
+            _ = try? toServer.flush(to: upstream)
+            close(reason: "client sent Terminate")
+        }
+    }
+
+    private func rejectAndClose(protocolError error: ProtocolError) {
+        let sqlState: String
+        switch error {
+        case .messageTooLarge: sqlState = SQLState.programLimitExceeded
+        default: sqlState = SQLState.protocolViolation
+        }
+        logger.warning("closing session after a protocol error from the client", metadata: ["error": "\(error)"])
+        sendFatalAndClose(ErrorFields(severity: "FATAL", sqlState: sqlState, message: "switchyard: \(error)"))
+    }
+
+    private func readServer() throws(SocketError) {
+        guard let upstream else { return }
+        switch try upstream.read(into: loop.scratch) {
+        case .wouldBlock: return
+        case .endOfFile:
+            // Deliver what the server said last (often a FATAL error) before closing.
+            _ = try? toClient.flush(to: client)
+            close(reason: "server closed the connection")
+            return
+        case let .bytes(n):
+            let chunk = UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n])
+            context.stats.bytesFromServers.add(UInt64(n), ordering: .relaxed)
+            info.bytesOut.add(UInt64(n), ordering: .relaxed)
+            let now = loop.clock.monotonicNanoseconds()
+            let transactionsBefore = state.transactionCount
+            do {
+                try serverScanner.scan(chunk) { message in
+                    handleServerEvent(state.serverMessage(message, now: now), message: message)
+                }
+                if state.transactionCount > transactionsBefore {
+                    context.stats.transactions.add(state.transactionCount - transactionsBefore, ordering: .relaxed)
+                }
+            } catch {
+                logger.error("malformed message from the server", metadata: ["error": "\(error)"])
+                context.stats.protocolErrors.add(1, ordering: .relaxed)
+                close(reason: "malformed server message")
+                return
+            }
+            try forward(chunk, to: client, queue: &toClient)
+            if closeWhenIdleRequested && state.isIdle && toClient.isEmpty {
+                closeForShutdown()
+            }
+        }
+    }
+
+    private func handleServerEvent(_ event: SessionStateMachine.ServerEvent, message: ScannedMessage) {
+        switch event {
+        case .none:
+            break
+        case let .requestCompleted(nanoseconds):
+            context.stats.recordRequest(nanoseconds: nanoseconds, loop: loop.index)
+            updateStateGauge()
+        case .sessionEstablished:
+            if let key = state.backendKey {
+                context.registry.setBackendKey(key, for: info.id)
+                info.details.withLock { $0.backendKey = key }
+            }
+            updateStateGauge()
+            logger.debug("session established")
+        case let .fatalError(fields):
+            logger.info("server reported a fatal error", metadata: ["sqlstate": "\(fields.sqlState ?? "")", "message": "\(fields.message ?? "")"])
+        }
+    }
+
+    private func updateStateGauge() {
+        let value: Int
+        if state.outstandingRequests > 0 {
+            value = 2
+        } else {
+            switch state.transactionStatus {
+            case .idle: value = 1
+            case .inTransaction: value = 3
+            case .failed: value = 4
+            }
+        }
+        info.state.store(value, ordering: .relaxed)
+    }
+
+    // MARK: Startup
+
+    private func handleStartupBytes(_ chunk: UnsafeRawBufferPointer) throws(SocketError) {
+        var result: StartupPacketReader.Result
+        do {
+            result = try startupReader.feed(chunk)
+        } catch {
+            context.stats.protocolErrors.add(1, ordering: .relaxed)
+            sendFatalAndClose(state.startupFailed(error))
+            return
+        }
+        while case let .packet(bytes, leftover) = result {
+            let packet: StartupPacket
+            do {
+                packet = try StartupPacket.decode(bytes)
+            } catch {
+                context.stats.protocolErrors.add(1, ordering: .relaxed)
+                sendFatalAndClose(state.startupFailed(error))
+                return
+            }
+            switch state.startupPacketReceived(packet) {
+            case .declineEncryption:
+                try client.writeAll([UInt8(ascii: "N")])
+                guard !leftover.isEmpty else { return }
+                let next = leftover.withUnsafeBytes { raw in
+                    Result { () throws(ProtocolError) -> StartupPacketReader.Result in try startupReader.feed(raw) }
+                }
+                switch next {
+                case let .success(r): result = r
+                case let .failure(error):
+                    sendFatalAndClose(state.startupFailed(error))
+                    return
+                }
+            case let .connectUpstream(message):
+                info.details.withLock {
+                    $0.user = message.user ?? ""
+                    $0.database = message.database ?? ""
+                    $0.applicationName = message.parameter("application_name") ?? ""
+                    $0.upstream = settings.upstreamAddress.description
+                    $0.upstreamAddress = settings.upstreamAddress
+                }
+                toServer.append(bytes)
+                if !leftover.isEmpty {
+                    leftover.withUnsafeBytes { forwardClientBytesBeforeConnect($0) }
+                    if closed || closeAfterClientFlush { return }
+                }
+                startConnect()
+                return
+            case let .openAdminConsole(message):
+                handOffToAdminConsole(message, leftover: leftover)
+                return
+            case let .forwardCancel(key):
+                CancelForwarder.forward(key: key, context: context, logger: logger)
+                close(reason: "cancel request handled")
+                return
+            case let .reject(fields):
+                sendFatalAndClose(fields)
+                return
+            }
+        }
+    }
+
+    private func forwardClientBytesBeforeConnect(_ raw: UnsafeRawBufferPointer) {
+        do {
+            try clientScanner.scan(raw) { message in _ = state.clientMessage(message, now: loop.clock.monotonicNanoseconds()) }
+        } catch {
+            rejectAndClose(protocolError: error)
+            return
+        }
+        toServer.append(raw)
+    }
+
+    private func startConnect() {
+        if context.shuttingDown.load(ordering: .relaxed) {
+            sendFatalAndClose(ErrorFields(severity: "FATAL", sqlState: SQLState.cannotConnectNow, message: "switchyard is shutting down"))
+            return
+        }
+        do {
+            let (socket, connected) = try Socket.connect(to: settings.upstreamAddress)
+            upstream = socket
+            connecting = !connected
+            connectStartedAt = loop.clock.monotonicNanoseconds()
+            try loop.register(fd: socket.fd, interest: .writable, handler: self)
+            context.stats.serversActive.add(1, ordering: .relaxed)
+            if connected { finishConnect() }
+        } catch {
+            failConnect(reason: error.reason)
+        }
+    }
+
+    private func finishConnect() {
+        guard let upstream else { return }
+        if let error = upstream.connectResult() {
+            failConnect(reason: error.reason)
+            return
+        }
+        connecting = false
+        state.upstreamConnected()
+        if settings.upstreamAddress.family != AF_UNIX {
+            upstream.setNoDelay()
+            let keepalive = settings.config.tcpKeepalive
+            if keepalive.enabled {
+                upstream.setKeepalive(idleSeconds: Int(keepalive.idle.components.seconds), intervalSeconds: Int(keepalive.interval.components.seconds), count: keepalive.count)
+            }
+        }
+        do {
+            try flushToServer()
+        } catch {
+            close(reason: "\(error)")
+            return
+        }
+        updateInterests()
+    }
+
+    private func failConnect(reason: String) {
+        context.stats.serverConnectFailures.add(1, ordering: .relaxed)
+        logger.warning("could not connect to the upstream", metadata: ["upstream": "\(settings.upstreamAddress)", "error": "\(reason)"])
+        sendFatalAndClose(state.upstreamConnectFailed(address: settings.upstreamAddress.description, reason: reason))
+    }
+
+    private func handOffToAdminConsole(_ message: StartupMessage, leftover: [UInt8]) {
+        loop.deregister(fd: client.fd)
+        loop.removeTicker(self)
+        context.stats.clientsActive.subtract(1, ordering: .relaxed)
+        context.registry.remove(info.id, key: nil)
+        closed = true
+        let console = AdminConsoleSession(context: context, client: client, loop: loop, startup: message, info: info)
+        console.start(leftover: leftover)
+    }
+
+    // MARK: Flushing and interest
+
+    private func flushToClient() throws(SocketError) {
+        if try toClient.flush(to: client) {
+            if closeAfterClientFlush {
+                close(reason: "error sent")
+            } else if closeWhenIdleRequested && state.isIdle {
+                closeForShutdown()
+            }
+        }
+    }
+
+    private func flushToServer() throws(SocketError) {
+        guard let upstream, !connecting else { return }
+        _ = try toServer.flush(to: upstream)
+    }
+
+    /// Reading from one side stops while the other side's queue is non-empty.
+    private func updateInterests() {
+        var clientInterest: Interest = []
+        if !toClient.isEmpty { clientInterest.insert(.writable) }
+        let upstreamReady = upstream != nil && !connecting
+        if !closeAfterClientFlush && (state.phase == .awaitingStartup || (upstreamReady && toServer.isEmpty)) {
+            clientInterest.insert(.readable)
+        }
+        loop.setInterest(fd: client.fd, clientInterest)
+        if let upstream {
+            var serverInterest: Interest = []
+            if connecting || !toServer.isEmpty { serverInterest.insert(.writable) }
+            if !connecting && toClient.isEmpty { serverInterest.insert(.readable) }
+            loop.setInterest(fd: upstream.fd, serverInterest)
+        }
+    }
+
+    // MARK: Timeouts and shutdown
+
+    func tick(now: UInt64, loop: EventLoop) {
+        guard !closed else { return }
+        let config = settings.config
+        if state.phase == .awaitingStartup, now &- createdAt > UInt64(config.startupTimeout.nanoseconds) {
+            close(reason: "no startup message within startup_timeout")
+        } else if connecting, now &- connectStartedAt > UInt64(config.connectTimeout.nanoseconds) {
+            failConnect(reason: "timed out after \(config.connectTimeout) (connect_timeout)")
+        }
+    }
+
+    func closeWhenIdle() {
+        guard !closed else { return }
+        closeWhenIdleRequested = true
+        if state.isIdle && toClient.isEmpty && !connecting { closeForShutdown() }
+    }
+
+    func forceClose(reason: String) {
+        guard !closed else { return }
+        sendFatalAndClose(ErrorFields(severity: "FATAL", sqlState: SQLState.adminShutdown, message: "terminating connection: \(reason)"))
+        if !closed { close(reason: reason) }
+    }
+
+    private func closeForShutdown() {
+        if let upstream, state.phase == .ready {
+            var w = ByteWriter()
+            FrontendMessage.terminate.encode(into: &w)
+            _ = try? upstream.write(w.bytes.withUnsafeBytes { $0 })
+        }
+        let fields = ErrorFields(severity: "FATAL", sqlState: SQLState.adminShutdown, message: "terminating connection because switchyard is shutting down")
+        _ = try? client.writeAll(BackendMessage.errorResponse(fields).encoded(), timeoutMs: 100)
+        close(reason: "shutdown")
+    }
+
+    /// Sends a FATAL ErrorResponse to the client, then closes once it is written.
+    private func sendFatalAndClose(_ fields: ErrorFields) {
+        toClient.append(BackendMessage.errorResponse(fields).encoded())
+        closeAfterClientFlush = true
+        if let upstream { loop.deregister(fd: upstream.fd); upstream.close(); self.upstream = nil; context.stats.serversActive.subtract(1, ordering: .relaxed) }
+        do {
+            if try toClient.flush(to: client) { close(reason: fields.message ?? "error"); return }
+        } catch {
+            close(reason: "\(error)")
+            return
+        }
+        updateInterests()
+    }
+
+    private func close(reason: String) {
+        guard !closed else { return }
+        closed = true
+        state.closed()
+        loop.removeTicker(self)
+        loop.deregister(fd: client.fd)
+        client.close()
+        if let upstream {
+            loop.deregister(fd: upstream.fd)
+            upstream.close()
+            context.stats.serversActive.subtract(1, ordering: .relaxed)
+        }
+        upstream = nil
+        context.stats.clientsActive.subtract(1, ordering: .relaxed)
+        context.registry.remove(info.id, key: state.backendKey)
+        logger.debug("session closed", metadata: ["reason": "\(reason)"])
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let c = components
+        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+    }
+}
