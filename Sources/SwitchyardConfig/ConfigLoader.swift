@@ -19,6 +19,8 @@ public enum ConfigLoader {
     public static func parse(
         yaml: String, file: String? = nil, overrides: ConfigOverrides = .init()
     ) throws(ConfigError) -> SwitchyardConfiguration {
+        // Editors on Windows may save a byte-order mark; libyaml only skips it when detecting the encoding itself.
+        let yaml = yaml.hasPrefix("\u{FEFF}") ? String(yaml.dropFirst()) : yaml
         let root = try compose(yaml, file: file)
         var draft = Draft()
         if let root {
@@ -44,7 +46,7 @@ public enum ConfigLoader {
         var draft = draft
         if let listen = overrides.listen {
             draft.config.listen = try HostPort.parse(listen, key: "--listen")
-            draft.listenLine = nil
+            draft.listenSource = .flag("--listen")
         }
         if let upstream = overrides.upstream {
             do {
@@ -55,7 +57,7 @@ public enum ConfigLoader {
         }
         if let adminListen = overrides.adminListen {
             draft.config.adminListen = isOff(adminListen) ? nil : try HostPort.parse(adminListen, key: "--admin-listen")
-            draft.adminListenLine = nil
+            draft.adminListenSource = .flag("--admin-listen")
         }
         guard let upstream = draft.upstream else {
             throw ConfigError(
@@ -67,9 +69,19 @@ public enum ConfigLoader {
         config.upstream = upstream
         if let admin = config.adminListen, admin.port != 0, admin.port == config.listen.port,
            admin.host == config.listen.host || isWildcard(admin.host) || isWildcard(config.listen.host) {
-            throw ConfigError(
-                file: draft.adminListenLine == nil ? nil : file, line: draft.adminListenLine, key: "admin_listen",
-                message: "\(admin) clashes with listen \(config.listen); give the admin endpoint its own port")
+            // Blame the setting the operator wrote: admin_listen if it was given, else listen.
+            let blamed = draft.adminListenSource == .default
+                ? (draft.listenSource, "listen", "the admin endpoint's address \(admin) (admin_listen's default)")
+                : (draft.adminListenSource, "admin_listen", "listen's address \(config.listen)")
+            let message = "clashes with \(blamed.2); give the admin endpoint its own port or set admin_listen: off"
+            switch blamed.0 {
+            case .file(let line):
+                throw ConfigError(file: file, line: line, key: blamed.1, message: message)
+            case .flag(let flag):
+                throw ConfigError(key: flag, message: message)
+            case .default:
+                throw ConfigError(key: blamed.1, message: message)
+            }
         }
         return config
     }
@@ -137,10 +149,17 @@ public enum ConfigLoader {
 /// The configuration while it is being read: upstream may still be missing, and the lines of
 /// keys checked after overrides are remembered for their errors.
 struct Draft {
+    /// Where a value came from, so a conflict found after the overrides can name the right key and line.
+    enum Source: Equatable {
+        case `default`
+        case file(line: Int?)
+        case flag(String)
+    }
+
     var config = SwitchyardConfiguration(upstream: .placeholder)
     var upstream: UpstreamURI?
-    var listenLine: Int?
-    var adminListenLine: Int?
+    var listenSource = Source.default
+    var adminListenSource = Source.default
 }
 
 extension UpstreamURI {

@@ -43,12 +43,12 @@ struct DocumentReader {
             switch entry.name {
             case "listen":
                 draft.config.listen = try hostPort(entry)
-                draft.listenLine = entry.keyLine
+                draft.listenSource = .file(line: entry.keyLine)
             case "upstream":
                 let text = try scalarText(entry, expecting: "a URI such as postgresql://switchyard@127.0.0.1:5432/postgres")
                 draft.upstream = try located(entry) { () throws(ConfigError) in try UpstreamURI.parse(text) }
             case "admin_listen":
-                draft.adminListenLine = entry.keyLine
+                draft.adminListenSource = .file(line: entry.keyLine)
                 if isNull(entry.value) {
                     draft.config.adminListen = nil
                 } else if case .scalar(let scalar) = entry.value, ConfigLoader.isOff(scalar.string) {

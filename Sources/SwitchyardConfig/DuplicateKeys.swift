@@ -14,6 +14,10 @@ enum DuplicateKeys {
             if let context {
                 message += " (\(context.text) on line \(context.mark.line))"
             }
+            // An unquoted "[::1]:6432" starts a YAML list; say so rather than leave a puzzling parser message.
+            if let line, let text = lineText(line, in: yaml), text.contains("["), text.contains("]:") {
+                message += "; a value starting with \"[\" must be quoted, as in listen: \"[::1]:6432\""
+            }
             return ConfigError(file: file, line: line, key: "yaml", message: message)
         }
         switch error {
@@ -127,6 +131,11 @@ enum DuplicateKeys {
         var view = String.UnicodeScalarView()
         view.append(contentsOf: scalars)
         return String(view)
+    }
+
+    private static func lineText(_ line: Int, in text: String) -> Substring? {
+        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        return line >= 1 && line <= lines.count ? lines[line - 1] : nil
     }
 
     private static func lineNumber(atCharacterOffset offset: Int, in text: String) -> Int {

@@ -1,0 +1,73 @@
+// A minimal libpq wrapper for tests that need more control than psql gives (cancel, big rows).
+import CLibPQ
+import Foundation
+
+/// One libpq connection. Not thread-safe except `cancel()`, which libpq allows from another thread.
+final class PQConnection: @unchecked Sendable {
+    let conn: OpaquePointer
+
+    struct Failure: Error, CustomStringConvertible {
+        var message: String
+        var sqlState: String?
+        var description: String { "\(sqlState ?? "-----"): \(message)" }
+    }
+
+    init(_ conninfo: String) throws {
+        guard let c = PQconnectdb(conninfo) else { throw Failure(message: "PQconnectdb returned nil") }
+        // Check before storing: a class whose init throws after full initialization runs deinit,
+        // which would PQfinish the connection a second time.
+        guard PQstatus(c) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(c))
+            PQfinish(c)
+            throw Failure(message: message)
+        }
+        conn = c
+    }
+
+    deinit { PQfinish(conn) }
+
+    var backendPID: Int32 { PQbackendPID(conn) }
+
+    /// Runs a query and returns its rows as text (nil for NULL). Throws the server's error with its SQLSTATE.
+    @discardableResult
+    func query(_ sql: String) throws -> [[String?]] {
+        guard let res = PQexec(conn, sql) else { throw Failure(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(res) }
+        return try rows(res)
+    }
+
+    /// The byte length of each value in the first column (for huge values we do not want to copy).
+    func valueLengths(_ sql: String) throws -> [Int] {
+        guard let res = PQexec(conn, sql) else { throw Failure(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(res) }
+        try check(res)
+        return (0..<PQntuples(res)).map { Int(PQgetlength(res, $0, 0)) }
+    }
+
+    private func check(_ res: OpaquePointer) throws {
+        let status = PQresultStatus(res)
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY else {
+            let state = PQresultErrorField(res, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            throw Failure(message: String(cString: PQresultErrorMessage(res)), sqlState: state)
+        }
+    }
+
+    private func rows(_ res: OpaquePointer) throws -> [[String?]] {
+        try check(res)
+        var out: [[String?]] = []
+        for r in 0..<PQntuples(res) {
+            out.append((0..<PQnfields(res)).map { c in
+                PQgetisnull(res, r, c) == 1 ? nil : String(cString: PQgetvalue(res, r, c))
+            })
+        }
+        return out
+    }
+
+    /// Sends a CancelRequest for whatever this connection is running (on a new connection, as libpq does).
+    func cancel() -> Bool {
+        guard let c = PQgetCancel(conn) else { return false }
+        defer { PQfreeCancel(c) }
+        var buffer = [CChar](repeating: 0, count: 256)
+        return PQcancel(c, &buffer, 256) == 1
+    }
+}

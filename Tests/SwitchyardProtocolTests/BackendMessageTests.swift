@@ -1,0 +1,280 @@
+// Backend message codec tests: round-trips for every case and Authentication variant, byte-exact wire checks, typed decode failures.
+
+import Testing
+@testable import SwitchyardProtocol
+
+@Suite("BackendMessage codec")
+struct BackendMessageTests {
+    @Test("the samples cover every backend message id")
+    func samplesCoverEveryCase() {
+        #expect(Set(Samples.backend.map(\.id)) == Set(BackendMessageID.allCases))
+    }
+
+    @Test("encode, split into id and body, decode gives the same message", arguments: Samples.backend)
+    func roundTrip(_ message: BackendMessage) throws {
+        let bytes = message.encoded()
+        let framed = try #require(frame(bytes))
+        #expect(framed.id == message.id.rawValue)
+        #expect(framed.declaredLength == framed.body.count + 4)
+        let decoded = try BackendMessage.decode(id: framed.id, body: framed.body)
+        #expect(decoded == message)
+        var w = ByteWriter()
+        w.writeBytes([0x00, 0x01])
+        message.encode(into: &w)
+        #expect(w.bytes == [0x00, 0x01] + bytes)
+    }
+
+    @Test("every Authentication variant round-trips with its own code", arguments: Samples.authentications)
+    func authenticationRoundTrip(_ auth: Authentication) throws {
+        let framed = try #require(frame(BackendMessage.authentication(auth).encoded()))
+        #expect(framed.id == UInt8(ascii: "R"))
+        #expect(Array(framed.body.prefix(4)) == be32(auth.code))
+        #expect(try BackendMessage.decode(id: framed.id, body: framed.body) == .authentication(auth))
+    }
+
+    @Test("Authentication codes are the ones PostgreSQL documents")
+    func authenticationCodes() {
+        let codes = Samples.authentications.map { ($0, $0.code) }
+        for (auth, code) in codes {
+            let expected: Int32 = switch auth {
+            case .ok: 0
+            case .kerberosV5: 2
+            case .cleartextPassword: 3
+            case .md5Password: 5
+            case .gss: 7
+            case .gssContinue: 8
+            case .sspi: 9
+            case .sasl: 10
+            case .saslContinue: 11
+            case .saslFinal: 12
+            }
+            #expect(code == expected, "\(auth)")
+        }
+    }
+
+    @Test("ErrorResponse keeps unknown field codes, in order, through a round-trip")
+    func unknownErrorFieldsKept() throws {
+        let fields = Samples.errorWithUnknownFields
+        for message in [BackendMessage.errorResponse(fields), .noticeResponse(fields)] {
+            let framed = try #require(frame(message.encoded()))
+            let decoded = try BackendMessage.decode(id: framed.id, body: framed.body)
+            let back: ErrorFields
+            switch decoded {
+            case .errorResponse(let f), .noticeResponse(let f): back = f
+            default:
+                Issue.record("decoded as \(decoded)")
+                continue
+            }
+            #expect(back.fields.map(\.code) == [0x53, 0x56, 0x43, 0x4D, 0x50, 0x58, 0x7E, 0x01, 0xFF, 0x46, 0x4C, 0x52])
+            #expect(back.fields[5].value == "unknown field X")
+            #expect(back.fields[6].value == "")
+            #expect(back.fields[8].value == "high code")
+            #expect(back.sqlState == "42P01")
+            #expect(back.message == "relation \"nope\" does not exist")
+            #expect(back[.position] == "15")
+            #expect(back[.hint] == nil)
+        }
+    }
+
+    @Test("ErrorFields accessors prefer the non-localized severity")
+    func errorFieldAccessors() {
+        let localized = ErrorFields(fields: [(0x53, "FEHLER"), (0x56, "ERROR"), (0x43, "22012")])
+        #expect(localized.severity == "ERROR")
+        let old = ErrorFields(fields: [(0x53, "FATAL")])
+        #expect(old.severity == "FATAL")
+        #expect(old.sqlState == nil)
+        let made = ErrorFields(severity: "FATAL", sqlState: "08P01", message: "m", detail: "d", hint: "h")
+        #expect(made.fields.map(\.code) == [0x53, 0x56, 0x43, 0x4D, 0x44, 0x48])
+        #expect(made[.detail] == "d")
+        #expect(made[.hint] == "h")
+        #expect(ErrorFields(severity: "ERROR", sqlState: "X", message: "m").fields.count == 4)
+        // Equality compares codes and values in order.
+        #expect(ErrorFields(fields: [(0x43, "a"), (0x4D, "b")]) != ErrorFields(fields: [(0x4D, "b"), (0x43, "a")]))
+        #expect(ErrorFields(fields: [(0x43, "a")]) != ErrorFields(fields: [(0x43, "b")]))
+    }
+
+    @Test("byte-exact encodings written by hand from the protocol documentation", arguments: [
+        (BackendMessage.readyForQuery(.idle), [0x5A, 0, 0, 0, 5, 0x49]),
+        (.readyForQuery(.inTransaction), [0x5A, 0, 0, 0, 5, 0x54]),
+        (.readyForQuery(.failed), [0x5A, 0, 0, 0, 5, 0x45]),
+        (.authentication(.ok), [0x52, 0, 0, 0, 8, 0, 0, 0, 0]),
+        (.authentication(.cleartextPassword), [0x52, 0, 0, 0, 8, 0, 0, 0, 3]),
+        (.authentication(.md5Password(salt: [1, 2, 3, 4])), [0x52, 0, 0, 0, 12, 0, 0, 0, 5, 1, 2, 3, 4]),
+        (.authentication(.sasl(mechanisms: ["SCRAM-SHA-256"])),
+         [0x52, 0, 0, 0, 23, 0, 0, 0, 10] + Array("SCRAM-SHA-256".utf8) + [0, 0]),
+        (.authentication(.saslFinal(data: Array("v=x".utf8))), [0x52, 0, 0, 0, 11, 0, 0, 0, 12, 0x76, 0x3D, 0x78]),
+        (.backendKeyData(BackendKey(processID: 1234, secretKey: 5678)), [0x4B, 0, 0, 0, 12, 0, 0, 0x04, 0xD2, 0, 0, 0x16, 0x2E]),
+        (.commandComplete(tag: "SELECT 1"), [0x43, 0, 0, 0, 13] + Array("SELECT 1".utf8) + [0]),
+        (.parameterStatus(name: "client_encoding", value: "UTF8"),
+         [0x53, 0, 0, 0, 25] + Array("client_encoding".utf8) + [0] + Array("UTF8".utf8) + [0]),
+        (.dataRow(DataRow(values: [[0x31], nil])), [0x44, 0, 0, 0, 15, 0, 2, 0, 0, 0, 1, 0x31, 0xFF, 0xFF, 0xFF, 0xFF]),
+        (.rowDescription(RowDescription(columns: [ColumnDescription(name: "?column?", typeOID: 23, typeSize: 4)])),
+         [0x54, 0, 0, 0, 33, 0, 1] + Array("?column?".utf8) + [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 23, 0, 4, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0]),
+        (.errorResponse(ErrorFields(severity: "ERROR", sqlState: "42601", message: "x")),
+         [0x45, 0, 0, 0, 29, 0x53] + Array("ERROR".utf8) + [0, 0x56] + Array("ERROR".utf8) + [0, 0x43] + Array("42601".utf8) + [0, 0x4D, 0x78, 0, 0]),
+        (.parseComplete, [0x31, 0, 0, 0, 4]),
+        (.bindComplete, [0x32, 0, 0, 0, 4]),
+        (.closeComplete, [0x33, 0, 0, 0, 4]),
+        (.noData, [0x6E, 0, 0, 0, 4]),
+        (.emptyQueryResponse, [0x49, 0, 0, 0, 4]),
+        (.portalSuspended, [0x73, 0, 0, 0, 4]),
+        (.copyDone, [0x63, 0, 0, 0, 4]),
+        (.parameterDescription([23]), [0x74, 0, 0, 0, 10, 0, 1, 0, 0, 0, 23]),
+        (.functionCallResponse(nil), [0x56, 0, 0, 0, 8, 0xFF, 0xFF, 0xFF, 0xFF]),
+        (.copyInResponse(CopyResponse(overallFormat: 0, columnFormats: [0])), [0x47, 0, 0, 0, 9, 0, 0, 1, 0, 0]),
+        (.notificationResponse(NotificationResponse(processID: 7, channel: "c", payload: "")),
+         [0x41, 0, 0, 0, 11, 0, 0, 0, 7, 0x63, 0, 0]),
+        (.negotiateProtocolVersion(NegotiateProtocolVersion(newestMinorVersion: 0, unrecognizedOptions: ["_pq_.a"])),
+         [0x76, 0, 0, 0, 19, 0, 0, 0, 0, 0, 0, 0, 1] + Array("_pq_.a".utf8) + [0]),
+    ] as [(BackendMessage, [UInt8])])
+    func byteExact(_ message: BackendMessage, _ expected: [UInt8]) throws {
+        #expect(message.encoded() == expected)
+        let framed = try #require(frame(expected))
+        #expect(try BackendMessage.decode(id: framed.id, body: framed.body) == message)
+    }
+
+    @Test("every strict prefix of a structured body fails as truncated or unterminated",
+          arguments: Samples.backend.filter { !Samples.backendBodyIsRaw($0) && !frame($0.encoded())!.body.isEmpty })
+    func truncatedBodies(_ message: BackendMessage) throws {
+        let framed = try #require(frame(message.encoded()))
+        for cut in 0..<framed.body.count {
+            let prefix = Array(framed.body[..<cut])
+            do throws(ProtocolError) {
+                let decoded = try BackendMessage.decode(id: framed.id, body: prefix)
+                Issue.record("prefix of \(cut)/\(framed.body.count) bytes decoded as \(decoded)")
+            } catch {
+                switch error {
+                case .truncated(let id, _, _), .missingTerminator(let id):
+                    #expect(id == framed.id)
+                default:
+                    Issue.record("prefix of \(cut) bytes threw \(error), expected truncated or missingTerminator")
+                }
+            }
+        }
+    }
+
+    @Test("a raw-bodied Authentication shorter than its code is truncated", arguments: [8, 11, 12] as [Int32])
+    func truncatedRawAuthentication(_ code: Int32) {
+        for cut in 0..<4 {
+            #expect(throws: ProtocolError.truncated(messageID: 0x52, needed: 4, available: cut)) {
+                try BackendMessage.decode(id: 0x52, body: Array(be32(code).prefix(cut)))
+            }
+        }
+    }
+
+    @Test("a byte after a complete structured body is reported as trailing",
+          arguments: Samples.backend.filter { !Samples.backendBodyIsRaw($0) })
+    func trailingBytes(_ message: BackendMessage) throws {
+        let framed = try #require(frame(message.encoded()))
+        #expect(throws: ProtocolError.trailingBytes(messageID: framed.id, count: 1)) {
+            try BackendMessage.decode(id: framed.id, body: framed.body + [0x00])
+        }
+        #expect(throws: ProtocolError.trailingBytes(messageID: framed.id, count: 2)) {
+            try BackendMessage.decode(id: framed.id, body: framed.body + [0x49, 0x49])
+        }
+    }
+
+    @Test("strings without their NUL terminator", arguments: [
+        (UInt8(ascii: "C"), Array("SELECT 1".utf8)),
+        (UInt8(ascii: "S"), Array("server_version".utf8)),
+        (UInt8(ascii: "S"), cstr("server_version") + Array("17".utf8)),
+        (UInt8(ascii: "E"), [0x53] + Array("ERROR".utf8)),
+        (UInt8(ascii: "N"), [0x4D]),
+        (UInt8(ascii: "A"), be32(1) + Array("chan".utf8)),
+        (UInt8(ascii: "A"), be32(1) + cstr("chan") + Array("payload".utf8)),
+        (UInt8(ascii: "R"), be32(10) + Array("SCRAM-SHA-256".utf8)),
+        (UInt8(ascii: "T"), be16(1) + Array("col".utf8)),
+        (UInt8(ascii: "v"), be32(0) + be32(1) + Array("_pq_.x".utf8)),
+    ] as [(UInt8, [UInt8])])
+    func missingTerminator(_ id: UInt8, _ body: [UInt8]) {
+        #expect(throws: ProtocolError.missingTerminator(messageID: id)) {
+            try BackendMessage.decode(id: id, body: body)
+        }
+    }
+
+    @Test("negative counts are invalid values", arguments: [
+        (UInt8(ascii: "T"), be16(-1)),
+        (UInt8(ascii: "D"), be16(-1)),
+        (UInt8(ascii: "D"), be16(.min)),
+        (UInt8(ascii: "t"), be16(-1)),
+        (UInt8(ascii: "v"), be32(0) + be32(-1)),
+        (UInt8(ascii: "v"), be32(0) + be32(.min)),
+        (UInt8(ascii: "G"), [0] + be16(-1)),
+        (UInt8(ascii: "H"), [1] + be16(-1)),
+        (UInt8(ascii: "W"), [0] + be16(-2)),
+    ] as [(UInt8, [UInt8])])
+    func negativeCounts(_ id: UInt8, _ body: [UInt8]) {
+        let error = #expect(throws: ProtocolError.self) {
+            try BackendMessage.decode(id: id, body: body)
+        }
+        guard case .invalidValue(let mid, _) = error else {
+            Issue.record("expected invalidValue, got \(String(describing: error))")
+            return
+        }
+        #expect(mid == id)
+    }
+
+    @Test("a value length below -1 is an invalid length", arguments: [
+        (UInt8(ascii: "D"), be16(1) + be32(-2)),
+        (UInt8(ascii: "V"), be32(-5)),
+    ] as [(UInt8, [UInt8])])
+    func negativeValueLength(_ id: UInt8, _ body: [UInt8]) {
+        let error = #expect(throws: ProtocolError.self) {
+            try BackendMessage.decode(id: id, body: body)
+        }
+        guard case .invalidLength(let mid, let length) = error else {
+            Issue.record("expected invalidLength, got \(String(describing: error))")
+            return
+        }
+        #expect(mid == id)
+        #expect(length < -1)
+    }
+
+    @Test("a huge count with a short body is truncated, not a huge allocation")
+    func hugeCounts() {
+        #expect(throws: ProtocolError.truncated(messageID: 0x44, needed: 4, available: 0)) {
+            try BackendMessage.decode(id: 0x44, body: be16(.max))
+        }
+        #expect(throws: ProtocolError.missingTerminator(messageID: 0x76)) {
+            try BackendMessage.decode(id: 0x76, body: be32(0) + be32(.max) + cstr("a"))
+        }
+        #expect(throws: ProtocolError.truncated(messageID: 0x44, needed: Int(Int32.max), available: 1)) {
+            try BackendMessage.decode(id: 0x44, body: be16(1) + be32(.max) + [7])
+        }
+    }
+
+    @Test("ReadyForQuery rejects a status other than I, T or E", arguments: [
+        UInt8(ascii: "X"), UInt8(ascii: "i"), 0x00, 0xFF,
+    ] as [UInt8])
+    func badTransactionStatus(_ status: UInt8) {
+        #expect(throws: ProtocolError.invalidValue(messageID: 0x5A, what: "transaction status \(status)")) {
+            try BackendMessage.decode(id: 0x5A, body: [status])
+        }
+    }
+
+    @Test("Authentication rejects codes PostgreSQL does not send", arguments: [1, 4, 6, 13, -1, .max] as [Int32])
+    func unknownAuthenticationCode(_ code: Int32) {
+        #expect(throws: ProtocolError.invalidValue(messageID: 0x52, what: "authentication code \(code)")) {
+            try BackendMessage.decode(id: 0x52, body: be32(code))
+        }
+    }
+
+    @Test("an MD5 salt must be exactly four bytes")
+    func md5SaltLength() {
+        #expect(throws: ProtocolError.truncated(messageID: 0x52, needed: 4, available: 3)) {
+            try BackendMessage.decode(id: 0x52, body: be32(5) + [1, 2, 3])
+        }
+        #expect(throws: ProtocolError.trailingBytes(messageID: 0x52, count: 1)) {
+            try BackendMessage.decode(id: 0x52, body: be32(5) + [1, 2, 3, 4, 5])
+        }
+    }
+
+    @Test("ids that are not backend messages are unknown", arguments: [
+        0x00, UInt8(ascii: "Q"), UInt8(ascii: "P"), UInt8(ascii: "B"), UInt8(ascii: "X"), UInt8(ascii: "p"), 0xFF,
+    ] as [UInt8])
+    func unknownID(_ id: UInt8) {
+        #expect(throws: ProtocolError.unknownMessage(messageID: id)) {
+            try BackendMessage.decode(id: id, body: [])
+        }
+    }
+}
