@@ -228,10 +228,11 @@ enum CrashWatchdog {
             return
         }
         defer { close(devNull) }
-        // Ignoring INT/HUP: a Ctrl-C reaches the whole process group, and the watchdog must outlive
-        // the test process to do its work. Its output goes to /dev/null so that it never holds
+        // Ignoring INT/HUP/TERM: Ctrl-C, a closed terminal and GNU timeout signal the whole process
+        // group, and the watchdog must outlive the test process to do its work (it ends by itself,
+        // at end of file, with bounded waits). Its output goes to /dev/null so that it never holds
         // open the pipe `swift test` reads the test's output from.
-        let program = "trap '' INT HUP; cat >/dev/null; exec \"$0\" \"$1\" --owner \"$2\""
+        let program = "trap '' INT HUP TERM; cat >/dev/null; exec \"$0\" \"$1\" --owner \"$2\""
         do {
             _ = try spawnProcess(
                 executable: shell, arguments: ["-c", program, bash, script, String(getpid())],

@@ -2,13 +2,32 @@
 // https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
 
 /// The process id and secret key that name a backend, as carried by
-/// BackendKeyData and CancelRequest.
+/// BackendKeyData and CancelRequest. The key is 4 bytes in protocol 3.0 and
+/// up to 256 bytes from protocol 3.2 (PostgreSQL 18), so it is kept as bytes.
 public struct BackendKey: Sendable, Hashable {
     public var processID: Int32
-    public var secretKey: Int32
-    public init(processID: Int32, secretKey: Int32) {
+    public var secretKey: [UInt8]
+
+    public static let maximumSecretLength = 256
+
+    public init(processID: Int32, secretKey: [UInt8]) {
         self.processID = processID
         self.secretKey = secretKey
+    }
+
+    /// A protocol 3.0 key: the secret is one Int32.
+    public init(processID: Int32, secretKey: Int32) {
+        let u = UInt32(bitPattern: secretKey)
+        self.init(processID: processID, secretKey: [UInt8(u >> 24), UInt8((u >> 16) & 0xff), UInt8((u >> 8) & 0xff), UInt8(u & 0xff)])
+    }
+
+    static func decode(_ r: inout ByteReader) throws(ProtocolError) -> BackendKey {
+        let pid = try r.readInt32()
+        let secret = r.readRest()
+        guard secret.count >= 4, secret.count <= maximumSecretLength else {
+            throw .invalidValue(messageID: r.messageID, what: "secret key length \(secret.count)")
+        }
+        return BackendKey(processID: pid, secretKey: secret)
     }
 }
 
@@ -66,9 +85,7 @@ public enum StartupPacket: Sendable, Equatable {
             try reader.expectEnd()
             return .gssEncRequest
         case StartupRequestCode.cancelRequest:
-            let key = BackendKey(processID: try reader.readInt32(), secretKey: try reader.readInt32())
-            try reader.expectEnd()
-            return .cancel(key)
+            return .cancel(try BackendKey.decode(&reader))
         default:
             let major = Int(code >> 16), minor = Int(code & 0xffff)
             guard major == 3 else { throw .unsupportedProtocolVersion(major: major, minor: minor) }
@@ -92,7 +109,7 @@ public enum StartupPacket: Sendable, Equatable {
         case let .cancel(key):
             w.writeInt32(StartupRequestCode.cancelRequest)
             w.writeInt32(key.processID)
-            w.writeInt32(key.secretKey)
+            w.writeBytes(key.secretKey)
         case let .startup(message):
             w.writeInt32(message.protocolVersion)
             for (name, value) in message.parameters {

@@ -59,8 +59,16 @@ public struct SessionStateMachine: Sendable {
     public private(set) var transactionCount: UInt64 = 0
     public private(set) var requestCount: UInt64 = 0
     /// Whether the client's last request stream left the server inside a transaction or with work pending.
-    private var requestStarts: [UInt64] = []
+    private var requestStarts: [Request] = []
     private var requestHead = 0
+    /// Between the server's CopyInResponse and the client's CopyDone/CopyFail the
+    /// server ignores Sync, so such a Sync earns no ReadyForQuery.
+    private var copyInActive = false
+
+    private struct Request: Sendable {
+        var start: UInt64
+        var isSync: Bool
+    }
 
     public init(adminDatabase: String = "switchyard") {
         self.adminDatabase = adminDatabase
@@ -134,15 +142,21 @@ public struct SessionStateMachine: Sendable {
         BackendMessageID.parameterStatus.rawValue,
         BackendMessageID.readyForQuery.rawValue,
         BackendMessageID.errorResponse.rawValue,
+        BackendMessageID.copyInResponse.rawValue,
+        BackendMessageID.copyBothResponse.rawValue,
     ]
 
     public mutating func clientMessage(_ message: ScannedMessage, now: UInt64) -> ClientEvent {
         switch message.id {
         case FrontendMessageID.query.rawValue:
             statementCount += 1
-            pushRequest(now)
-        case FrontendMessageID.sync.rawValue, FrontendMessageID.functionCall.rawValue:
-            pushRequest(now)
+            pushRequest(now, isSync: false)
+        case FrontendMessageID.sync.rawValue:
+            if !copyInActive { pushRequest(now, isSync: true) }
+        case FrontendMessageID.functionCall.rawValue:
+            pushRequest(now, isSync: false)
+        case FrontendMessageID.copyDone.rawValue, FrontendMessageID.copyFail.rawValue:
+            copyInActive = false
         case FrontendMessageID.execute.rawValue:
             statementCount += 1
         case FrontendMessageID.terminate.rawValue:
@@ -162,6 +176,13 @@ public struct SessionStateMachine: Sendable {
             backendKey = key
         case let .parameterStatus(name, value):
             serverParameters[name] = value
+        case .copyInResponse, .copyBothResponse:
+            copyInActive = true
+            // In the extended protocol the Sync that followed the COPY's Execute
+            // reached the server in copy-in mode and was ignored: it gets no answer.
+            if requestHead < requestStarts.count, requestStarts[requestHead].isSync {
+                _ = popRequest()
+            }
         case let .errorResponse(fields):
             if let severity = fields.severity, severity == "FATAL" || severity == "PANIC" {
                 return .fatalError(fields)
@@ -176,9 +197,9 @@ public struct SessionStateMachine: Sendable {
             if status == .idle && (previous != .idle || outstandingRequests > 0) {
                 transactionCount += 1
             }
-            if let start = popRequest() {
+            if let request = popRequest() {
                 requestCount += 1
-                return .requestCompleted(nanoseconds: now >= start ? now - start : 0)
+                return .requestCompleted(nanoseconds: now >= request.start ? now - request.start : 0)
             }
         default:
             break
@@ -190,15 +211,15 @@ public struct SessionStateMachine: Sendable {
         phase = .closed
     }
 
-    private mutating func pushRequest(_ now: UInt64) {
+    private mutating func pushRequest(_ now: UInt64, isSync: Bool) {
         if requestHead > 64 && requestHead * 2 > requestStarts.count {
             requestStarts.removeFirst(requestHead)
             requestHead = 0
         }
-        requestStarts.append(now)
+        requestStarts.append(Request(start: now, isSync: isSync))
     }
 
-    private mutating func popRequest() -> UInt64? {
+    private mutating func popRequest() -> Request? {
         guard requestHead < requestStarts.count else { return nil }
         let v = requestStarts[requestHead]
         requestHead += 1

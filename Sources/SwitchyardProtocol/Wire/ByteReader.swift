@@ -36,6 +36,11 @@ public struct ByteReader: Sendable {
         return Int16(bitPattern: v)
     }
 
+    /// A 16-bit count, which PostgreSQL reads as unsigned (up to 65535 parameters).
+    public mutating func readCount16() throws(ProtocolError) -> Int {
+        Int(UInt16(bitPattern: try readInt16()))
+    }
+
     public mutating func readInt32() throws(ProtocolError) -> Int32 {
         try need(4)
         var v: UInt32 = 0

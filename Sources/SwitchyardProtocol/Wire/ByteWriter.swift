@@ -40,6 +40,11 @@ public struct ByteWriter: Sendable {
         bytes.append(UInt8(u & 0xff))
     }
 
+    /// A 16-bit count, written unsigned as PostgreSQL reads it.
+    public mutating func writeCount16(_ n: Int) {
+        writeInt16(Int16(bitPattern: UInt16(truncatingIfNeeded: n)))
+    }
+
     public mutating func writeInt32(_ v: Int32) {
         let u = UInt32(bitPattern: v)
         bytes.append(UInt8(u >> 24))

@@ -66,7 +66,7 @@ public enum BackendMessage: Sendable, Equatable {
         let message: BackendMessage
         switch id {
         case .authentication: message = .authentication(try Authentication.decode(&r))
-        case .backendKeyData: message = .backendKeyData(BackendKey(processID: try r.readInt32(), secretKey: try r.readInt32()))
+        case .backendKeyData: message = .backendKeyData(try BackendKey.decode(&r))
         case .bindComplete: message = .bindComplete
         case .closeComplete: message = .closeComplete
         case .commandComplete: message = .commandComplete(tag: try r.readCString())
@@ -91,8 +91,7 @@ public enum BackendMessage: Sendable, Equatable {
         case .notificationResponse:
             message = .notificationResponse(NotificationResponse(processID: try r.readInt32(), channel: try r.readCString(), payload: try r.readCString()))
         case .parameterDescription:
-            let count = Int(try r.readInt16())
-            guard count >= 0 else { throw .invalidValue(messageID: rawID, what: "parameter count \(count)") }
+            let count = try r.readCount16()
             var oids: [Int32] = []
             for _ in 0..<count { oids.append(try r.readInt32()) }
             message = .parameterDescription(oids)
@@ -118,7 +117,7 @@ public enum BackendMessage: Sendable, Equatable {
         case let .authentication(a): a.encode(into: &w)
         case let .backendKeyData(key):
             w.writeInt32(key.processID)
-            w.writeInt32(key.secretKey)
+            w.writeBytes(key.secretKey)
         case .bindComplete, .closeComplete, .copyDone, .emptyQueryResponse, .noData, .parseComplete, .portalSuspended: break
         case let .commandComplete(tag): w.writeCString(tag)
         case let .copyBothResponse(c), let .copyInResponse(c), let .copyOutResponse(c): c.encode(into: &w)
@@ -135,7 +134,7 @@ public enum BackendMessage: Sendable, Equatable {
             w.writeCString(n.channel)
             w.writeCString(n.payload)
         case let .parameterDescription(oids):
-            w.writeInt16(Int16(oids.count))
+            w.writeCount16(oids.count)
             for o in oids { w.writeInt32(o) }
         case let .parameterStatus(name, value):
             w.writeCString(name)

@@ -27,8 +27,7 @@ public struct RowDescription: Sendable, Equatable {
     public init(columns: [ColumnDescription]) { self.columns = columns }
 
     static func decode(_ r: inout ByteReader) throws(ProtocolError) -> RowDescription {
-        let count = Int(try r.readInt16())
-        guard count >= 0 else { throw .invalidValue(messageID: r.messageID, what: "column count \(count)") }
+        let count = try r.readCount16()
         var columns: [ColumnDescription] = []
         columns.reserveCapacity(count)
         for _ in 0..<count {
@@ -41,7 +40,7 @@ public struct RowDescription: Sendable, Equatable {
     }
 
     func encode(into w: inout ByteWriter) {
-        w.writeInt16(Int16(columns.count))
+        w.writeCount16(columns.count)
         for c in columns {
             w.writeCString(c.name)
             w.writeInt32(c.tableOID)
@@ -60,8 +59,7 @@ public struct DataRow: Sendable, Equatable {
     public init(values: [[UInt8]?]) { self.values = values }
 
     static func decode(_ r: inout ByteReader) throws(ProtocolError) -> DataRow {
-        let count = Int(try r.readInt16())
-        guard count >= 0 else { throw .invalidValue(messageID: r.messageID, what: "column count \(count)") }
+        let count = try r.readCount16()
         var values: [[UInt8]?] = []
         values.reserveCapacity(count)
         for _ in 0..<count { values.append(try r.readNullableBytes()) }
@@ -69,7 +67,7 @@ public struct DataRow: Sendable, Equatable {
     }
 
     func encode(into w: inout ByteWriter) {
-        w.writeInt16(Int16(values.count))
+        w.writeCount16(values.count)
         for v in values { w.writeNullableBytes(v) }
     }
 }
@@ -90,7 +88,7 @@ public struct CopyResponse: Sendable, Equatable {
 
     func encode(into w: inout ByteWriter) {
         w.writeUInt8(UInt8(bitPattern: overallFormat))
-        w.writeInt16(Int16(columnFormats.count))
+        w.writeCount16(columnFormats.count)
         for f in columnFormats { w.writeInt16(f) }
     }
 }

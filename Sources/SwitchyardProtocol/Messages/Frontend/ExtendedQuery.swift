@@ -15,8 +15,7 @@ public struct Parse: Sendable, Equatable {
     static func decode(_ r: inout ByteReader) throws(ProtocolError) -> Parse {
         let name = try r.readCString()
         let query = try r.readCString()
-        let count = Int(try r.readInt16())
-        guard count >= 0 else { throw .invalidValue(messageID: r.messageID, what: "parameter count \(count)") }
+        let count = try r.readCount16()
         var types: [Int32] = []
         types.reserveCapacity(count)
         for _ in 0..<count { types.append(try r.readInt32()) }
@@ -26,7 +25,7 @@ public struct Parse: Sendable, Equatable {
     func encode(into w: inout ByteWriter) {
         w.writeCString(statementName)
         w.writeCString(query)
-        w.writeInt16(Int16(parameterTypes.count))
+        w.writeCount16(parameterTypes.count)
         for t in parameterTypes { w.writeInt32(t) }
     }
 }
@@ -52,8 +51,7 @@ public struct Bind: Sendable, Equatable {
         let portal = try r.readCString()
         let statement = try r.readCString()
         let formats = try readInt16Array(&r)
-        let count = Int(try r.readInt16())
-        guard count >= 0 else { throw .invalidValue(messageID: r.messageID, what: "parameter count \(count)") }
+        let count = try r.readCount16()
         var values: [[UInt8]?] = []
         values.reserveCapacity(count)
         for _ in 0..<count { values.append(try r.readNullableBytes()) }
@@ -64,18 +62,17 @@ public struct Bind: Sendable, Equatable {
     func encode(into w: inout ByteWriter) {
         w.writeCString(portalName)
         w.writeCString(statementName)
-        w.writeInt16(Int16(parameterFormats.count))
+        w.writeCount16(parameterFormats.count)
         for f in parameterFormats { w.writeInt16(f) }
-        w.writeInt16(Int16(parameters.count))
+        w.writeCount16(parameters.count)
         for p in parameters { w.writeNullableBytes(p) }
-        w.writeInt16(Int16(resultFormats.count))
+        w.writeCount16(resultFormats.count)
         for f in resultFormats { w.writeInt16(f) }
     }
 }
 
 func readInt16Array(_ r: inout ByteReader) throws(ProtocolError) -> [Int16] {
-    let count = Int(try r.readInt16())
-    guard count >= 0 else { throw .invalidValue(messageID: r.messageID, what: "array length \(count)") }
+    let count = try r.readCount16()
     var out: [Int16] = []
     out.reserveCapacity(count)
     for _ in 0..<count { out.append(try r.readInt16()) }

@@ -16,8 +16,7 @@ public struct FunctionCall: Sendable, Equatable {
     static func decode(_ r: inout ByteReader) throws(ProtocolError) -> FunctionCall {
         let oid = try r.readInt32()
         let formats = try readInt16Array(&r)
-        let count = Int(try r.readInt16())
-        guard count >= 0 else { throw .invalidValue(messageID: r.messageID, what: "argument count \(count)") }
+        let count = try r.readCount16()
         var args: [[UInt8]?] = []
         for _ in 0..<count { args.append(try r.readNullableBytes()) }
         let result = try r.readInt16()
@@ -26,9 +25,9 @@ public struct FunctionCall: Sendable, Equatable {
 
     func encode(into w: inout ByteWriter) {
         w.writeInt32(functionOID)
-        w.writeInt16(Int16(argumentFormats.count))
+        w.writeCount16(argumentFormats.count)
         for f in argumentFormats { w.writeInt16(f) }
-        w.writeInt16(Int16(arguments.count))
+        w.writeCount16(arguments.count)
         for a in arguments { w.writeNullableBytes(a) }
         w.writeInt16(resultFormat)
     }
