@@ -223,6 +223,7 @@ public final class PostgresCluster: Sendable {
             host all scram_user 127.0.0.1/32 scram-sha-256
             host all clear_user 127.0.0.1/32 password
             host all all 127.0.0.1/32 trust
+            host replication all 127.0.0.1/32 trust
 
             """
         let hbaPath = base + "/data/pg_hba.conf"
