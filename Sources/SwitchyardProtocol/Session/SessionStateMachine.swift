@@ -170,6 +170,11 @@ public struct SessionStateMachine: Sendable {
 
     public mutating func serverMessage(_ message: ScannedMessage, now: UInt64) -> ServerEvent {
         guard let body = message.body else { return .none }
+        // ReadyForQuery ends every request: decode it without the general decoder.
+        if message.id == BackendMessageID.readyForQuery.rawValue, body.count == 1,
+           let status = TransactionStatus(rawValue: body[0]) {
+            return readyForQuery(status, now: now)
+        }
         guard let decoded = try? BackendMessage.decode(id: message.id, body: body) else { return .none }
         switch decoded {
         case let .backendKeyData(key):
@@ -188,21 +193,26 @@ public struct SessionStateMachine: Sendable {
                 return .fatalError(fields)
             }
         case let .readyForQuery(status):
-            let previous = transactionStatus
-            transactionStatus = status
-            if phase == .authenticating {
-                phase = .ready
-                return .sessionEstablished
-            }
-            if status == .idle && (previous != .idle || outstandingRequests > 0) {
-                transactionCount += 1
-            }
-            if let request = popRequest() {
-                requestCount += 1
-                return .requestCompleted(nanoseconds: now >= request.start ? now - request.start : 0)
-            }
+            return readyForQuery(status, now: now)
         default:
             break
+        }
+        return .none
+    }
+
+    private mutating func readyForQuery(_ status: TransactionStatus, now: UInt64) -> ServerEvent {
+        let previous = transactionStatus
+        transactionStatus = status
+        if phase == .authenticating {
+            phase = .ready
+            return .sessionEstablished
+        }
+        if status == .idle && (previous != .idle || outstandingRequests > 0) {
+            transactionCount += 1
+        }
+        if let request = popRequest() {
+            requestCount += 1
+            return .requestCompleted(nanoseconds: now >= request.start ? now - request.start : 0)
         }
         return .none
     }

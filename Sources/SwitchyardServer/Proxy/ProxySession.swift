@@ -23,6 +23,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var toServer = OutputBuffer()
     private var toClient = OutputBuffer()
     private var connecting = false
+    /// What each socket is registered for, cached so the hot path needs no lookups.
+    private var clientInterest: Interest = .readable
+    private var serverInterest: Interest = .writable
     private var closed = false
     private var closeWhenIdleRequested = false
     /// Close once `toClient` drains (after a FATAL error we wrote ourselves).
@@ -75,7 +78,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         do {
             if fd == client.fd {
                 if readiness.isWritable { try flushToClient() }
-                if readiness.isReadable || readiness.isErrorOrHangup, !closed, interestOf(client).contains(.readable) || readiness.isErrorOrHangup {
+                if readiness.isReadable || readiness.isErrorOrHangup, !closed, clientInterest.contains(.readable) || readiness.isErrorOrHangup {
                     try readClient()
                 }
             } else if let upstream, fd == upstream.fd {
@@ -83,7 +86,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     if readiness.isWritable || readiness.isErrorOrHangup { finishConnect() }
                 } else {
                     if readiness.isWritable { try flushToServer() }
-                    if readiness.isReadable || readiness.isErrorOrHangup, !closed, interestOf(upstream).contains(.readable) || readiness.isErrorOrHangup {
+                    if readiness.isReadable || readiness.isErrorOrHangup, !closed, serverInterest.contains(.readable) || readiness.isErrorOrHangup {
                         try readServer()
                     }
                 }
@@ -95,7 +98,6 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         if !closed { updateInterests() }
     }
 
-    private func interestOf(_ s: Socket) -> Interest { loop.interest(fd: s.fd) ?? .none }
 
     private func readClient() throws(SocketError) {
         switch try client.read(into: loop.scratch) {
@@ -375,18 +377,24 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
 
     /// Reading from one side stops while the other side's queue is non-empty.
     private func updateInterests() {
-        var clientInterest: Interest = []
-        if !toClient.isEmpty { clientInterest.insert(.writable) }
+        var wantClient: Interest = []
+        if !toClient.isEmpty { wantClient.insert(.writable) }
         let upstreamReady = upstream != nil && !connecting
         if !closeAfterClientFlush && (state.phase == .awaitingStartup || (upstreamReady && toServer.isEmpty)) {
-            clientInterest.insert(.readable)
+            wantClient.insert(.readable)
         }
-        loop.setInterest(fd: client.fd, clientInterest)
+        if wantClient != clientInterest {
+            clientInterest = wantClient
+            loop.setInterest(fd: client.fd, wantClient)
+        }
         if let upstream {
-            var serverInterest: Interest = []
-            if connecting || !toServer.isEmpty { serverInterest.insert(.writable) }
-            if !connecting && toClient.isEmpty { serverInterest.insert(.readable) }
-            loop.setInterest(fd: upstream.fd, serverInterest)
+            var wantServer: Interest = []
+            if connecting || !toServer.isEmpty { wantServer.insert(.writable) }
+            if !connecting && toClient.isEmpty { wantServer.insert(.readable) }
+            if wantServer != serverInterest {
+                serverInterest = wantServer
+                loop.setInterest(fd: upstream.fd, wantServer)
+            }
         }
     }
 
