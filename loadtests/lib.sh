@@ -1,0 +1,336 @@
+# Shared helpers for the load tests: sourced by bench.sh and sessions.sh, not run on its own.
+#
+# Each script calls lt_init NAME first. The helpers start a throwaway PostgreSQL cluster, PgBouncer
+# and Switchyard on free 127.0.0.1 ports under one temp dir, remember every pid they start, and
+# lt_cleanup (installed as the EXIT trap by lt_init) stops each of them by its own pid and removes
+# the temp dir. Nothing listens anywhere but 127.0.0.1.
+#
+# When run as root, PostgreSQL and PgBouncer run as the `postgres` OS user through
+# `runuser -u postgres --`. runuser stays as the parent of the real server (it keeps the PAM session
+# open), so the helpers track both pids: the server's own pid is signalled, and the runuser pid is
+# reaped afterwards.
+
+lt_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck disable=SC2034 # used by the scripts that source this file
+lt_dir=$lt_root/loadtests
+
+# The Swift toolchain lives in /opt/swift on these machines and is not always on PATH.
+if [[ -d /opt/swift/usr/bin ]]; then
+    export PATH=/opt/swift/usr/bin:$PATH
+fi
+# The caller's own PG* settings (PGPASSWORD, PGSSLMODE, PGHOST...) must not leak into the runs.
+unset "${!PG@}"
+
+lt_name=loadtest
+lt_tmp=""
+lt_pg_bin=""
+lt_pg_port=""
+lt_pg_pid=""       # the postmaster
+lt_pg_wrapper=""   # runuser (or the postmaster itself when not root)
+lt_bouncer_port=""
+lt_bouncer_pid=""
+lt_bouncer_wrapper=""
+lt_sy_port=""
+lt_sy_pid=""
+lt_sy_log=""
+lt_keep_logs_dir=""  # if set, lt_cleanup copies the logs here before removing the temp dir
+
+say() { echo "$lt_name: $*" >&2; }
+die() {
+    echo "$lt_name: error: $*" >&2
+    exit 1
+}
+
+# lt_init NAME: checks the tools, makes the temp dir, installs the EXIT trap.
+lt_init() {
+    lt_name=$1
+    local dir
+    for dir in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -t/ -k5 -V -r); do
+        if [[ -x $dir/postgres && -x $dir/initdb ]]; then
+            lt_pg_bin=$dir
+            break
+        fi
+    done
+    [[ -n $lt_pg_bin ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql (run make deps)"
+    local tool
+    for tool in pgbench psql python3 timeout; do
+        command -v "$tool" >/dev/null 2>&1 || die "$tool not found (run make deps)"
+    done
+    if [[ $(id -u) == 0 ]]; then
+        id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' OS user to run PostgreSQL and PgBouncer"
+    fi
+
+    lt_tmp=$(mktemp -d "/tmp/switchyard-$lt_name-XXXXXX")
+    chmod 755 "$lt_tmp"
+    trap lt_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+# lt_as_server_user CMD...: runs CMD as postgres when root, else as ourselves.
+lt_as_server_user() {
+    if [[ $(id -u) == 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# lt_owned_dir PATH: makes a directory the server user can write.
+lt_owned_dir() {
+    mkdir -p "$1"
+    if [[ $(id -u) == 0 ]]; then
+        chown postgres:postgres "$1"
+    fi
+}
+
+lt_free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+lt_alive() {
+    local pid=$1
+    [[ -n $pid ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    # A zombie has exited already.
+    [[ $(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) != Z ]]
+}
+
+# lt_wait_port PORT SECONDS PID: until 127.0.0.1:PORT accepts a TCP connection; fails if PID dies.
+lt_wait_port() {
+    local port=$1 seconds=$2 pid=$3 i
+    for ((i = 0; i < seconds * 10; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        lt_alive "$pid" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# lt_spawn_as_server_user CMD...: for `lt_spawn_as_server_user CMD... &` only: the background
+# subshell becomes runuser (or CMD itself when not root), so $! is runuser's pid and the server is its child.
+lt_spawn_as_server_user() {
+    if [[ $(id -u) == 0 ]]; then
+        exec runuser -u postgres -- "$@"
+    else
+        exec "$@"
+    fi
+}
+
+# lt_server_pid PID NAME: PID itself if its command name is NAME, else its child of that name
+# (the server runuser started); waits up to 5 s for it to appear.
+lt_server_pid() {
+    local pid=$1 name=$2 i child
+    for ((i = 0; i < 50; i++)); do
+        if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]]; then
+            echo "$pid"
+            return 0
+        fi
+        for child in $(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true); do
+            if [[ $(cat "/proc/$child/comm" 2>/dev/null) == "$name" ]]; then
+                echo "$child"
+                return 0
+            fi
+        done
+        lt_alive "$pid" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# lt_stop PID SIGNAL NAME [WRAPPER]: signals PID, gives it 15 s, then SIGKILL; then reaps WRAPPER.
+lt_stop() {
+    local pid=$1 signal=$2 name=$3 wrapper=${4:-} i
+    [[ -n $pid || -n $wrapper ]] || return 0
+    if lt_alive "$pid"; then
+        kill "-$signal" "$pid" 2>/dev/null || true
+        for ((i = 0; i < 150; i++)); do
+            lt_alive "$pid" || break
+            sleep 0.1
+        done
+        if lt_alive "$pid"; then
+            say "$name (pid $pid) did not stop in 15 s after SIG$signal, killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    fi
+    if [[ -n $wrapper && $wrapper != "$pid" ]]; then
+        for ((i = 0; i < 50; i++)); do
+            lt_alive "$wrapper" || break
+            sleep 0.1
+        done
+        if lt_alive "$wrapper"; then
+            kill -TERM "$wrapper" 2>/dev/null || true
+        fi
+    fi
+    # Reap what we started (a process started by another shell is not ours to wait for).
+    if [[ -n $wrapper ]]; then
+        wait "$wrapper" 2>/dev/null || true
+    elif [[ -n $pid ]]; then
+        wait "$pid" 2>/dev/null || true
+    fi
+    return 0
+}
+
+lt_cleanup() {
+    local status=$?
+    trap - EXIT INT TERM
+    lt_stop "$lt_sy_pid" TERM switchyard
+    lt_stop "$lt_bouncer_pid" INT pgbouncer "$lt_bouncer_wrapper"
+    lt_stop "$lt_pg_pid" INT postgres "$lt_pg_wrapper"
+    if [[ -n $lt_keep_logs_dir && -n $lt_tmp ]]; then
+        mkdir -p "$lt_keep_logs_dir"
+        cp -f "$lt_tmp"/*.log "$lt_keep_logs_dir"/ 2>/dev/null || true
+    fi
+    if [[ -n $lt_tmp && -d $lt_tmp ]]; then
+        rm -rf "$lt_tmp"
+    fi
+    exit "$status"
+}
+
+# lt_start_postgres MAX_CONNECTIONS: initdb + postgres on a free port; sets lt_pg_port, lt_pg_pid.
+lt_start_postgres() {
+    local max_connections=$1
+    local data=$lt_tmp/pgdata log=$lt_tmp/postgres.log
+    lt_owned_dir "$data"
+    touch "$log"
+    [[ $(id -u) == 0 ]] && chown postgres:postgres "$log"
+    say "initdb ($lt_pg_bin)"
+    lt_as_server_user "$lt_pg_bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+        >"$lt_tmp/initdb.log" 2>&1 || {
+        cat "$lt_tmp/initdb.log" >&2
+        die "initdb failed"
+    }
+    lt_pg_port=$(lt_free_port)
+    # No Unix socket: everything goes through 127.0.0.1.
+    lt_spawn_as_server_user "$lt_pg_bin/postgres" -D "$data" \
+        -c listen_addresses=127.0.0.1 -c port="$lt_pg_port" -c unix_socket_directories= \
+        -c max_connections="$max_connections" -c shared_buffers=256MB \
+        -c fsync=off -c synchronous_commit=off \
+        -c logging_collector=off -c log_min_messages=warning \
+        >>"$log" 2>&1 &
+    lt_pg_wrapper=$!
+    lt_pg_pid=$(lt_server_pid "$lt_pg_wrapper" postgres) || {
+        cat "$log" >&2
+        die "postgres did not start"
+    }
+    lt_wait_port "$lt_pg_port" 60 "$lt_pg_pid" || {
+        cat "$log" >&2
+        die "postgres is not accepting connections on 127.0.0.1:$lt_pg_port"
+    }
+    # The port accepts before recovery ends: wait for a real query to work.
+    local i
+    for ((i = 0; i < 100; i++)); do
+        lt_psql_direct -c 'select 1' >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    lt_psql_direct -c 'select 1' >/dev/null || die "postgres does not answer queries"
+    say "postgres pid $lt_pg_pid on 127.0.0.1:$lt_pg_port (max_connections=$max_connections)"
+}
+
+# lt_psql_direct ARGS...: psql straight to PostgreSQL as postgres, stop on error, no psqlrc.
+lt_psql_direct() {
+    timeout 120 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$lt_pg_port" -U postgres -d postgres "$@"
+}
+
+# lt_start_pgbouncer: PgBouncer in session mode in front of PostgreSQL; sets lt_bouncer_port, lt_bouncer_pid.
+lt_start_pgbouncer() {
+    local bouncer=${PGBOUNCER_BIN:-}
+    if [[ -z $bouncer ]]; then
+        bouncer=$(command -v pgbouncer 2>/dev/null || true)
+        [[ -z $bouncer && -x /usr/sbin/pgbouncer ]] && bouncer=/usr/sbin/pgbouncer
+    fi
+    [[ -n $bouncer && -x $bouncer ]] || die "pgbouncer not found (run make deps)"
+    local ini=$lt_tmp/pgbouncer.ini log=$lt_tmp/pgbouncer.log
+    lt_bouncer_port=$(lt_free_port)
+    cat >"$ini" <<EOF
+; Generated by loadtests/lib.sh for one load-test run.
+[databases]
+* = host=127.0.0.1 port=$lt_pg_port
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $lt_bouncer_port
+unix_socket_dir =
+auth_type = trust
+auth_file = $lt_tmp/pgbouncer-users.txt
+pool_mode = session
+max_client_conn = 200
+default_pool_size = 100
+logfile =
+pidfile =
+admin_users = postgres
+log_connections = 0
+log_disconnections = 0
+EOF
+    echo '"postgres" ""' >"$lt_tmp/pgbouncer-users.txt"
+    touch "$log"
+    if [[ $(id -u) == 0 ]]; then
+        chown postgres:postgres "$ini" "$lt_tmp/pgbouncer-users.txt" "$log"
+    fi
+    lt_spawn_as_server_user "$bouncer" "$ini" >>"$log" 2>&1 &
+    lt_bouncer_wrapper=$!
+    lt_bouncer_pid=$(lt_server_pid "$lt_bouncer_wrapper" pgbouncer) || {
+        cat "$log" >&2
+        die "pgbouncer did not start"
+    }
+    lt_wait_port "$lt_bouncer_port" 30 "$lt_bouncer_pid" || {
+        cat "$log" >&2
+        die "pgbouncer is not accepting connections on 127.0.0.1:$lt_bouncer_port"
+    }
+    say "pgbouncer pid $lt_bouncer_pid on 127.0.0.1:$lt_bouncer_port (session mode)"
+}
+
+# lt_switchyard_bin: the binary to run, from SWITCHYARD_BIN or the release build of this checkout.
+lt_switchyard_bin() {
+    local bin=${SWITCHYARD_BIN:-}
+    if [[ -z $bin ]]; then
+        bin=$(cd "$lt_root" && swift build -c release --show-bin-path)/switchyard
+    fi
+    [[ -x $bin ]] || die "$bin not found: build it with 'swift build -c release' (or set SWITCHYARD_BIN)"
+    echo "$bin"
+}
+
+# lt_start_switchyard BIN: Switchyard in front of PostgreSQL; sets lt_sy_port, lt_sy_pid, lt_sy_log.
+lt_start_switchyard() {
+    local bin=$1
+    lt_sy_log=$lt_tmp/switchyard.log
+    lt_sy_port=$(lt_free_port)
+    "$bin" serve --listen "127.0.0.1:$lt_sy_port" \
+        --upstream "postgresql://postgres@127.0.0.1:$lt_pg_port/postgres" \
+        --admin-listen off >>"$lt_sy_log" 2>&1 &
+    lt_sy_pid=$!
+    lt_wait_port "$lt_sy_port" 30 "$lt_sy_pid" || {
+        cat "$lt_sy_log" >&2
+        die "switchyard is not accepting connections on 127.0.0.1:$lt_sy_port"
+    }
+    say "switchyard pid $lt_sy_pid on 127.0.0.1:$lt_sy_port ($bin)"
+}
+
+# lt_machine_md: a markdown description of this machine and the software under test.
+lt_machine_md() {
+    local bin=$1 commit dirty=""
+    commit=$(git -C "$lt_root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [[ -n $(git -C "$lt_root" status --porcelain -- Sources Package.swift 2>/dev/null || true) ]]; then
+        dirty=" (Sources/ or Package.swift modified in the working tree)"
+    fi
+    local model mem
+    model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+    mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo 2>/dev/null || true)
+    local bouncer_version
+    bouncer_version=$( (pgbouncer --version 2>/dev/null || /usr/sbin/pgbouncer --version 2>/dev/null) | head -1 || true)
+    echo "| | |"
+    echo "| --- | --- |"
+    echo "| date | $(date -u '+%Y-%m-%d %H:%M:%S UTC') |"
+    echo "| CPUs (nproc) | $(nproc) |"
+    echo "| CPU model | ${model:-unknown} |"
+    echo "| memory | ${mem:-unknown} |"
+    echo "| kernel | $(uname -sr) |"
+    echo "| PostgreSQL | $("$lt_pg_bin/postgres" --version) |"
+    echo "| pgbench | $(pgbench --version) |"
+    echo "| PgBouncer | ${bouncer_version:-unknown} |"
+    echo "| load average (1/5/15 min, when written) | $(cut -d' ' -f1-3 /proc/loadavg) |"
+    echo "| Switchyard checkout commit | $commit$dirty |"
+    echo "| Switchyard binary | \`$bin\` |"
+}
