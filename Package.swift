@@ -35,6 +35,8 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        // Pure core: what each statement is and touches, on PostgreSQL's own parser (libpg_query).
+        .target(name: "SwitchyardSQL", dependencies: ["CPgQuery"], swiftSettings: strict),
         // I/O: sockets, the epoll event loops, signals.
         .target(
             name: "SwitchyardIO",
@@ -72,9 +74,10 @@ let package = Package(
         ),
         .testTarget(name: "SwitchyardProtocolTests", dependencies: ["SwitchyardProtocol"], swiftSettings: strict),
         .testTarget(name: "SwitchyardConfigTests", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
+        .testTarget(name: "SwitchyardSQLTests", dependencies: ["SwitchyardSQL", "SwitchyardTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SwitchyardIntegrationTests",
-            dependencies: ["SwitchyardServer", "SwitchyardTestSupport", "CLibPQ", "CPgQuery", "SwitchyardProtocol", "SwitchyardConfig"],
+            dependencies: ["SwitchyardServer", "SwitchyardTestSupport", "CLibPQ", "CPgQuery", "COpenSSL", "SwitchyardProtocol", "SwitchyardConfig"],
             swiftSettings: strict
         ),
     ]

@@ -39,8 +39,7 @@ struct PsycopgTests {
             let reported = Set(run.scenarios.keys)
             #expect(
                 reported == Self.expectedScenarios,
-                "\(label): missing \(Self.expectedScenarios.subtracting(reported).sorted()), "
-                    + "unexpected \(reported.subtracting(Self.expectedScenarios).sorted())")
+                "\(label): missing \(Self.expectedScenarios.subtracting(reported).sorted()), unexpected \(reported.subtracting(Self.expectedScenarios).sorted())")
             for (name, outcome) in run.scenarios.sorted(by: { $0.key < $1.key }) {
                 #expect(outcome["ok"] == .bool(true), "scenario \(name) failed \(label): \(outcome["error"]?.compact ?? "?")")
             }

@@ -104,6 +104,8 @@ struct BackendMessageTests {
          [0x52, 0, 0, 0, 23, 0, 0, 0, 10] + Array("SCRAM-SHA-256".utf8) + [0, 0]),
         (.authentication(.saslFinal(data: Array("v=x".utf8))), [0x52, 0, 0, 0, 11, 0, 0, 0, 12, 0x76, 0x3D, 0x78]),
         (.backendKeyData(BackendKey(processID: 1234, secretKey: 5678)), [0x4B, 0, 0, 0, 12, 0, 0, 0x04, 0xD2, 0, 0, 0x16, 0x2E]),
+        // Protocol 3.2: the key is the rest of the body, here 32 bytes, so the length is 4 + 4 + 32.
+        (.backendKeyData(BackendKey(processID: 1234, secretKey: Array(1...32))), [0x4B, 0, 0, 0, 40, 0, 0, 0x04, 0xD2] + Array(1...32)),
         (.commandComplete(tag: "SELECT 1"), [0x43, 0, 0, 0, 13] + Array("SELECT 1".utf8) + [0]),
         (.parameterStatus(name: "client_encoding", value: "UTF8"),
          [0x53, 0, 0, 0, 25] + Array("client_encoding".utf8) + [0] + Array("UTF8".utf8) + [0]),
@@ -134,7 +136,9 @@ struct BackendMessageTests {
     }
 
     @Test("every strict prefix of a structured body fails as truncated or unterminated",
-          arguments: Samples.backend.filter { !Samples.backendBodyIsRaw($0) && !frame($0.encoded())!.body.isEmpty })
+          arguments: Samples.backend.filter {
+              !Samples.backendBodyIsRaw($0) && !Samples.backendBodyEndsWithSecretKey($0) && !frame($0.encoded())!.body.isEmpty
+          })
     func truncatedBodies(_ message: BackendMessage) throws {
         let framed = try #require(frame(message.encoded()))
         for cut in 0..<framed.body.count {
@@ -163,7 +167,7 @@ struct BackendMessageTests {
     }
 
     @Test("a byte after a complete structured body is reported as trailing",
-          arguments: Samples.backend.filter { !Samples.backendBodyIsRaw($0) })
+          arguments: Samples.backend.filter { !Samples.backendBodyIsRaw($0) && !Samples.backendBodyEndsWithSecretKey($0) })
     func trailingBytes(_ message: BackendMessage) throws {
         let framed = try #require(frame(message.encoded()))
         #expect(throws: ProtocolError.trailingBytes(messageID: framed.id, count: 1)) {
@@ -172,6 +176,71 @@ struct BackendMessageTests {
         #expect(throws: ProtocolError.trailingBytes(messageID: framed.id, count: 2)) {
             try BackendMessage.decode(id: framed.id, body: framed.body + [0x49, 0x49])
         }
+    }
+
+    @Test("BackendKeyData prefixes: a cut process id is truncated, a 0-3 byte key is invalid, 4 bytes or more is a shorter key",
+          arguments: Samples.backend.filter(Samples.backendBodyEndsWithSecretKey))
+    func backendKeyDataPrefixes(_ message: BackendMessage) throws {
+        let framed = try #require(frame(message.encoded()))
+        #expect(framed.body.count >= 8)
+        for cut in 0..<framed.body.count {
+            let prefix = Array(framed.body[..<cut])
+            if cut < 4 {
+                #expect(throws: ProtocolError.truncated(messageID: 0x4B, needed: 4, available: cut)) {
+                    try BackendMessage.decode(id: 0x4B, body: prefix)
+                }
+            } else if cut < 8 {
+                #expect(throws: ProtocolError.invalidValue(messageID: 0x4B, what: "secret key length \(cut - 4)")) {
+                    try BackendMessage.decode(id: 0x4B, body: prefix)
+                }
+            } else {
+                // The key's length is whatever the message length leaves: a shorter body is a shorter key.
+                let expected = BackendKey(processID: Int32(bitPattern: UInt32(prefix[0]) << 24 | UInt32(prefix[1]) << 16 | UInt32(prefix[2]) << 8 | UInt32(prefix[3])),
+                                          secretKey: Array(prefix[4...]))
+                #expect(try BackendMessage.decode(id: 0x4B, body: prefix) == .backendKeyData(expected), "cut at \(cut)")
+            }
+        }
+    }
+
+    @Test("bytes after a 4-byte BackendKeyData key make a longer key, not trailing bytes")
+    func backendKeyDataExtraBytes() throws {
+        let body = be32(12345) + be32(-559_038_737)
+        #expect(try BackendMessage.decode(id: 0x4B, body: body + [0x00])
+                == .backendKeyData(BackendKey(processID: 12345, secretKey: [0xDE, 0xAD, 0xBE, 0xEF, 0x00])))
+        #expect(try BackendMessage.decode(id: 0x4B, body: body + [0x49, 0x49])
+                == .backendKeyData(BackendKey(processID: 12345, secretKey: [0xDE, 0xAD, 0xBE, 0xEF, 0x49, 0x49])))
+    }
+
+    @Test("a BackendKeyData secret key must be 4 to 256 bytes", arguments: [0, 1, 3, 4, 5, 32, 255, 256, 257, 300, 1000])
+    func backendKeyDataKeyLength(_ length: Int) throws {
+        let key = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let body = be32(77) + key
+        if (4...256).contains(length) {
+            #expect(try BackendMessage.decode(id: 0x4B, body: body) == .backendKeyData(BackendKey(processID: 77, secretKey: key)))
+            #expect(BackendMessage.backendKeyData(BackendKey(processID: 77, secretKey: key)).encoded() == rawMessage("K", body))
+        } else {
+            #expect(throws: ProtocolError.invalidValue(messageID: 0x4B, what: "secret key length \(length)")) {
+                try BackendMessage.decode(id: 0x4B, body: body)
+            }
+        }
+        #expect(BackendKey.maximumSecretLength == 256)
+    }
+
+    /// Protocol 3.2 (PostgreSQL 18) makes the secret key variable length (4 to 256 bytes; the server sends 32).
+    /// Switchyard accepts 3.x startups and forwards them, so a 3.2 client gets such a BackendKeyData.
+    @Test("a protocol 3.2 BackendKeyData with a 32-byte secret key decodes with every key byte")
+    func longSecretKeyInBackendKeyData() throws {
+        let secret = (0..<32).map { UInt8($0) }
+        let body = be32(4242) + secret
+        let decoded = try BackendMessage.decode(id: 0x4B, body: body)
+        guard case .backendKeyData(let key) = decoded else {
+            Issue.record("decoded as \(decoded)")
+            return
+        }
+        #expect(key.processID == 4242)
+        #expect(key.secretKey == secret)
+        #expect(key != BackendKey(processID: 4242, secretKey: Array(secret.prefix(4))))
+        #expect(decoded.encoded() == rawMessage("K", body))
     }
 
     @Test("strings without their NUL terminator", arguments: [
@@ -192,26 +261,65 @@ struct BackendMessageTests {
         }
     }
 
-    @Test("negative counts are invalid values", arguments: [
-        (UInt8(ascii: "T"), be16(-1)),
-        (UInt8(ascii: "D"), be16(-1)),
-        (UInt8(ascii: "D"), be16(.min)),
-        (UInt8(ascii: "t"), be16(-1)),
-        (UInt8(ascii: "v"), be32(0) + be32(-1)),
-        (UInt8(ascii: "v"), be32(0) + be32(.min)),
-        (UInt8(ascii: "G"), [0] + be16(-1)),
-        (UInt8(ascii: "H"), [1] + be16(-1)),
-        (UInt8(ascii: "W"), [0] + be16(-2)),
-    ] as [(UInt8, [UInt8])])
-    func negativeCounts(_ id: UInt8, _ body: [UInt8]) {
-        let error = #expect(throws: ProtocolError.self) {
+    @Test("16-bit counts are unsigned: 0xFFFF or 0x8000 with a short body is truncated, not a trap or a huge allocation", arguments: [
+        // RowDescription: 0xFFFF columns, one column name and nothing after it.
+        (UInt8(ascii: "T"), be16(-1) + cstr("a"), ProtocolError.truncated(messageID: 0x54, needed: 4, available: 0)),
+        // RowDescription: 0x8000 columns, one complete column, then half a table oid.
+        (UInt8(ascii: "T"), be16(.min) + cstr("a") + be32(1) + be16(1) + be32(23) + be16(4) + be32(-1) + be16(0) + cstr("b") + [0, 0],
+         .truncated(messageID: 0x54, needed: 4, available: 2)),
+        // DataRow: 0xFFFF and 0x8000 columns, no values.
+        (UInt8(ascii: "D"), be16(-1), .truncated(messageID: 0x44, needed: 4, available: 0)),
+        (UInt8(ascii: "D"), be16(.min), .truncated(messageID: 0x44, needed: 4, available: 0)),
+        // DataRow: 0xFFFF columns, one NULL, then a 3-byte fragment of the next length.
+        (UInt8(ascii: "D"), be16(-1) + be32(-1) + [0, 0, 0], .truncated(messageID: 0x44, needed: 4, available: 3)),
+        // ParameterDescription: 0xFFFF parameters, no oids.
+        (UInt8(ascii: "t"), be16(-1), .truncated(messageID: 0x74, needed: 4, available: 0)),
+        // CopyInResponse, CopyOutResponse, CopyBothResponse: 0xFFFF or 0xFFFE column formats.
+        (UInt8(ascii: "G"), [0] + be16(-1), .truncated(messageID: 0x47, needed: 2, available: 0)),
+        (UInt8(ascii: "H"), [1] + be16(-1) + be16(1), .truncated(messageID: 0x48, needed: 2, available: 0)),
+        (UInt8(ascii: "W"), [0] + be16(-2) + [0], .truncated(messageID: 0x57, needed: 2, available: 1)),
+    ] as [(UInt8, [UInt8], ProtocolError)])
+    func unsignedCountsTruncated(_ id: UInt8, _ body: [UInt8], _ expected: ProtocolError) {
+        #expect(throws: expected) {
             try BackendMessage.decode(id: id, body: body)
         }
-        guard case .invalidValue(let mid, _) = error else {
-            Issue.record("expected invalidValue, got \(String(describing: error))")
-            return
+    }
+
+    @Test("a RowDescription with a huge column count and no column name is unterminated")
+    func hugeColumnCountWithoutName() {
+        #expect(throws: ProtocolError.missingTerminator(messageID: 0x54)) {
+            try BackendMessage.decode(id: 0x54, body: be16(-1))
         }
-        #expect(mid == id)
+    }
+
+    @Test("NegotiateProtocolVersion's option count is an Int32 and still rejects negative values", arguments: [-1, .min] as [Int32])
+    func negativeOptionCount(_ count: Int32) {
+        #expect(throws: ProtocolError.invalidValue(messageID: 0x76, what: "option count \(count)")) {
+            try BackendMessage.decode(id: 0x76, body: be32(0) + be32(count))
+        }
+    }
+
+    @Test("counts above Int16.max round-trip: 65535 DataRow columns, 40000 parameter oids, 32768 columns, 65535 COPY formats")
+    func largeCountsRoundTrip() throws {
+        let column = ColumnDescription(name: "c", tableOID: 1, columnNumber: 2, typeOID: 23, typeSize: 4, typeModifier: -1, format: 1)
+        let messages: [BackendMessage] = [
+            .dataRow(DataRow(values: Array(repeating: nil, count: 65_535))),
+            .dataRow(DataRow(values: (0..<40_000).map { $0 % 2 == 0 ? nil : [UInt8(truncatingIfNeeded: $0)] })),
+            .parameterDescription((0..<40_000).map { Int32($0) }),
+            .rowDescription(RowDescription(columns: Array(repeating: column, count: 32_768))),
+            .copyInResponse(CopyResponse(overallFormat: 1, columnFormats: Array(repeating: 1, count: 65_535))),
+            .copyOutResponse(CopyResponse(overallFormat: 0, columnFormats: Array(repeating: 0, count: 40_000))),
+            .copyBothResponse(CopyResponse(overallFormat: 0, columnFormats: Array(repeating: 0, count: 32_768))),
+        ]
+        for message in messages {
+            let framed = try #require(frame(message.encoded()))
+            #expect(framed.declaredLength == framed.body.count + 4)
+            #expect(try BackendMessage.decode(id: framed.id, body: framed.body) == message)
+        }
+        // The count is written unsigned: 65535 is 0xFFFF and 40000 is 0x9C40 on the wire.
+        #expect(Array(frame(messages[0].encoded())!.body.prefix(2)) == [0xFF, 0xFF])
+        #expect(Array(frame(messages[2].encoded())!.body.prefix(2)) == [0x9C, 0x40])
+        #expect(Array(frame(messages[4].encoded())!.body.prefix(3)) == [0x01, 0xFF, 0xFF])
     }
 
     @Test("a value length below -1 is an invalid length", arguments: [

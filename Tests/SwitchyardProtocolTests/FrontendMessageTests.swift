@@ -111,30 +111,89 @@ struct FrontendMessageTests {
         }
     }
 
-    @Test("negative counts are invalid values, not traps or huge allocations", arguments: [
-        // Parse: parameter type count -1.
-        (UInt8(ascii: "P"), cstr("") + cstr("select 1") + be16(-1)),
-        (UInt8(ascii: "P"), cstr("") + cstr("select 1") + be16(.min)),
-        // Bind: parameter format count -1.
-        (UInt8(ascii: "B"), cstr("") + cstr("") + be16(-1)),
-        // Bind: parameter value count -1.
-        (UInt8(ascii: "B"), cstr("") + cstr("") + be16(0) + be16(-1)),
-        // Bind: result format count -1.
-        (UInt8(ascii: "B"), cstr("") + cstr("") + be16(0) + be16(0) + be16(-1)),
-        // FunctionCall: argument format count -1.
-        (UInt8(ascii: "F"), be32(1) + be16(-1)),
-        // FunctionCall: argument count -1.
-        (UInt8(ascii: "F"), be32(1) + be16(0) + be16(-32768)),
-    ] as [(UInt8, [UInt8])])
-    func negativeCounts(_ id: UInt8, _ body: [UInt8]) {
-        let error = #expect(throws: ProtocolError.self) {
+    @Test("16-bit counts are unsigned: 0xFFFF or 0x8000 with a short body is truncated, not a trap or a huge allocation", arguments: [
+        // Parse: parameter type count 0xFFFF (65535), then no type oids.
+        (UInt8(ascii: "P"), cstr("") + cstr("select 1") + be16(-1), 4, 0),
+        // Parse: count 0x8000 (32768), one oid and half of the next.
+        (UInt8(ascii: "P"), cstr("") + cstr("select 1") + be16(.min) + be32(23) + [0, 0], 4, 2),
+        // Bind: parameter format count 0xFFFF.
+        (UInt8(ascii: "B"), cstr("") + cstr("") + be16(-1), 2, 0),
+        // Bind: parameter value count 0xFFFF.
+        (UInt8(ascii: "B"), cstr("") + cstr("") + be16(0) + be16(-1), 4, 0),
+        // Bind: parameter value count 0x8000 with two NULLs present.
+        (UInt8(ascii: "B"), cstr("") + cstr("") + be16(0) + be16(.min) + be32(-1) + be32(-1), 4, 0),
+        // Bind: result format count 0xFFFF with one format present.
+        (UInt8(ascii: "B"), cstr("") + cstr("") + be16(0) + be16(0) + be16(-1) + be16(1), 2, 0),
+        // FunctionCall: argument format count 0xFFFF, one byte left.
+        (UInt8(ascii: "F"), be32(1) + be16(-1) + [0], 2, 1),
+        // FunctionCall: argument count 0x8000.
+        (UInt8(ascii: "F"), be32(1) + be16(0) + be16(-32768), 4, 0),
+    ] as [(UInt8, [UInt8], Int, Int)])
+    func unsignedCountsTruncated(_ id: UInt8, _ body: [UInt8], _ needed: Int, _ available: Int) {
+        #expect(throws: ProtocolError.truncated(messageID: id, needed: needed, available: available)) {
             try FrontendMessage.decode(id: id, body: body)
         }
-        guard case .invalidValue(let mid, _) = error else {
-            Issue.record("expected invalidValue, got \(String(describing: error))")
+    }
+
+    @Test("ByteReader.readCount16 and ByteWriter.writeCount16 treat 16-bit counts as unsigned", arguments: [
+        (0, [0x00, 0x00]), (1, [0x00, 0x01]), (32_767, [0x7F, 0xFF]), (32_768, [0x80, 0x00]),
+        (40_000, [0x9C, 0x40]), (65_535, [0xFF, 0xFF]),
+    ] as [(Int, [UInt8])])
+    func count16(_ count: Int, _ bytes: [UInt8]) throws {
+        var r = ByteReader(bytes + [0xAB], messageID: 0x42)
+        #expect(try r.readCount16() == count)
+        #expect(r.remaining == 1)
+        var w = ByteWriter()
+        w.writeCount16(count)
+        #expect(w.bytes == bytes)
+        // A lone byte is not a count.
+        var short = ByteReader([bytes[0]], messageID: 0x42)
+        #expect(throws: ProtocolError.truncated(messageID: 0x42, needed: 2, available: 1)) {
+            try short.readCount16()
+        }
+    }
+
+    @Test("a Bind with 40000 NULL parameters (over Int16.max, as libpq allows) round-trips")
+    func bindWithManyParameters() throws {
+        let bind = Bind(portalName: "p", statementName: "s", parameterFormats: [1],
+                        parameters: Array(repeating: nil, count: 40_000), resultFormats: [0, 1])
+        let bytes = FrontendMessage.bind(bind).encoded()
+        let framed = try #require(frame(bytes))
+        #expect(framed.id == UInt8(ascii: "B"))
+        // "p\0" "s\0", 1 format, the count, 40000 lengths of -1, 2 result formats.
+        let expectedBodyCount = 2 + 2 + 2 + 2 + 2 + 40_000 * 4 + 2 + 4
+        #expect(framed.body.count == expectedBodyCount)
+        #expect(framed.declaredLength == expectedBodyCount + 4)
+        #expect(Array(framed.body[0..<10]) == cstr("p") + cstr("s") + be16(1) + be16(1) + [0x9C, 0x40])
+        #expect(Array(framed.body[10..<18]) == [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+        #expect(Array(framed.body.suffix(6)) == be16(2) + be16(0) + be16(1))
+        let decoded = try FrontendMessage.decode(id: framed.id, body: framed.body)
+        guard case .bind(let back) = decoded else {
+            Issue.record("decoded as \(decoded.id)")
             return
         }
-        #expect(mid == id)
+        #expect(back.parameters.count == 40_000)
+        #expect(back.parameters.allSatisfy { $0 == nil })
+        #expect(back == bind)
+        // One parameter short of the declared 40000: the result formats are read as the last length
+        // (0x0002_0000), which runs past the end.
+        let short = Array(framed.body[..<(framed.body.count - 10)]) + be16(2) + be16(0) + be16(1)
+        #expect(throws: ProtocolError.truncated(messageID: 0x42, needed: 0x0002_0000, available: 2)) {
+            try FrontendMessage.decode(id: framed.id, body: short)
+        }
+    }
+
+    @Test("the largest counts, 65535 Parse parameter types and FunctionCall arguments, round-trip")
+    func maximumCounts() throws {
+        let messages: [FrontendMessage] = [
+            .parse(Parse(statementName: "", query: "select", parameterTypes: (0..<65_535).map { Int32($0) })),
+            .functionCall(FunctionCall(functionOID: 1, argumentFormats: Array(repeating: 1, count: 65_535),
+                                       arguments: Array(repeating: [7], count: 65_535), resultFormat: 0)),
+        ]
+        for message in messages {
+            let framed = try #require(frame(message.encoded()))
+            #expect(try FrontendMessage.decode(id: framed.id, body: framed.body) == message)
+        }
     }
 
     @Test("a value length below -1 is an invalid length", arguments: [

@@ -81,10 +81,13 @@ struct SessionStartupTests {
         #expect(!s.isIdle)
     }
 
-    @Test("a CancelRequest is forwarded by key and closes the session")
-    func cancel() {
+    @Test("a CancelRequest is forwarded by key and closes the session", arguments: [
+        BackendKey(processID: 31337, secretKey: -42),
+        BackendKey(processID: 31337, secretKey: Samples.secretKey32),
+        BackendKey(processID: 1, secretKey: Samples.secretKey256),
+    ])
+    func cancel(_ key: BackendKey) {
         var s = SessionStateMachine()
-        let key = BackendKey(processID: 31337, secretKey: -42)
         #expect(s.startupPacketReceived(.cancel(key)) == .forwardCancel(key))
         #expect(s.phase == .closed)
     }
@@ -160,6 +163,21 @@ struct SessionTrafficTests {
         // Later ParameterStatus messages (SET) keep updating the map.
         #expect(s.serverMessage(server(.parameterStatus(name: "TimeZone", value: "UTC")), now: 30) == .none)
         #expect(s.serverParameters["TimeZone"] == "UTC")
+    }
+
+    /// Switchyard accepts 3.x startups and forwards them, so a 3.2 client gets a BackendKeyData with a long key.
+    @Test("a protocol 3.2 BackendKeyData with a 32-byte secret key is recorded whole")
+    func longSecretKeyRecorded() {
+        let secret = (0..<32).map { UInt8($0) }
+        let body = be32(4242) + secret
+        var s = SessionStateMachine()
+        _ = s.startupPacketReceived(.startup(StartupMessage(protocolVersion: 3 << 16 | 2, parameters: [("user", "u")])))
+        s.upstreamConnected()
+        #expect(s.serverMessage(ScannedMessage(id: 0x4B, bodyLength: body.count, body: body), now: 0) == .none)
+        #expect(s.backendKey == BackendKey(processID: 4242, secretKey: secret),
+                "the session has no key to route this client's cancel requests")
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 1) == .sessionEstablished)
+        #expect(s.backendKey?.secretKey.count == 32)
     }
 
     @Test("a failed authentication is a fatal error")
@@ -364,13 +382,204 @@ struct SessionTrafficTests {
         #expect(s.serverMessage(ScannedMessage(id: 0x5A, bodyLength: 1, body: nil), now: 2) == .none)
         #expect(s.serverMessage(ScannedMessage(id: 0x5A, bodyLength: 1, body: [0x58]), now: 2) == .none)
         #expect(s.serverMessage(ScannedMessage(id: 0x4B, bodyLength: 3, body: [1, 2, 3]), now: 2) == .none)
+        // A BackendKeyData whose key is under 4 bytes is invalid and recorded as nothing.
+        #expect(s.serverMessage(ScannedMessage(id: 0x4B, bodyLength: 7, body: be32(1) + [1, 2, 3]), now: 2) == .none)
+        #expect(s.backendKey == nil)
         #expect(s.outstandingRequests == 1)
         #expect(s.transactionStatus == .idle)
         #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 9) == .requestCompleted(nanoseconds: 8))
     }
 
-    @Test("the inspect set is exactly R, K, S, Z and E")
+    @Test("the inspect set is exactly R, K, S, Z, E, G (CopyInResponse) and W (CopyBothResponse)")
     func inspectSet() {
-        #expect(SessionStateMachine.inspectedServerMessages == Set("RKSZE".utf8))
+        #expect(SessionStateMachine.inspectedServerMessages == Set("RKSZEGW".utf8))
+        #expect(SessionStateMachine.inspectedServerMessages.contains(BackendMessageID.copyInResponse.rawValue))
+        #expect(SessionStateMachine.inspectedServerMessages.contains(BackendMessageID.copyBothResponse.rawValue))
+        // CopyOutResponse needs no inspection: a COPY TO STDOUT does not change how Sync is answered.
+        #expect(!SessionStateMachine.inspectedServerMessages.contains(BackendMessageID.copyOutResponse.rawValue))
+    }
+}
+
+@Suite("SessionStateMachine COPY")
+struct SessionCopyTests {
+    static let copyResponses: [BackendMessage] = [
+        .copyInResponse(CopyResponse(overallFormat: 0, columnFormats: [0])),
+        .copyBothResponse(CopyResponse(overallFormat: 0, columnFormats: [])),
+    ]
+
+    /// libpq's PQexecParams("COPY t FROM STDIN") and tokio-postgres' copy_in send Bind/Execute/Sync in one
+    /// write, then CopyData..., CopyDone and a second Sync. The server ignores Flush and Sync received in
+    /// copy-in mode (protocol docs, "COPY Operations"), so the whole exchange ends with ONE ReadyForQuery.
+    @Test("COPY FROM STDIN over the extended protocol: the Sync sent during copy-in gets no ReadyForQuery")
+    func syncDuringCopyInIsIgnoredByTheServer() {
+        var s = SessionStateMachine()
+        _ = s.startupPacketReceived(.startup(StartupMessage(parameters: [("user", "loader")])))
+        s.upstreamConnected()
+        _ = s.serverMessage(server(.authentication(.ok)), now: 0)
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 0) == .sessionEstablished)
+
+        // Client: Parse, Bind, Describe, Execute, Sync, all in one write.
+        for m in [FrontendMessage.parse(Parse(statementName: "", query: "copy t from stdin")),
+                  .bind(Bind(portalName: "", statementName: "")), .describe(Describe(target: .portal, name: "")),
+                  .execute(Execute(portalName: "")), .sync] {
+            _ = s.clientMessage(client(m), now: 100)
+        }
+        #expect(s.outstandingRequests == 1)
+        // Server: ParseComplete, BindComplete, NoData, CopyInResponse. It is now in copy-in mode and
+        // will skip the Sync above.
+        for m in [BackendMessage.parseComplete, .bindComplete, .noData,
+                  .copyInResponse(CopyResponse(overallFormat: 0, columnFormats: [0]))] {
+            #expect(s.serverMessage(server(m), now: 200) == .none)
+        }
+        #expect(s.outstandingRequests == 0)
+        // Client: the data, CopyDone, and the Sync that ends the extended-query cycle.
+        for m in [FrontendMessage.copyData(Array("1\n".utf8)), .copyData(Array("2\n".utf8)), .copyDone, .sync] {
+            _ = s.clientMessage(client(m), now: 500)
+        }
+        #expect(s.outstandingRequests == 1)
+        // Server: CommandComplete and the only ReadyForQuery of the exchange.
+        #expect(s.serverMessage(server(.commandComplete(tag: "COPY 2")), now: 900) == .none)
+        let done = s.serverMessage(server(.readyForQuery(.idle)), now: 900)
+        // The latency runs from the Sync that followed CopyDone (the one the server answers).
+        #expect(done == .requestCompleted(nanoseconds: 400))
+        // Nothing is in flight any more: the session can be moved or closed.
+        #expect(s.outstandingRequests == 0)
+        #expect(s.isIdle)
+        #expect(s.requestCount == 1)
+        #expect(s.statementCount == 1)
+        #expect(s.transactionCount == 1)
+
+        // The next query's latency must be measured from its own start, not from the COPY's second Sync.
+        _ = s.clientMessage(client(.query("select 1")), now: 2_000)
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 2_010) == .requestCompleted(nanoseconds: 10))
+        #expect(s.isIdle)
+    }
+
+    @Test("extended-protocol COPY: CopyInResponse and CopyBothResponse drop the head Sync; Syncs count again after CopyDone or CopyFail",
+          arguments: SessionCopyTests.copyResponses, [FrontendMessage.copyDone, .copyFail(message: "client gave up")])
+    func extendedCopyEnds(_ response: BackendMessage, _ end: FrontendMessage) {
+        var s = establishedSession()
+        for m in [FrontendMessage.bind(Bind(portalName: "", statementName: "copy")), .execute(Execute(portalName: "")), .sync] {
+            _ = s.clientMessage(client(m), now: 1_000)
+        }
+        #expect(s.serverMessage(server(.bindComplete), now: 1_100) == .none)
+        #expect(s.serverMessage(server(response), now: 1_200) == .none)
+        #expect(s.outstandingRequests == 0)
+        // Flush and Sync during copy-in are ignored by the server, so they open no request.
+        for m in [FrontendMessage.copyData([0x31, 0x0A]), .flush, .sync, .copyData([0x32, 0x0A]), .sync] {
+            #expect(s.clientMessage(client(m), now: 1_300) == .none)
+        }
+        #expect(s.outstandingRequests == 0)
+        _ = s.clientMessage(client(end), now: 1_400)
+        _ = s.clientMessage(client(.sync), now: 1_500)
+        #expect(s.outstandingRequests == 1)
+        if case .copyFail = end {
+            let error = ErrorFields(severity: "ERROR", sqlState: "57014", message: "COPY from stdin failed: client gave up")
+            #expect(s.serverMessage(server(.errorResponse(error)), now: 1_600) == .none)
+        } else {
+            #expect(s.serverMessage(server(.commandComplete(tag: "COPY 2")), now: 1_600) == .none)
+        }
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 1_700) == .requestCompleted(nanoseconds: 200))
+        #expect(s.outstandingRequests == 0)
+        #expect(s.isIdle)
+
+        // Copy-in mode is over: the next extended-protocol Sync is a request again.
+        _ = s.clientMessage(client(.execute(Execute(portalName: ""))), now: 2_000)
+        _ = s.clientMessage(client(.sync), now: 2_001)
+        #expect(s.outstandingRequests == 1)
+        #expect(!s.isIdle)
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 2_051) == .requestCompleted(nanoseconds: 50))
+        #expect(s.requestCount == 2)
+        #expect(s.statementCount == 2)
+    }
+
+    @Test("simple-query COPY FROM STDIN: the Query's request completes at the ReadyForQuery after CopyDone, timed from the Query")
+    func simpleQueryCopyIn() {
+        var s = establishedSession()
+        #expect(s.clientMessage(client(.query("copy t from stdin")), now: 10_000) == .none)
+        #expect(s.outstandingRequests == 1)
+        // The server's CopyInResponse answers no request: the Query is still in flight.
+        #expect(s.serverMessage(server(.copyInResponse(CopyResponse(overallFormat: 0, columnFormats: [0, 0]))), now: 10_100) == .none)
+        #expect(s.outstandingRequests == 1)
+        #expect(!s.isIdle)
+        for m in [FrontendMessage.copyData(Array("1\ta\n".utf8)), .copyData(Array("2\tb\n".utf8)), .copyDone] {
+            #expect(s.clientMessage(client(m), now: 12_000) == .none)
+        }
+        #expect(s.outstandingRequests == 1)
+        #expect(!s.isIdle)
+        #expect(s.serverMessage(server(.commandComplete(tag: "COPY 2")), now: 14_000) == .none)
+        #expect(s.outstandingRequests == 1)
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 15_000) == .requestCompleted(nanoseconds: 5_000))
+        #expect(s.outstandingRequests == 0)
+        #expect(s.isIdle)
+        #expect(s.requestCount == 1)
+        #expect(s.statementCount == 1)
+        #expect(s.transactionCount == 1)
+
+        // Syncs count again once CopyDone was sent.
+        _ = s.clientMessage(client(.sync), now: 20_000)
+        #expect(s.outstandingRequests == 1)
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 20_007) == .requestCompleted(nanoseconds: 7))
+    }
+
+    @Test("simple-query COPY FROM STDIN aborted with CopyFail: the error's ReadyForQuery completes the Query")
+    func simpleQueryCopyFail() {
+        var s = establishedSession()
+        _ = s.clientMessage(client(.query("copy t from stdin")), now: 1_000)
+        #expect(s.serverMessage(server(.copyInResponse(CopyResponse(overallFormat: 1, columnFormats: [1]))), now: 1_050) == .none)
+        #expect(s.outstandingRequests == 1)
+        for m in [FrontendMessage.copyData([0x50, 0x47, 0x43, 0x4F, 0x50, 0x59]), .copyFail(message: "interrupted")] {
+            #expect(s.clientMessage(client(m), now: 1_500) == .none)
+        }
+        #expect(s.outstandingRequests == 1)
+        let error = ErrorFields(severity: "ERROR", sqlState: "57014", message: "COPY from stdin failed: interrupted")
+        #expect(s.serverMessage(server(.errorResponse(error)), now: 1_800) == .none)
+        #expect(s.outstandingRequests == 1)
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 2_250) == .requestCompleted(nanoseconds: 1_250))
+        #expect(s.outstandingRequests == 0)
+        #expect(s.isIdle)
+        #expect(s.requestCount == 1)
+
+        // CopyFail ended copy-in mode: the next Sync is a request.
+        _ = s.clientMessage(client(.sync), now: 3_000)
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 3_003) == .requestCompleted(nanoseconds: 3))
+        #expect(s.requestCount == 2)
+    }
+
+    @Test("COPY TO STDOUT over the extended protocol changes nothing: its Sync is answered normally")
+    func extendedCopyOut() {
+        var s = establishedSession()
+        for m in [FrontendMessage.bind(Bind(portalName: "", statementName: "out")), .execute(Execute(portalName: "")), .sync] {
+            _ = s.clientMessage(client(m), now: 100)
+        }
+        for m in [BackendMessage.bindComplete, .copyOutResponse(CopyResponse(overallFormat: 0, columnFormats: [0])),
+                  .copyData(Array("1\n".utf8)), .copyDone, .commandComplete(tag: "COPY 1")] {
+            #expect(s.serverMessage(server(m), now: 150) == .none)
+            #expect(s.outstandingRequests == 1)
+        }
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 180) == .requestCompleted(nanoseconds: 80))
+        #expect(s.isIdle)
+        // Not in copy-in mode: a Sync right after is a request.
+        _ = s.clientMessage(client(.sync), now: 200)
+        #expect(s.outstandingRequests == 1)
+    }
+
+    @Test("a CopyInResponse with no Sync pending drops nothing")
+    func copyInWithoutPendingSync() {
+        var s = establishedSession()
+        // Execute and Flush, no Sync: the client waits for the CopyInResponse before syncing.
+        for m in [FrontendMessage.bind(Bind(portalName: "", statementName: "copy")), .execute(Execute(portalName: "")), .flush] {
+            _ = s.clientMessage(client(m), now: 100)
+        }
+        #expect(s.outstandingRequests == 0)
+        #expect(s.serverMessage(server(.copyInResponse(CopyResponse(overallFormat: 0, columnFormats: []))), now: 200) == .none)
+        #expect(s.outstandingRequests == 0)
+        for m in [FrontendMessage.copyData([0x0A]), .copyDone, .sync] {
+            _ = s.clientMessage(client(m), now: 300)
+        }
+        #expect(s.outstandingRequests == 1)
+        #expect(s.serverMessage(server(.commandComplete(tag: "COPY 1")), now: 350) == .none)
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 360) == .requestCompleted(nanoseconds: 60))
+        #expect(s.isIdle)
     }
 }

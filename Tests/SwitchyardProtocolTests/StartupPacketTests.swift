@@ -39,6 +39,8 @@ struct StartupPacketTests {
         (StartupPacket.sslRequest, [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F]),
         (.gssEncRequest, [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x30]),
         (.cancel(BackendKey(processID: 1234, secretKey: 5678)), [0, 0, 0, 16, 0x04, 0xD2, 0x16, 0x2E, 0, 0, 0x04, 0xD2, 0, 0, 0x16, 0x2E]),
+        // Protocol 3.2 CancelRequest: the key is the rest of the packet, here 32 bytes: length 4 + 4 + 4 + 32.
+        (.cancel(BackendKey(processID: 1234, secretKey: Array(101...132))), [0, 0, 0, 44, 0x04, 0xD2, 0x16, 0x2E, 0, 0, 0x04, 0xD2] + Array(101...132)),
         // StartupMessage 3.0 with user=bob: length 4 + 4 + "user\0bob\0" + final NUL = 18.
         (.startup(StartupMessage(parameters: [("user", "bob")])),
          [0, 0, 0, 18, 0, 3, 0, 0] + Array("user".utf8) + [0] + Array("bob".utf8) + [0, 0]),
@@ -47,6 +49,58 @@ struct StartupPacketTests {
     func byteExact(_ packet: StartupPacket, _ expected: [UInt8]) throws {
         #expect(packet.encode() == expected)
         #expect(try StartupPacket.decode(expected) == packet)
+    }
+
+    @Test("a CancelRequest's key is the rest of the packet: a trailing byte makes a 5-byte key")
+    func cancelKeyIsTheRest() throws {
+        #expect(try StartupPacket.decode(be32(17) + be32(StartupRequestCode.cancelRequest) + be32(1) + be32(2) + [0])
+                == .cancel(BackendKey(processID: 1, secretKey: [0, 0, 0, 2, 0])))
+        #expect(try StartupPacket.decode(be32(17) + be32(StartupRequestCode.cancelRequest) + be32(1) + be32(2) + [0])
+                != .cancel(BackendKey(processID: 1, secretKey: 2)))
+    }
+
+    @Test("a CancelRequest's secret key must be 4 to 256 bytes", arguments: [0, 1, 3, 4, 5, 32, 255, 256, 257, 1000])
+    func cancelKeyLength(_ length: Int) throws {
+        let key = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) }
+        let packet = be32(Int32(12 + length)) + be32(StartupRequestCode.cancelRequest) + be32(99) + key
+        if (4...BackendKey.maximumSecretLength).contains(length) {
+            #expect(try StartupPacket.decode(packet) == .cancel(BackendKey(processID: 99, secretKey: key)))
+            #expect(StartupPacket.cancel(BackendKey(processID: 99, secretKey: key)).encode() == packet)
+        } else {
+            #expect(throws: ProtocolError.invalidValue(messageID: 0, what: "secret key length \(length)")) {
+                try StartupPacket.decode(packet)
+            }
+        }
+    }
+
+    /// Protocol 3.2 (PostgreSQL 18) makes the secret key variable length (4 to 256 bytes; the server sends 32).
+    @Test("a protocol 3.2 CancelRequest with a 32-byte secret key is a cancel, not a malformed packet")
+    func longSecretKeyInCancelRequest() throws {
+        let secret = (0..<32).map { UInt8($0) }
+        let packet = be32(12 + 32) + be32(StartupRequestCode.cancelRequest) + be32(4242) + secret
+        let decoded = try StartupPacket.decode(packet)
+        guard case .cancel(let key) = decoded else {
+            Issue.record("decoded as \(decoded)")
+            return
+        }
+        #expect(key.processID == 4242)
+        #expect(key.secretKey == secret)
+        #expect(decoded.encode() == packet)
+    }
+
+    @Test("BackendKey's Int32 initializer makes the 4-byte big-endian key of protocol 3.0", arguments: [
+        (5678, [0, 0, 0x16, 0x2E]), (0, [0, 0, 0, 0]), (-1, [0xFF, 0xFF, 0xFF, 0xFF]),
+        (.min, [0x80, 0, 0, 0]), (.max, [0x7F, 0xFF, 0xFF, 0xFF]), (-559_038_737, [0xDE, 0xAD, 0xBE, 0xEF]),
+    ] as [(Int32, [UInt8])])
+    func int32SecretKey(_ secret: Int32, _ bytes: [UInt8]) {
+        let key = BackendKey(processID: 7, secretKey: secret)
+        #expect(key.secretKey == bytes)
+        #expect(key == BackendKey(processID: 7, secretKey: bytes))
+        #expect(key.hashValue == BackendKey(processID: 7, secretKey: bytes).hashValue)
+        // Keys differ by process id, by key bytes and by key length.
+        #expect(key != BackendKey(processID: 8, secretKey: bytes))
+        #expect(key != BackendKey(processID: 7, secretKey: bytes + [0]))
+        #expect(key != BackendKey(processID: 7, secretKey: [bytes[0] ^ 1] + bytes.dropFirst()))
     }
 
     @Test("request codes are the documented magic numbers")
@@ -154,12 +208,15 @@ struct StartupPacketTests {
         #expect(throws: ProtocolError.trailingBytes(messageID: 0, count: 4)) {
             try StartupPacket.decode(be32(12) + be32(StartupRequestCode.gssEncRequest) + [0, 0, 0, 0])
         }
-        // CancelRequest needs exactly the process id and the secret key.
-        #expect(throws: ProtocolError.truncated(messageID: 0, needed: 4, available: 0)) {
+        // CancelRequest needs a whole process id and a key of at least 4 bytes.
+        #expect(throws: ProtocolError.truncated(messageID: 0, needed: 4, available: 2)) {
+            try StartupPacket.decode(be32(10) + be32(StartupRequestCode.cancelRequest) + [0, 1])
+        }
+        #expect(throws: ProtocolError.invalidValue(messageID: 0, what: "secret key length 0")) {
             try StartupPacket.decode(be32(12) + be32(StartupRequestCode.cancelRequest) + be32(1))
         }
-        #expect(throws: ProtocolError.trailingBytes(messageID: 0, count: 1)) {
-            try StartupPacket.decode(be32(17) + be32(StartupRequestCode.cancelRequest) + be32(1) + be32(2) + [0])
+        #expect(throws: ProtocolError.invalidValue(messageID: 0, what: "secret key length 3")) {
+            try StartupPacket.decode(be32(15) + be32(StartupRequestCode.cancelRequest) + be32(1) + [0, 0, 2])
         }
         // A parameter list without its final NUL.
         #expect(throws: ProtocolError.missingTerminator(messageID: 0)) {

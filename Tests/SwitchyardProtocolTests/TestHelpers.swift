@@ -140,6 +140,9 @@ enum Samples {
     /// At least one instance of every backend message case.
     static let backend: [BackendMessage] = authentications.map { .authentication($0) } + [
         .backendKeyData(BackendKey(processID: 12345, secretKey: -559_038_737)),
+        // Protocol 3.2 (PostgreSQL 18) keys: 32 bytes as the server sends them, and the 256-byte maximum.
+        .backendKeyData(BackendKey(processID: 4242, secretKey: Samples.secretKey32)),
+        .backendKeyData(BackendKey(processID: -1, secretKey: Samples.secretKey256)),
         .bindComplete,
         .closeComplete,
         .commandComplete(tag: "SELECT 1"),
@@ -195,7 +198,20 @@ enum Samples {
         .gssEncRequest,
         .cancel(BackendKey(processID: 4242, secretKey: -7)),
         .cancel(BackendKey(processID: .max, secretKey: .min)),
+        .cancel(BackendKey(processID: 4242, secretKey: Samples.secretKey32)),
+        .cancel(BackendKey(processID: 0, secretKey: Samples.secretKey256)),
     ]
+
+    /// A protocol 3.2 secret key as PostgreSQL 18 sends it: 32 bytes.
+    static let secretKey32: [UInt8] = (0..<32).map { UInt8($0 * 7 + 1) }
+    /// The longest secret key protocol 3.2 allows.
+    static let secretKey256: [UInt8] = (0..<256).map { UInt8(255 - $0) }
+
+    /// Whether a backend message's body ends with a secret key, whose length is whatever the body leaves
+    /// (so a longer body is a longer key, and a shorter one a shorter key once it has at least 4 bytes).
+    static func backendBodyEndsWithSecretKey(_ m: BackendMessage) -> Bool {
+        if case .backendKeyData = m { true } else { false }
+    }
 
     /// Whether a message body is raw bytes running to the end (so a truncated or longer body is still valid).
     static func frontendBodyIsRaw(_ m: FrontendMessage) -> Bool {

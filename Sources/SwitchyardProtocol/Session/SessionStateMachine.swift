@@ -80,7 +80,7 @@ public struct SessionStateMachine: Sendable {
     /// True when closing the session now would interrupt nothing: no transaction open, nothing in flight.
     public var isIdle: Bool {
         switch phase {
-        case .ready: transactionStatus == .idle && outstandingRequests == 0
+        case .ready: transactionStatus == .idle && outstandingRequests == 0 && !copyInActive
         case .awaitingStartup, .closed: true
         case .connecting, .authenticating: false
         }
@@ -201,6 +201,9 @@ public struct SessionStateMachine: Sendable {
     }
 
     private mutating func readyForQuery(_ status: TransactionStatus, now: UInt64) -> ServerEvent {
+        // The server sends ReadyForQuery only outside copy mode; after an error during
+        // COPY the client may never send CopyDone, so this is where copy-in ends for sure.
+        copyInActive = false
         let previous = transactionStatus
         transactionStatus = status
         if phase == .authenticating {

@@ -216,7 +216,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
 
     private func updateStateGauge() {
         let value: Int
-        if state.outstandingRequests > 0 {
+        if state.outstandingRequests > 0 || !state.isIdle && state.transactionStatus == .idle {
             value = 2
         } else {
             switch state.transactionStatus {

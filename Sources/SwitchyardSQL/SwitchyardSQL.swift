@@ -1,0 +1,1 @@
+// The SQL layer: statement analysis on libpg_query.
