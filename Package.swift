@@ -37,6 +37,8 @@ let package = Package(
         ),
         // Pure core: what each statement is and touches, on PostgreSQL's own parser (libpg_query).
         .target(name: "SwitchyardSQL", dependencies: ["CPgQuery"], swiftSettings: strict),
+        // Pure core: feature-flag stages, sticky canary cohorts and read-routing plans.
+        .target(name: "SwitchyardRouting", dependencies: ["SwitchyardSQL", "SwitchyardConfig"], swiftSettings: strict),
         // I/O: sockets, the epoll event loops, signals.
         .target(
             name: "SwitchyardIO",
@@ -74,6 +76,7 @@ let package = Package(
         ),
         .testTarget(name: "SwitchyardProtocolTests", dependencies: ["SwitchyardProtocol"], swiftSettings: strict),
         .testTarget(name: "SwitchyardConfigTests", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
+        .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting"], swiftSettings: strict),
         .testTarget(name: "SwitchyardSQLTests", dependencies: ["SwitchyardSQL", "SwitchyardTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SwitchyardIntegrationTests",
