@@ -118,6 +118,45 @@ public enum ConfigValues {
         }
     }
 
+    static let percentExpectation = "expected a percentage from 0 to 100 with at most two decimals, such as 10 or 12.5"
+
+    /// Parses a percentage with at most two decimals ("0", "12.5", "12.50", "100", "7.25%") into hundredths
+    /// of a percent (basis points): 12.5 gives 1250. Trailing zeros past two decimals are accepted ("12.500").
+    public static func percentBasisPoints(_ text: String, key: String) throws(ConfigError) -> Int {
+        var trimmed = text.trimmingWhitespace()
+        if trimmed.hasSuffix("%") { trimmed = trimmed.dropLast().trimmingWhitespace() }
+        if trimmed.hasPrefix("-") {
+            throw ConfigError(key: key, message: "a percentage must not be negative, got \(quoted(text))")
+        }
+        let pieces = trimmed.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let wholeText = pieces.first, !wholeText.isEmpty, wholeText.allSatisfy(\.isASCIIDigit),
+              pieces.count == 1 || (!pieces[1].isEmpty && pieces[1].allSatisfy(\.isASCIIDigit)) else {
+            throw ConfigError(key: key, message: "\(percentExpectation), got \(quoted(text))")
+        }
+        var fractionText = pieces.count == 2 ? pieces[1] : ""
+        while fractionText.last == "0" { fractionText = fractionText.dropLast() }
+        guard fractionText.count <= 2 else {
+            throw ConfigError(
+                key: key, message: "\(quoted(text)) has more than two decimals; the finest step is 0.01 percent")
+        }
+        let wholeDigits = wholeText.drop { $0 == "0" }
+        guard wholeDigits.count <= 3, let whole = Int(wholeDigits.isEmpty ? "0" : wholeDigits),
+              let fraction = Int(fractionText.padding(toLength: 2)) else {
+            throw ConfigError(key: key, message: "a percentage is at most 100, got \(quoted(text))")
+        }
+        let basisPoints = whole * 100 + fraction
+        guard basisPoints <= 10_000 else {
+            throw ConfigError(key: key, message: "a percentage is at most 100, got \(quoted(text))")
+        }
+        return basisPoints
+    }
+
+    /// A percentage in hundredths with both decimals shown: 1250 gives "12.50%", 0 gives "0.00%".
+    public static func describe(basisPoints: Int) -> String {
+        let fraction = basisPoints % 100
+        return "\(basisPoints / 100).\(fraction < 10 ? "0" : "")\(fraction)%"
+    }
+
     /// Parses a decimal integer within `range`.
     static func integer(_ text: String, key: String, in range: ClosedRange<Int>, what: String) throws(ConfigError) -> Int {
         let trimmed = text.trimmingWhitespace()
@@ -167,6 +206,11 @@ extension Character {
 }
 
 extension StringProtocol {
+    /// The text with "0"s appended up to `length` characters ("5" -> "50"); never shortened.
+    func padding(toLength length: Int) -> String {
+        String(self) + String(repeating: "0", count: Swift.max(0, length - count))
+    }
+
     func trimmingWhitespace() -> String {
         let characters = Substring(self)
         guard let first = characters.firstIndex(where: { !$0.isWhitespace }),

@@ -3,8 +3,9 @@
 extension SwitchyardConfiguration {
     /// Every effective setting under its YAML key path, in file order, with secrets hidden:
     /// the upstream URI is shown redacted and the admin console password as "********" or "(none)".
+    /// Each migration and flag is one line under its name (`migrations.users_v2`, `flags.users_v2`).
     public func summaryLines() -> [(key: String, value: String)] {
-        [
+        var lines: [(key: String, value: String)] = [
             ("listen", listen.description),
             ("upstream", upstream.redacted),
             ("admin_listen", adminListen?.description ?? "off"),
@@ -24,10 +25,45 @@ extension SwitchyardConfiguration {
             ("log.level", log.level),
             ("log.format", log.format.rawValue),
         ]
+        for migration in migrations {
+            lines.append(("migrations.\(migration.name)", Self.summary(of: migration)))
+        }
+        for flag in flags {
+            lines.append(("flags.\(flag.name)", Self.summary(of: flag)))
+        }
+        lines.append(("control.schema", RelationName.quotedIdentifier(control.schema)))
+        lines.append(("control.database", control.database?.redacted ?? "(upstream)"))
+        return lines
+    }
+
+    /// "public.users -> public.users_v2 key=[id] columns=3 extra_new_columns=1".
+    static func summary(of migration: MigrationConfig) -> String {
+        var text = "\(migration.old) -> \(migration.new)"
+        text += " key=[" + migration.key.map(RelationName.quotedIdentifier).joined(separator: ", ") + "]"
+        text += " columns=\(migration.columns.count)"
+        if !migration.extraNewColumns.isEmpty {
+            text += " extra_new_columns=\(migration.extraNewColumns.count)"
+        }
+        return text
+    }
+
+    /// "canary 12.50% migration=users_v2 cohort_key=[comment:cohort, ...]", plus salt and routing when not defaults.
+    static func summary(of flag: FlagConfig) -> String {
+        var text = "\(flag.stage.rawValue) \(ConfigValues.describe(basisPoints: flag.percentBasisPoints))"
+        text += " migration=\(flag.migration)"
+        text += " cohort_key=[" + flag.cohortKey.map(\.description).joined(separator: ", ") + "]"
+        if flag.salt != flag.name {
+            text += " salt=\(quoted(flag.salt))"
+        }
+        if flag.routing != .rewrite {
+            text += " routing=\(flag.routing)"
+        }
+        return text
     }
 
     /// The keys that differ in `new` but only take effect at restart, because they decide which sockets
-    /// are bound and how many event-loop threads exist. A reload applies everything else.
+    /// are bound and how many event-loop threads exist. A reload applies everything else, including
+    /// migrations, flags and the control settings.
     public func restartRequiredChanges(to new: SwitchyardConfiguration) -> [String] {
         var keys: [String] = []
         if listen != new.listen { keys.append("listen") }

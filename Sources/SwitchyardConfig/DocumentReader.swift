@@ -10,11 +10,13 @@ struct DocumentReader {
     static let topLevelKeys = [
         "listen", "upstream", "admin_listen", "workers", "max_client_connections", "max_message_size",
         "startup_timeout", "connect_timeout", "shutdown_timeout", "tcp_keepalive", "admin_console", "log",
+        "migrations", "flags", "control",
     ]
     static let sectionKeys: [String: [String]] = [
         "tcp_keepalive": ["enabled", "idle", "interval", "count"],
         "admin_console": ["users", "password"],
         "log": ["level", "format"],
+        "control": ["schema", "database"],
     ]
 
     /// One key and its value, with the dotted path and line used in errors.
@@ -39,6 +41,8 @@ struct DocumentReader {
                 message: "expected a mapping of settings such as \"listen: 127.0.0.1:6432\" at the top level, "
                     + "got \(describe(root))")
         }
+        var migrations: [MigrationSite] = []
+        var flags: [FlagSite] = []
         for entry in try entries(of: root, under: nil) {
             switch entry.name {
             case "listen":
@@ -76,10 +80,20 @@ struct DocumentReader {
                 draft.config.adminConsole = try adminConsole(entry)
             case "log":
                 draft.config.log = try log(entry)
+            case "migrations":
+                migrations = try self.migrations(entry)
+            case "flags":
+                flags = try self.flags(entry)
+            case "control":
+                draft.config.control = try control(entry)
             default:
                 throw unknownKey(entry, known: Self.topLevelKeys)
             }
         }
+        // Flags may come before the migrations they name, so references are checked once both are read.
+        try checkReferences(migrations: migrations, flags: flags, control: draft.config.control)
+        draft.config.migrations = migrations.map(\.config)
+        draft.config.flags = flags.map(\.config)
     }
 
     // MARK: - Sections
@@ -220,7 +234,7 @@ struct DocumentReader {
     // MARK: - Structure
 
     /// The entries of a section; a null section ("tcp_keepalive:" with nothing under it) keeps the defaults.
-    private func sectionEntries(_ section: Entry) throws(ConfigError) -> [Entry] {
+    func sectionEntries(_ section: Entry) throws(ConfigError) -> [Entry] {
         if isNull(section.value) { return [] }
         guard case .mapping = section.value else {
             let keys = Self.sectionKeys[section.name]?.joined(separator: ", ") ?? ""
@@ -230,7 +244,7 @@ struct DocumentReader {
         return try entries(of: section.value, under: section.path)
     }
 
-    private func entries(of node: Node, under parent: String?) throws(ConfigError) -> [Entry] {
+    func entries(of node: Node, under parent: String?) throws(ConfigError) -> [Entry] {
         guard case .mapping(let mapping) = node else { return [] }
         var result: [Entry] = []
         for (key, value) in mapping {
@@ -245,14 +259,14 @@ struct DocumentReader {
     }
 
     /// The text of a scalar value, or a type error saying what was expected.
-    private func scalarText(_ entry: Entry, expecting expectation: String) throws(ConfigError) -> String {
+    func scalarText(_ entry: Entry, expecting expectation: String) throws(ConfigError) -> String {
         guard case .scalar(let scalar) = entry.value, !isNull(entry.value) else {
             throw error(entry.keyLine, entry.path, "expected \(expectation), got \(describe(entry.value))")
         }
         return scalar.string
     }
 
-    private func unknownKey(_ entry: Entry, known: [String]) -> ConfigError {
+    func unknownKey(_ entry: Entry, known: [String]) -> ConfigError {
         var message = "unknown key"
         if entry.name == "<<" {
             message += "; YAML merge keys (<<) are not supported"
@@ -269,7 +283,7 @@ struct DocumentReader {
     }
 
     /// Runs a value parser that knows no positions and places its error at the entry's value.
-    private func located<T>(_ entry: Entry, _ parse: () throws(ConfigError) -> T) throws(ConfigError) -> T {
+    func located<T>(_ entry: Entry, _ parse: () throws(ConfigError) -> T) throws(ConfigError) -> T {
         do {
             return try parse()
         } catch {
@@ -277,7 +291,7 @@ struct DocumentReader {
         }
     }
 
-    private func error(_ line: Int?, _ key: String, _ message: String) -> ConfigError {
+    func error(_ line: Int?, _ key: String, _ message: String) -> ConfigError {
         ConfigError(file: file, line: line, key: key, message: message)
     }
 }

@@ -75,6 +75,12 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
     public var adminConsole: AdminConsoleConfig
     /// log
     public var log: LogConfig
+    /// migrations: the schema migrations Switchyard keeps in step, in file order. Default none.
+    public var migrations: [MigrationConfig]
+    /// flags: the rollout state of each migration, in file order. Default none.
+    public var flags: [FlagConfig]
+    /// control: where flag state, history and divergences are kept.
+    public var control: ControlConfig
 
     public static let defaultListen = HostPort(host: "127.0.0.1", port: 6432)
     public static let defaultAdminListen = HostPort(host: "127.0.0.1", port: 9187)
@@ -96,6 +102,9 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
         self.tcpKeepalive = TCPKeepalive()
         self.adminConsole = AdminConsoleConfig()
         self.log = LogConfig()
+        self.migrations = []
+        self.flags = []
+        self.control = ControlConfig()
     }
 }
 

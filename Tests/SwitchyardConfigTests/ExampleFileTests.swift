@@ -11,8 +11,31 @@ struct ExampleFileTests {
         let config = try ConfigLoader.load(path: Fixture.examplePath)
         let upstream = try UpstreamURI.parse("postgresql://switchyard@127.0.0.1:5432/postgres")
         #expect(config.upstream == upstream)
-        // The example documents the defaults, so apart from the required upstream it changes nothing.
-        #expect(config == SwitchyardConfiguration(upstream: upstream))
+        // The example documents the defaults, so apart from the required upstream and the illustrative
+        // migration and flag it changes nothing.
+        var withoutExamples = config
+        withoutExamples.migrations = []
+        withoutExamples.flags = []
+        #expect(withoutExamples == SwitchyardConfiguration(upstream: upstream))
+    }
+
+    @Test("the example migration and flag are the documented ones, held at stage off")
+    func exampleMigration() throws {
+        let config = try ConfigLoader.load(path: Fixture.examplePath)
+        #expect(config.migrations == [
+            MigrationConfig(
+                name: "users_v2", old: RelationName(name: "users"), new: RelationName(name: "users_v2"), key: ["id"],
+                columns: [
+                    ColumnMapping(oldColumn: "id", newColumn: "id"),
+                    ColumnMapping(oldColumn: "name", newColumn: "full_name"),
+                    ColumnMapping(oldColumn: "created", newColumn: "created_at",
+                                  forward: "created AT TIME ZONE 'UTC'", inverse: "created_at AT TIME ZONE 'UTC'"),
+                ],
+                extraNewColumns: [ExtraNewColumn(column: "tenant_id", expression: "0")]),
+        ])
+        // Every flag key at its default, written out.
+        #expect(config.flags == [FlagConfig(name: "users_v2", migration: "users_v2")])
+        #expect(config.flags[0].stage == .off)
     }
 
     @Test("the example file sets every key it documents")
@@ -22,10 +45,41 @@ struct ExampleFileTests {
         for (key, _) in config.summaryLines() {
             let parts = key.split(separator: ".")
             #expect(text.contains("\n\(parts[0]):"), "\(parts[0]) missing")
-            if parts.count == 2 {
+            if parts[0] == "migrations" || parts[0] == "flags" {
+                // One line per entry, under its name.
+                #expect(text.contains("- name: \(parts[1])\n"), "\(key) missing")
+            } else if parts.count == 2 {
                 #expect(text.contains("\n  \(parts[1]):"), "\(key) missing")
             }
         }
+        // The list entries' keys are documented too.
+        for key in ["name", "old", "new", "key", "columns", "extra_new_columns",
+                    "migration", "stage", "percent", "cohort_key", "salt", "routing"] {
+            #expect(text.contains("\n    \(key):") || text.contains("- \(key):"), "\(key) missing")
+        }
+    }
+
+    @Test("proxy-config/migration-example.yaml loads: users to users_v2 at canary 10%")
+    func migrationExampleLoads() throws {
+        let config = try ConfigLoader.load(path: Fixture.migrationExamplePath)
+        #expect(config.upstream.database == "app")
+        let migration = try #require(config.migrations.first)
+        #expect(config.migrations.count == 1)
+        #expect(migration.name == "users_v2")
+        #expect(migration.old == RelationName(schema: "public", name: "users"))
+        #expect(migration.new == RelationName(schema: "public", name: "users_v2"))
+        #expect(migration.key == ["id"])
+        #expect(migration.columns.map(\.oldColumn) == ["id", "email", "name", "created"])
+        #expect(migration.column(old: "name") == ColumnMapping(oldColumn: "name", newColumn: "full_name"))
+        #expect(migration.column(old: "created") == ColumnMapping(
+            oldColumn: "created", newColumn: "created_at",
+            forward: "created AT TIME ZONE 'UTC'", inverse: "created_at AT TIME ZONE 'UTC'"))
+        #expect(migration.extraNewColumns == [ExtraNewColumn(column: "tenant_id", expression: "0")])
+        #expect(config.flags == [
+            FlagConfig(name: "users_v2", migration: "users_v2", stage: .canary, percentBasisPoints: 1000),
+        ])
+        #expect(config.control == ControlConfig())
+        #expect(config.summaryLines().first { $0.key == "flags.users_v2" }?.value.hasPrefix("canary 10.00% ") == true)
     }
 
     @Test("an unreadable file is an error under the key config")

@@ -14,11 +14,51 @@ struct SummaryTests {
             "startup_timeout", "connect_timeout", "shutdown_timeout",
             "tcp_keepalive.enabled", "tcp_keepalive.idle", "tcp_keepalive.interval", "tcp_keepalive.count",
             "admin_console.users", "admin_console.password", "log.level", "log.format",
+            "control.schema", "control.database",
         ])
         #expect(lines.map(\.value) == [
             "127.0.0.1:6432", "postgresql://switchyard@db.internal:5432/postgres", "127.0.0.1:9187", "0", "2000",
             "1GB", "10s", "5s", "30s", "true", "1m", "10s", "6", "[postgres]", "(none)", "info", "text",
+            "switchyard", "(upstream)",
         ])
+    }
+
+    @Test("each migration and flag is one readable line, after the other settings")
+    func migrationsAndFlags() throws {
+        let config = try ConfigLoader.parse(yaml: MigrationDocument.text + """
+
+              database: postgresql://ctl:VerySecret@control-db/switchyard
+            """)
+        let lines = config.summaryLines()
+        #expect(Array(lines.map(\.key).suffix(4)) == ["migrations.users_v2", "flags.users_v2", "control.schema", "control.database"])
+        let values = Dictionary(uniqueKeysWithValues: lines.map { ($0.key, $0.value) })
+        #expect(values["migrations.users_v2"] == "public.users -> public.users_v2 key=[id] columns=3 extra_new_columns=1")
+        #expect(values["flags.users_v2"]
+            == "canary 12.50% migration=users_v2 cohort_key=[comment:cohort, setting:switchyard.cohort, application_name]")
+        #expect(values["control.schema"] == "switchyard")
+        #expect(values["control.database"] == "postgresql://ctl:********@control-db/switchyard")
+    }
+
+    @Test("non-default salt, routing and quoted names are shown")
+    func flagDetails() throws {
+        let config = try Fixture.parse("""
+            migrations:
+              - {name: m, old: '"App"."User List"', new: app.user, key: ['"ID"'], columns: {'"ID"': id}}
+            flags:
+              - name: f
+                migration: m
+                stage: dual_write
+                salt: pepper
+                cohort_key: [client_addr, startup:options]
+                routing: {search_path: {old: app_v1, new: app_v2}}
+            control:
+              schema: '"Ctl"'
+            """)
+        let values = Dictionary(uniqueKeysWithValues: config.summaryLines().map { ($0.key, $0.value) })
+        #expect(values["migrations.m"] == "\"App\".\"User List\" -> app.\"user\" key=[\"ID\"] columns=1")
+        #expect(values["flags.f"] == "dual_write 0.00% migration=m cohort_key=[client_addr, startup:options] "
+            + "salt=\"pepper\" routing=search_path(app_v1 -> app_v2)")
+        #expect(values["control.schema"] == "\"Ctl\"")
     }
 
     @Test("summaryLines hides the upstream and console passwords")
@@ -57,6 +97,7 @@ struct SummaryTests {
             let text = switch key {
             case "admin_console.users": value  // Already a YAML flow list.
             case "admin_console.password": "pw"
+            case "control.database": "null"  // "(upstream)": no separate control database.
             default: "'\(value)'"
             }
             if parts.count == 2 {
@@ -80,6 +121,8 @@ struct SummaryTests {
         ("listen: 127.0.0.1:7000\nworkers: 8\nadmin_listen: off", ["listen", "admin_listen", "workers"]),
         ("max_client_connections: 10\nlog: {level: debug}\nstartup_timeout: 1s", []),
         ("tcp_keepalive: {idle: 5s}\nadmin_console: {users: []}", []),
+        ("migrations: [{name: m, old: a, new: b, key: [id], columns: {id: id}}]\nflags: [{name: f, migration: m}]", []),
+        ("control: {schema: ctl, database: 'postgresql://ctl-db/x'}", []),
     ])
     func restartRequired(change: String, keys: [String]) throws {
         let old = try Fixture.parse("")
