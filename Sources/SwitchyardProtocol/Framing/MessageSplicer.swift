@@ -1,0 +1,112 @@
+// Forwards a byte stream untouched except for chosen messages, which are held whole and may be replaced.
+
+/// Where `MessageScanner` only watches, the splicer can change the stream: messages
+/// whose id is in `hold` (a Query or Parse the router may rewrite) are collected
+/// whole and handed to the caller, who returns the bytes to send in their place
+/// (often the original). Every other byte is emitted as a slice of the chunk it
+/// arrived in, so untouched traffic is still forwarded without copying.
+public struct MessageSplicer: Sendable {
+    public let maxMessageSize: Int
+    private let held: [Bool]
+
+    // A held message being collected: its header and body so far.
+    private var holding = false
+    private var heldBytes: [UInt8] = []
+    private var heldRemaining = 0
+    // Header bytes seen but not yet emitted or held (a header can straddle reads).
+    private var pendingHeader: [UInt8] = []
+    private var passRemaining = 0
+
+    public init(maxMessageSize: Int, hold ids: Set<UInt8>) {
+        self.maxMessageSize = maxMessageSize
+        var table = [Bool](repeating: false, count: 256)
+        for id in ids { table[Int(id)] = true }
+        held = table
+    }
+
+    /// True between messages, with nothing held back.
+    public var isAtMessageBoundary: Bool { !holding && pendingHeader.isEmpty && passRemaining == 0 }
+
+    /// Processes one chunk. `onMessage` sees every message as the scanner reports it
+    /// (at its header); `onHeld` receives each held message whole (id, body) and
+    /// returns the bytes to emit instead; `emit` receives the output in order.
+    public mutating func process(
+        _ chunk: UnsafeRawBufferPointer,
+        onMessage: (ScannedMessage) -> Void,
+        onHeld: (UInt8, [UInt8]) -> [UInt8],
+        emit: (UnsafeRawBufferPointer) -> Void
+    ) throws(ProtocolError) {
+        var i = 0
+        let n = chunk.count
+        var passStart = 0
+        func flushPass(upTo end: Int) {
+            if end > passStart { emit(UnsafeRawBufferPointer(rebasing: chunk[passStart..<end])) }
+        }
+        while i < n {
+            if holding {
+                let take = min(heldRemaining, n - i)
+                heldBytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<i + take]))
+                heldRemaining -= take
+                i += take
+                passStart = i
+                if heldRemaining == 0 { finishHeld(onHeld: onHeld, emit: emit) }
+                continue
+            }
+            if passRemaining > 0 {
+                let take = min(passRemaining, n - i)
+                passRemaining -= take
+                i += take
+                continue
+            }
+            // At a header: gather its 5 bytes, possibly across chunks.
+            let need = 5 - pendingHeader.count
+            let take = min(need, n - i)
+            let headerStartInChunk = i
+            pendingHeader.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<i + take]))
+            i += take
+            if pendingHeader.count < 5 {
+                // The rest of the header comes with the next chunk; hold these bytes back for now.
+                flushPass(upTo: headerStartInChunk)
+                passStart = i
+                continue
+            }
+            let id = pendingHeader[0]
+            let length = Int(Int32(bitPattern: UInt32(pendingHeader[1]) << 24 | UInt32(pendingHeader[2]) << 16
+                | UInt32(pendingHeader[3]) << 8 | UInt32(pendingHeader[4])))
+            guard length >= 4 else { throw .invalidLength(messageID: id, length: length) }
+            guard length <= maxMessageSize else {
+                throw .messageTooLarge(messageID: id, length: length, limit: maxMessageSize)
+            }
+            onMessage(ScannedMessage(id: id, bodyLength: length - 4, body: nil))
+            let headerWasSplit = headerStartInChunk == 0 && take < 5
+            if held[Int(id)] {
+                flushPass(upTo: headerStartInChunk)
+                holding = true
+                heldBytes = pendingHeader
+                heldRemaining = length - 4
+                pendingHeader = []
+                passStart = i
+                if heldRemaining == 0 { finishHeld(onHeld: onHeld, emit: emit) }
+            } else {
+                if headerWasSplit {
+                    // Emit the part of the header that arrived with the previous chunk.
+                    let earlier = Array(pendingHeader[0..<(5 - take)])
+                    earlier.withUnsafeBytes { emit($0) }
+                }
+                pendingHeader = []
+                passRemaining = length - 4
+            }
+        }
+        // Inside a held message or a split header, everything before it was flushed when it began.
+        if !holding && pendingHeader.isEmpty { flushPass(upTo: n) }
+    }
+
+    private mutating func finishHeld(onHeld: (UInt8, [UInt8]) -> [UInt8], emit: (UnsafeRawBufferPointer) -> Void) {
+        holding = false
+        let id = heldBytes[0]
+        let body = Array(heldBytes[5...])
+        heldBytes = []
+        let replacement = onHeld(id, body)
+        replacement.withUnsafeBytes { emit($0) }
+    }
+}

@@ -1,0 +1,158 @@
+// Rewrites reads of an old relation into reads of its new relation, leaving the SQL's shape untouched.
+import SwitchyardSQL
+
+/// How one migrated relation is read from the new schema path: a projection of the
+/// new relation under the old relation's column names, in the old column order.
+public struct ReadRoute: Sendable, Equatable, Hashable {
+    /// The old relation as PostgreSQL folds it (schema defaults to `public`).
+    public var oldSchema: String
+    public var oldName: String
+    /// `(SELECT … FROM new) ` text that stands in for the old relation.
+    public let projection: String
+
+    /// - Parameters:
+    ///   - newRelation: the new relation, already quoted as needed (`public.users_v2`).
+    ///   - columns: each old column (unquoted, as PostgreSQL folds it) with the SQL expression
+    ///     over the new relation's row that gives its value (the inverse mapping).
+    ///   - types: the old columns' types, when known, so each value is cast back to exactly the
+    ///     type the old relation returns.
+    public init(oldSchema: String, oldName: String, newRelation: String, columns: [(column: String, inverse: String)], types: [String?] = []) {
+        self.oldSchema = oldSchema
+        self.oldName = oldName
+        var items: [String] = []
+        for (i, c) in columns.enumerated() {
+            let type = i < types.count ? types[i] : nil
+            let value = type.map { "CAST((\(c.inverse)) AS \($0))" } ?? c.inverse
+            items.append("\(value) AS \(quoteIdentifier(c.column))")
+        }
+        projection = "(SELECT \(items.joined(separator: ", ")) FROM \(newRelation))"
+    }
+
+    func matches(_ r: RelationReference) -> Bool {
+        guard r.catalog == nil, r.name == oldName else { return false }
+        return (r.schema ?? "public") == oldSchema
+    }
+}
+
+/// What the router does with one query string.
+public enum RewriteOutcome: Sendable, Equatable {
+    /// Nothing in it reads a routed relation (or it is not a read): send it as it is.
+    case untouched
+    /// Send this text instead.
+    case rewritten(String)
+    /// It reads a routed relation but cannot be rewritten safely: serve it from the old path.
+    case keptOnOldPath(reason: String)
+}
+
+/// Replaces each read reference to an old relation, at its exact byte range, with a
+/// projection of the new relation carrying the old column names and the same alias.
+/// PostgreSQL's planner pulls such subqueries up, so plans stay as good as on a table.
+/// Anything it cannot prove safe stays on the old path: a wrong answer is worse than an old one.
+public enum ReadRewriter {
+    public static func rewrite(sql: String, statements: [StatementAnalysis], routes: [ReadRoute]) -> RewriteOutcome {
+        guard !routes.isEmpty else { return .untouched }
+        var edits: [(range: Range<Int>, text: String)] = []
+        for statement in statements {
+            let matching = statement.relations.filter { r in routes.contains { $0.matches(r) } }
+            if matching.isEmpty { continue }
+            // Writes go to the old relation by design (dual-write mirrors them); only reads are routed.
+            guard statement.kind == .read else { return .untouched }
+            if statement.lockingRead { return .keptOnOldPath(reason: "locking read (FOR UPDATE/SHARE)") }
+            for r in matching where r.access != .read {
+                return .keptOnOldPath(reason: "\(r.name) is not only read here")
+            }
+            let tokens: [SQLToken]
+            do { tokens = try SQLAnalyzer.tokens(in: statement.text) } catch { return .keptOnOldPath(reason: "cannot scan the statement") }
+            let textBytes = Array(statement.text.utf8)
+            for r in matching {
+                guard let route = routes.first(where: { $0.matches(r) }) else { continue }
+                if let reason = unsafeReason(r, tokens: tokens, text: textBytes, statement: statement) {
+                    return .keptOnOldPath(reason: reason)
+                }
+                let replacement = r.alias == nil ? "\(route.projection) AS \(quoteIdentifier(r.name))" : route.projection
+                let offset = statement.range.lowerBound
+                edits.append(((r.byteRange.lowerBound + offset)..<(r.byteRange.upperBound + offset), replacement))
+            }
+        }
+        if edits.isEmpty { return .untouched }
+        var bytes = Array(sql.utf8)
+        for edit in edits.sorted(by: { $0.range.lowerBound > $1.range.lowerBound }) {
+            guard edit.range.upperBound <= bytes.count else { return .keptOnOldPath(reason: "reference outside the text") }
+            bytes.replaceSubrange(edit.range, with: Array(edit.text.utf8))
+        }
+        let rewritten = String(decoding: bytes, as: UTF8.self)
+        // The rewrite must still be one valid statement per original statement.
+        let check = SQLAnalyzer.analyze(rewritten)
+        guard check.count == statements.count, check.allSatisfy({ $0.error == nil }) else {
+            return .keptOnOldPath(reason: "the rewritten statement does not parse")
+        }
+        return .rewritten(rewritten)
+    }
+
+    /// Shapes where a subquery would not answer exactly like the table did.
+    static func unsafeReason(_ r: RelationReference, tokens: [SQLToken], text: [UInt8], statement: StatementAnalysis) -> String? {
+        func spelling(_ t: SQLToken) -> String {
+            String(decoding: text[max(0, t.byteRange.lowerBound)..<min(text.count, t.byteRange.upperBound)], as: UTF8.self)
+        }
+        func folded(_ t: SQLToken) -> String {
+            let s = spelling(t)
+            if s.hasPrefix("\"") && s.hasSuffix("\"") && s.count >= 2 {
+                return String(s.dropFirst().dropLast()).replacingOccurrences(of: "\"\"", with: "\"")
+            }
+            return s.lowercased()
+        }
+        // The tokens of the reference itself and of its alias are allowed to name it.
+        guard let refIndex = tokens.firstIndex(where: { $0.byteRange.lowerBound == r.byteRange.lowerBound }) else {
+            return "cannot find the reference among the tokens"
+        }
+        // ONLY, TABLESAMPLE and similar decorate a table, not a subquery.
+        if refIndex > 0, tokens[refIndex - 1].isKeyword, spelling(tokens[refIndex - 1]).uppercased() == "ONLY" {
+            return "ONLY"
+        }
+        if tokens.contains(where: { $0.isKeyword && spelling($0).uppercased() == "TABLESAMPLE" }) {
+            return "TABLESAMPLE"
+        }
+        let visibleName = r.alias ?? r.name
+        for (i, t) in tokens.enumerated() where i != refIndex {
+            guard t.kind == .identifier || t.isKeyword else { continue }
+            guard t.byteRange.lowerBound >= r.byteRange.upperBound || t.byteRange.upperBound <= r.byteRange.lowerBound else { continue }
+            let name = folded(t)
+            let next = i + 1 < tokens.count ? tokens[i + 1] : nil
+            let previous = i > 0 ? tokens[i - 1] : nil
+            let isQualifier = next?.kind == .dot
+            let isQualified = previous?.kind == .dot
+            // schema.table.column names the table by its qualified name, which the subquery does not have.
+            if r.alias == nil, let schema = r.schema, name == schema, isQualifier, i + 3 < tokens.count,
+               folded(tokens[i + 2]) == r.name, tokens[i + 3].kind == .dot {
+                return "column qualified with the schema"
+            }
+            // A bare reference to the table or alias is a whole-row value, whose type would change.
+            if name == visibleName && !isQualifier && !isQualified {
+                let isAliasDefinition = r.alias != nil && t.byteRange.lowerBound >= r.byteRange.upperBound
+                    && tokens[(refIndex + 1)..<i].allSatisfy {
+                        $0.byteRange.upperBound <= r.byteRange.upperBound || spelling($0).uppercased() == "AS"
+                    }
+                if !isAliasDefinition { return "whole-row reference to \(visibleName)" }
+            }
+        }
+        return nil
+    }
+}
+
+/// Quotes an identifier when PostgreSQL would not read it back as written.
+public func quoteIdentifier(_ name: String) -> String {
+    let plain = !name.isEmpty && name.unicodeScalars.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "_" }
+        && !(name.unicodeScalars.first.map { $0 >= "0" && $0 <= "9" } ?? true)
+        && !reservedWords.contains(name)
+    return plain ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+private let reservedWords: Set<String> = [
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case", "cast", "check",
+    "collate", "column", "constraint", "create", "current_catalog", "current_date", "current_role", "current_time",
+    "current_timestamp", "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except",
+    "false", "fetch", "for", "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into",
+    "lateral", "leading", "limit", "localtime", "localtimestamp", "not", "null", "offset", "on", "only", "or", "order",
+    "placing", "primary", "references", "returning", "select", "session_user", "some", "symmetric", "table", "then",
+    "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "when", "where", "window", "with",
+]

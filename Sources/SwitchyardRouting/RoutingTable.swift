@@ -1,0 +1,110 @@
+// The flags in force and what they mean for one statement: which path serves its reads.
+import SwitchyardConfig
+
+/// Which schema path serves a read.
+public enum ReadPath: String, Sendable, Equatable {
+    case old, new
+}
+
+/// One flag as the router needs it: its stage, its canary share, how to find a
+/// statement's cohort, and the route to the new relation.
+public struct FlagState: Sendable, Equatable {
+    public var name: String
+    public var migration: String
+    public var stage: FlagStage
+    public var percentBasisPoints: Int
+    public var cohortKey: [CohortSource]
+    public var salt: String
+    public var route: ReadRoute
+
+    public init(name: String, migration: String, stage: FlagStage, percentBasisPoints: Int, cohortKey: [CohortSource], salt: String, route: ReadRoute) {
+        self.name = name
+        self.migration = migration
+        self.stage = stage
+        self.percentBasisPoints = percentBasisPoints
+        self.cohortKey = cohortKey
+        self.salt = salt
+        self.route = route
+    }
+
+    /// Builds the flag's state from the configuration: the route reads the new relation
+    /// through each column's inverse mapping, in the order the columns are listed.
+    public init(flag: FlagConfig, migration: MigrationConfig) {
+        let route = ReadRoute(
+            oldSchema: migration.old.schema, oldName: migration.old.name, newRelation: migration.new.description,
+            columns: migration.columns.map { (column: $0.oldColumn, inverse: $0.inverse) })
+        self.init(name: flag.name, migration: migration.name, stage: flag.stage, percentBasisPoints: flag.percentBasisPoints,
+                  cohortKey: flag.cohortKey, salt: flag.salt, route: route)
+    }
+}
+
+/// Where a statement's cohort key can come from.
+public struct CohortContext: Sendable, Equatable {
+    /// sqlcommenter tags of the statement (`/*cohort='tenant-42'*/`).
+    public var commentTags: [String: String]
+    /// Custom settings the session has SET (`switchyard.cohort`), by lower-cased name.
+    public var settings: [String: String]
+    /// The startup message's parameters (user, database, application_name...).
+    public var startupParameters: [String: String]
+    public var clientAddress: String
+
+    public init(commentTags: [String: String] = [:], settings: [String: String] = [:], startupParameters: [String: String] = [:], clientAddress: String = "") {
+        self.commentTags = commentTags
+        self.settings = settings
+        self.startupParameters = startupParameters
+        self.clientAddress = clientAddress
+    }
+
+    /// The first source in `order` that has a non-empty value.
+    public func cohortKey(_ order: [CohortSource]) -> String? {
+        for source in order {
+            let value: String?
+            switch source {
+            case let .comment(key): value = commentTags[key]
+            case let .setting(name): value = settings[name.lowercased()]
+            case let .startupParameter(name): value = startupParameters[name]
+            case .clientAddress:
+                // The host, not the ephemeral port, identifies a client.
+                value = clientAddress.split(separator: ":").dropLast().joined(separator: ":")
+            }
+            if let value, !value.isEmpty { return value }
+        }
+        return nil
+    }
+}
+
+/// Every flag in force, with a version that changes on each flip (for caches).
+public struct RoutingTable: Sendable, Equatable {
+    public var version: UInt64
+    public var flags: [FlagState]
+
+    public init(version: UInt64 = 0, flags: [FlagState] = []) {
+        self.version = version
+        self.flags = flags
+    }
+
+    /// Whether any read may be routed to a new path: only then is statement text inspected.
+    public var routesReads: Bool {
+        flags.contains { $0.stage >= .canary }
+    }
+
+    /// The path that serves `flag`'s reads for a statement in `context`.
+    /// Before `canary` everyone reads the old path; at `canary` the cohort decides;
+    /// at `live` and `complete` everyone reads the new path.
+    public static func readPath(_ flag: FlagState, context: CohortContext) -> ReadPath {
+        switch flag.stage {
+        case .off, .dualWrite, .shadow:
+            return .old
+        case .canary:
+            guard let key = context.cohortKey(flag.cohortKey) else { return .old }
+            return CohortBucketing.isInCanary(salt: flag.salt, key: key, percentBasisPoints: flag.percentBasisPoints) ? .new : .old
+        case .live, .complete:
+            return .new
+        }
+    }
+
+    /// The routes for the flags whose reads go to the new path in `context`.
+    public func routes(for context: CohortContext) -> [ReadRoute] {
+        flags.compactMap { Self.readPath($0, context: context) == .new ? $0.route : nil }
+    }
+}

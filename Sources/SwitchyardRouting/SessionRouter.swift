@@ -1,0 +1,77 @@
+// One session's routing: its cohort inputs, the flag state it reads under, and the decision per query.
+import SwitchyardConfig
+import SwitchyardSQL
+
+/// What to send for one query.
+public enum RouteDecision: Sendable, Equatable {
+    /// Send the original bytes.
+    case forward
+    /// Send this text instead; `flags` are the flags whose new path serves it.
+    case rewritten(String, flags: [String])
+    /// A routed read that could not be rewritten safely, served from the old path.
+    case keptOnOldPath(fingerprint: String, reason: String)
+}
+
+/// Pure per-session router. The I/O layer tells it about transaction boundaries and
+/// the flag table in force; it answers, for each query text, what to send. A new flag
+/// table only takes effect at a transaction boundary, so a flip never moves a session
+/// to the other path in the middle of a transaction.
+public struct SessionRouter: Sendable {
+    public private(set) var table = RoutingTable()
+    private var pending: RoutingTable?
+    public private(set) var context: CohortContext
+    /// SET LOCAL values, dropped when the transaction ends.
+    private var localSettings: [String: String] = [:]
+
+    public init(startupParameters: [String: String], clientAddress: String) {
+        context = CohortContext(startupParameters: startupParameters, clientAddress: clientAddress)
+    }
+
+    /// Offers the latest flag table; it is adopted now if the session is between
+    /// transactions, otherwise at the next boundary.
+    public mutating func offer(_ latest: RoutingTable, idle: Bool) {
+        guard latest.version != table.version else { pending = nil; return }
+        if idle { table = latest; pending = nil } else { pending = latest }
+    }
+
+    /// The session reached a transaction boundary (ReadyForQuery 'I').
+    public mutating func transactionEnded() {
+        localSettings.removeAll()
+        if let p = pending { table = p; pending = nil }
+    }
+
+    /// Whether query text needs looking at at all.
+    public var routesReads: Bool { table.routesReads }
+
+    /// Decides for one query (a simple Query's text or a Parse's), given its analysis and sqlcommenter tags.
+    public mutating func route(sql: String, statements: [StatementAnalysis], commentTags: [String: String]) -> RouteDecision {
+        for s in statements { record(SettingChange.changes(in: s)) }
+        guard table.routesReads else { return .forward }
+        var ctx = context
+        ctx.commentTags = commentTags
+        for (k, v) in localSettings { ctx.settings[k] = v }
+        let newPathFlags = table.flags.filter { RoutingTable.readPath($0, context: ctx) == .new }
+        guard !newPathFlags.isEmpty else { return .forward }
+        switch ReadRewriter.rewrite(sql: sql, statements: statements, routes: newPathFlags.map(\.route)) {
+        case .untouched: return .forward
+        case let .rewritten(text): return .rewritten(text, flags: newPathFlags.map(\.name))
+        case let .keptOnOldPath(reason):
+            return .keptOnOldPath(fingerprint: statements.first?.fingerprint ?? "", reason: reason)
+        }
+    }
+
+    private mutating func record(_ changes: [SettingChange]) {
+        for change in changes {
+            switch change {
+            case let .set(name, value, isLocal):
+                if isLocal { localSettings[name] = value } else { context.settings[name] = value }
+            case let .reset(name):
+                context.settings.removeValue(forKey: name)
+                localSettings.removeValue(forKey: name)
+            case .resetAll:
+                context.settings.removeAll()
+                localSettings.removeAll()
+            }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// The SQL layer: statement analysis on libpg_query.

@@ -1,0 +1,104 @@
+// The splicer passes untouched bytes through and replaces held messages, across any chunking.
+import Testing
+@testable import SwitchyardProtocol
+
+@Suite("MessageSplicer")
+struct MessageSplicerTests {
+    static let stream: [UInt8] = {
+        var w = ByteWriter()
+        FrontendMessage.parse(Parse(statementName: "s1", query: "select * from users where id = $1")).encode(into: &w)
+        FrontendMessage.bind(Bind(portalName: "", statementName: "s1", parameters: [Array("7".utf8)])).encode(into: &w)
+        FrontendMessage.execute(Execute(portalName: "")).encode(into: &w)
+        FrontendMessage.sync.encode(into: &w)
+        FrontendMessage.query("select 1; select 2").encode(into: &w)
+        FrontendMessage.copyData(Array(repeating: 0x41, count: 3000)).encode(into: &w)
+        FrontendMessage.query("").encode(into: &w)
+        FrontendMessage.terminate.encode(into: &w)
+        return w.bytes
+    }()
+
+    /// Runs the splicer over `stream` cut at `cuts`, replacing held Query texts by `rewrite`.
+    static func run(cuts: [Int], hold: Set<UInt8>, rewrite: (String) -> String) throws -> (output: [UInt8], seen: [UInt8], held: [String]) {
+        var splicer = MessageSplicer(maxMessageSize: 1 << 20, hold: hold)
+        var output: [UInt8] = []
+        var seen: [UInt8] = []
+        var heldTexts: [String] = []
+        var start = 0
+        for end in cuts + [stream.count] where end >= start {
+            try stream[start..<end].withUnsafeBytes { chunk in
+                try splicer.process(chunk, onMessage: { seen.append($0.id) }, onHeld: { id, body in
+                    guard case let .query(text) = try? FrontendMessage.decode(id: id, body: body) else {
+                        return [id] + Array(repeating: 0, count: 0) + body  // not reached in these tests
+                    }
+                    heldTexts.append(text)
+                    return FrontendMessage.query(rewrite(text)).encoded()
+                }, emit: { output.append(contentsOf: $0) })
+            }
+            start = end
+        }
+        #expect(splicer.isAtMessageBoundary)
+        return (output, seen, heldTexts)
+    }
+
+    static let ids: [UInt8] = [0x50, 0x42, 0x45, 0x53, 0x51, 0x64, 0x51, 0x58]
+
+    @Test("with nothing held, output equals input at every single cut point")
+    func passThroughEveryCut() throws {
+        for cut in 0...Self.stream.count {
+            let r = try Self.run(cuts: [cut], hold: [], rewrite: { $0 })
+            #expect(r.output == Self.stream, "cut at \(cut)")
+            #expect(r.seen == Self.ids)
+        }
+    }
+
+    @Test("held messages returned unchanged give the input back, at every pair of cuts")
+    func heldUnchangedEveryCut() throws {
+        let n = Self.stream.count
+        for a in stride(from: 0, through: n, by: 7) {
+            for b in stride(from: a, through: n, by: 13) {
+                let r = try Self.run(cuts: [a, b], hold: [0x51], rewrite: { $0 })
+                #expect(r.output == Self.stream, "cuts \(a), \(b)")
+                #expect(r.held == ["select 1; select 2", ""])
+            }
+        }
+    }
+
+    @Test("held messages are replaced in place, one byte at a time too")
+    func replaced() throws {
+        var expected = ByteWriter()
+        FrontendMessage.parse(Parse(statementName: "s1", query: "select * from users where id = $1")).encode(into: &expected)
+        FrontendMessage.bind(Bind(portalName: "", statementName: "s1", parameters: [Array("7".utf8)])).encode(into: &expected)
+        FrontendMessage.execute(Execute(portalName: "")).encode(into: &expected)
+        FrontendMessage.sync.encode(into: &expected)
+        FrontendMessage.query("/* rewritten */ select 1; select 2").encode(into: &expected)
+        FrontendMessage.copyData(Array(repeating: 0x41, count: 3000)).encode(into: &expected)
+        FrontendMessage.query("/* rewritten */ ").encode(into: &expected)
+        FrontendMessage.terminate.encode(into: &expected)
+        let whole = try Self.run(cuts: [], hold: [0x51], rewrite: { "/* rewritten */ " + $0 })
+        #expect(whole.output == expected.bytes)
+        let byteByByte = try Self.run(cuts: Array(0...Self.stream.count), hold: [0x51], rewrite: { "/* rewritten */ " + $0 })
+        #expect(byteByByte.output == expected.bytes)
+        var rng = SplitMix64(seed: 7)
+        for _ in 0..<300 {
+            let cuts = (0..<Int(rng.next() % 12)).map { _ in Int(rng.next() % UInt64(Self.stream.count + 1)) }.sorted()
+            #expect(try Self.run(cuts: cuts, hold: [0x51], rewrite: { "/* rewritten */ " + $0 }).output == expected.bytes)
+        }
+    }
+
+    @Test("limits apply to every message before its body arrives")
+    func limits() {
+        var splicer = MessageSplicer(maxMessageSize: 100, hold: [0x51])
+        let header: [UInt8] = [0x51, 0, 0, 1, 0]
+        #expect(throws: ProtocolError.messageTooLarge(messageID: 0x51, length: 256, limit: 100)) {
+            try header.withUnsafeBytes { chunk in
+                try splicer.process(chunk, onMessage: { _ in }, onHeld: { _, b in b }, emit: { _ in })
+            }
+        }
+        var other = MessageSplicer(maxMessageSize: 100, hold: [])
+        #expect(throws: ProtocolError.invalidLength(messageID: 0x44, length: 3)) {
+            try [UInt8]([0x44, 0, 0, 0, 3]).withUnsafeBytes { chunk in
+                try other.process(chunk, onMessage: { _ in }, onHeld: { _, b in b }, emit: { _ in })
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+// Per-session routing: stages, cohorts from comments, settings and startup, and flips at transaction boundaries.
+import SwitchyardConfig
+import SwitchyardRouting
+import SwitchyardSQL
+import Testing
+
+@Suite("Session router")
+struct SessionRouterTests {
+    static let route = ReadRoute(oldSchema: "public", oldName: "users", newRelation: "public.users_v2",
+                                 columns: [(column: "id", inverse: "id"), (column: "name", inverse: "full_name")])
+
+    static func flag(_ stage: FlagStage, percent: Int = 0, cohortKey: [CohortSource] = CohortSource.defaultKey) -> FlagState {
+        FlagState(name: "users_v2", migration: "users_v2", stage: stage, percentBasisPoints: percent, cohortKey: cohortKey, salt: "users_v2", route: route)
+    }
+
+    static func decide(_ router: inout SessionRouter, _ sql: String) -> RouteDecision {
+        router.route(sql: sql, statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql))
+    }
+
+    static func isNew(_ d: RouteDecision) -> Bool {
+        if case .rewritten = d { return true }
+        return false
+    }
+
+    @Test("stages before canary read the old path; live and complete read the new one", arguments: FlagStage.allCases)
+    func stages(stage: FlagStage) {
+        var router = SessionRouter(startupParameters: ["application_name": "app"], clientAddress: "127.0.0.1:5000")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(stage, percent: 10_000)]), idle: true)
+        let d = Self.decide(&router, "select name from users where id = 1")
+        #expect(Self.isNew(d) == (stage >= .canary), "\(stage): \(d)")
+    }
+
+    @Test("at canary the cohort key decides, from the comment first, then the setting, then application_name")
+    func cohortSources() {
+        // Find one key inside a 50% canary and one outside it.
+        let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+        let outside = (0..<1000).map { "tenant-\($0)" }.first { !CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+        var router = SessionRouter(startupParameters: ["application_name": outside], clientAddress: "127.0.0.1:5000")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        #expect(Self.isNew(Self.decide(&router, "/*cohort='\(inside)'*/ select * from users")))
+        _ = Self.decide(&router, "SET switchyard.cohort = '\(inside)'")
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        #expect(!Self.isNew(Self.decide(&router, "/*cohort='\(outside)'*/ select * from users")))
+        _ = Self.decide(&router, "RESET switchyard.cohort")
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        _ = Self.decide(&router, "SET LOCAL switchyard.cohort TO '\(inside)'")
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        router.transactionEnded()
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+    }
+
+    @Test("a session without any cohort key stays on the old path at canary")
+    func noKey() {
+        var router = SessionRouter(startupParameters: [:], clientAddress: "")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 10_000, cohortKey: [.comment(key: "cohort")])]), idle: true)
+        #expect(Self.decide(&router, "select * from users") == .forward)
+    }
+
+    @Test("a flip offered inside a transaction applies from the next one")
+    func flipAtBoundary() {
+        var router = SessionRouter(startupParameters: ["application_name": "x"], clientAddress: "")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.off)]), idle: true)
+        router.offer(RoutingTable(version: 2, flags: [Self.flag(.live)]), idle: false)
+        #expect(Self.decide(&router, "select * from users") == .forward)
+        router.transactionEnded()
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        router.offer(RoutingTable(version: 3, flags: [Self.flag(.shadow)]), idle: true)
+        #expect(Self.decide(&router, "select * from users") == .forward)
+    }
+
+    @Test("unsafe reads are reported with their fingerprint")
+    func fallbackFingerprint() {
+        var router = SessionRouter(startupParameters: [:], clientAddress: "")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.live)]), idle: true)
+        let sql = "select * from users where id = 1 for update"
+        guard case let .keptOnOldPath(fingerprint, reason) = Self.decide(&router, sql) else {
+            Issue.record("expected a fallback")
+            return
+        }
+        #expect(fingerprint == (try? SQLAnalyzer.fingerprint(sql)))
+        #expect(reason.contains("locking"))
+    }
+}
