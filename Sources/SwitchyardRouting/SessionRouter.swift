@@ -43,16 +43,33 @@ public struct SessionRouter: Sendable {
     /// Whether query text needs looking at at all.
     public var routesReads: Bool { table.routesReads }
 
+    /// Decides for one query, taking its analysis and rewrites from `cache`.
+    public mutating func route(sql: String, cache: QueryInfoCache) -> RouteDecision {
+        let info = cache.info(for: sql)
+        return route(sql: sql, statements: info.statements, commentTags: info.commentTags) { routes in
+            cache.rewrite(sql, info: info, routes: routes)
+        }
+    }
+
     /// Decides for one query (a simple Query's text or a Parse's), given its analysis and sqlcommenter tags.
     public mutating func route(sql: String, statements: [StatementAnalysis], commentTags: [String: String]) -> RouteDecision {
-        for s in statements { record(SettingChange.changes(in: s)) }
+        route(sql: sql, statements: statements, commentTags: commentTags) { routes in
+            ReadRewriter.rewrite(sql: sql, statements: statements, routes: routes)
+        }
+    }
+
+    private mutating func route(
+        sql: String, statements: [StatementAnalysis], commentTags: [String: String],
+        rewrite: ([ReadRoute]) -> RewriteOutcome
+    ) -> RouteDecision {
+        for s in statements where s.statementType == "VariableSetStmt" { record(SettingChange.changes(in: s)) }
         guard table.routesReads else { return .forward }
         var ctx = context
         ctx.commentTags = commentTags
         for (k, v) in localSettings { ctx.settings[k] = v }
         let newPathFlags = table.flags.filter { RoutingTable.readPath($0, context: ctx) == .new }
         guard !newPathFlags.isEmpty else { return .forward }
-        switch ReadRewriter.rewrite(sql: sql, statements: statements, routes: newPathFlags.map(\.route)) {
+        switch rewrite(newPathFlags.map(\.route)) {
         case .untouched: return .forward
         case let .rewritten(text): return .rewritten(text, flags: newPathFlags.map(\.name))
         case let .keptOnOldPath(reason):

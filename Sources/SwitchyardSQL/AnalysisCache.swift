@@ -61,7 +61,8 @@ public final class AnalysisCache: Sendable {
 
 /// A fixed-capacity LRU map: a dictionary from key to slot, and an intrusive doubly-linked list
 /// through the slots of one array, so nothing is allocated per operation once the array is full.
-struct LRUStorage<Value> {
+/// A least-recently-used map from text to values, O(1) per operation. Not thread-safe: callers hold a lock.
+public struct LRUStorage<Value> {
     private struct Entry {
         var key: String
         var value: Value
@@ -76,7 +77,7 @@ struct LRUStorage<Value> {
     private var newest = -1
     private var oldest = -1
 
-    init(capacity: Int) {
+    public init(capacity: Int) {
         self.capacity = max(capacity, 0)
         // Reserved up front (bounded) so the table does not rehash while the cache warms up.
         let reserve = min(self.capacity, 1 << 16)
@@ -84,10 +85,10 @@ struct LRUStorage<Value> {
         slots.reserveCapacity(reserve)
     }
 
-    var count: Int { slots.count }
+    public var count: Int { slots.count }
 
     /// The value for `key`, which becomes the most recently used.
-    mutating func value(forKey key: String) -> Value? {
+    public mutating func value(forKey key: String) -> Value? {
         guard let slot = slots[key] else { return nil }
         moveToFront(slot)
         return entries[slot].value
@@ -96,7 +97,7 @@ struct LRUStorage<Value> {
     /// Stores `value` as the most recently used, evicting the least recently used entry if full.
     /// Returns the evicted key.
     @discardableResult
-    mutating func insert(_ value: Value, forKey key: String) -> String? {
+    public mutating func insert(_ value: Value, forKey key: String) -> String? {
         if let slot = slots[key] {
             entries[slot].value = value
             moveToFront(slot)
@@ -122,14 +123,14 @@ struct LRUStorage<Value> {
         return evicted
     }
 
-    mutating func removeAll() {
+    public mutating func removeAll() {
         entries.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
         newest = -1
         oldest = -1
     }
 
-    var keysByRecency: [String] {
+    public var keysByRecency: [String] {
         var keys: [String] = []
         var slot = newest
         while slot >= 0 {

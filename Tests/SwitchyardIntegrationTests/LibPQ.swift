@@ -36,6 +36,20 @@ final class PQConnection: @unchecked Sendable {
         return try rows(res)
     }
 
+    /// Runs a query through the extended protocol (Parse/Bind/Execute) with text parameters.
+    func query(_ sql: String, parameters: [String]) throws -> [[String?]] {
+        var cStrings = parameters.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let res = cStrings.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) {
+                PQexecParams(conn, sql, Int32(parameters.count), nil, $0, nil, nil, 0)
+            }
+        }
+        guard let res else { throw Failure(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(res) }
+        return try rows(res)
+    }
+
     /// The byte length of each value in the first column (for huge values we do not want to copy).
     func valueLengths(_ sql: String) throws -> [Int] {
         guard let res = PQexec(conn, sql) else { throw Failure(message: String(cString: PQerrorMessage(conn))) }

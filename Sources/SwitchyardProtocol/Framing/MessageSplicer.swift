@@ -27,13 +27,13 @@ public struct MessageSplicer: Sendable {
     /// True between messages, with nothing held back.
     public var isAtMessageBoundary: Bool { !holding && pendingHeader.isEmpty && passRemaining == 0 }
 
-    /// Processes one chunk. `onMessage` sees every message as the scanner reports it
-    /// (at its header); `onHeld` receives each held message whole (id, body) and
-    /// returns the bytes to emit instead; `emit` receives the output in order.
+    /// Processes one chunk. `onMessage` sees every message at its header; `onHeld`
+    /// receives each held message whole (id, body) and returns the bytes to emit in
+    /// its place, or nil to emit it as it arrived; `emit` receives the output in order.
     public mutating func process(
         _ chunk: UnsafeRawBufferPointer,
         onMessage: (ScannedMessage) -> Void,
-        onHeld: (UInt8, [UInt8]) -> [UInt8],
+        onHeld: (UInt8, [UInt8]) -> [UInt8]?,
         emit: (UnsafeRawBufferPointer) -> Void
     ) throws(ProtocolError) {
         var i = 0
@@ -101,12 +101,14 @@ public struct MessageSplicer: Sendable {
         if !holding && pendingHeader.isEmpty { flushPass(upTo: n) }
     }
 
-    private mutating func finishHeld(onHeld: (UInt8, [UInt8]) -> [UInt8], emit: (UnsafeRawBufferPointer) -> Void) {
+    private mutating func finishHeld(onHeld: (UInt8, [UInt8]) -> [UInt8]?, emit: (UnsafeRawBufferPointer) -> Void) {
         holding = false
-        let id = heldBytes[0]
-        let body = Array(heldBytes[5...])
+        let whole = heldBytes
         heldBytes = []
-        let replacement = onHeld(id, body)
-        replacement.withUnsafeBytes { emit($0) }
+        if let replacement = onHeld(whole[0], Array(whole[5...])) {
+            replacement.withUnsafeBytes { emit($0) }
+        } else {
+            whole.withUnsafeBytes { emit($0) }
+        }
     }
 }

@@ -8,6 +8,10 @@ public enum AdminCommand: Sendable, Equatable {
     case showConfig
     case showVersion
     case showHelp
+    case showFlags
+    case showRouting
+    /// `SET FLAG name TO stage [percent]`.
+    case setFlag(name: String, stage: String, percent: String?)
     case reload
     /// Nothing but whitespace and semicolons: answered with EmptyQueryResponse.
     case empty
@@ -37,9 +41,14 @@ public enum AdminCommand: Sendable, Equatable {
             case "CONFIG": return .showConfig
             case "VERSION": return .showVersion
             case "HELP": return .showHelp
+            case "FLAGS": return .showFlags
+            case "ROUTING": return .showRouting
             default: throw .unknownShowTarget(words[1].lowercased())
             }
         case ("RELOAD", 1): return .reload
+        case ("SET", 5...6) where words[1] == "FLAG" && words[3] == "TO":
+            // Names are case-insensitive like SQL identifiers; the original spelling is folded to lower case.
+            return .setFlag(name: words[2].lowercased(), stage: words[4].lowercased(), percent: words.count == 6 ? words[5] : nil)
         default:
             throw .unknownCommand(text.trimmingCharacters(in: [" ", "\n", ";"]))
         }
@@ -51,6 +60,9 @@ public enum AdminCommand: Sendable, Equatable {
         "SHOW STATS     totals and request latency percentiles",
         "SHOW CONFIG    the configuration in effect",
         "SHOW VERSION   the Switchyard version",
+        "SHOW FLAGS     each flag: migration, stage, canary percent, cohort key, reads routed",
+        "SHOW ROUTING   reads of routed relations kept on the old path, by fingerprint, with the reason",
+        "SET FLAG name TO stage [percent]   move a flag: off, dual_write, shadow, canary, live, complete",
         "RELOAD         re-read the configuration file, as SIGHUP does",
     ]
 }

@@ -3,6 +3,7 @@ import COpenSSL
 import Foundation
 import Logging
 import SwitchyardIO
+import SwitchyardConfig
 import SwitchyardProtocol
 
 /// Speaks the server side of the protocol for `psql -p PORT switchyard`, as
@@ -163,6 +164,21 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
             switch command {
             case .empty:
                 send(.emptyQueryResponse)
+            case let .setFlag(name, stageText, percentText):
+                do {
+                    let stage = try FlagStage.parse(stageText)
+                    let percent = try percentText.map { text throws(ConfigError) in try ConfigValues.percentBasisPoints(text, key: "percent") }
+                    let flag = try context.routing.setFlag(name, stage: stage, percentBasisPoints: percent)
+                    context.logger.notice("flag changed from the admin console", metadata: [
+                        "flag": "\(name)", "stage": "\(flag.stage.rawValue)", "percent": "\(ConfigValues.describe(basisPoints: flag.percentBasisPoints))",
+                        "by": "\(startup.user ?? "")", "client": "\(info.clientAddress)",
+                    ])
+                    send(.commandComplete(tag: "SET FLAG"))
+                } catch let error as ConfigError {
+                    send(.errorResponse(ErrorFields(severity: "ERROR", sqlState: "22023", message: error.message)))
+                } catch {
+                    send(.errorResponse(ErrorFields(severity: "ERROR", sqlState: "42704", message: "\(error)")))
+                }
             case .reload:
                 let outcome = context.reload()
                 switch outcome {
@@ -191,7 +207,9 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
         case .showConfig: return AdminReports.config(context.settings.config)
         case .showVersion: return AdminReports.version()
         case .showHelp: return AdminReports.help()
-        case .reload, .empty: return AdminResult(columns: [], rows: [])
+        case .showFlags: return AdminReports.flags(context.routing.current, routed: context.routing.routedReads)
+        case .showRouting: return AdminReports.routing(context.routing.fallbackList)
+        case .reload, .empty, .setFlag: return AdminResult(columns: [], rows: [])
         }
     }
 

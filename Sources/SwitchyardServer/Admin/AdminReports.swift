@@ -1,6 +1,7 @@
 // Builds the console's result sets from the registry, the stats and the configuration.
 import Foundation
 import SwitchyardConfig
+import SwitchyardRouting
 
 public enum SwitchyardVersion {
     public static let string = "0.1.0"
@@ -55,6 +56,22 @@ enum AdminReports {
         return AdminResult(
             columns: ["key", "value", "changeable"],
             rows: c.summaryLines().map { [$0.key, $0.value, restartOnly.contains($0.key) ? "no" : "yes"] })
+    }
+
+    static func flags(_ table: RoutingTable, routed: [String: UInt64]) -> AdminResult {
+        AdminResult(
+            columns: ["name", "migration", "stage", "percent", "cohort_key", "old", "new", "reads_routed_to_new"],
+            rows: table.flags.map { f in
+                [f.name, f.migration, f.stage.rawValue, ConfigValues.describe(basisPoints: f.percentBasisPoints),
+                 f.cohortKey.map(\.description).joined(separator: ", "), "\(f.route.oldSchema).\(f.route.oldName)",
+                 f.route.projection, "\(routed[f.name] ?? 0)"]
+            })
+    }
+
+    static func routing(_ fallbacks: [RoutingHub.Fallback]) -> AdminResult {
+        AdminResult(
+            columns: ["fingerprint", "kept_on_old_path", "reason", "query"],
+            rows: fallbacks.map { [$0.fingerprint, "\($0.count)", $0.reason, $0.query] })
     }
 
     static func version() -> AdminResult {

@@ -4,6 +4,7 @@ import Logging
 import SwitchyardConfig
 import SwitchyardIO
 import SwitchyardProtocol
+import SwitchyardRouting
 
 /// The I/O shell around `SessionStateMachine`. Each read is scanned for message
 /// boundaries and forwarded as the bytes it arrived in; the state machine only
@@ -19,6 +20,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var state: SessionStateMachine
     private var startupReader = StartupPacketReader()
     private var clientScanner: MessageScanner
+    /// Present when flags are configured: holds Query and Parse messages for the router.
+    private var splicer: MessageSplicer?
+    private var router: SessionRouter?
+    /// Whether the session was between transactions when the held message began.
+    private var heldStartedIdle = true
     private var serverScanner: MessageScanner
     private var toServer = OutputBuffer()
     private var toClient = OutputBuffer()
@@ -43,6 +49,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         let maxSize = settings.config.maxMessageSize
         self.state = SessionStateMachine()
         self.clientScanner = MessageScanner(maxMessageSize: maxSize, inspect: [])
+        if context.routing.hasFlags.load(ordering: .acquiring) {
+            splicer = MessageSplicer(maxMessageSize: maxSize, hold: [FrontendMessageID.query.rawValue, FrontendMessageID.parse.rawValue])
+        }
         // Server messages are trusted to be well-formed; a DataRow may legitimately exceed the client limit.
         self.serverScanner = MessageScanner(maxMessageSize: Int(Int32.max), inspect: SessionStateMachine.inspectedServerMessages)
         self.createdAt = loop.clock.monotonicNanoseconds()
@@ -118,35 +127,85 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
 
     private func forwardClientBytes(_ chunk: UnsafeRawBufferPointer) throws(SocketError) {
+        guard let upstream else { return }
+        var writeError: SocketError?
+        let terminate = scanClientBytes(chunk) { piece in
+            guard writeError == nil else { return }
+            if connecting {
+                toServer.append(piece)
+            } else {
+                do throws(SocketError) { try forward(piece, to: upstream, queue: &toServer) } catch { writeError = error }
+            }
+        }
+        if let writeError { throw writeError }
+        if terminate {
+            // Let the Terminate reach the server, then close both sides.
+            _ = try? toServer.flush(to: upstream)
+            close(reason: "client sent Terminate")
+        }
+    }
+
+    /// Feeds client bytes to the state machine and, when flags are configured, lets the
+    /// router replace Query and Parse messages. Returns whether the client sent Terminate.
+    private func scanClientBytes(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void) -> Bool {
         let now = loop.clock.monotonicNanoseconds()
         var terminate = false
         var statements: UInt64 = 0
+        let onMessage = { (message: ScannedMessage) in
+            if message.id == FrontendMessageID.query.rawValue || message.id == FrontendMessageID.parse.rawValue {
+                self.heldStartedIdle = self.state.isIdle
+            }
+            let before = self.state.statementCount
+            if self.state.clientMessage(message, now: now) == .terminate { terminate = true }
+            statements += self.state.statementCount - before
+        }
         do {
-            try clientScanner.scan(chunk) { message in
-                let before = state.statementCount
-                if state.clientMessage(message, now: now) == .terminate { terminate = true }
-                statements += state.statementCount - before
+            if splicer != nil {
+                try splicer!.process(chunk, onMessage: onMessage, onHeld: { id, body in self.routeHeld(id: id, body: body) }, emit: emit)
+            } else {
+                try clientScanner.scan(chunk, onMessage: onMessage)
+                emit(chunk)
             }
         } catch {
             context.stats.protocolErrors.add(1, ordering: .relaxed)
             rejectAndClose(protocolError: error)
-            return
+            return false
         }
         if statements > 0 {
             context.stats.statements.add(statements, ordering: .relaxed)
             info.statements.add(statements, ordering: .relaxed)
             info.state.store(2, ordering: .relaxed)
         }
-        guard let upstream else { return }
-        if connecting {
-            toServer.append(chunk)
-        } else {
-            try forward(chunk, to: upstream, queue: &toServer)
+        return terminate
+    }
+
+    /// A whole Query or Parse: the router decides whether it goes out as it came or rewritten.
+    private func routeHeld(id: UInt8, body: [UInt8]) -> [UInt8]? {
+        guard router != nil else { return nil }
+        router!.offer(context.routing.current, idle: heldStartedIdle)
+        let decoded = try? FrontendMessage.decode(id: id, body: body)
+        let sql: String
+        switch decoded {
+        case let .query(text): sql = text
+        case let .parse(parse): sql = parse.query
+        default: return nil
         }
-        if terminate {
-            // Let the Terminate reach the server, then close both sides.
-            _ = try? toServer.flush(to: upstream)
-            close(reason: "client sent Terminate")
+        switch router!.route(sql: sql, cache: context.routing.cache) {
+        case .forward:
+            return nil
+        case let .rewritten(text, flags):
+            context.routing.recordRewrite(flags: flags)
+            switch decoded {
+            case let .parse(parse):
+                var rewritten = parse
+                rewritten.query = text
+                return FrontendMessage.parse(rewritten).encoded()
+            default:
+                return FrontendMessage.query(text).encoded()
+            }
+        case let .keptOnOldPath(fingerprint, reason):
+            context.routing.recordFallback(fingerprint: fingerprint, reason: reason, query: sql)
+            return nil
         }
     }
 
@@ -201,6 +260,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             break
         case let .requestCompleted(nanoseconds):
             context.stats.recordRequest(nanoseconds: nanoseconds, loop: loop.index)
+            if state.transactionStatus == .idle { router?.transactionEnded() }
             updateStateGauge()
         case .sessionEstablished:
             if let key = state.backendKey {
@@ -270,6 +330,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     $0.upstreamAddress = settings.upstreamAddress
                 }
                 toServer.append(bytes)
+                if splicer != nil {
+                    var startup: [String: String] = [:]
+                    for (k, v) in message.parameters { startup[k] = v }
+                    router = SessionRouter(startupParameters: startup, clientAddress: info.clientAddress)
+                }
                 if !leftover.isEmpty {
                     leftover.withUnsafeBytes { forwardClientBytesBeforeConnect($0) }
                     if closed || closeAfterClientFlush { return }
@@ -291,13 +356,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
 
     private func forwardClientBytesBeforeConnect(_ raw: UnsafeRawBufferPointer) {
-        do {
-            try clientScanner.scan(raw) { message in _ = state.clientMessage(message, now: loop.clock.monotonicNanoseconds()) }
-        } catch {
-            rejectAndClose(protocolError: error)
-            return
-        }
-        toServer.append(raw)
+        _ = scanClientBytes(raw) { toServer.append($0) }
     }
 
     private func startConnect() {

@@ -20,6 +20,7 @@ public final class ServerContext: Sendable {
     private let current: Mutex<SessionSettings>
     public let stats: ServerStats
     public let registry = SessionRegistry()
+    public let routing = RoutingHub()
     public let logger: Logger
     public let clock: any ClockSource
     /// Set once shutdown begins: sessions close when idle and no new ones start.
@@ -30,6 +31,7 @@ public final class ServerContext: Sendable {
     public init(settings: SessionSettings, loops: Int, logger: Logger, clock: any ClockSource = SystemClock()) {
         current = Mutex(settings)
         stats = ServerStats(loops: loops)
+        routing.load(settings.config)
         self.logger = logger
         self.clock = clock
     }
@@ -43,7 +45,10 @@ public final class ServerContext: Sendable {
         return handler()
     }
 
-    func replaceSettings(_ s: SessionSettings) { current.withLock { $0 = s } }
+    func replaceSettings(_ s: SessionSettings) {
+        current.withLock { $0 = s }
+        routing.load(s.config)
+    }
 }
 
 public struct ReloadError: Error, Sendable {

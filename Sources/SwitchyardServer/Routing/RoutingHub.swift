@@ -1,0 +1,84 @@
+// The flag table every session routes by, the shared query cache, and routing counters.
+import Foundation
+import Synchronization
+import SwitchyardConfig
+import SwitchyardRouting
+
+/// Errors from changing a flag at run time.
+public enum FlagChangeError: Error, Sendable, Equatable, CustomStringConvertible {
+    case unknownFlag(String, known: [String])
+    case invalidPercent(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownFlag(name, known):
+            "unknown flag \"\(name)\"" + (known.isEmpty ? "; no flags are configured" : "; known flags: \(known.joined(separator: ", "))")
+        case let .invalidPercent(text): "invalid percent \"\(text)\": use 0 to 100 with at most two decimals"
+        }
+    }
+}
+
+/// Holds the routing table in force. Sessions read it at transaction boundaries;
+/// the console, a reload or (later) the control schema replace it.
+public final class RoutingHub: Sendable {
+    private let table = Mutex(RoutingTable())
+    public let cache = QueryInfoCache()
+    private let fallbacks = Mutex<[String: Fallback]>([:])
+    private let routedByFlag = Mutex<[String: UInt64]>([:])
+    /// Whether any flag is configured: only then do sessions look at query text.
+    public let hasFlags = Atomic<Bool>(false)
+
+    public struct Fallback: Sendable, Equatable {
+        public var fingerprint: String
+        public var reason: String
+        public var query: String
+        public var count: UInt64
+    }
+
+    public init() {}
+
+    public var current: RoutingTable { table.withLock { $0 } }
+
+    /// Rebuilds the table from a configuration (at start and on reload).
+    public func load(_ config: SwitchyardConfiguration) {
+        let migrations = Dictionary(uniqueKeysWithValues: config.migrations.map { ($0.name, $0) })
+        let flags = config.flags.compactMap { flag in migrations[flag.migration].map { FlagState(flag: flag, migration: $0) } }
+        table.withLock { t in
+            if t.flags != flags { t = RoutingTable(version: t.version + 1, flags: flags) }
+        }
+        hasFlags.store(!flags.isEmpty, ordering: .releasing)
+    }
+
+    /// `SET FLAG name TO stage [percent]`.
+    public func setFlag(_ name: String, stage: FlagStage, percentBasisPoints: Int?) throws(FlagChangeError) -> FlagState {
+        let result = table.withLock { t -> Result<FlagState, FlagChangeError> in
+            guard let i = t.flags.firstIndex(where: { $0.name == name }) else {
+                return .failure(.unknownFlag(name, known: t.flags.map(\.name)))
+            }
+            var flags = t.flags
+            flags[i].stage = stage
+            if let p = percentBasisPoints { flags[i].percentBasisPoints = p }
+            t = RoutingTable(version: t.version + 1, flags: flags)
+            return .success(flags[i])
+        }
+        return try result.get()
+    }
+
+    func recordRewrite(flags: [String]) {
+        routedByFlag.withLock { for f in flags { $0[f, default: 0] += 1 } }
+    }
+
+    func recordFallback(fingerprint: String, reason: String, query: String) {
+        fallbacks.withLock { all in
+            if var f = all[fingerprint] {
+                f.count += 1
+                all[fingerprint] = f
+            } else if all.count < 10_000 {
+                all[fingerprint] = Fallback(fingerprint: fingerprint, reason: reason, query: String(query.prefix(500)), count: 1)
+            }
+        }
+    }
+
+    public var fallbackList: [Fallback] { fallbacks.withLock { Array($0.values) }.sorted { $0.count > $1.count } }
+    public var routedReads: [String: UInt64] { routedByFlag.withLock { $0 } }
+}
