@@ -49,7 +49,7 @@ let package = Package(
         .target(
             name: "SwitchyardServer",
             dependencies: [
-                "SwitchyardProtocol", "SwitchyardConfig", "SwitchyardIO", "SwitchyardRouting", "SwitchyardSQL", "COpenSSL",
+                "SwitchyardProtocol", "SwitchyardConfig", "SwitchyardIO", "SwitchyardRouting", "SwitchyardSQL", "COpenSSL", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

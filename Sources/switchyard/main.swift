@@ -12,7 +12,7 @@ struct Switchyard: ParsableCommand {
         commandName: "switchyard",
         abstract: "A PostgreSQL wire-protocol proxy for provable, zero-downtime schema migrations.",
         version: SwitchyardVersion.string,
-        subcommands: [Serve.self, CheckConfig.self],
+        subcommands: [Serve.self, CheckConfig.self, Flag.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -113,6 +113,78 @@ struct CheckConfig: ParsableCommand {
         for line in config.summaryLines() {
             print("\(line.key) = \(line.value)")
         }
+    }
+}
+
+struct Flag: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read and move feature flags in the control schema, for every running instance.",
+        subcommands: [FlagList.self, FlagSet.self, FlagHistory.self])
+}
+
+struct FlagList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "Show each flag's stage and canary share.")
+    @OptionGroup var options: ConfigOptions
+
+    func run() throws {
+        let config = try loadOrExit(options)
+        let flags = try controlOrExit { () throws(ControlError) in try FlagAdmin.list(config) }
+        print("name\tmigration\tstage\tpercent\tupdated_at\tupdated_by")
+        for f in flags {
+            print("\(f.name)\t\(f.migration)\t\(f.stage.rawValue)\t\(ConfigValues.describe(basisPoints: f.percentBasisPoints))\t\(f.updatedAt)\t\(f.updatedBy ?? "")")
+        }
+    }
+}
+
+struct FlagSet: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "set",
+        abstract: "Move a flag to a stage (off, dual_write, shadow, canary, live, complete), optionally with a canary percent.")
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "The flag's name.") var name: String
+    @Argument(help: "off, dual_write, shadow, canary, live or complete.") var stage: String
+    @Argument(help: "Canary share, 0-100 with up to two decimals (kept when omitted).") var percent: String?
+    @Option(help: "Why: recorded in the flag history.") var why: String = ""
+
+    func run() throws {
+        let config = try loadOrExit(options)
+        let parsedStage: FlagStage
+        let basisPoints: Int?
+        do {
+            parsedStage = try FlagStage.parse(stage)
+            basisPoints = try percent.map { p throws(ConfigError) in try ConfigValues.percentBasisPoints(p, key: "percent") }
+        } catch {
+            FileHandle.standardError.write(Data("switchyard: \(error.message)\n".utf8))
+            throw ExitCode(2)
+        }
+        let by = "\(ProcessInfo.processInfo.environment["USER"] ?? "unknown") (switchyard flag set)"
+        let flag = try controlOrExit { () throws(ControlError) in
+            try FlagAdmin.set(config, name: name, stage: parsedStage, percentBasisPoints: basisPoints, by: by, why: why)
+        }
+        print("\(flag.name): \(flag.stage.rawValue) \(ConfigValues.describe(basisPoints: flag.percentBasisPoints))")
+    }
+}
+
+struct FlagHistory: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show recent flips: when, from, to, by whom, why.")
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "How many flips to show.") var limit: Int = 50
+
+    func run() throws {
+        let config = try loadOrExit(options)
+        let flips = try controlOrExit { () throws(ControlError) in try FlagAdmin.history(config, limit: limit) }
+        print("at\tflag\tfrom\tto\tby\twhy")
+        for f in flips { print("\(f.at)\t\(f.flag)\t\(f.from)\t\(f.to)\t\(f.by)\t\(f.why)") }
+    }
+}
+
+/// A control-database error exits with status 1 and the server's words.
+func controlOrExit<T>(_ body: () throws(ControlError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        FileHandle.standardError.write(Data("switchyard: \(error)\n".utf8))
+        throw ExitCode(1)
     }
 }
 

@@ -39,12 +39,17 @@ struct RoutingTests {
             cohort_key: [comment:cohort, setting:switchyard.cohort, application_name]
         """
 
-    static func withProxy(_ body: (ProxyFixture) throws -> Void) throws {
-        let parsed = try ConfigLoader.parse(yaml: yaml)
-        try ProxyFixture.with(configure: { c in
-            c.migrations = parsed.migrations
-            c.flags = parsed.flags
-        }, body)
+    /// A proxy with the users_v2 migration and flag, and a control schema of the test's own
+    /// (flag state persists there, so tests must not share one unless they mean to).
+    static func withProxy(controlSchema: String = "sy_ctl_\(UInt32.random(in: 0...UInt32.max))", _ body: (ProxyFixture) throws -> Void) throws {
+        try ProxyFixture.with(configure: { configure(&$0, controlSchema: controlSchema) }, body)
+    }
+
+    static func configure(_ c: inout SwitchyardConfiguration, controlSchema: String) {
+        let parsed = try! ConfigLoader.parse(yaml: yaml)
+        c.migrations = parsed.migrations
+        c.flags = parsed.flags
+        c.control.schema = controlSchema
     }
 
     static let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!

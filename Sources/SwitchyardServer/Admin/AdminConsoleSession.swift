@@ -23,7 +23,9 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
     private var closed = false
     private var closeAfterFlush = false
     private var skipUntilSync = false
-    private var pendingBody: [UInt8] = []
+    private var queue: [ScannedMessage] = []
+    /// A command is running in the background; its answer comes before anything queued.
+    private var busy = false
 
     static let inspected: Set<UInt8> = [
         FrontendMessageID.query.rawValue, FrontendMessageID.password.rawValue,
@@ -116,7 +118,15 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
             fatal(SQLState.protocolViolation, "switchyard admin console: \(error)")
             return
         }
-        for m in messages where !closed && !closeAfterFlush { handleMessage(m) }
+        queue.append(contentsOf: messages)
+        drain()
+    }
+
+    /// Handles queued messages until one starts background work.
+    private func drain() {
+        while !busy, !closed, !closeAfterFlush, !queue.isEmpty {
+            handleMessage(queue.removeFirst())
+        }
     }
 
     private func handleMessage(_ m: ScannedMessage) {
@@ -165,20 +175,17 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
             case .empty:
                 send(.emptyQueryResponse)
             case let .setFlag(name, stageText, percentText):
+                let stage: FlagStage
+                let percent: Int?
                 do {
-                    let stage = try FlagStage.parse(stageText)
-                    let percent = try percentText.map { text throws(ConfigError) in try ConfigValues.percentBasisPoints(text, key: "percent") }
-                    let flag = try context.routing.setFlag(name, stage: stage, percentBasisPoints: percent)
-                    context.logger.notice("flag changed from the admin console", metadata: [
-                        "flag": "\(name)", "stage": "\(flag.stage.rawValue)", "percent": "\(ConfigValues.describe(basisPoints: flag.percentBasisPoints))",
-                        "by": "\(startup.user ?? "")", "client": "\(info.clientAddress)",
-                    ])
-                    send(.commandComplete(tag: "SET FLAG"))
-                } catch let error as ConfigError {
-                    send(.errorResponse(ErrorFields(severity: "ERROR", sqlState: "22023", message: error.message)))
+                    stage = try FlagStage.parse(stageText)
+                    percent = try percentText.map { text throws(ConfigError) in try ConfigValues.percentBasisPoints(text, key: "percent") }
                 } catch {
-                    send(.errorResponse(ErrorFields(severity: "ERROR", sqlState: "42704", message: "\(error)")))
+                    send(.errorResponse(ErrorFields(severity: "ERROR", sqlState: "22023", message: error.message)))
+                    break
                 }
+                setFlagInBackground(name: name, stage: stage, percent: percent)
+                return
             case .reload:
                 let outcome = context.reload()
                 switch outcome {
@@ -197,6 +204,36 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
         send(.readyForQuery(.idle))
     }
 
+    /// Writing a flip to the control database blocks on the network, so it runs on a
+    /// thread of its own; the console reads nothing more until the answer is sent.
+    private func setFlagInBackground(name: String, stage: FlagStage, percent: Int?) {
+        busy = true
+        let context = self.context
+        let by = "\(startup.user ?? "")@\(info.clientAddress) (admin console)"
+        let thread = Thread {
+            let outcome = Result { () throws(ControlError) -> String in
+                try context.changeFlag(name, stage: stage, percentBasisPoints: percent, by: by, why: "SET FLAG from the admin console")
+            }
+            self.loop.execute { self.finishSetFlag(outcome) }
+        }
+        thread.start()
+    }
+
+    private func finishSetFlag(_ outcome: Result<String, ControlError>) {
+        guard !closed else { return }
+        switch outcome {
+        case let .success(message):
+            send(.noticeResponse(ErrorFields(severity: "NOTICE", sqlState: "00000", message: message)))
+            send(.commandComplete(tag: "SET FLAG"))
+        case let .failure(error):
+            send(.errorResponse(ErrorFields(severity: "ERROR", sqlState: error.sqlState ?? "42704", message: error.message)))
+        }
+        send(.readyForQuery(.idle))
+        busy = false
+        drain()
+        flush()
+    }
+
     private func result(for command: AdminCommand) -> AdminResult {
         switch command {
         case .showClients: return AdminReports.clients(context.registry.all())
@@ -207,7 +244,15 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
         case .showConfig: return AdminReports.config(context.settings.config)
         case .showVersion: return AdminReports.version()
         case .showHelp: return AdminReports.help()
-        case .showFlags: return AdminReports.flags(context.routing.current, routed: context.routing.routedReads)
+        case .showFlags:
+            let control: String
+            if let sync = context.control.withLock({ $0 }) {
+                control = sync.healthy.load(ordering: .relaxed) ? "shared (control schema)"
+                    : "last known state; control schema unreachable: \(sync.lastError.withLock { $0 } ?? "connecting")"
+            } else {
+                control = "this instance only"
+            }
+            return AdminReports.flags(context.routing.current, routed: context.routing.routedReads, control: control)
         case .showRouting: return AdminReports.routing(context.routing.fallbackList)
         case .reload, .empty, .setFlag: return AdminResult(columns: [], rows: [])
         }
@@ -254,7 +299,7 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
         do {
             let done = try output.flush(to: client)
             if done && closeAfterFlush { close(); return }
-            loop.setInterest(fd: client.fd, done ? (closeAfterFlush ? [] : .readable) : .writable)
+            loop.setInterest(fd: client.fd, done ? (closeAfterFlush || busy ? [] : .readable) : .writable)
         } catch {
             close()
         }

@@ -58,13 +58,13 @@ enum AdminReports {
             rows: c.summaryLines().map { [$0.key, $0.value, restartOnly.contains($0.key) ? "no" : "yes"] })
     }
 
-    static func flags(_ table: RoutingTable, routed: [String: UInt64]) -> AdminResult {
+    static func flags(_ table: RoutingTable, routed: [String: UInt64], control: String) -> AdminResult {
         AdminResult(
-            columns: ["name", "migration", "stage", "percent", "cohort_key", "old", "new", "reads_routed_to_new"],
+            columns: ["name", "migration", "stage", "percent", "cohort_key", "old", "new", "reads_routed_to_new", "control"],
             rows: table.flags.map { f in
                 [f.name, f.migration, f.stage.rawValue, ConfigValues.describe(basisPoints: f.percentBasisPoints),
                  f.cohortKey.map(\.description).joined(separator: ", "), "\(f.route.oldSchema).\(f.route.oldName)",
-                 f.route.projection, "\(routed[f.name] ?? 0)"]
+                 f.route.projection, "\(routed[f.name] ?? 0)", control]
             })
     }
 

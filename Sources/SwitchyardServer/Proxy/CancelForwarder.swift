@@ -9,17 +9,24 @@ import SwitchyardProtocol
 /// session. Switchyard passes the server's key through untouched, so forwarding is
 /// a matter of finding which upstream that session uses and sending the same
 /// packet there. Unknown keys are dropped silently, as PostgreSQL does.
+///
+/// `done` runs once the server has taken the request (it closes the connection after
+/// signalling the backend), so the client's connection is closed only then: a client
+/// that waits for that close, as libpq's PQcancel does, knows the cancel has landed,
+/// exactly as when it talks to PostgreSQL directly.
 enum CancelForwarder {
-    static func forward(key: BackendKey, context: ServerContext, logger: Logger) {
+    static func forward(key: BackendKey, context: ServerContext, logger: Logger, done: @escaping @Sendable () -> Void) {
         guard let session = context.registry.session(for: key),
               let address = session.snapshotDetails.upstreamAddress else {
             logger.info("cancel request for an unknown session ignored", metadata: ["pid": "\(key.processID)"])
+            done()
             return
         }
         context.stats.cancelsForwarded.add(1, ordering: .relaxed)
         let packet = StartupPacket.cancel(key).encode()
         // Connecting may take a moment; never on the event loop.
         let thread = Thread {
+            defer { done() }
             do {
                 let (socket, connected) = try Socket.connect(to: address)
                 defer { socket.close() }
@@ -31,9 +38,9 @@ enum CancelForwarder {
                     }
                 }
                 try socket.writeAll(packet, timeoutMs: 5000)
-                // The server closes the connection once it has read the request.
+                // The server closes the connection once it has signalled the backend.
                 var p = pollfd(fd: socket.fd, events: Int16(POLLIN), revents: 0)
-                _ = poll(&p, 1, 1000)
+                _ = poll(&p, 1, 5000)
                 logger.debug("cancel request forwarded", metadata: ["pid": "\(key.processID)", "session": "\(session.id)"])
             } catch {
                 logger.warning("could not forward a cancel request", metadata: ["error": "\(error)"])

@@ -345,8 +345,14 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 handOffToAdminConsole(message, leftover: leftover)
                 return
             case let .forwardCancel(key):
-                CancelForwarder.forward(key: key, context: context, logger: logger)
-                close(reason: "cancel request handled")
+                // Read nothing more; close once the server has taken the request.
+                closeAfterClientFlush = true
+                loop.setInterest(fd: client.fd, [])
+                clientInterest = []
+                let loop = self.loop
+                CancelForwarder.forward(key: key, context: context, logger: logger) {
+                    loop.execute { self.close(reason: "cancel request forwarded") }
+                }
                 return
             case let .reject(fields):
                 sendFatalAndClose(fields)

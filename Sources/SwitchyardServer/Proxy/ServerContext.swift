@@ -2,6 +2,7 @@
 import Logging
 import Synchronization
 import SwitchyardConfig
+import SwitchyardRouting
 import SwitchyardIO
 
 /// The settings a session reads when it starts. Replaced as a whole on reload,
@@ -25,6 +26,9 @@ public final class ServerContext: Sendable {
     public let clock: any ClockSource
     /// Set once shutdown begins: sessions close when idle and no new ones start.
     public let shuttingDown = Atomic<Bool>(false)
+    /// Keeps flags in step with the control schema, when flags are configured.
+    let control = Mutex<ControlSync?>(nil)
+
     /// Installed by the server: re-reads the config file (the console's RELOAD, SIGHUP).
     let reloadHandler = Mutex<(@Sendable () -> Result<String, ReloadError>)?>(nil)
 
@@ -43,6 +47,27 @@ public final class ServerContext: Sendable {
             return .failure(ReloadError(message: "this server was started without a config file; nothing to reload"))
         }
         return handler()
+    }
+
+    /// Moves a flag for every instance: through the control schema when it is in use,
+    /// else in this process only. Blocks on the network: never call it on an event loop.
+    func changeFlag(_ name: String, stage: FlagStage, percentBasisPoints: Int?, by: String, why: String) throws(ControlError) -> String {
+        let config = settings.config
+        let describe = { (stage: FlagStage, bp: Int) in "\(stage.rawValue) \(ConfigValues.describe(basisPoints: bp))" }
+        if control.withLock({ $0 }) != nil {
+            let (connection, store) = try ControlSync.open(config)
+            let flag = try store.setFlag(connection, name: name, stage: stage, percentBasisPoints: percentBasisPoints, by: by, why: why)
+            routing.applyStored(try store.load(connection))
+            logger.notice("flag changed", metadata: ["flag": "\(name)", "to": "\(describe(flag.stage, flag.percentBasisPoints))", "by": "\(by)"])
+            return "flag \(name) is now \(describe(flag.stage, flag.percentBasisPoints)) for every instance"
+        }
+        do {
+            let flag = try routing.setFlag(name, stage: stage, percentBasisPoints: percentBasisPoints)
+            logger.notice("flag changed in this instance only", metadata: ["flag": "\(name)", "to": "\(describe(flag.stage, flag.percentBasisPoints))", "by": "\(by)"])
+            return "flag \(name) is now \(describe(flag.stage, flag.percentBasisPoints)) in this instance (no control schema)"
+        } catch {
+            throw ControlError(message: error.description, sqlState: "42704")
+        }
     }
 
     func replaceSettings(_ s: SessionSettings) {

@@ -25,6 +25,9 @@ public final class RoutingHub: Sendable {
     public let cache = QueryInfoCache()
     private let fallbacks = Mutex<[String: Fallback]>([:])
     private let routedByFlag = Mutex<[String: UInt64]>([:])
+    /// The last state read from the control schema, by flag name; it wins over the config.
+    private let stored = Mutex<[String: StoredFlag]>([:])
+    private let configured = Mutex<[FlagState]>([])
     /// Whether any flag is configured: only then do sessions look at query text.
     public let hasFlags = Atomic<Bool>(false)
 
@@ -43,10 +46,32 @@ public final class RoutingHub: Sendable {
     public func load(_ config: SwitchyardConfiguration) {
         let migrations = Dictionary(uniqueKeysWithValues: config.migrations.map { ($0.name, $0) })
         let flags = config.flags.compactMap { flag in migrations[flag.migration].map { FlagState(flag: flag, migration: $0) } }
+        configured.withLock { $0 = flags }
+        hasFlags.store(!flags.isEmpty, ordering: .releasing)
+        rebuild()
+    }
+
+    /// Applies the flag state read from the control schema.
+    func applyStored(_ flags: [StoredFlag]) {
+        stored.withLock { s in
+            s = Dictionary(flags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+        rebuild()
+    }
+
+    /// Configured flags with the stored stage and percent laid over them.
+    private func rebuild() {
+        let overrides = stored.withLock { $0 }
+        var flags = configured.withLock { $0 }
+        for i in flags.indices {
+            if let s = overrides[flags[i].name], s.migration == flags[i].migration {
+                flags[i].stage = s.stage
+                flags[i].percentBasisPoints = s.percentBasisPoints
+            }
+        }
         table.withLock { t in
             if t.flags != flags { t = RoutingTable(version: t.version + 1, flags: flags) }
         }
-        hasFlags.store(!flags.isEmpty, ordering: .releasing)
     }
 
     /// `SET FLAG name TO stage [percent]`.

@@ -80,6 +80,12 @@ public final class SwitchyardServer: Sendable {
         }
         adminHTTP?.start()
         let config = context.settings.config
+        if !config.flags.isEmpty {
+            let context = self.context
+            let sync = ControlSync(hub: context.routing, logger: context.logger, settings: { context.settings.config })
+            context.control.withLock { $0 = sync }
+            sync.start()
+        }
         context.logger.info("switchyard listening", metadata: [
             "listen": "\(config.listen.host):\(port)",
             "upstream": "\(config.upstream.redacted)",
@@ -156,6 +162,7 @@ public final class SwitchyardServer: Sendable {
             while context.registry.count > 0 && ContinuousClock.now < hardDeadline { usleep(10_000) }
         }
         adminHTTP?.stop()
+        context.control.withLock { $0 }?.stop()
         group.stop()
         group.join()
         context.logger.notice("switchyard stopped")

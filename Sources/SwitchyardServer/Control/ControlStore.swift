@@ -1,0 +1,123 @@
+// The control schema: flag state shared by every Switchyard instance, and the history of every flip.
+import Foundation
+import SwitchyardConfig
+import SwitchyardRouting
+
+/// One flag's state as stored in the control schema.
+public struct StoredFlag: Sendable, Equatable {
+    public var name: String
+    public var migration: String
+    public var stage: FlagStage
+    public var percentBasisPoints: Int
+    public var updatedAt: String
+    public var updatedBy: String?
+}
+
+/// One recorded flip.
+public struct FlagFlip: Sendable, Equatable {
+    public var flag: String
+    public var at: String
+    public var from: String
+    public var to: String
+    public var by: String
+    public var why: String
+}
+
+/// Reads and writes the control schema. The config file only seeds it: a flag that
+/// already has a row keeps its stored stage, so a restart keeps the last flip.
+struct ControlStore {
+    let schema: String
+    /// The NOTIFY channel instances listen on.
+    var channel: String { "\(schema)_flags" }
+    private var q: String { RelationName.quotedIdentifier(schema) }
+
+    init(schema: String) {
+        self.schema = schema
+    }
+
+    func ensureSchema(_ c: ControlConnection) throws(ControlError) {
+        try c.executeScript("""
+            CREATE SCHEMA IF NOT EXISTS \(q);
+            CREATE TABLE IF NOT EXISTS \(q).flags (
+                name text PRIMARY KEY,
+                migration text NOT NULL,
+                stage text NOT NULL,
+                percent_bp integer NOT NULL CHECK (percent_bp BETWEEN 0 AND 10000),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                updated_by text
+            );
+            CREATE TABLE IF NOT EXISTS \(q).flag_history (
+                id bigserial PRIMARY KEY,
+                flag text NOT NULL,
+                at timestamptz NOT NULL DEFAULT now(),
+                from_stage text,
+                from_percent_bp integer,
+                to_stage text NOT NULL,
+                to_percent_bp integer NOT NULL,
+                changed_by text NOT NULL,
+                why text NOT NULL DEFAULT ''
+            );
+            """)
+    }
+
+    /// Inserts flags the schema does not know yet, with the config's stage.
+    func seed(_ c: ControlConnection, flags: [FlagConfig]) throws(ControlError) {
+        for f in flags {
+            let inserted = try c.execute("""
+                INSERT INTO \(q).flags (name, migration, stage, percent_bp, updated_by)
+                VALUES ($1, $2, $3, $4, 'config') ON CONFLICT (name) DO NOTHING RETURNING name
+                """, [f.name, f.migration, f.stage.rawValue, String(f.percentBasisPoints)])
+            if !inserted.isEmpty {
+                try c.execute("""
+                    INSERT INTO \(q).flag_history (flag, to_stage, to_percent_bp, changed_by, why)
+                    VALUES ($1, $2, $3, 'config', 'seeded from the configuration file')
+                    """, [f.name, f.stage.rawValue, String(f.percentBasisPoints)])
+            }
+        }
+    }
+
+    func load(_ c: ControlConnection) throws(ControlError) -> [StoredFlag] {
+        try c.execute("SELECT name, migration, stage, percent_bp, updated_at::text, updated_by FROM \(q).flags ORDER BY name").compactMap { row in
+            guard let name = row[0], let migration = row[1], let stageText = row[2], let stage = FlagStage(rawValue: stageText),
+                  let bp = row[3].flatMap({ Int($0) }) else { return nil }
+            return StoredFlag(name: name, migration: migration, stage: stage, percentBasisPoints: bp, updatedAt: row[4] ?? "", updatedBy: row[5])
+        }
+    }
+
+    /// Moves a flag, records the flip and notifies every instance, in one transaction.
+    func setFlag(_ c: ControlConnection, name: String, stage: FlagStage, percentBasisPoints: Int?, by: String, why: String) throws(ControlError) -> StoredFlag {
+        try c.executeScript("BEGIN")
+        do throws(ControlError) {
+            let current = try c.execute("SELECT stage, percent_bp FROM \(q).flags WHERE name = $1 FOR UPDATE", [name])
+            guard let row = current.first else {
+                let known = try c.execute("SELECT name FROM \(q).flags ORDER BY name").compactMap { $0[0] }
+                throw ControlError(message: "unknown flag \"\(name)\"" + (known.isEmpty ? "" : "; known flags: \(known.joined(separator: ", "))"))
+            }
+            let percent = percentBasisPoints ?? Int(row[1] ?? "0") ?? 0
+            try c.execute("UPDATE \(q).flags SET stage = $2, percent_bp = $3, updated_at = now(), updated_by = $4 WHERE name = $1",
+                          [name, stage.rawValue, String(percent), by])
+            try c.execute("""
+                INSERT INTO \(q).flag_history (flag, from_stage, from_percent_bp, to_stage, to_percent_bp, changed_by, why)
+                VALUES ($1, $2, $3, $4, $5, $6, $7)
+                """, [name, row[0], row[1], stage.rawValue, String(percent), by, why])
+            try c.execute("SELECT pg_notify($1, $2)", [channel, name])
+            try c.executeScript("COMMIT")
+        } catch {
+            try? c.executeScript("ROLLBACK")
+            throw error
+        }
+        guard let stored = try load(c).first(where: { $0.name == name }) else {
+            throw ControlError(message: "flag \"\(name)\" vanished after the update")
+        }
+        return stored
+    }
+
+    func history(_ c: ControlConnection, limit: Int = 100) throws(ControlError) -> [FlagFlip] {
+        try c.execute("""
+            SELECT flag, at::text, coalesce(from_stage || ' ' || to_char(from_percent_bp / 100.0, 'FM990.00') || '%', ''), to_stage || ' ' || to_char(to_percent_bp / 100.0, 'FM990.00') || '%', changed_by, why
+            FROM \(q).flag_history ORDER BY id DESC LIMIT \(limit)
+            """).map { r in
+            FlagFlip(flag: r[0] ?? "", at: r[1] ?? "", from: r[2] ?? "", to: r[3] ?? "", by: r[4] ?? "", why: r[5] ?? "")
+        }
+    }
+}

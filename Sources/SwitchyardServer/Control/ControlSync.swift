@@ -1,0 +1,87 @@
+// Keeps this instance's flags in step with the control schema: LISTEN for flips, reload on notice.
+import Foundation
+import Logging
+import Synchronization
+import SwitchyardConfig
+
+/// A thread of its own with a libpq connection to the control database. At start it
+/// creates the control schema if needed and seeds it from the config; then it listens
+/// for flips and applies them within a second. If the control database becomes
+/// unreachable, traffic keeps flowing on the last known flag state (fail-static) and
+/// the thread reconnects with a backoff.
+final class ControlSync: Sendable {
+    private let hub: RoutingHub
+    private let logger: Logger
+    private let settings: @Sendable () -> SwitchyardConfiguration
+    private let stopRequested = Atomic<Bool>(false)
+    private let finished = Atomic<Bool>(false)
+    /// True while connected and listening.
+    let healthy = Atomic<Bool>(false)
+    let lastError = Mutex<String?>(nil)
+
+    /// How often the flag table is re-read even without a notification (a missed NOTIFY is never fatal).
+    static let refreshInterval: Duration = .seconds(10)
+
+    init(hub: RoutingHub, logger: Logger, settings: @escaping @Sendable () -> SwitchyardConfiguration) {
+        self.hub = hub
+        self.logger = logger
+        self.settings = settings
+    }
+
+    func start() {
+        let t = Thread { [self] in
+            run()
+            finished.store(true, ordering: .releasing)
+        }
+        t.name = "switchyard-control"
+        t.start()
+    }
+
+    func stop() {
+        stopRequested.store(true, ordering: .releasing)
+        let deadline = ContinuousClock.now + .seconds(3)
+        while !finished.load(ordering: .acquiring) && ContinuousClock.now < deadline { usleep(10_000) }
+    }
+
+    /// Connects, prepares the schema and seeds it (also used by the CLI).
+    static func open(_ config: SwitchyardConfiguration) throws(ControlError) -> (ControlConnection, ControlStore) {
+        let store = ControlStore(schema: config.control.schema)
+        let connection = try ControlConnection(config.control.database ?? config.upstream)
+        try store.ensureSchema(connection)
+        try store.seed(connection, flags: config.flags)
+        return (connection, store)
+    }
+
+    private func run() {
+        var backoff: Duration = .milliseconds(250)
+        while !stopRequested.load(ordering: .acquiring) {
+            let config = settings()
+            do {
+                let (connection, store) = try Self.open(config)
+                try connection.executeScript("LISTEN \(RelationName.quotedIdentifier(store.channel))")
+                hub.applyStored(try store.load(connection))
+                if !healthy.exchange(true, ordering: .acquiringAndReleasing) {
+                    logger.info("control schema connected", metadata: ["schema": "\(store.schema)"])
+                }
+                lastError.withLock { $0 = nil }
+                backoff = .milliseconds(250)
+                var lastRefresh = ContinuousClock.now
+                while !stopRequested.load(ordering: .acquiring) {
+                    let notified = try connection.waitForNotifications(timeoutMs: 200)
+                    if !notified.isEmpty || ContinuousClock.now - lastRefresh > Self.refreshInterval {
+                        hub.applyStored(try store.load(connection))
+                        lastRefresh = ContinuousClock.now
+                    }
+                }
+            } catch {
+                if healthy.exchange(false, ordering: .acquiringAndReleasing) || lastError.withLock({ $0 }) == nil {
+                    logger.warning("control schema unreachable; routing keeps the last known flag state", metadata: ["error": "\(error)"])
+                }
+                lastError.withLock { $0 = error.description }
+                let deadline = ContinuousClock.now + backoff
+                while ContinuousClock.now < deadline && !stopRequested.load(ordering: .acquiring) { usleep(20_000) }
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+}
