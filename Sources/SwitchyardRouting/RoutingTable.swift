@@ -29,10 +29,12 @@ public struct FlagState: Sendable, Equatable {
 
     /// Builds the flag's state from the configuration: the route reads the new relation
     /// through each column's inverse mapping, in the order the columns are listed.
-    public init(flag: FlagConfig, migration: MigrationConfig) {
+    /// `oldColumnTypes`, when known from the catalog, makes each value come back as
+    /// exactly the old column's type (numeric scale, timestamp precision...).
+    public init(flag: FlagConfig, migration: MigrationConfig, oldColumnTypes: [String?] = []) {
         let route = ReadRoute(
             oldSchema: migration.old.schema, oldName: migration.old.name, newRelation: migration.new.description,
-            columns: migration.columns.map { (column: $0.oldColumn, inverse: $0.inverse) })
+            columns: migration.columns.map { (column: $0.oldColumn, inverse: $0.inverse) }, types: oldColumnTypes)
         self.init(name: flag.name, migration: migration.name, stage: flag.stage, percentBasisPoints: flag.percentBasisPoints,
                   cohortKey: flag.cohortKey, salt: flag.salt, route: route)
     }

@@ -12,7 +12,7 @@ struct Switchyard: ParsableCommand {
         commandName: "switchyard",
         abstract: "A PostgreSQL wire-protocol proxy for provable, zero-downtime schema migrations.",
         version: SwitchyardVersion.string,
-        subcommands: [Serve.self, CheckConfig.self, Flag.self],
+        subcommands: [Serve.self, CheckConfig.self, Check.self, Flag.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -113,6 +113,22 @@ struct CheckConfig: ParsableCommand {
         for line in config.summaryLines() {
             print("\(line.key) = \(line.value)")
         }
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the migrations against the live database: relations, columns, keys and mapping expressions. Exits 1 on any error.")
+    @OptionGroup var options: ConfigOptions
+
+    func run() throws {
+        let config = try loadOrExit(options)
+        let findings = try controlOrExit { () throws(ControlError) in try MigrationCheck.run(config) }
+        for f in findings { print(f) }
+        let errors = findings.filter { $0.level == .error }.count
+        let warnings = findings.filter { $0.level == .warning }.count
+        print("\(errors) error(s), \(warnings) warning(s)")
+        if errors > 0 { throw ExitCode(1) }
     }
 }
 

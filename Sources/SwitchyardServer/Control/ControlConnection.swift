@@ -69,6 +69,28 @@ final class ControlConnection: @unchecked Sendable {
         return rows
     }
 
+    /// The result columns of `sql` as PostgreSQL types them (name, type as format_type
+    /// prints it), by preparing the statement without running it. Throws the server's
+    /// error when the statement does not type-check.
+    func describe(_ sql: String) throws(ControlError) -> [(name: String, type: String)] {
+        let name = "switchyard_check_\(UInt32.random(in: 0...UInt32.max))"
+        guard let prepared = PQprepare(conn, name, sql, 0, nil) else { throw ControlError(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(prepared) }
+        guard PQresultStatus(prepared) == PGRES_COMMAND_OK else {
+            let state = PQresultErrorField(prepared, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            throw ControlError(message: String(cString: PQresultErrorMessage(prepared)).trimmingCharacters(in: .whitespacesAndNewlines), sqlState: state)
+        }
+        defer { _ = try? executeScript("DEALLOCATE \(name)") }
+        guard let description = PQdescribePrepared(conn, name) else { throw ControlError(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(description) }
+        var columns: [(String, String)] = []
+        for i in 0..<PQnfields(description) {
+            let type = try execute("SELECT format_type($1::oid, $2::int)", [String(PQftype(description, i)), String(PQfmod(description, i))])
+            columns.append((String(cString: PQfname(description, i)), type.first?.first.flatMap { $0 } ?? "?"))
+        }
+        return columns
+    }
+
     /// Simple-protocol execution, for several statements at once (DDL, LISTEN).
     func executeScript(_ sql: String) throws(ControlError) {
         guard let res = PQexec(conn, sql) else { throw ControlError(message: String(cString: PQerrorMessage(conn))) }

@@ -59,6 +59,9 @@ final class ControlSync: Sendable {
             do {
                 let (connection, store) = try Self.open(config)
                 try connection.executeScript("LISTEN \(RelationName.quotedIdentifier(store.channel))")
+                var types: [String: [String?]] = [:]
+                for m in config.migrations { types[m.name] = try MigrationCheck.oldColumnTypes(m, connection) }
+                hub.applyColumnTypes(types)
                 hub.applyStored(try store.load(connection))
                 if !healthy.exchange(true, ordering: .acquiringAndReleasing) {
                     logger.info("control schema connected", metadata: ["schema": "\(store.schema)"])

@@ -27,7 +27,9 @@ public final class RoutingHub: Sendable {
     private let routedByFlag = Mutex<[String: UInt64]>([:])
     /// The last state read from the control schema, by flag name; it wins over the config.
     private let stored = Mutex<[String: StoredFlag]>([:])
-    private let configured = Mutex<[FlagState]>([])
+    private let configuration = Mutex<(flags: [FlagConfig], migrations: [String: MigrationConfig])>(([], [:]))
+    /// Old column types per migration, read from the catalog by the control thread.
+    private let columnTypes = Mutex<[String: [String?]]>([:])
     /// Whether any flag is configured: only then do sessions look at query text.
     public let hasFlags = Atomic<Bool>(false)
 
@@ -45,9 +47,14 @@ public final class RoutingHub: Sendable {
     /// Rebuilds the table from a configuration (at start and on reload).
     public func load(_ config: SwitchyardConfiguration) {
         let migrations = Dictionary(uniqueKeysWithValues: config.migrations.map { ($0.name, $0) })
-        let flags = config.flags.compactMap { flag in migrations[flag.migration].map { FlagState(flag: flag, migration: $0) } }
-        configured.withLock { $0 = flags }
-        hasFlags.store(!flags.isEmpty, ordering: .releasing)
+        configuration.withLock { $0 = (config.flags, migrations) }
+        hasFlags.store(!config.flags.isEmpty, ordering: .releasing)
+        rebuild()
+    }
+
+    /// Applies the old relations' column types, so routed reads cast back to them.
+    func applyColumnTypes(_ types: [String: [String?]]) {
+        columnTypes.withLock { $0 = types }
         rebuild()
     }
 
@@ -62,7 +69,11 @@ public final class RoutingHub: Sendable {
     /// Configured flags with the stored stage and percent laid over them.
     private func rebuild() {
         let overrides = stored.withLock { $0 }
-        var flags = configured.withLock { $0 }
+        let (flagConfigs, migrations) = configuration.withLock { $0 }
+        let types = columnTypes.withLock { $0 }
+        var flags = flagConfigs.compactMap { flag in
+            migrations[flag.migration].map { FlagState(flag: flag, migration: $0, oldColumnTypes: types[$0.name] ?? []) }
+        }
         for i in flags.indices {
             if let s = overrides[flags[i].name], s.migration == flags[i].migration {
                 flags[i].stage = s.stage

@@ -1,0 +1,157 @@
+// `switchyard check`: validates migrations against the live database before anything is routed.
+import SwitchyardConfig
+
+/// One finding, worded for the DBA who has to act on it.
+public struct CheckFinding: Sendable, Equatable, CustomStringConvertible {
+    public enum Level: String, Sendable { case ok = "OK", warning = "WARNING", error = "ERROR" }
+    public var level: Level
+    public var migration: String
+    public var message: String
+    public var description: String { "\(level.rawValue)  \(migration): \(message)" }
+}
+
+/// A column of a table as the catalog has it.
+struct CatalogColumn: Equatable {
+    var name: String
+    var type: String
+    var notNull: Bool
+}
+
+/// Checks each migration: both relations exist, the mapping covers the old table's
+/// columns in order, key columns exist and are the old table's primary key, and every
+/// forward, inverse and extra-column expression type-checks (by preparing it) and gives
+/// the target column's type.
+public enum MigrationCheck {
+    public static func run(_ config: SwitchyardConfiguration) throws(ControlError) -> [CheckFinding] {
+        let connection = try ControlConnection(config.control.database ?? config.upstream, applicationName: "switchyard-check")
+        var findings: [CheckFinding] = []
+        for m in config.migrations {
+            findings += check(m, connection)
+        }
+        if config.migrations.isEmpty {
+            findings.append(CheckFinding(level: .ok, migration: "-", message: "no migrations configured; nothing to check"))
+        }
+        return findings
+    }
+
+    /// The old relation's column types in the mapping's order, for exact casts on the new path.
+    static func oldColumnTypes(_ m: MigrationConfig, _ c: ControlConnection) throws(ControlError) -> [String?] {
+        let columns = try columnsOf(m.old, c)
+        return m.columns.map { mapping in columns.first { $0.name == mapping.oldColumn }?.type }
+    }
+
+    static func columnsOf(_ relation: RelationName, _ c: ControlConnection) throws(ControlError) -> [CatalogColumn] {
+        try c.execute("""
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+            FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+            WHERE n.nspname = $1 AND r.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+            ORDER BY a.attnum
+            """, [relation.schema, relation.name]).map { CatalogColumn(name: $0[0] ?? "", type: $0[1] ?? "", notNull: $0[2] == "t") }
+    }
+
+    static func check(_ m: MigrationConfig, _ c: ControlConnection) -> [CheckFinding] {
+        var out: [CheckFinding] = []
+        func add(_ level: CheckFinding.Level, _ message: String) { out.append(CheckFinding(level: level, migration: m.name, message: message)) }
+        let old: [CatalogColumn]
+        let new: [CatalogColumn]
+        do {
+            old = try columnsOf(m.old, c)
+            new = try columnsOf(m.new, c)
+        } catch {
+            add(.error, "cannot read the catalog: \(error)")
+            return out
+        }
+        if old.isEmpty { add(.error, "old relation \(m.old) does not exist (or has no columns, or this user cannot see it)") }
+        if new.isEmpty { add(.error, "new relation \(m.new) does not exist (or has no columns, or this user cannot see it); create it before dual_write") }
+        if old.isEmpty || new.isEmpty { return out }
+
+        // Every old column, in the table's order, so SELECT * answers the same on both paths.
+        let mapped = m.columns.map(\.oldColumn)
+        let actual = old.map(\.name)
+        for name in mapped where !actual.contains(name) {
+            add(.error, "columns: \(m.old) has no column \(RelationName.quotedIdentifier(name)); its columns are \(actual.joined(separator: ", "))")
+        }
+        let missing = actual.filter { !mapped.contains($0) }
+        if !missing.isEmpty {
+            add(.error, "columns: \(missing.joined(separator: ", ")) of \(m.old) are not mapped; reads of the new path could not return them (map every column)")
+        } else if mapped != actual.filter({ mapped.contains($0) }) {
+            add(.error, "columns: list them in the table's order (\(actual.joined(separator: ", "))) so SELECT * returns the same columns on both paths")
+        }
+
+        // Keys.
+        let newNames = new.map(\.name)
+        for k in m.key {
+            guard let mapping = m.column(old: k) else { continue }
+            if !newNames.contains(mapping.newColumn) {
+                add(.error, "key: \(m.new) has no column \(RelationName.quotedIdentifier(mapping.newColumn)) for key \(k)")
+            }
+        }
+        do {
+            let pk = try c.execute("""
+                SELECT array_to_string(array_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum)), ',')
+                FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+                JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum = ANY(i.indkey)
+                WHERE n.nspname = $1 AND r.relname = $2 AND i.indisprimary
+                """, [m.old.schema, m.old.name]).first?.first ?? nil
+            if let pk, !pk.isEmpty {
+                if pk.split(separator: ",").map(String.init) != m.key {
+                    add(.error, "key: the primary key of \(m.old) is (\(pk)), not (\(m.key.joined(separator: ", ")))")
+                }
+            } else {
+                add(.error, "key: \(m.old) has no primary key; dual-write and verify need one")
+            }
+        } catch {
+            add(.error, "key: cannot read the primary key: \(error)")
+        }
+
+        // Inverse expressions: read the new relation back as the old columns.
+        for mapping in m.columns {
+            let target = old.first { $0.name == mapping.oldColumn }
+            do {
+                let described = try c.describe("SELECT \(mapping.inverse) FROM \(m.new) LIMIT 0")
+                if let target, let type = described.first?.type, type != target.type {
+                    add(.warning, "columns.\(mapping.oldColumn).inverse gives \(type), the old column is \(target.type); the new path casts it to \(target.type)")
+                }
+            } catch {
+                add(.error, "columns.\(mapping.oldColumn).inverse `\(mapping.inverse)` does not work on \(m.new): \(error.message)")
+            }
+            let newTarget = new.first { $0.name == mapping.newColumn }
+            if newTarget == nil {
+                add(.error, "columns.\(mapping.oldColumn): \(m.new) has no column \(RelationName.quotedIdentifier(mapping.newColumn))")
+            }
+            do {
+                let described = try c.describe("SELECT \(mapping.forward) FROM \(m.old) LIMIT 0")
+                if let newTarget, let type = described.first?.type, type != newTarget.type {
+                    add(.warning, "columns.\(mapping.oldColumn).forward gives \(type), \(m.new).\(mapping.newColumn) is \(newTarget.type); PostgreSQL will convert it on mirrored writes if it can")
+                }
+            } catch {
+                add(.error, "columns.\(mapping.oldColumn).forward `\(mapping.forward)` does not work on \(m.old): \(error.message)")
+            }
+        }
+        for extra in m.extraNewColumns {
+            if !newNames.contains(extra.column) {
+                add(.error, "extra_new_columns: \(m.new) has no column \(RelationName.quotedIdentifier(extra.column))")
+            }
+            do {
+                _ = try c.describe("SELECT \(extra.expression) FROM \(m.old) LIMIT 0")
+            } catch {
+                add(.error, "extra_new_columns.\(extra.column) `\(extra.expression)` does not work: \(error.message)")
+            }
+        }
+        // New NOT NULL columns without a value on mirrored writes.
+        let filled = Set(m.columns.map(\.newColumn) + m.extraNewColumns.map(\.column))
+        for col in new where col.notNull && !filled.contains(col.name) {
+            let hasDefault = (try? c.execute("""
+                SELECT a.atthasdef FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+                WHERE n.nspname = $1 AND r.relname = $2 AND a.attname = $3
+                """, [m.new.schema, m.new.name, col.name]).first?.first) ?? nil
+            if hasDefault != "t" {
+                add(.error, "\(m.new).\(col.name) is NOT NULL with no default and nothing fills it; add it to extra_new_columns")
+            }
+        }
+        if !out.contains(where: { $0.level == .error }) {
+            add(.ok, "\(m.old) -> \(m.new): \(m.columns.count) columns mapped, key (\(m.key.joined(separator: ", "))), expressions type-check")
+        }
+        return out
+    }
+}
