@@ -57,11 +57,7 @@ final class ControlConnection: @unchecked Sendable {
         guard let res else { throw ControlError(message: String(cString: PQerrorMessage(conn))) }
         defer { PQclear(res) }
         let status = PQresultStatus(res)
-        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
-            let state = PQresultErrorField(res, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            let message = String(cString: PQresultErrorMessage(res)).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw ControlError(message: message, sqlState: state)
-        }
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else { throw Self.error(res, conn) }
         var rows: [[String?]] = []
         for r in 0..<PQntuples(res) {
             rows.append((0..<PQnfields(res)).map { c in PQgetisnull(res, r, c) == 1 ? nil : String(cString: PQgetvalue(res, r, c)) })
@@ -76,10 +72,7 @@ final class ControlConnection: @unchecked Sendable {
         let name = "switchyard_check_\(UInt32.random(in: 0...UInt32.max))"
         guard let prepared = PQprepare(conn, name, sql, 0, nil) else { throw ControlError(message: String(cString: PQerrorMessage(conn))) }
         defer { PQclear(prepared) }
-        guard PQresultStatus(prepared) == PGRES_COMMAND_OK else {
-            let state = PQresultErrorField(prepared, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            throw ControlError(message: String(cString: PQresultErrorMessage(prepared)).trimmingCharacters(in: .whitespacesAndNewlines), sqlState: state)
-        }
+        guard PQresultStatus(prepared) == PGRES_COMMAND_OK else { throw Self.error(prepared, conn) }
         defer { _ = try? executeScript("DEALLOCATE \(name)") }
         guard let description = PQdescribePrepared(conn, name) else { throw ControlError(message: String(cString: PQerrorMessage(conn))) }
         defer { PQclear(description) }
@@ -96,10 +89,15 @@ final class ControlConnection: @unchecked Sendable {
         guard let res = PQexec(conn, sql) else { throw ControlError(message: String(cString: PQerrorMessage(conn))) }
         defer { PQclear(res) }
         let status = PQresultStatus(res)
-        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
-            let state = PQresultErrorField(res, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            throw ControlError(message: String(cString: PQresultErrorMessage(res)).trimmingCharacters(in: .whitespacesAndNewlines), sqlState: state)
-        }
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else { throw Self.error(res, conn) }
+    }
+
+    /// The server's primary message and SQLSTATE (without libpq's "ERROR:" prefix).
+    static func error(_ res: OpaquePointer, _ conn: OpaquePointer) -> ControlError {
+        let state = PQresultErrorField(res, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let primary = PQresultErrorField(res, Int32(UInt8(ascii: "M"))).map { String(cString: $0) }
+        let message = primary ?? String(cString: PQresultErrorMessage(res)).trimmingCharacters(in: .whitespacesAndNewlines)
+        return ControlError(message: message.isEmpty ? String(cString: PQerrorMessage(conn)) : message, sqlState: state)
     }
 
     /// Waits up to `timeoutMs` for NOTIFY messages; returns their channels (empty on timeout).

@@ -36,7 +36,10 @@ struct ControlStore {
     }
 
     func ensureSchema(_ c: ControlConnection) throws(ControlError) {
-        try c.executeScript("""
+        // Instances may start together: an advisory lock makes the IF NOT EXISTS checks race-free.
+        do throws(ControlError) { try c.executeScript("""
+            BEGIN;
+            SELECT pg_advisory_xact_lock(hashtext('switchyard control schema ' || \(literal(schema))));
             CREATE SCHEMA IF NOT EXISTS \(q);
             CREATE TABLE IF NOT EXISTS \(q).flags (
                 name text PRIMARY KEY,
@@ -57,7 +60,16 @@ struct ControlStore {
                 changed_by text NOT NULL,
                 why text NOT NULL DEFAULT ''
             );
-            """)
+            COMMIT;
+            """) } catch {
+            try? c.executeScript("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// A string literal for the schema name in DDL (the name comes from the config).
+    private func literal(_ s: String) -> String {
+        "'" + s.replacingOccurrences(of: "'", with: "''") + "'"
     }
 
     /// Inserts flags the schema does not know yet, with the config's stage.

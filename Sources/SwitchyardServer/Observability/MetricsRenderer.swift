@@ -1,5 +1,6 @@
 // Renders /metrics in the Prometheus text format from the server's counters.
 import Prometheus
+import SwitchyardConfig
 import Synchronization
 
 /// Keeps a PrometheusCollectorRegistry in step with `ServerStats`. The stats
@@ -16,8 +17,11 @@ final class MetricsRenderer: Sendable {
     /// Upper bounds of the latency histogram buckets, in seconds.
     static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
-    init(stats: ServerStats) {
+    private let routing: RoutingHub?
+
+    init(stats: ServerStats, routing: RoutingHub? = nil) {
         self.stats = stats
+        self.routing = routing
         let defs: [(@Sendable (ServerStats.Snapshot) -> UInt64, String, String)] = [
             ({ $0.clientsAccepted }, "client_connections_total", "Client connections accepted."),
             ({ $0.clientsRejected }, "client_connections_rejected_total", "Client connections refused (limits, shutdown)."),
@@ -54,7 +58,34 @@ final class MetricsRenderer: Sendable {
         registry.emit(into: &bytes)
         var text = String(decoding: bytes, as: UTF8.self)
         text += renderLatency(sumNanos: snapshot.requestNanos)
+        if let routing { text += renderRouting(routing) }
         return text
+    }
+
+    /// Flag stages and routing counters. Labels are flag names (few, chosen by the operator),
+    /// never fingerprints, so cardinality stays bounded.
+    private func renderRouting(_ routing: RoutingHub) -> String {
+        let table = routing.current
+        guard !table.flags.isEmpty else { return "" }
+        let routed = routing.routedReads
+        let fallbacks = routing.fallbackList.reduce(UInt64(0)) { $0 + $1.count }
+        var out = "# HELP switchyard_flag_stage The stage each flag is in (1 for the current stage).\n# TYPE switchyard_flag_stage gauge\n"
+        for f in table.flags {
+            for stage in FlagStage.allCases {
+                out += "switchyard_flag_stage{flag=\"\(f.name)\",stage=\"\(stage.rawValue)\"} \(f.stage == stage ? 1 : 0)\n"
+            }
+        }
+        out += "# HELP switchyard_flag_canary_percent The canary share of each flag, in percent.\n# TYPE switchyard_flag_canary_percent gauge\n"
+        for f in table.flags {
+            out += "switchyard_flag_canary_percent{flag=\"\(f.name)\"} \(Double(f.percentBasisPoints) / 100)\n"
+        }
+        out += "# HELP switchyard_routed_reads_total Reads served from the new relation, by flag.\n# TYPE switchyard_routed_reads_total counter\n"
+        for f in table.flags {
+            out += "switchyard_routed_reads_total{flag=\"\(f.name)\"} \(routed[f.name] ?? 0)\n"
+        }
+        out += "# HELP switchyard_routing_fallbacks_total Reads of a routed relation kept on the old path because they could not be rewritten safely (SHOW ROUTING lists them by fingerprint).\n# TYPE switchyard_routing_fallbacks_total counter\n"
+        out += "switchyard_routing_fallbacks_total \(fallbacks)\n"
+        return out
     }
 
     /// The HdrHistogram as a Prometheus histogram: cumulative counts per bucket.

@@ -48,7 +48,7 @@ public final class SwitchyardServer: Sendable {
         acceptor = Acceptor(listener: listener, context: context, group: group)
         if let admin = config.adminListen {
             do {
-                let http = try AdminHTTPServer(host: admin.host, port: admin.port, renderer: MetricsRenderer(stats: context.stats), logger: logger)
+                let http = try AdminHTTPServer(host: admin.host, port: admin.port, renderer: MetricsRenderer(stats: context.stats, routing: context.routing), logger: logger)
                 adminHTTP = http
                 adminPort = http.port
             } catch {
