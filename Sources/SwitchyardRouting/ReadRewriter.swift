@@ -9,6 +9,10 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     public var oldName: String
     /// `(SELECT … FROM new) ` text that stands in for the old relation.
     public let projection: String
+    /// The old relation's column names and primary key, to recognise references the
+    /// projection cannot answer like the table.
+    public let columnNames: [String]
+    public let keyColumns: [String]
 
     /// - Parameters:
     ///   - newRelation: the new relation, already quoted as needed (`public.users_v2`).
@@ -16,9 +20,11 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     ///     over the new relation's row that gives its value (the inverse mapping).
     ///   - types: the old columns' types, when known, so each value is cast back to exactly the
     ///     type the old relation returns.
-    public init(oldSchema: String, oldName: String, newRelation: String, columns: [(column: String, inverse: String)], types: [String?] = []) {
+    public init(oldSchema: String, oldName: String, newRelation: String, columns: [(column: String, inverse: String)], types: [String?] = [], keyColumns: [String] = []) {
         self.oldSchema = oldSchema
         self.oldName = oldName
+        self.columnNames = columns.map(\.column)
+        self.keyColumns = keyColumns
         var items: [String] = []
         for (i, c) in columns.enumerated() {
             let type = i < types.count ? types[i] : nil
@@ -64,9 +70,10 @@ public enum ReadRewriter {
             let tokens: [SQLToken]
             do { tokens = try SQLAnalyzer.tokens(in: statement.text) } catch { return .keptOnOldPath(reason: "cannot scan the statement") }
             let textBytes = Array(statement.text.utf8)
+            let columns = ColumnReference.all(in: statement)
             for r in matching {
                 guard let route = routes.first(where: { $0.matches(r) }) else { continue }
-                if let reason = unsafeReason(r, tokens: tokens, text: textBytes, statement: statement) {
+                if let reason = unsafeReason(r, route: route, columns: columns, tokens: tokens, text: textBytes) {
                     return .keptOnOldPath(reason: reason)
                 }
                 let replacement = r.alias == nil ? "\(route.projection) AS \(quoteIdentifier(r.name))" : route.projection
@@ -89,50 +96,38 @@ public enum ReadRewriter {
         return .rewritten(rewritten)
     }
 
-    /// Shapes where a subquery would not answer exactly like the table did.
-    static func unsafeReason(_ r: RelationReference, tokens: [SQLToken], text: [UInt8], statement: StatementAnalysis) -> String? {
+    /// System columns exist on tables, not on subqueries.
+    static let systemColumns: Set<String> = ["tableoid", "ctid", "xmin", "xmax", "cmin", "cmax", "oid"]
+
+    /// Shapes where a subquery would not answer exactly like the table did. The column
+    /// references come from PostgreSQL's parse tree; ONLY and TABLESAMPLE from the scanner.
+    static func unsafeReason(_ r: RelationReference, route: ReadRoute, columns: [ColumnReference], tokens: [SQLToken], text: [UInt8]) -> String? {
         func spelling(_ t: SQLToken) -> String {
             String(decoding: text[max(0, t.byteRange.lowerBound)..<min(text.count, t.byteRange.upperBound)], as: UTF8.self)
         }
-        func folded(_ t: SQLToken) -> String {
-            let s = spelling(t)
-            if s.hasPrefix("\"") && s.hasSuffix("\"") && s.count >= 2 {
-                return String(s.dropFirst().dropLast()).replacingOccurrences(of: "\"\"", with: "\"")
-            }
-            return s.lowercased()
-        }
-        // The tokens of the reference itself and of its alias are allowed to name it.
         guard let refIndex = tokens.firstIndex(where: { $0.byteRange.lowerBound == r.byteRange.lowerBound }) else {
             return "cannot find the reference among the tokens"
         }
-        // ONLY, TABLESAMPLE and similar decorate a table, not a subquery.
+        // ONLY and TABLESAMPLE decorate a table, not a subquery.
         if refIndex > 0, tokens[refIndex - 1].isKeyword, spelling(tokens[refIndex - 1]).uppercased() == "ONLY" {
             return "ONLY"
         }
         if tokens.contains(where: { $0.isKeyword && spelling($0).uppercased() == "TABLESAMPLE" }) {
             return "TABLESAMPLE"
         }
-        let visibleName = r.alias ?? r.name
-        for (i, t) in tokens.enumerated() where i != refIndex {
-            guard t.kind == .identifier || t.isKeyword else { continue }
-            guard t.byteRange.lowerBound >= r.byteRange.upperBound || t.byteRange.upperBound <= r.byteRange.lowerBound else { continue }
-            let name = folded(t)
-            let next = i + 1 < tokens.count ? tokens[i + 1] : nil
-            let previous = i > 0 ? tokens[i - 1] : nil
-            let isQualifier = next?.kind == .dot
-            let isQualified = previous?.kind == .dot
-            // schema.table.column names the table by its qualified name, which the subquery does not have.
-            if r.alias == nil, let schema = r.schema, name == schema, isQualifier, i + 3 < tokens.count,
-               folded(tokens[i + 2]) == r.name, tokens[i + 3].kind == .dot {
-                return "column qualified with the schema"
-            }
-            // A bare reference to the table or alias is a whole-row value, whose type would change.
-            if name == visibleName && !isQualifier && !isQualified {
-                let isAliasDefinition = r.alias != nil && t.byteRange.lowerBound >= r.byteRange.upperBound
-                    && tokens[(refIndex + 1)..<i].allSatisfy {
-                        $0.byteRange.upperBound <= r.byteRange.upperBound || spelling($0).uppercased() == "AS"
-                    }
-                if !isAliasDefinition { return "whole-row reference to \(visibleName)" }
+        let visible = r.alias ?? r.name
+        for c in columns {
+            guard let last = c.fields.last else { continue }
+            if Self.systemColumns.contains(last) { return "system column \(last)" }
+            // public.users.name: the subquery answers to an alias only.
+            if c.fields.count >= 3, c.fields[c.fields.count - 2] == r.name { return "column qualified with the schema" }
+            // A bare table or alias name is the whole row, whose type would change.
+            if c.fields == [visible], !route.columnNames.contains(visible) { return "whole-row reference to \(visible)" }
+            // u.* as a value (not expanded as output columns) is a row of another type.
+            if c.fields == [visible, "*"], !c.isTargetListStar { return "row value \(visible).*" }
+            // GROUP BY the primary key lets other columns go ungrouped on a table only.
+            if c.inGroupBy, route.keyColumns.contains(last), c.fields.count == 1 || c.fields[c.fields.count - 2] == visible {
+                return "GROUP BY the primary key"
             }
         }
         return nil

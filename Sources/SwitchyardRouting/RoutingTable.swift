@@ -34,7 +34,8 @@ public struct FlagState: Sendable, Equatable {
     public init(flag: FlagConfig, migration: MigrationConfig, oldColumnTypes: [String?] = []) {
         let route = ReadRoute(
             oldSchema: migration.old.schema, oldName: migration.old.name, newRelation: migration.new.description,
-            columns: migration.columns.map { (column: $0.oldColumn, inverse: $0.inverse) }, types: oldColumnTypes)
+            columns: migration.columns.map { (column: $0.oldColumn, inverse: $0.inverse) }, types: oldColumnTypes,
+            keyColumns: migration.key)
         self.init(name: flag.name, migration: migration.name, stage: flag.stage, percentBasisPoints: flag.percentBasisPoints,
                   cohortKey: flag.cohortKey, salt: flag.salt, route: route)
     }

@@ -80,6 +80,11 @@ struct RoutingTests {
             #expect(try conn.query("select name from users where id = 9 for update") == [["changed"]])
             let routing = try proxy.psql("show routing", database: "switchyard")
             #expect(routing.contains("locking read"))
+            let metrics = try httpGet(port: try #require(proxy.adminPort), path: "/metrics").body
+            #expect(metrics.contains("switchyard_flag_stage{flag=\"users_v2\",stage=\"canary\"} 1"))
+            #expect(metrics.contains("switchyard_routing_fallbacks_total 1"))
+            let routedLine = metrics.split(separator: "\n").first { $0.hasPrefix("switchyard_routed_reads_total{flag=\"users_v2\"}") }
+            #expect((routedLine?.split(separator: " ").last.flatMap { Int($0) } ?? 0) >= 4)
         }
     }
 

@@ -7,7 +7,7 @@ import Testing
 struct ReadRewriterTests {
     static let route = ReadRoute(
         oldSchema: "public", oldName: "users", newRelation: "public.users_v2",
-        columns: [(column: "id", inverse: "id"), (column: "name", inverse: "full_name")])
+        columns: [(column: "id", inverse: "id"), (column: "name", inverse: "full_name")], keyColumns: ["id"])
     static let projection = "(SELECT id AS id, full_name AS name FROM public.users_v2)"
 
     static func rewrite(_ sql: String) -> RewriteOutcome {
@@ -26,6 +26,10 @@ struct ReadRewriterTests {
         ("with x as (select * from users) select * from x", "with x as (select * from \(projection) AS users) select * from x"),
         ("select 1; select name from users", "select 1; select name from \(projection) AS users"),
         ("/* cohort='t1' */ select name from \"users\"", "/* cohort='t1' */ select name from \(projection) AS users"),
+        ("with users as (select * from users where id < 10) select * from users",
+         "with users as (select * from \(projection) AS users where id < 10) select * from users"),
+        ("select count(*) as users from users", "select count(*) as users from \(projection) AS users"),
+        ("select name from users group by name", "select name from \(projection) AS users group by name"),
     ])
     func rewrites(sql: String, expected: String) {
         #expect(Self.rewrite(sql) == .rewritten(expected))
@@ -51,6 +55,10 @@ struct ReadRewriterTests {
         "select * from only users",
         "select * from users tablesample system (10)",
         "select public.users.name from public.users",
+        "select public.users.name from users",
+        "select ctid, id from users",
+        "select u.id, u.name from users u group by u.id",
+        "select pg_typeof(u.*) from users u",
     ])
     func keptOnOldPath(sql: String) {
         guard case .keptOnOldPath = Self.rewrite(sql) else {
