@@ -16,8 +16,11 @@ public struct FlagState: Sendable, Equatable {
     public var cohortKey: [CohortSource]
     public var salt: String
     public var route: ReadRoute
+    /// Rewrite statements (the default), or switch the session's search_path between
+    /// two versioned schemas (pgroll style).
+    public var routing: RoutingMode
 
-    public init(name: String, migration: String, stage: FlagStage, percentBasisPoints: Int, cohortKey: [CohortSource], salt: String, route: ReadRoute) {
+    public init(name: String, migration: String, stage: FlagStage, percentBasisPoints: Int, cohortKey: [CohortSource], salt: String, route: ReadRoute, routing: RoutingMode = .rewrite) {
         self.name = name
         self.migration = migration
         self.stage = stage
@@ -25,6 +28,7 @@ public struct FlagState: Sendable, Equatable {
         self.cohortKey = cohortKey
         self.salt = salt
         self.route = route
+        self.routing = routing
     }
 
     /// Builds the flag's state from the configuration: the route reads the new relation
@@ -37,7 +41,7 @@ public struct FlagState: Sendable, Equatable {
             columns: migration.columns.map { (column: $0.oldColumn, inverse: $0.inverse) }, types: oldColumnTypes,
             keyColumns: migration.key)
         self.init(name: flag.name, migration: migration.name, stage: flag.stage, percentBasisPoints: flag.percentBasisPoints,
-                  cohortKey: flag.cohortKey, salt: flag.salt, route: route)
+                  cohortKey: flag.cohortKey, salt: flag.salt, route: route, routing: flag.routing)
     }
 }
 
@@ -106,8 +110,19 @@ public struct RoutingTable: Sendable, Equatable {
         }
     }
 
-    /// The routes for the flags whose reads go to the new path in `context`.
+    /// The routes for the rewrite flags whose reads go to the new path in `context`.
     public func routes(for context: CohortContext) -> [ReadRoute] {
-        flags.compactMap { Self.readPath($0, context: context) == .new ? $0.route : nil }
+        flags.compactMap { $0.routing == .rewrite && Self.readPath($0, context: context) == .new ? $0.route : nil }
+    }
+
+    /// For the first search_path flag: the schema the session should use in `context`
+    /// (nil when no flag routes by search_path).
+    public func searchPath(for context: CohortContext) -> String? {
+        for flag in flags {
+            if case let .searchPath(old, new) = flag.routing {
+                return Self.readPath(flag, context: context) == .new ? new : old
+            }
+        }
+        return nil
     }
 }

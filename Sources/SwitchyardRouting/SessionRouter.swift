@@ -22,6 +22,8 @@ public struct SessionRouter: Sendable {
     public private(set) var context: CohortContext
     /// SET LOCAL values, dropped when the transaction ends.
     private var localSettings: [String: String] = [:]
+    /// The search_path this router last set for the session, if any.
+    public private(set) var injectedSearchPath: String?
 
     public init(startupParameters: [String: String], clientAddress: String) {
         context = CohortContext(startupParameters: startupParameters, clientAddress: clientAddress)
@@ -38,6 +40,19 @@ public struct SessionRouter: Sendable {
     public mutating func transactionEnded() {
         localSettings.removeAll()
         if let p = pending { table = p; pending = nil }
+    }
+
+    /// At a transaction boundary: the `SET search_path` statement to send first, when a
+    /// search_path flag wants this session on another schema than it is now. Nothing is
+    /// sent while the session has never been moved and should stay on the old schema.
+    public mutating func searchPathStatement(sql: String, cache: QueryInfoCache) -> String? {
+        var ctx = context
+        ctx.commentTags = cache.info(for: sql).commentTags
+        guard let wanted = table.searchPath(for: ctx) else { return nil }
+        let isOld = table.flags.contains { if case let .searchPath(old, _) = $0.routing { return old == wanted } else { return false } }
+        if injectedSearchPath == wanted || (injectedSearchPath == nil && isOld) { return nil }
+        injectedSearchPath = wanted
+        return "SET search_path TO \(RelationName.quotedIdentifier(wanted))"
     }
 
     /// Whether query text needs looking at at all.
@@ -67,7 +82,7 @@ public struct SessionRouter: Sendable {
         var ctx = context
         ctx.commentTags = commentTags
         for (k, v) in localSettings { ctx.settings[k] = v }
-        let newPathFlags = table.flags.filter { RoutingTable.readPath($0, context: ctx) == .new }
+        let newPathFlags = table.flags.filter { $0.routing == .rewrite && RoutingTable.readPath($0, context: ctx) == .new }
         guard !newPathFlags.isEmpty else { return .forward }
         switch rewrite(newPathFlags.map(\.route)) {
         case .untouched: return .forward

@@ -102,3 +102,40 @@ struct MessageSplicerTests {
         }
     }
 }
+
+@Suite("ResponseSkipper")
+struct ResponseSkipperTests {
+    static let injected: [UInt8] = BackendMessage.commandComplete(tag: "SET").encoded() + BackendMessage.readyForQuery(.idle).encoded()
+    static let failed: [UInt8] = BackendMessage.errorResponse(ErrorFields(severity: "ERROR", sqlState: "42601", message: "bad")).encoded()
+        + BackendMessage.readyForQuery(.idle).encoded()
+    static let client: [UInt8] = BackendMessage.rowDescription(RowDescription(columns: [ColumnDescription(name: "a", typeOID: 23)])).encoded()
+        + BackendMessage.commandComplete(tag: "SELECT 0").encoded() + BackendMessage.readyForQuery(.idle).encoded()
+
+    @Test("drops exactly the injected answers, at every split, and keeps their errors")
+    func dropsPrefix() throws {
+        let stream = Self.injected + Self.failed + Self.client
+        for cut in 0...stream.count {
+            var skipper = ResponseSkipper()
+            skipper.expectAnswer()
+            skipper.expectAnswer()
+            var kept: [UInt8] = []
+            var errors: [String] = []
+            for part in [Array(stream[..<cut]), Array(stream[cut...])] {
+                let consumed = try part.withUnsafeBytes { raw in
+                    try skipper.consume(raw) { errors.append($0.message ?? "") }
+                }
+                kept += part[consumed...]
+            }
+            #expect(kept == Self.client, "cut \(cut)")
+            #expect(errors == ["bad"])
+            #expect(!skipper.isActive)
+        }
+    }
+
+    @Test("does nothing when no answer is expected")
+    func inactive() throws {
+        var skipper = ResponseSkipper()
+        let consumed = try Self.client.withUnsafeBytes { raw in try skipper.consume(raw) { _ in } }
+        #expect(consumed == 0)
+    }
+}

@@ -25,6 +25,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var router: SessionRouter?
     /// Whether the session was between transactions when the held message began.
     private var heldStartedIdle = true
+    /// Answers to statements the proxy injected (SET search_path), dropped before the client sees them.
+    private var skipper = ResponseSkipper()
     private var serverScanner: MessageScanner
     private var toServer = OutputBuffer()
     private var toClient = OutputBuffer()
@@ -190,23 +192,34 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .parse(parse): sql = parse.query
         default: return nil
         }
+        // A search_path flag moves the session between schemas at transaction boundaries,
+        // with a statement of Switchyard's own sent ahead of the client's.
+        var prefix: [UInt8] = []
+        if heldStartedIdle, let set = router!.searchPathStatement(sql: sql, cache: context.routing.cache) {
+            prefix = FrontendMessage.query(set).encoded()
+            skipper.expectAnswer()
+            logger.debug("session moved by a search_path flag", metadata: ["statement": "\(set)"])
+        }
+        let message: [UInt8]?
         switch router!.route(sql: sql, cache: context.routing.cache) {
         case .forward:
-            return nil
+            message = nil
         case let .rewritten(text, flags):
             context.routing.recordRewrite(flags: flags)
             switch decoded {
             case let .parse(parse):
                 var rewritten = parse
                 rewritten.query = text
-                return FrontendMessage.parse(rewritten).encoded()
+                message = FrontendMessage.parse(rewritten).encoded()
             default:
-                return FrontendMessage.query(text).encoded()
+                message = FrontendMessage.query(text).encoded()
             }
         case let .keptOnOldPath(fingerprint, reason):
             context.routing.recordFallback(fingerprint: fingerprint, reason: reason, query: sql)
-            return nil
+            message = nil
         }
+        if prefix.isEmpty { return message }
+        return prefix + (message ?? FrontendMessage.wholeMessage(id: id, body: body))
     }
 
     private func rejectAndClose(protocolError error: ProtocolError) {
@@ -229,9 +242,22 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             close(reason: "server closed the connection")
             return
         case let .bytes(n):
-            let chunk = UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n])
+            var chunk = UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n])
             context.stats.bytesFromServers.add(UInt64(n), ordering: .relaxed)
             info.bytesOut.add(UInt64(n), ordering: .relaxed)
+            if skipper.isActive {
+                let logger = self.logger
+                do {
+                    let consumed = try skipper.consume(chunk) { error in
+                        logger.warning("a statement Switchyard sent for routing failed", metadata: ["error": "\(error.message ?? "")"])
+                    }
+                    chunk = UnsafeRawBufferPointer(rebasing: chunk[consumed...])
+                } catch {
+                    close(reason: "malformed server message")
+                    return
+                }
+                if chunk.isEmpty { return }
+            }
             let now = loop.clock.monotonicNanoseconds()
             let transactionsBefore = state.transactionCount
             do {

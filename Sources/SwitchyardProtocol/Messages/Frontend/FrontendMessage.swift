@@ -90,6 +90,15 @@ public enum FrontendMessage: Sendable, Equatable {
         w.endMessage()
     }
 
+    /// The whole message (id, length, body) for a body as received.
+    public static func wholeMessage(id: UInt8, body: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: body.count + 5)
+        w.beginMessage(id)
+        w.writeBytes(body)
+        w.endMessage()
+        return w.bytes
+    }
+
     public func encoded() -> [UInt8] {
         var w = ByteWriter()
         encode(into: &w)
