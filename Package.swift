@@ -74,7 +74,7 @@ let package = Package(
             path: "Tests/SwitchyardTestSupport",
             swiftSettings: strict
         ),
-        .testTarget(name: "SwitchyardProtocolTests", dependencies: ["SwitchyardProtocol"], swiftSettings: strict),
+        .testTarget(name: "SwitchyardProtocolTests", dependencies: ["SwitchyardProtocol", "SwitchyardTestSupport"], swiftSettings: strict),
         .testTarget(name: "SwitchyardConfigTests", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
         .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting"], swiftSettings: strict),
         .testTarget(name: "SwitchyardSQLTests", dependencies: ["SwitchyardSQL", "SwitchyardTestSupport"], swiftSettings: strict),

@@ -9,7 +9,7 @@ import Testing
 struct RobustnessTests {
     /// Each case: bytes sent right after connecting, and whether they follow a valid startup.
     static let cases: [(name: String, afterStartup: Bool, bytes: [UInt8])] = {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let random = (0..<4096).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         var truncatedQuery = FrontendMessage.query("select 1").encoded()
         truncatedQuery.removeLast(3)
@@ -131,18 +131,5 @@ struct RobustnessTests {
             #expect(errors.first?.sqlState == "08001")
             #expect(errors.first?.message?.contains("127.0.0.1:\(deadPort)") == true)
         }
-    }
-}
-
-/// A small deterministic generator, so failures reproduce.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

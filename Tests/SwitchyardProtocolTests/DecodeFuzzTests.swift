@@ -1,5 +1,6 @@
 // Seeded property tests: random and mutated bytes fed to every decoder must return or throw ProtocolError, never trap.
 
+import SwitchyardTestSupport
 import Testing
 @testable import SwitchyardProtocol
 

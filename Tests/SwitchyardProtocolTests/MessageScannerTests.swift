@@ -1,5 +1,6 @@
 // MessageScanner tests: boundaries across every chunk split, bodies only for inspected ids, and limits enforced at header time.
 
+import SwitchyardTestSupport
 import Testing
 @testable import SwitchyardProtocol
 

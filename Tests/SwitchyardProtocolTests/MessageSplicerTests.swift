@@ -1,4 +1,5 @@
 // The splicer passes untouched bytes through and replaces held messages, across any chunking.
+import SwitchyardTestSupport
 import Testing
 @testable import SwitchyardProtocol
 

@@ -1,5 +1,6 @@
 // StartupPacketReader tests: packets split across reads, pipelined leftovers, and lengths rejected early.
 
+import SwitchyardTestSupport
 import Testing
 @testable import SwitchyardProtocol
 

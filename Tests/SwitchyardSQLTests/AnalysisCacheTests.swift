@@ -1,4 +1,5 @@
 // Tests of the LRU analysis cache: eviction order, hit/miss counting, size limits and concurrent use.
+import SwitchyardTestSupport
 import Dispatch
 @testable import SwitchyardSQL
 import Testing

@@ -1,4 +1,5 @@
 // Tests that analysis never traps or hangs: odd, deep, huge and malformed inputs, and malformed scanner output.
+import SwitchyardTestSupport
 import Foundation
 @testable import SwitchyardSQL
 import Testing
