@@ -55,6 +55,18 @@ public struct SessionRouter: Sendable {
         return "SET search_path TO \(RelationName.quotedIdentifier(wanted))"
     }
 
+    /// For each flag at canary: the cohort key this statement resolves to (nil when it has
+    /// none, which keeps it on the old path) and the path that serves it.
+    public func cohorts(sql: String, cache: QueryInfoCache) -> [(flag: String, key: String?, bucket: Int?, path: ReadPath)] {
+        var ctx = context
+        ctx.commentTags = cache.info(for: sql).commentTags
+        for (k, v) in localSettings { ctx.settings[k] = v }
+        return table.flags.filter { $0.stage == .canary }.map { flag in
+            let key = ctx.cohortKey(flag.cohortKey)
+            return (flag.name, key, key.map { CohortBucketing.bucket(salt: flag.salt, key: $0) }, RoutingTable.readPath(flag, context: ctx))
+        }
+    }
+
     /// Whether query text needs looking at at all.
     public var routesReads: Bool { table.routesReads }
 

@@ -78,6 +78,10 @@ struct RoutingTests {
             #expect(try cluster.psql("select name from users where id = 9", database: Self.database) == "changed")
             // A locking read stays on the old path and is reported.
             #expect(try conn.query("select name from users where id = 9 for update") == [["changed"]])
+            let cohorts = try proxy.psql("show cohorts", database: "switchyard")
+            #expect(cohorts.contains("users_v2|\(Self.inside)|"), "\(cohorts)")
+            #expect(cohorts.contains("|new|"))
+            #expect(cohorts.contains("users_v2|\(Self.outside)|"))
             let routing = try proxy.psql("show routing", database: "switchyard")
             #expect(routing.contains("locking read"))
             let metrics = try httpGet(port: try #require(proxy.adminPort), path: "/metrics").body

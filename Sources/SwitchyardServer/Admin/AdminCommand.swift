@@ -10,6 +10,7 @@ public enum AdminCommand: Sendable, Equatable {
     case showHelp
     case showFlags
     case showRouting
+    case showCohorts
     /// `SET FLAG name TO stage [percent]`.
     case setFlag(name: String, stage: String, percent: String?)
     case reload
@@ -43,6 +44,7 @@ public enum AdminCommand: Sendable, Equatable {
             case "HELP": return .showHelp
             case "FLAGS": return .showFlags
             case "ROUTING": return .showRouting
+            case "COHORTS": return .showCohorts
             default: throw .unknownShowTarget(words[1].lowercased())
             }
         case ("RELOAD", 1): return .reload
@@ -61,6 +63,7 @@ public enum AdminCommand: Sendable, Equatable {
         "SHOW CONFIG    the configuration in effect",
         "SHOW VERSION   the Switchyard version",
         "SHOW FLAGS     each flag: migration, stage, canary percent, cohort key, reads routed",
+        "SHOW COHORTS   cohort keys seen per canary flag (most recent first): bucket, path, transactions",
         "SHOW ROUTING   reads of routed relations kept on the old path, by fingerprint, with the reason",
         "SET FLAG name TO stage [percent]   move a flag: off, dual_write, shadow, canary, live, complete",
         "RELOAD         re-read the configuration file, as SIGHUP does",

@@ -68,6 +68,15 @@ enum AdminReports {
             })
     }
 
+    static func cohorts(_ seen: [RoutingHub.CohortSeen], table: RoutingTable) -> AdminResult {
+        AdminResult(
+            columns: ["flag", "cohort_key", "bucket", "canary_below", "path", "transactions"],
+            rows: seen.map { c in
+                let percent = table.flags.first { $0.name == c.flag }?.percentBasisPoints ?? 0
+                return [c.flag, c.key, c.bucket >= 0 ? "\(c.bucket)" : nil, "\(percent)", c.path.rawValue, "\(c.transactions)"]
+            })
+    }
+
     static func routing(_ fallbacks: [RoutingHub.Fallback]) -> AdminResult {
         AdminResult(
             columns: ["fingerprint", "kept_on_old_path", "reason", "query"],

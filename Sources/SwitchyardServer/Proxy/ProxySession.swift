@@ -192,6 +192,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .parse(parse): sql = parse.query
         default: return nil
         }
+        // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
+        if heldStartedIdle {
+            for c in router!.cohorts(sql: sql, cache: context.routing.cache) {
+                context.routing.recordCohort(flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
+            }
+        }
         // A search_path flag moves the session between schemas at transaction boundaries,
         // with a statement of Switchyard's own sent ahead of the client's.
         var prefix: [UInt8] = []

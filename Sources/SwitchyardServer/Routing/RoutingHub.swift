@@ -40,7 +40,40 @@ public final class RoutingHub: Sendable {
         public var count: UInt64
     }
 
+    /// Cohorts seen per flag, most recent first, bounded.
+    private let cohorts = Mutex<[String: [CohortSeen]]>([:])
+    static let cohortsKept = 200
+
+    public struct CohortSeen: Sendable, Equatable {
+        public var flag: String
+        public var key: String
+        public var bucket: Int
+        public var path: ReadPath
+        public var transactions: UInt64
+    }
+
     public init() {}
+
+    func recordCohort(flag: String, key: String?, bucket: Int?, path: ReadPath) {
+        let shown = key ?? "(no cohort key)"
+        cohorts.withLock { all in
+            var list = all[flag, default: []]
+            if let i = list.firstIndex(where: { $0.key == shown }) {
+                var seen = list.remove(at: i)
+                seen.transactions += 1
+                seen.path = path
+                list.insert(seen, at: 0)
+            } else {
+                list.insert(CohortSeen(flag: flag, key: shown, bucket: bucket ?? -1, path: path, transactions: 1), at: 0)
+                if list.count > Self.cohortsKept { list.removeLast() }
+            }
+            all[flag] = list
+        }
+    }
+
+    public var cohortList: [CohortSeen] {
+        cohorts.withLock { all in all.keys.sorted().flatMap { all[$0] ?? [] } }
+    }
 
     public var current: RoutingTable { table.withLock { $0 } }
 
