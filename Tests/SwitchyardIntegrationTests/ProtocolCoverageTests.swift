@@ -1,6 +1,7 @@
 // Protocol paths no everyday client takes: FunctionCall (large objects) and CopyBoth (replication).
 import CLibPQ
 import Foundation
+import SwitchyardProtocol
 import SwitchyardTestSupport
 import Testing
 
@@ -64,6 +65,22 @@ struct ProtocolCoverageTests {
             // The replication session shows in the console like any other.
             let clients = try proxy.psql("show clients", database: "switchyard")
             #expect(clients.contains("pg_receivewal"), "\(clients)")
+        }
+    }
+
+    @Test("a 3.1 startup with a _pq_ option gets the server's NegotiateProtocolVersion, passed through")
+    func negotiateProtocolVersion() throws {
+        try ProxyFixture.with { proxy in
+            let client = try RawClient(port: proxy.port)
+            let startup = StartupMessage(protocolVersion: StartupRequestCode.protocol3 | 1,
+                                         parameters: [("user", "postgres"), ("database", "postgres"), ("_pq_.switchyard_test", "1")])
+            client.send(StartupPacket.startup(startup).encode())
+            let messages = RawClient.messages(client.receive(until: RawClient.endsWithReadyForQuery).bytes)
+            // PostgreSQL 15 puts the whole version number (3.0 = 196608) in the "newest minor version" field.
+            #expect(messages.first == .negotiateProtocolVersion(NegotiateProtocolVersion(newestMinorVersion: 196_608, unrecognizedOptions: ["_pq_.switchyard_test"])))
+            #expect(messages.contains(.authentication(.ok)))
+            #expect(messages.last == .readyForQuery(.idle))
+            #expect(client.query("select 41 + 1").contains(.dataRow(DataRow(values: [Array("42".utf8)]))))
         }
     }
 }
