@@ -56,6 +56,27 @@ public enum RewriteOutcome: Sendable, Equatable {
 /// Anything it cannot prove safe stays on the old path: a wrong answer is worse than an old one.
 public enum ReadRewriter {
     public static func rewrite(sql: String, statements: [StatementAnalysis], routes: [ReadRoute]) -> RewriteOutcome {
+        switch plan(sql: sql, statements: statements, routes: routes) {
+        case .untouched: return .untouched
+        case let .keptOnOldPath(reason): return .keptOnOldPath(reason: reason)
+        case let .edits(_, rewritten): return .rewritten(rewritten)
+        }
+    }
+
+    /// The rewrite as a plan: the byte ranges replaced and their replacements, so the same
+    /// plan can be applied to another text of the same token shape.
+    public enum Plan: Sendable, Equatable {
+        case untouched
+        case keptOnOldPath(reason: String)
+        case edits([Edit], rewritten: String)
+    }
+
+    public struct Edit: Sendable, Equatable, Hashable {
+        public var range: Range<Int>
+        public var replacement: String
+    }
+
+    public static func plan(sql: String, statements: [StatementAnalysis], routes: [ReadRoute]) -> Plan {
         guard !routes.isEmpty else { return .untouched }
         var edits: [(range: Range<Int>, text: String)] = []
         for statement in statements {
@@ -82,18 +103,24 @@ public enum ReadRewriter {
             }
         }
         if edits.isEmpty { return .untouched }
-        var bytes = Array(sql.utf8)
-        for edit in edits.sorted(by: { $0.range.lowerBound > $1.range.lowerBound }) {
-            guard edit.range.upperBound <= bytes.count else { return .keptOnOldPath(reason: "reference outside the text") }
-            bytes.replaceSubrange(edit.range, with: Array(edit.text.utf8))
-        }
-        let rewritten = String(decoding: bytes, as: UTF8.self)
+        let planned = edits.map { Edit(range: $0.range, replacement: $0.text) }
+        guard let rewritten = apply(planned, to: sql) else { return .keptOnOldPath(reason: "reference outside the text") }
         // The rewrite must still be one valid statement per original statement.
         let check = SQLAnalyzer.analyze(rewritten)
         guard check.count == statements.count, check.allSatisfy({ $0.error == nil }) else {
             return .keptOnOldPath(reason: "the rewritten statement does not parse")
         }
-        return .rewritten(rewritten)
+        return .edits(planned, rewritten: rewritten)
+    }
+
+    /// Replaces each edit's byte range; nil if a range falls outside the text.
+    public static func apply(_ edits: [Edit], to sql: String) -> String? {
+        var bytes = Array(sql.utf8)
+        for edit in edits.sorted(by: { $0.range.lowerBound > $1.range.lowerBound }) {
+            guard edit.range.upperBound <= bytes.count else { return nil }
+            bytes.replaceSubrange(edit.range, with: Array(edit.replacement.utf8))
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// System columns exist on tables, not on subqueries.

@@ -21,8 +21,13 @@ public func comments(in sql: String) -> [String] {
 /// Keys and values are URL-decoded and `\'` in values is unescaped. Comments that do not follow
 /// the format (ordinary remarks) are ignored entirely; when a key repeats, the later one wins.
 public func sqlcommenterTags(_ sql: String) -> [String: String] {
+    sqlcommenterTags(comments: comments(in: sql))
+}
+
+/// The sqlcommenter tags of comments already found by the scanner (each as written).
+public func sqlcommenterTags(comments: [String]) -> [String: String] {
     var tags: [String: String] = [:]
-    for comment in comments(in: sql) where comment.hasPrefix("/*") && comment.hasSuffix("*/") && comment.count >= 4 {
+    for comment in comments where comment.hasPrefix("/*") && comment.hasSuffix("*/") && comment.count >= 4 {
         let body = comment.dropFirst(2).dropLast(2)
         guard let pairs = SQLCommenter.parse(Substring(body)) else { continue }
         for (key, value) in pairs { tags[key] = value }

@@ -1,0 +1,55 @@
+// Texts that differ only in constants and comments share one analysis and one rewrite plan.
+import SwitchyardRouting
+import SwitchyardSQL
+import Testing
+
+@Suite("Query info cache")
+struct QueryInfoCacheTests {
+    static let route = ReadRewriterTests.route
+    static let projection = ReadRewriterTests.projection
+
+    @Test("one shape serves texts with other constants, string lengths and comments")
+    func shapes() {
+        let cache = QueryInfoCache(capacity: 100)
+        let texts = [
+            "/*cohort='k1'*/ select name from users u where u.id = 1 and name <> 'x'",
+            "/*cohort='k10000'*/ select name from users u where u.id = 123456 and name <> 'a much longer string'",
+            "select name from users u where u.id = 7 and name <> ''",
+        ]
+        for (i, sql) in texts.enumerated() {
+            let info = cache.info(for: sql)
+            let outcome = cache.rewrite(sql, info: info, routes: [Self.route])
+            let expected = ReadRewriter.rewrite(sql: sql, statements: SQLAnalyzer.analyze(sql), routes: [Self.route])
+            #expect(outcome == expected, "text \(i)")
+            guard case let .rewritten(text) = outcome else {
+                Issue.record("not rewritten: \(outcome)")
+                continue
+            }
+            #expect(text.contains("from \(Self.projection) u where"))
+        }
+        #expect(cache.shapeCount == 1)
+        #expect(cache.info(for: texts[1]).commentTags == ["cohort": "k10000"])
+        #expect(cache.info(for: texts[2]).commentTags == [:])
+    }
+
+    @Test("SET statements are analysed text by text, so each keeps its own value")
+    func settingsNotShared() {
+        let cache = QueryInfoCache(capacity: 100)
+        let a = cache.info(for: "set switchyard.cohort = 'alpha'")
+        let b = cache.info(for: "set switchyard.cohort = 'beta'")
+        #expect(SettingChange.changes(in: a.statements[0]) == [.set(name: "switchyard.cohort", value: "alpha", isLocal: false)])
+        #expect(SettingChange.changes(in: b.statements[0]) == [.set(name: "switchyard.cohort", value: "beta", isLocal: false)])
+    }
+
+    @Test("unsafe shapes stay unsafe for every text of the shape")
+    func unsafeShape() {
+        let cache = QueryInfoCache(capacity: 100)
+        for id in [1, 22, 333] {
+            let sql = "select * from users where id = \(id) for update"
+            guard case .keptOnOldPath = cache.rewrite(sql, info: cache.info(for: sql), routes: [Self.route]) else {
+                Issue.record("expected the old path for \(sql)")
+                continue
+            }
+        }
+    }
+}
