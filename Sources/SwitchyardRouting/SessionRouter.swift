@@ -45,9 +45,10 @@ public struct SessionRouter: Sendable {
     /// At a transaction boundary: the `SET search_path` statement to send first, when a
     /// search_path flag wants this session on another schema than it is now. Nothing is
     /// sent while the session has never been moved and should stay on the old schema.
-    public mutating func searchPathStatement(sql: String, cache: QueryInfoCache) -> String? {
+    public mutating func searchPathStatement(info: QueryInfo) -> String? {
+        guard table.flags.contains(where: { $0.routing != .rewrite }) else { return nil }
         var ctx = context
-        ctx.commentTags = cache.info(for: sql).commentTags
+        ctx.commentTags = info.commentTags
         guard let wanted = table.searchPath(for: ctx) else { return nil }
         let isOld = table.flags.contains { if case let .searchPath(old, _) = $0.routing { return old == wanted } else { return false } }
         if injectedSearchPath == wanted || (injectedSearchPath == nil && isOld) { return nil }
@@ -57,9 +58,9 @@ public struct SessionRouter: Sendable {
 
     /// For each flag at canary: the cohort key this statement resolves to (nil when it has
     /// none, which keeps it on the old path) and the path that serves it.
-    public func cohorts(sql: String, cache: QueryInfoCache) -> [(flag: String, key: String?, bucket: Int?, path: ReadPath)] {
+    public func cohorts(info: QueryInfo) -> [(flag: String, key: String?, bucket: Int?, path: ReadPath)] {
         var ctx = context
-        ctx.commentTags = cache.info(for: sql).commentTags
+        ctx.commentTags = info.commentTags
         for (k, v) in localSettings { ctx.settings[k] = v }
         return table.flags.filter { $0.stage == .canary }.map { flag in
             let key = ctx.cohortKey(flag.cohortKey)
@@ -72,8 +73,12 @@ public struct SessionRouter: Sendable {
 
     /// Decides for one query, taking its analysis and rewrites from `cache`.
     public mutating func route(sql: String, cache: QueryInfoCache) -> RouteDecision {
-        let info = cache.info(for: sql)
-        return route(sql: sql, statements: info.statements, commentTags: info.commentTags) { routes in
+        route(sql: sql, info: cache.info(for: sql), cache: cache)
+    }
+
+    /// Decides for one query whose info the caller already has.
+    public mutating func route(sql: String, info: QueryInfo, cache: QueryInfoCache) -> RouteDecision {
+        route(sql: sql, statements: info.statements, commentTags: info.commentTags) { routes in
             cache.rewrite(sql, info: info, routes: routes)
         }
     }

@@ -63,7 +63,7 @@ public enum AdminCommand: Sendable, Equatable {
         "SHOW CONFIG    the configuration in effect",
         "SHOW VERSION   the Switchyard version",
         "SHOW FLAGS     each flag: migration, stage, canary percent, cohort key, reads routed",
-        "SHOW COHORTS   cohort keys seen per canary flag (most recent first): bucket, path, transactions",
+        "SHOW COHORTS   cohort keys seen per canary flag (busiest first): bucket, path, transactions",
         "SHOW ROUTING   reads of routed relations kept on the old path, by fingerprint, with the reason",
         "SET FLAG name TO stage [percent]   move a flag: off, dual_write, shadow, canary, live, complete",
         "RELOAD         re-read the configuration file, as SIGHUP does",

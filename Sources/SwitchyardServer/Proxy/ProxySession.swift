@@ -192,22 +192,23 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .parse(parse): sql = parse.query
         default: return nil
         }
+        let info = context.routing.cache.info(for: sql)
         // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
         if heldStartedIdle {
-            for c in router!.cohorts(sql: sql, cache: context.routing.cache) {
+            for c in router!.cohorts(info: info) {
                 context.routing.recordCohort(flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
             }
         }
         // A search_path flag moves the session between schemas at transaction boundaries,
         // with a statement of Switchyard's own sent ahead of the client's.
         var prefix: [UInt8] = []
-        if heldStartedIdle, let set = router!.searchPathStatement(sql: sql, cache: context.routing.cache) {
+        if heldStartedIdle, let set = router!.searchPathStatement(info: info) {
             prefix = FrontendMessage.query(set).encoded()
             skipper.expectAnswer()
             logger.debug("session moved by a search_path flag", metadata: ["statement": "\(set)"])
         }
         let message: [UInt8]?
-        switch router!.route(sql: sql, cache: context.routing.cache) {
+        switch router!.route(sql: sql, info: info, cache: context.routing.cache) {
         case .forward:
             message = nil
         case let .rewritten(text, flags):

@@ -40,9 +40,11 @@ public final class RoutingHub: Sendable {
         public var count: UInt64
     }
 
-    /// Cohorts seen per flag, most recent first, bounded.
-    private let cohorts = Mutex<[String: [CohortSeen]]>([:])
-    static let cohortsKept = 200
+    /// Cohorts seen per flag, bounded: past `cohortsKept` keys a flag's new keys are counted
+    /// together, so a flood of distinct keys costs no memory.
+    private let cohorts = Mutex<[String: [String: CohortSeen]]>([:])
+    static let cohortsKept = 1000
+    static let otherCohorts = "(other keys)"
 
     public struct CohortSeen: Sendable, Equatable {
         public var flag: String
@@ -55,24 +57,23 @@ public final class RoutingHub: Sendable {
     public init() {}
 
     func recordCohort(flag: String, key: String?, bucket: Int?, path: ReadPath) {
-        let shown = key ?? "(no cohort key)"
         cohorts.withLock { all in
-            var list = all[flag, default: []]
-            if let i = list.firstIndex(where: { $0.key == shown }) {
-                var seen = list.remove(at: i)
-                seen.transactions += 1
-                seen.path = path
-                list.insert(seen, at: 0)
+            var shown = key ?? "(no cohort key)"
+            if all[flag]?[shown] == nil, (all[flag]?.count ?? 0) >= Self.cohortsKept { shown = Self.otherCohorts }
+            if all[flag]?[shown] != nil {
+                all[flag]![shown]!.transactions += 1
             } else {
-                list.insert(CohortSeen(flag: flag, key: shown, bucket: bucket ?? -1, path: path, transactions: 1), at: 0)
-                if list.count > Self.cohortsKept { list.removeLast() }
+                let isOther = shown == Self.otherCohorts
+                all[flag, default: [:]][shown] = CohortSeen(flag: flag, key: shown, bucket: isOther ? -1 : bucket ?? -1, path: path, transactions: 1)
             }
-            all[flag] = list
         }
     }
 
+    /// Per flag, the busiest cohorts first.
     public var cohortList: [CohortSeen] {
-        cohorts.withLock { all in all.keys.sorted().flatMap { all[$0] ?? [] } }
+        cohorts.withLock { all in
+            all.keys.sorted().flatMap { flag in (all[flag] ?? [:]).values.sorted { ($0.transactions, $1.key) > ($1.transactions, $0.key) } }
+        }
     }
 
     public var current: RoutingTable { table.withLock { $0 } }
