@@ -1,4 +1,4 @@
-# Shared helpers for the load tests: sourced by bench.sh and sessions.sh, not run on its own.
+# Shared helpers for the load tests: sourced by bench.sh, sessions.sh and canary.sh, not run on its own.
 #
 # Each script calls lt_init NAME first. The helpers start a throwaway PostgreSQL cluster, PgBouncer
 # and Switchyard on free 127.0.0.1 ports under one temp dir, remember every pid they start, and
@@ -333,4 +333,41 @@ lt_machine_md() {
     echo "| load average (1/5/15 min, when written) | $(cut -d' ' -f1-3 /proc/loadavg) |"
     echo "| Switchyard checkout commit | $commit$dirty |"
     echo "| Switchyard binary | \`$bin\` |"
+}
+
+# --- Helpers for a second Switchyard and its admin console (used by canary.sh) ---
+
+lt_spawned_pid=""
+
+# lt_spawn_switchyard BIN PORT LOG ARGS...: runs `BIN serve ARGS...` in the background (stdout and
+# stderr appended to LOG) and waits until 127.0.0.1:PORT accepts; sets lt_spawned_pid. Unlike
+# lt_start_switchyard it leaves lt_sy_* alone, so lt_cleanup does not know this process: the caller
+# stops it by its pid (lt_stop PID TERM NAME). Call it directly, not in $(...), so the pid stays ours.
+lt_spawn_switchyard() {
+    local bin=$1 port=$2 log=$3
+    shift 3
+    "$bin" serve "$@" >>"$log" 2>&1 &
+    lt_spawned_pid=$!
+    lt_wait_port "$port" 30 "$lt_spawned_pid" || {
+        cat "$log" >&2
+        die "switchyard (serve $*) is not accepting connections on 127.0.0.1:$port"
+    }
+    say "switchyard pid $lt_spawned_pid on 127.0.0.1:$port (serve $*)"
+}
+
+# lt_admin_query PORT COMMAND: runs COMMAND (SHOW FLAGS...) on the admin console of the Switchyard
+# listening on 127.0.0.1:PORT (database switchyard, user postgres); unaligned, tab-separated, with the header.
+lt_admin_query() {
+    timeout 30 psql -X -A -F $'\t' -h 127.0.0.1 -p "$1" -U postgres -d switchyard -c "$2"
+}
+
+# lt_cpu_seconds PID: user + system CPU time used so far by PID (all its threads), in seconds.
+lt_cpu_seconds() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || {
+        echo ""
+        return 0
+    }
+    # Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
+    awk -v ticks="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f\n", ($12 + $13) / ticks }' <<<"$stat"
 }

@@ -68,6 +68,9 @@ public struct SessionRouter: Sendable {
         }
     }
 
+    /// Whether a flag moves sessions by search_path.
+    public var hasSearchPathFlags: Bool { table.flags.contains { $0.routing != .rewrite } }
+
     /// Whether query text needs looking at at all.
     public var routesReads: Bool { table.routesReads }
 

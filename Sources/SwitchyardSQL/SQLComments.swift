@@ -38,57 +38,89 @@ public func sqlcommenterTags(comments: [String]) -> [String: String] {
 /// The sqlcommenter serialisation format: `key='value',key2='value2'`.
 enum SQLCommenter {
     /// The pairs of one comment body, or nil if the body is not entirely sqlcommenter pairs.
+    /// Works on UTF-8 bytes: it runs for every routed statement, so it avoids Foundation.
     static func parse(_ body: Substring) -> [(String, String)]? {
-        let characters = Array(body.trimmingCharacters(in: .whitespacesAndNewlines))
-        guard !characters.isEmpty else { return nil }
-        var pairs: [(String, String)] = []
+        var bytes = Array(body.utf8)
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D || b == 0x0B || b == 0x0C }
+        while let last = bytes.last, isSpace(last) { bytes.removeLast() }
         var index = 0
-        while index < characters.count {
-            // key: everything up to '=', trimmed; quotes are not allowed in it.
-            var key = ""
-            while index < characters.count, characters[index] != "=" {
-                if characters[index] == "'" || characters[index] == "," { return nil }
-                key.append(characters[index])
+        while index < bytes.count, isSpace(bytes[index]) { index += 1 }
+        guard index < bytes.count else { return nil }
+        let quote = UInt8(ascii: "'"), comma = UInt8(ascii: ","), equals = UInt8(ascii: "="), backslash = UInt8(ascii: "\\")
+        var pairs: [(String, String)] = []
+        while index < bytes.count {
+            // key: everything up to '=', trimmed; quotes and commas are not allowed in it.
+            let keyStart = index
+            while index < bytes.count, bytes[index] != equals {
+                if bytes[index] == quote || bytes[index] == comma { return nil }
                 index += 1
             }
-            key = key.trimmingCharacters(in: .whitespaces)
-            guard index < characters.count, !key.isEmpty else { return nil }
+            var keyEnd = index
+            var keyBegin = keyStart
+            while keyEnd > keyBegin, isSpace(bytes[keyEnd - 1]) { keyEnd -= 1 }
+            while keyBegin < keyEnd, isSpace(bytes[keyBegin]) { keyBegin += 1 }
+            guard index < bytes.count, keyEnd > keyBegin else { return nil }
+            let key = Array(bytes[keyBegin..<keyEnd])
             index += 1  // '='
-            while index < characters.count, characters[index] == " " { index += 1 }
+            while index < bytes.count, bytes[index] == 0x20 { index += 1 }
             // value: a single-quoted string in which \' stands for a quote.
-            guard index < characters.count, characters[index] == "'" else { return nil }
+            guard index < bytes.count, bytes[index] == quote else { return nil }
             index += 1
-            var value = ""
+            var value: [UInt8] = []
             var closed = false
-            while index < characters.count {
-                let character = characters[index]
-                if character == "\\", index + 1 < characters.count, characters[index + 1] == "'" {
-                    value.append("'")
+            while index < bytes.count {
+                let b = bytes[index]
+                if b == backslash, index + 1 < bytes.count, bytes[index + 1] == quote {
+                    value.append(quote)
                     index += 2
-                } else if character == "'" {
+                } else if b == quote {
                     index += 1
                     closed = true
                     break
                 } else {
-                    value.append(character)
+                    value.append(b)
                     index += 1
                 }
             }
             guard closed else { return nil }
             pairs.append((decoded(key), decoded(value)))
-            while index < characters.count, characters[index] == " " { index += 1 }
-            if index < characters.count {
-                guard characters[index] == "," else { return nil }
+            while index < bytes.count, bytes[index] == 0x20 { index += 1 }
+            if index < bytes.count {
+                guard bytes[index] == comma else { return nil }
                 index += 1
-                while index < characters.count, characters[index] == " " { index += 1 }
-                guard index < characters.count else { return nil }  // trailing comma
+                while index < bytes.count, bytes[index] == 0x20 { index += 1 }
+                guard index < bytes.count else { return nil }  // trailing comma
             }
         }
         return pairs
     }
 
-    /// Percent-decoding; malformed escapes leave the text as written.
-    private static func decoded(_ text: String) -> String {
-        text.removingPercentEncoding ?? text
+    /// Percent-decoding; a malformed escape or one that does not decode to UTF-8 leaves the text as written.
+    private static func decoded(_ bytes: [UInt8]) -> String {
+        let percent = UInt8(ascii: "%")
+        guard bytes.contains(percent) else { return String(decoding: bytes, as: UTF8.self) }
+        func hex(_ b: UInt8) -> UInt8? {
+            switch b {
+            case 0x30...0x39: b - 0x30
+            case 0x41...0x46: b - 0x41 + 10
+            case 0x61...0x66: b - 0x61 + 10
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == percent {
+                guard i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2]) else {
+                    return String(decoding: bytes, as: UTF8.self)
+                }
+                out.append(h << 4 | l)
+                i += 3
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return String(validating: out, as: UTF8.self) ?? String(decoding: bytes, as: UTF8.self)
     }
 }

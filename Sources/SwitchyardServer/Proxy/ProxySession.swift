@@ -181,6 +181,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         return terminate
     }
 
+    /// Whether a message body contains "set" in any case: a cheap filter before analysis.
+    static func mayBeSet(_ body: [UInt8]) -> Bool {
+        guard body.count >= 3 else { return false }
+        for i in 0..<(body.count - 2) where body[i] | 0x20 == 0x73 && body[i + 1] | 0x20 == 0x65 && body[i + 2] | 0x20 == 0x74 {
+            return true
+        }
+        return false
+    }
+
     /// A whole Query or Parse: the router decides whether it goes out as it came or rewritten.
     private func routeHeld(id: UInt8, body: [UInt8]) -> [UInt8]? {
         guard router != nil else { return nil }
@@ -192,6 +201,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .parse(parse): sql = parse.query
         default: return nil
         }
+        // With no flag routing reads, only SET statements matter (a cohort setting for later);
+        // a text without the letters "set" cannot be one, and costs no analysis.
+        if !router!.routesReads && !router!.hasSearchPathFlags && !Self.mayBeSet(body) { return nil }
         let info = context.routing.cache.info(for: sql)
         // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
         if heldStartedIdle {
