@@ -13,6 +13,9 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     /// projection cannot answer like the table.
     public let columnNames: [String]
     public let keyColumns: [String]
+    /// Each column's `value AS name` item, in the old column order.
+    let items: [String]
+    let newRelation: String
 
     /// - Parameters:
     ///   - newRelation: the new relation, already quoted as needed (`public.users_v2`).
@@ -31,7 +34,17 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
             let value = type.map { "CAST((\(c.inverse)) AS \($0))" } ?? c.inverse
             items.append("\(value) AS \(quoteIdentifier(c.column))")
         }
+        self.items = items
+        self.newRelation = newRelation
         projection = "(SELECT \(items.joined(separator: ", ")) FROM \(newRelation))"
+    }
+
+    /// The projection with only the columns a statement can use, in the old order: less
+    /// for PostgreSQL to parse and plan. Nil when all are needed.
+    func projection(keeping used: Set<String>) -> String {
+        let kept = zip(columnNames, items).filter { used.contains($0.0) }.map(\.1)
+        guard !kept.isEmpty, kept.count < items.count else { return projection }
+        return "(SELECT \(kept.joined(separator: ", ")) FROM \(newRelation))"
     }
 
     func matches(_ r: RelationReference) -> Bool {
@@ -97,7 +110,8 @@ public enum ReadRewriter {
                 if let reason = unsafeReason(r, route: route, columns: columns, tokens: tokens, text: textBytes) {
                     return .keptOnOldPath(reason: reason)
                 }
-                let replacement = r.alias == nil ? "\(route.projection) AS \(quoteIdentifier(r.name))" : route.projection
+                let projection = route.projection(keeping: usedColumns(of: r, route: route, columns: columns, tokens: tokens, text: textBytes))
+                let replacement = r.alias == nil ? "\(projection) AS \(quoteIdentifier(r.name))" : projection
                 let offset = statement.range.lowerBound
                 edits.append(((r.byteRange.lowerBound + offset)..<(r.byteRange.upperBound + offset), replacement))
             }
@@ -121,6 +135,44 @@ public enum ReadRewriter {
             bytes.replaceSubrange(edit.range, with: Array(edit.replacement.utf8))
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The old columns a statement may read through reference `r`: every column its column
+    /// references could name (unqualified names count for every relation they might belong to),
+    /// all of them for a star or for NATURAL/USING joins (which match columns by name unseen),
+    /// and the key, so the projection is never empty.
+    static func usedColumns(of r: RelationReference, route: ReadRoute, columns: [ColumnReference], tokens: [SQLToken], text: [UInt8]) -> Set<String> {
+        let all = Set(route.columnNames)
+        for t in tokens where t.isKeyword {
+            let word = String(decoding: text[max(0, t.byteRange.lowerBound)..<min(text.count, t.byteRange.upperBound)], as: UTF8.self).uppercased()
+            if word == "NATURAL" || word == "USING" { return all }
+        }
+        // An alias with a column list, `users AS t (a, b)`, renames columns by position.
+        if let after = tokens.firstIndex(where: { $0.byteRange.lowerBound >= r.byteRange.upperBound }) {
+            var i = after
+            while i < tokens.count, i < after + 3 {
+                let word = String(decoding: text[max(0, tokens[i].byteRange.lowerBound)..<min(text.count, tokens[i].byteRange.upperBound)], as: UTF8.self)
+                if word == "(" { return all }
+                i += 1
+            }
+        }
+        let visible = r.alias ?? r.name
+        var used = Set(route.keyColumns.filter { all.contains($0) })
+        for c in columns {
+            guard let last = c.fields.last else { continue }
+            if last == "*" {
+                if c.fields.count == 1 || c.fields[c.fields.count - 2] == visible { return all }
+                continue
+            }
+            // Any reference whose last part names a column keeps it, whatever the qualifier
+            // (a join alias can name it too).
+            if all.contains(last) { used.insert(last) }
+            // u.something that is not a column: a function in attribute notation or a composite field.
+            if c.fields.count >= 2, c.fields[c.fields.count - 2] == visible, !all.contains(last) { return all }
+            if c.fields.count > 2, c.fields[0] == visible { return all }
+        }
+        if used.isEmpty, let first = route.columnNames.first { used.insert(first) }
+        return used
     }
 
     /// System columns exist on tables, not on subqueries.

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# What a routed read costs PostgreSQL itself, without any proxy: pgbench select-only by key
+# on the old table, on the new table, and in the rewritten form Switchyard sends for the canary
+# cohort (a projection subquery of the new table under the old names and types), interleaved.
+#
+# Usage: loadtests/rewrite-cost.sh [--quick]
+# Environment: DURATION (10; 3 with --quick), ROUNDS (5; 1), CLIENTS (8), SCALE (10).
+# Writes loadtests/results/rewrite-cost-latest.md.
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+quick=0
+[[ ${1:-} == --quick ]] && quick=1
+DURATION=${DURATION:-$([[ $quick == 1 ]] && echo 3 || echo 10)}
+ROUNDS=${ROUNDS:-$([[ $quick == 1 ]] && echo 1 || echo 5)}
+CLIENTS=${CLIENTS:-8}
+SCALE=${SCALE:-10}
+
+lt_init rewrite-cost
+lt_start_postgres 100
+say "pgbench -i -s $SCALE"
+timeout 600 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres postgres >"$lt_tmp/init.log" 2>&1 || die "pgbench -i failed"
+lt_psql_direct -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance AS balance, filler FROM pgbench_accounts;
+    ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid); VACUUM ANALYZE;"
+
+# The three forms of the same read. The rewritten one is exactly what Switchyard sends for
+# the flag in loadtests/canary.sh (the old column types come from the catalog).
+printf '%s\n' '\set aid random(1, 100000 * :scale)' \
+    'SELECT abalance FROM pgbench_accounts WHERE aid = :aid;' >"$lt_tmp/old.sql"
+printf '%s\n' '\set aid random(1, 100000 * :scale)' \
+    'SELECT balance FROM pgbench_accounts_v2 WHERE aid = :aid;' >"$lt_tmp/new.sql"
+printf '%s\n' '\set aid random(1, 100000 * :scale)' \
+    'SELECT abalance FROM (SELECT CAST((aid) AS integer) AS aid, CAST((bid) AS integer) AS bid, CAST((balance) AS integer) AS abalance, CAST((filler) AS character(84)) AS filler FROM public.pgbench_accounts_v2) AS pgbench_accounts WHERE aid = :aid;' \
+    >"$lt_tmp/rewritten.sql"
+
+declare -A results
+for ((round = 1; round <= ROUNDS; round++)); do
+    for form in old new rewritten; do
+        out=$(timeout $((DURATION + 60)) pgbench -n -M simple -c "$CLIENTS" -j $((CLIENTS < 2 ? CLIENTS : 2)) -T "$DURATION" -s "$SCALE" \
+            -f "$lt_tmp/$form.sql" -h 127.0.0.1 -p "$lt_pg_port" -U postgres postgres 2>&1) || die "pgbench failed: $out"
+        tps=$(grep -oE '^tps = [0-9.]+' <<<"$out" | awk '{print $3}')
+        results[$form]+="$tps "
+        say "round $round $form $tps tps"
+    done
+done
+
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+old=$(median "${results[old]}")
+new=$(median "${results[new]}")
+rewritten=$(median "${results[rewritten]}")
+mkdir -p "$(dirname "${BASH_SOURCE[0]}")/results"
+report="$(dirname "${BASH_SOURCE[0]}")/results/rewrite-cost-latest.md"
+{
+    echo "# What a rewritten read costs PostgreSQL (no proxy)"
+    echo
+    echo "Command: \`loadtests/rewrite-cost.sh${1:+ $1}\`; pgbench -M simple -c $CLIENTS, scale $SCALE, $ROUNDS rounds of ${DURATION} s, forms interleaved."
+    echo
+    lt_machine_md "(none: PostgreSQL only)"
+    echo
+    echo "| form | median TPS | TPS of each round | ratio to old |"
+    echo "| --- | ---: | --- | ---: |"
+    for form in old new rewritten; do
+        m=$(median "${results[$form]}")
+        echo "| $form | $m | ${results[$form]} | $(awk -v a="$m" -v b="$old" 'BEGIN {printf "%.3f", a / b}') |"
+    done
+} >"$report"
+say "old $old, new $new, rewritten $rewritten tps; report in $report"
