@@ -58,8 +58,11 @@ public final class QueryInfoCache: Sendable {
             return QueryInfo(statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql))
         }
         let bytes = Array(sql.utf8)
-        var key = ""
+        // The key is built as bytes and made a String once: this runs for every new text.
+        var keyBytes: [UInt8] = []
+        keyBytes.reserveCapacity(bytes.count + tokens.count * 3)
         var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(tokens.count)
         var commentTexts: [String] = []
         for t in tokens {
             guard t.byteRange.upperBound <= bytes.count else { continue }
@@ -68,9 +71,14 @@ public final class QueryInfoCache: Sendable {
                 continue
             }
             ranges.append(t.byteRange)
-            key += "\u{1}\(t.kind.rawValue)"
-            if !Self.isConstant(t.kind) { key += String(decoding: bytes[t.byteRange], as: UTF8.self) }
+            // The token kind in two ASCII characters (kinds are below 8,464), then the text.
+            let kind = Int(t.kind.rawValue)
+            keyBytes.append(1)
+            keyBytes.append(UInt8(truncatingIfNeeded: 0x20 + (kind / 92) % 92))
+            keyBytes.append(UInt8(truncatingIfNeeded: 0x20 + kind % 92))
+            if !Self.isConstant(t.kind) { keyBytes.append(contentsOf: bytes[t.byteRange]) }
         }
+        let key = String(decoding: keyBytes, as: UTF8.self)
         let tags = sqlcommenterTags(comments: commentTexts)
         if let template = state.withLock({ $0.shapes.value(forKey: key) }) {
             return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(key: key, tokenRanges: ranges))
