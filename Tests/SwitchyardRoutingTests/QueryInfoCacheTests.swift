@@ -52,4 +52,15 @@ struct QueryInfoCacheTests {
             }
         }
     }
+
+    @Test("texts differing in a constant's kind, a name or a keyword have different shapes")
+    func distinctShapes() {
+        let cache = QueryInfoCache(capacity: 100)
+        for sql in ["select name from users where id = 1", "select name from users where id = '1'",
+                    "select name from users where id = 1.5", "select name from orders where id = 1",
+                    "select name from users where id = 2 or id = 3", "select name from users where id = 4"] {
+            _ = cache.info(for: sql)
+        }
+        #expect(cache.shapeCount == 5)
+    }
 }
