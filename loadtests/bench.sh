@@ -23,21 +23,7 @@ set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command_line="loadtests/bench.sh${*:+ $*}"
-quick=0
-for arg in "$@"; do
-    case $arg in
-    --quick) quick=1 ;;
-    -h | --help)
-        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "bench: unknown argument: $arg (try --help)" >&2
-        exit 2
-        ;;
-    esac
-done
+lt_parse_args bench "${BASH_SOURCE[0]}" "$@"
 
 if ((quick)); then
     DURATION=${DURATION:-3}

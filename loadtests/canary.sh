@@ -37,21 +37,7 @@ set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-command_line="loadtests/canary.sh${*:+ $*}"
-quick=0
-for arg in "$@"; do
-    case $arg in
-    --quick) quick=1 ;;
-    -h | --help)
-        sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "canary: unknown argument: $arg (try --help)" >&2
-        exit 2
-        ;;
-    esac
-done
+lt_parse_args canary "${BASH_SOURCE[0]}" "$@"
 
 if ((quick)); then
     DURATION=${DURATION:-3}

@@ -41,6 +41,28 @@ die() {
     exit 1
 }
 
+# lt_parse_args NAME ARGS...: the options every script takes: --quick, --help. Sets quick and command_line.
+lt_parse_args() {
+    local name=$1 script=$2
+    shift 2
+    command_line="loadtests/$name.sh${*:+ $*}"
+    quick=0
+    local arg
+    for arg in "$@"; do
+        case $arg in
+        --quick) quick=1 ;;
+        -h | --help)
+            sed -n '2,/^set -euo/p' "$script" | sed '$d' | sed 's/^# \{0,1\}//'
+            exit 0
+            ;;
+        *)
+            echo "$name: unknown argument: $arg (try --help)" >&2
+            exit 2
+            ;;
+        esac
+    done
+}
+
 # lt_init NAME: checks the tools, makes the temp dir, installs the EXIT trap.
 lt_init() {
     lt_name=$1

@@ -10,8 +10,7 @@ set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-quick=0
-[[ ${1:-} == --quick ]] && quick=1
+lt_parse_args rewrite-cost "${BASH_SOURCE[0]}" "$@"
 DURATION=${DURATION:-$([[ $quick == 1 ]] && echo 3 || echo 10)}
 ROUNDS=${ROUNDS:-$([[ $quick == 1 ]] && echo 1 || echo 5)}
 CLIENTS=${CLIENTS:-8}
