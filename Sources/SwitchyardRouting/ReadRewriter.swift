@@ -47,9 +47,13 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
         return "(SELECT \(kept.joined(separator: ", ")) FROM \(newRelation))"
     }
 
+    /// The schema an unqualified name resolves to in this session: the first schema of its
+    /// search_path when the session set one, else PostgreSQL's default, which finds public.
+    public var unqualifiedSchema: String?
+
     func matches(_ r: RelationReference) -> Bool {
         guard r.catalog == nil, r.name == oldName else { return false }
-        return (r.schema ?? "public") == oldSchema
+        return (r.schema ?? unqualifiedSchema ?? "public") == oldSchema
     }
 }
 

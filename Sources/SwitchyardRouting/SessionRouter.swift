@@ -104,12 +104,41 @@ public struct SessionRouter: Sendable {
         for (k, v) in localSettings { ctx.settings[k] = v }
         let newPathFlags = table.flags.filter { $0.routing == .rewrite && RoutingTable.readPath($0, context: ctx) == .new }
         guard !newPathFlags.isEmpty else { return .forward }
-        switch rewrite(newPathFlags.map(\.route)) {
+        let firstSchema = Self.firstSchema(ctx)
+        let routes = newPathFlags.map { flag -> ReadRoute in
+            var route = flag.route
+            // Unqualified names resolve through the search_path: follow the session's when known
+            // (a SET or a startup parameter), else assume PostgreSQL's default, which finds public.
+            route.unqualifiedSchema = firstSchema
+            return route
+        }
+        switch rewrite(routes) {
         case .untouched: return .forward
         case let .rewritten(text): return .rewritten(text, flags: newPathFlags.map(\.name))
         case let .keptOnOldPath(reason):
             return .keptOnOldPath(fingerprint: statements.first?.fingerprint ?? "", reason: reason)
         }
+    }
+
+    /// The first schema of the session's search_path, when the session set one
+    /// (`SET search_path`, or `search_path` / `options=-c search_path=...` at startup).
+    static func firstSchema(_ ctx: CohortContext) -> String? {
+        var path = ctx.settings["search_path"] ?? ctx.startupParameters["search_path"]
+        if path == nil, let options = ctx.startupParameters["options"], let range = options.range(of: "search_path=") {
+            path = String(options[range.upperBound...].prefix { $0 != " " })
+        }
+        guard let path else { return nil }
+        for part in path.split(separator: ",") {
+            var name = part.trimmingCharacters(in: [" ", "\t"])
+            if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 {
+                name = String(name.dropFirst().dropLast())
+            } else {
+                name = name.lowercased()
+            }
+            if name == "$user" || name.isEmpty { continue }
+            return name
+        }
+        return nil
     }
 
     private mutating func record(_ changes: [SettingChange]) {

@@ -81,4 +81,19 @@ struct SessionRouterTests {
         #expect(fingerprint == (try? SQLAnalyzer.fingerprint(sql)))
         #expect(reason.contains("locking"))
     }
+
+    @Test("unqualified names follow the session's search_path when it set one")
+    func searchPathOfTheSession() {
+        var router = SessionRouter(startupParameters: [:], clientAddress: "")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.live)]), idle: true)
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        _ = Self.decide(&router, "set search_path to other, public")
+        #expect(Self.decide(&router, "select * from users") == .forward)
+        #expect(Self.isNew(Self.decide(&router, "select * from public.users")))
+        _ = Self.decide(&router, "set search_path = \"$user\", public")
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        var fromStartup = SessionRouter(startupParameters: ["options": "-c search_path=app"], clientAddress: "")
+        fromStartup.offer(RoutingTable(version: 1, flags: [Self.flag(.live)]), idle: true)
+        #expect(Self.decide(&fromStartup, "select * from users") == .forward)
+    }
 }
