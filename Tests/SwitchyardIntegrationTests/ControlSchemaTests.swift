@@ -72,3 +72,37 @@ struct ControlSchemaTests {
         _ = try cluster.psql("drop schema \(schema) cascade")
     }
 }
+
+@Suite("Control database unreachable")
+struct ControlUnreachableTests {
+    @Test("routing keeps the configured state, SHOW FLAGS says why, and SET FLAG fails with a clear error")
+    func failStatic() throws {
+        let cluster = try PostgresCluster.shared()
+        try RoutingTests.prepare(cluster)
+        let deadPort = freeTCPPort()
+        try ProxyFixture.with(configure: { c in
+            RoutingTests.configure(&c, controlSchema: "sy_ctl_dead")
+            c.control.database = try! UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(deadPort)/postgres")
+        }) { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: RoutingTests.database))
+            #expect(try conn.query("/*cohort='\(RoutingTests.inside)'*/ select name from users where id = 3") == [["new-3"]])
+            #expect(try conn.query("/*cohort='\(RoutingTests.outside)'*/ select name from users where id = 3") == [["old-3"]])
+            var flags = ""
+            let deadline = Date().addingTimeInterval(10)
+            while !flags.contains("unreachable") && Date() < deadline {
+                flags = try proxy.psql("show flags", database: "switchyard")
+                usleep(100_000)
+            }
+            #expect(flags.contains("control schema unreachable"), "\(flags)")
+            #expect(flags.contains("127.0.0.1:\(deadPort)"))
+            do {
+                _ = try proxy.psql("set flag users_v2 to live", database: "switchyard")
+                Issue.record("SET FLAG succeeded without a control database")
+            } catch {
+                #expect("\(error)".contains("cannot connect to the control database"), "\(error)")
+            }
+            // Nothing changed: still canary.
+            #expect(try conn.query("/*cohort='\(RoutingTests.outside)'*/ select name from users where id = 4") == [["old-4"]])
+        }
+    }
+}
