@@ -165,10 +165,26 @@ else
     port=$(free_port)
     admin_port=$(free_port)
     while [[ $admin_port == "$port" ]]; do admin_port=$(free_port); done
-    say "starting Switchyard on 127.0.0.1:$port (admin/metrics on 127.0.0.1:$admin_port)"
-    "$switchyard" serve --listen "127.0.0.1:$port" \
-        --upstream "postgresql://switchyard@127.0.0.1:$pg_port/postgres" \
-        --admin-listen "127.0.0.1:$admin_port" >"$tmp/switchyard.log" 2>&1 &
+    # A migration of pgbench_accounts to pgbench_accounts_v2 (abalance renamed to balance),
+    # with its flag off: the demo moves it to canary once the new table exists.
+    cat >"$tmp/switchyard.yaml" <<YAML
+listen: 127.0.0.1:$port
+upstream: postgresql://switchyard@127.0.0.1:$pg_port/postgres
+admin_listen: 127.0.0.1:$admin_port
+migrations:
+  - name: accounts_v2
+    old: public.pgbench_accounts
+    new: public.pgbench_accounts_v2
+    key: [aid]
+    columns: { aid: aid, bid: bid, abalance: balance, filler: filler }
+flags:
+  - name: accounts_v2
+    migration: accounts_v2
+    stage: off
+    cohort_key: [comment:cohort, setting:switchyard.cohort, application_name]
+YAML
+    say "starting Switchyard on 127.0.0.1:$port (admin/metrics on 127.0.0.1:$admin_port), config $tmp/switchyard.yaml"
+    "$switchyard" serve --config "$tmp/switchyard.yaml" >"$tmp/switchyard.log" 2>&1 &
     switchyard_pid=$!
     record_pid "$switchyard_pid" switchyard
     if ! wait_for_port "$port" 30 "$switchyard_pid"; then
@@ -182,11 +198,29 @@ timeout --foreground 300 pgbench -i -s 1 -q -h 127.0.0.1 -p "$port" -U postgres 
 say "pgbench -c 4 -T 10 -P 2 through port $port"
 timeout --foreground 120 pgbench -c 4 -T 10 -P 2 -h 127.0.0.1 -p "$port" -U postgres postgres
 
+if [[ $direct != 1 ]]; then
+    say "migration: creating pgbench_accounts_v2 (abalance renamed to balance) and copying the rows"
+    psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
+        -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance AS balance, filler FROM pgbench_accounts" \
+        -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)"
+    say "switchyard check"
+    "$switchyard" check --config "$tmp/switchyard.yaml" || die "switchyard check failed"
+    say "switchyard flag set accounts_v2 canary 50"
+    "$switchyard" flag set accounts_v2 canary 50 --why "demo" --config "$tmp/switchyard.yaml"
+    # Each statement names its cohort in a sqlcommenter comment, as ORMs emit them.
+    printf '%s\n' '\set aid random(1, 100000 * :scale)' '\set c random(1, 1000)' \
+        "SELECT /*cohort='tenant-:c'*/ abalance FROM pgbench_accounts WHERE aid = :aid;" >"$tmp/canary.sql"
+    say "pgbench -c 4 -T 5 select-only with a cohort per statement: half the cohorts read pgbench_accounts_v2"
+    timeout --foreground 120 pgbench -n -c 4 -T 5 -f "$tmp/canary.sql" -h 127.0.0.1 -p "$port" -U postgres postgres | grep -E '^(tps|number of transactions)'
+    psql -X -x -h 127.0.0.1 -p "$port" -U postgres switchyard -c "SHOW FLAGS"
+fi
+
 cat <<EOF
 
   Switchyard demo is running (logs in $tmp).
   Connect through the proxy:   psql -h 127.0.0.1 -p $port -U postgres postgres
-  Admin console:               psql -h 127.0.0.1 -p $port -U postgres switchyard   then  SHOW STATS;
+  Admin console:               psql -h 127.0.0.1 -p $port -U postgres switchyard   then  SHOW STATS; SHOW FLAGS; SHOW COHORTS;
+  Move the flag:               $switchyard flag set accounts_v2 live --config $tmp/switchyard.yaml
   Metrics:                     curl http://127.0.0.1:${admin_port:-ADMIN_PORT}/metrics
   PostgreSQL itself:           psql -h 127.0.0.1 -p $pg_port -U postgres postgres
 

@@ -39,6 +39,7 @@ struct ControlStore {
         // Instances may start together: an advisory lock makes the IF NOT EXISTS checks race-free.
         do throws(ControlError) { try c.executeScript("""
             BEGIN;
+            SET LOCAL client_min_messages = warning;
             SELECT pg_advisory_xact_lock(hashtext('switchyard control schema ' || \(literal(schema))));
             CREATE SCHEMA IF NOT EXISTS \(q);
             CREATE TABLE IF NOT EXISTS \(q).flags (

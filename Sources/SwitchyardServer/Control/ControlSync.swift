@@ -52,6 +52,13 @@ final class ControlSync: Sendable {
         return (connection, store)
     }
 
+    /// The old relations' column types, so routed reads cast back to exactly them.
+    private func refreshColumnTypes(_ config: SwitchyardConfiguration, _ connection: ControlConnection) throws(ControlError) {
+        var types: [String: [String?]] = [:]
+        for m in config.migrations { types[m.name] = try MigrationCheck.oldColumnTypes(m, connection) }
+        hub.applyColumnTypes(types)
+    }
+
     private func run() {
         var backoff: Duration = .milliseconds(250)
         while !stopRequested.load(ordering: .acquiring) {
@@ -59,9 +66,7 @@ final class ControlSync: Sendable {
             do {
                 let (connection, store) = try Self.open(config)
                 try connection.executeScript("LISTEN \(RelationName.quotedIdentifier(store.channel))")
-                var types: [String: [String?]] = [:]
-                for m in config.migrations { types[m.name] = try MigrationCheck.oldColumnTypes(m, connection) }
-                hub.applyColumnTypes(types)
+                try refreshColumnTypes(config, connection)
                 hub.applyStored(try store.load(connection))
                 if !healthy.exchange(true, ordering: .acquiringAndReleasing) {
                     logger.info("control schema connected", metadata: ["schema": "\(store.schema)"])
@@ -72,6 +77,8 @@ final class ControlSync: Sendable {
                 while !stopRequested.load(ordering: .acquiring) {
                     let notified = try connection.waitForNotifications(timeoutMs: 200)
                     if !notified.isEmpty || ContinuousClock.now - lastRefresh > Self.refreshInterval {
+                        // Tables may have been created or altered since: read the types again too.
+                        try refreshColumnTypes(config, connection)
                         hub.applyStored(try store.load(connection))
                         lastRefresh = ContinuousClock.now
                     }
