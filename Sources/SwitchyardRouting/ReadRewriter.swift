@@ -16,6 +16,19 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     /// Each column's `value AS name` item, in the old column order.
     let items: [String]
     let newRelation: String
+    /// A digest of everything above, computed once: routes key the rewrite-plan caches,
+    /// and hashing the projection text for every statement would cost more than the lookup.
+    private let digest: Int
+
+    public static func == (a: ReadRoute, b: ReadRoute) -> Bool {
+        a.digest == b.digest && a.unqualifiedSchema == b.unqualifiedSchema && a.oldSchema == b.oldSchema
+            && a.oldName == b.oldName && a.projection == b.projection && a.keyColumns == b.keyColumns
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(digest)
+        hasher.combine(unqualifiedSchema)
+    }
 
     /// - Parameters:
     ///   - newRelation: the new relation, already quoted as needed (`public.users_v2`).
@@ -36,7 +49,14 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
         }
         self.items = items
         self.newRelation = newRelation
-        projection = "(SELECT \(items.joined(separator: ", ")) FROM \(newRelation))"
+        let projection = "(SELECT \(items.joined(separator: ", ")) FROM \(newRelation))"
+        self.projection = projection
+        var hasher = Hasher()
+        hasher.combine(oldSchema)
+        hasher.combine(oldName)
+        hasher.combine(projection)
+        hasher.combine(keyColumns)
+        digest = hasher.finalize()
     }
 
     /// The projection with only the columns a statement can use, in the old order: less
