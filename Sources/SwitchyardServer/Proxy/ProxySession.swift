@@ -193,7 +193,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// A whole Query or Parse: the router decides whether it goes out as it came or rewritten.
     private func routeHeld(id: UInt8, body: [UInt8]) -> [UInt8]? {
         guard router != nil else { return nil }
-        router!.offer(context.routing.current, idle: heldStartedIdle)
+        // The table is copied only when its version moved: no lock on the common path.
+        if context.routing.currentVersion != router!.table.version {
+            router!.offer(context.routing.current, idle: heldStartedIdle)
+        }
         let decoded = try? FrontendMessage.decode(id: id, body: body)
         let sql: String
         switch decoded {
@@ -204,11 +207,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         // With no flag routing reads, only SET statements matter (a cohort setting for later);
         // a text without the letters "set" cannot be one, and costs no analysis.
         if !router!.routesReads && !router!.hasSearchPathFlags && !Self.mayBeSet(body) { return nil }
-        let info = context.routing.cache.info(for: sql)
+        let cache = context.routing.cache(loop: loop.index)
+        let info = cache.info(for: sql)
         // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
         if heldStartedIdle {
             for c in router!.cohorts(info: info) {
-                context.routing.recordCohort(flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
+                context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
             }
         }
         // A search_path flag moves the session between schemas at transaction boundaries,
@@ -220,11 +224,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             logger.debug("session moved by a search_path flag", metadata: ["statement": "\(set)"])
         }
         let message: [UInt8]?
-        switch router!.route(sql: sql, info: info, cache: context.routing.cache) {
+        switch router!.route(sql: sql, info: info, cache: cache) {
         case .forward:
             message = nil
         case let .rewritten(text, flags):
-            context.routing.recordRewrite(flags: flags)
+            context.routing.recordRewrite(loop: loop.index, flags: flags)
             switch decoded {
             case let .parse(parse):
                 var rewritten = parse

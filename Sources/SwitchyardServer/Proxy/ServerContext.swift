@@ -21,7 +21,7 @@ public final class ServerContext: Sendable {
     private let current: Mutex<SessionSettings>
     public let stats: ServerStats
     public let registry = SessionRegistry()
-    public let routing = RoutingHub()
+    public let routing: RoutingHub
     public let logger: Logger
     public let clock: any ClockSource
     /// Set once shutdown begins: sessions close when idle and no new ones start.
@@ -35,6 +35,7 @@ public final class ServerContext: Sendable {
     public init(settings: SessionSettings, loops: Int, logger: Logger, clock: any ClockSource = SystemClock()) {
         current = Mutex(settings)
         stats = ServerStats(loops: loops)
+        routing = RoutingHub(loops: loops)
         routing.load(settings.config)
         self.logger = logger
         self.clock = clock

@@ -22,9 +22,20 @@ public enum FlagChangeError: Error, Sendable, Equatable, CustomStringConvertible
 /// the console, a reload or (later) the control schema replace it.
 public final class RoutingHub: Sendable {
     private let table = Mutex(RoutingTable())
-    public let cache = QueryInfoCache()
+    /// The table's version, readable without the lock: sessions copy the table only when it moved.
+    private let version = Atomic<UInt64>(0)
+    /// One cache and one set of counters per event loop, so the loops never wait on each other's locks.
+    private let shards: [Shard]
+
+    final class Shard: Sendable {
+        let cache = QueryInfoCache()
+        let routed = Mutex<[String: UInt64]>([:])
+        let cohorts = Mutex<[String: [String: CohortSeen]]>([:])
+    }
+
+    /// The query cache of the loop with this index.
+    public func cache(loop: Int) -> QueryInfoCache { shards[loop % shards.count].cache }
     private let fallbacks = Mutex<[String: Fallback]>([:])
-    private let routedByFlag = Mutex<[String: UInt64]>([:])
     /// The last state read from the control schema, by flag name; it wins over the config.
     private let stored = Mutex<[String: StoredFlag]>([:])
     private let configuration = Mutex<(flags: [FlagConfig], migrations: [String: MigrationConfig])>(([], [:]))
@@ -40,9 +51,6 @@ public final class RoutingHub: Sendable {
         public var count: UInt64
     }
 
-    /// Cohorts seen per flag, bounded: past `cohortsKept` keys a flag's new keys are counted
-    /// together, so a flood of distinct keys costs no memory.
-    private let cohorts = Mutex<[String: [String: CohortSeen]]>([:])
     static let cohortsKept = 1000
     static let otherCohorts = "(other keys)"
 
@@ -54,10 +62,14 @@ public final class RoutingHub: Sendable {
         public var transactions: UInt64
     }
 
-    public init() {}
+    public init(loops: Int = 1) {
+        shards = (0..<max(1, loops)).map { _ in Shard() }
+    }
 
-    func recordCohort(flag: String, key: String?, bucket: Int?, path: ReadPath) {
-        cohorts.withLock { all in
+    /// Cohorts seen per flag, bounded: past `cohortsKept` keys a flag's new keys are counted
+    /// together, so a flood of distinct keys costs no memory.
+    func recordCohort(loop: Int, flag: String, key: String?, bucket: Int?, path: ReadPath) {
+        shards[loop % shards.count].cohorts.withLock { all in
             var shown = key ?? "(no cohort key)"
             if all[flag]?[shown] == nil, (all[flag]?.count ?? 0) >= Self.cohortsKept { shown = Self.otherCohorts }
             if all[flag]?[shown] != nil {
@@ -69,12 +81,30 @@ public final class RoutingHub: Sendable {
         }
     }
 
-    /// Per flag, the busiest cohorts first.
+    /// Per flag, the busiest cohorts first, summed over the loops.
     public var cohortList: [CohortSeen] {
-        cohorts.withLock { all in
-            all.keys.sorted().flatMap { flag in (all[flag] ?? [:]).values.sorted { ($0.transactions, $1.key) > ($1.transactions, $0.key) } }
+        var merged: [String: [String: CohortSeen]] = [:]
+        for shard in shards {
+            shard.cohorts.withLock { all in
+                for (flag, seen) in all {
+                    for (key, c) in seen {
+                        if var existing = merged[flag]?[key] {
+                            existing.transactions += c.transactions
+                            merged[flag]![key] = existing
+                        } else {
+                            merged[flag, default: [:]][key] = c
+                        }
+                    }
+                }
+            }
+        }
+        return merged.keys.sorted().flatMap { flag in
+            (merged[flag] ?? [:]).values.sorted { ($0.transactions, $1.key) > ($1.transactions, $0.key) }
         }
     }
+
+    /// The current table's version, without taking the lock.
+    public var currentVersion: UInt64 { version.load(ordering: .acquiring) }
 
     public var current: RoutingTable { table.withLock { $0 } }
 
@@ -115,7 +145,10 @@ public final class RoutingHub: Sendable {
             }
         }
         table.withLock { t in
-            if t.flags != flags { t = RoutingTable(version: t.version + 1, flags: flags) }
+            if t.flags != flags {
+                t = RoutingTable(version: t.version + 1, flags: flags)
+                version.store(t.version, ordering: .releasing)
+            }
         }
     }
 
@@ -129,13 +162,14 @@ public final class RoutingHub: Sendable {
             flags[i].stage = stage
             if let p = percentBasisPoints { flags[i].percentBasisPoints = p }
             t = RoutingTable(version: t.version + 1, flags: flags)
+            version.store(t.version, ordering: .releasing)
             return .success(flags[i])
         }
         return try result.get()
     }
 
-    func recordRewrite(flags: [String]) {
-        routedByFlag.withLock { for f in flags { $0[f, default: 0] += 1 } }
+    func recordRewrite(loop: Int, flags: [String]) {
+        shards[loop % shards.count].routed.withLock { for f in flags { $0[f, default: 0] += 1 } }
     }
 
     func recordFallback(fingerprint: String, reason: String, query: String) {
@@ -150,5 +184,9 @@ public final class RoutingHub: Sendable {
     }
 
     public var fallbackList: [Fallback] { fallbacks.withLock { Array($0.values) }.sorted { $0.count > $1.count } }
-    public var routedReads: [String: UInt64] { routedByFlag.withLock { $0 } }
+    public var routedReads: [String: UInt64] {
+        var total: [String: UInt64] = [:]
+        for shard in shards { shard.routed.withLock { for (k, v) in $0 { total[k, default: 0] += v } } }
+        return total
+    }
 }
