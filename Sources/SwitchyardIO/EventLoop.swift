@@ -108,8 +108,6 @@ public final class EventLoop: @unchecked Sendable {
         _ = sy_epoll_mod(epfd, fd, interest.rawValue | UInt32(SY_EPOLLRDHUP), token(fd, r.generation))
     }
 
-    public func interest(fd: Int32) -> Interest? { registrations[fd]?.interest }
-
     /// Removes `fd` from the loop; the caller still owns and closes it.
     public func deregister(fd: Int32) {
         guard registrations.removeValue(forKey: fd) != nil else { return }

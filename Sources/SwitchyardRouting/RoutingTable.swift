@@ -45,6 +45,14 @@ public struct FlagState: Sendable, Equatable {
     }
 }
 
+/// The cohort a flag put one statement in, and the path serving it.
+public struct CohortAssignment: Sendable, Equatable {
+    public var flag: String
+    public var key: String?
+    public var bucket: Int?
+    public var path: ReadPath
+}
+
 /// Where a statement's cohort key can come from.
 public struct CohortContext: Sendable, Equatable {
     /// sqlcommenter tags of the statement (`/*cohort='tenant-42'*/`).
@@ -99,21 +107,27 @@ public struct RoutingTable: Sendable, Equatable {
     /// Before `canary` everyone reads the old path; at `canary` the cohort decides;
     /// at `live` and `complete` everyone reads the new path.
     public static func readPath(_ flag: FlagState, context: CohortContext) -> ReadPath {
+        assignment(flag, context: context).path
+    }
+
+    /// Where `flag` puts a statement in `context`: its cohort key and bucket (only at canary,
+    /// where they decide) and the path that serves its reads.
+    public static func assignment(_ flag: FlagState, context: CohortContext) -> CohortAssignment {
         switch flag.stage {
         case .off, .dualWrite, .shadow:
-            return .old
+            return CohortAssignment(flag: flag.name, key: nil, bucket: nil, path: .old)
         case .canary:
-            guard let key = context.cohortKey(flag.cohortKey) else { return .old }
-            return CohortBucketing.isInCanary(salt: flag.salt, key: key, percentBasisPoints: flag.percentBasisPoints) ? .new : .old
+            guard let key = context.cohortKey(flag.cohortKey) else {
+                return CohortAssignment(flag: flag.name, key: nil, bucket: nil, path: .old)
+            }
+            let bucket = CohortBucketing.bucket(salt: flag.salt, key: key)
+            let inCanary = CohortBucketing.isInCanary(bucket: bucket, percentBasisPoints: flag.percentBasisPoints)
+            return CohortAssignment(flag: flag.name, key: key, bucket: bucket, path: inCanary ? .new : .old)
         case .live, .complete:
-            return .new
+            return CohortAssignment(flag: flag.name, key: nil, bucket: nil, path: .new)
         }
     }
 
-    /// The routes for the rewrite flags whose reads go to the new path in `context`.
-    public func routes(for context: CohortContext) -> [ReadRoute] {
-        flags.compactMap { $0.routing == .rewrite && Self.readPath($0, context: context) == .new ? $0.route : nil }
-    }
 
     /// For the first search_path flag: the schema the session should use in `context`
     /// (nil when no flag routes by search_path).

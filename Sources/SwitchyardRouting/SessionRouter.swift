@@ -22,6 +22,8 @@ public struct SessionRouter: Sendable {
     public private(set) var context: CohortContext
     /// SET LOCAL values, dropped when the transaction ends.
     private var localSettings: [String: String] = [:]
+    /// The cohorts the canary flags put the last routed statement in (for SHOW COHORTS).
+    public private(set) var lastCohorts: [CohortAssignment] = []
     /// The search_path this router last set for the session, if any.
     public private(set) var injectedSearchPath: String?
 
@@ -47,25 +49,11 @@ public struct SessionRouter: Sendable {
     /// sent while the session has never been moved and should stay on the old schema.
     public mutating func searchPathStatement(info: QueryInfo) -> String? {
         guard table.flags.contains(where: { $0.routing != .rewrite }) else { return nil }
-        var ctx = context
-        ctx.commentTags = info.commentTags
-        guard let wanted = table.searchPath(for: ctx) else { return nil }
+        guard let wanted = table.searchPath(for: cohortContext(commentTags: info.commentTags)) else { return nil }
         let isOld = table.flags.contains { if case let .searchPath(old, _) = $0.routing { return old == wanted } else { return false } }
         if injectedSearchPath == wanted || (injectedSearchPath == nil && isOld) { return nil }
         injectedSearchPath = wanted
         return "SET search_path TO \(RelationName.quotedIdentifier(wanted))"
-    }
-
-    /// For each flag at canary: the cohort key this statement resolves to (nil when it has
-    /// none, which keeps it on the old path) and the path that serves it.
-    public func cohorts(info: QueryInfo) -> [(flag: String, key: String?, bucket: Int?, path: ReadPath)] {
-        var ctx = context
-        ctx.commentTags = info.commentTags
-        for (k, v) in localSettings { ctx.settings[k] = v }
-        return table.flags.filter { $0.stage == .canary }.map { flag in
-            let key = ctx.cohortKey(flag.cohortKey)
-            return (flag.name, key, key.map { CohortBucketing.bucket(salt: flag.salt, key: $0) }, RoutingTable.readPath(flag, context: ctx))
-        }
     }
 
     /// Whether a flag moves sessions by search_path.
@@ -98,11 +86,16 @@ public struct SessionRouter: Sendable {
         rewrite: ([ReadRoute]) -> RewriteOutcome
     ) -> RouteDecision {
         for s in statements where s.statementType == "VariableSetStmt" { record(SettingChange.changes(in: s)) }
+        lastCohorts.removeAll(keepingCapacity: true)
         guard table.routesReads else { return .forward }
-        var ctx = context
-        ctx.commentTags = commentTags
-        for (k, v) in localSettings { ctx.settings[k] = v }
-        let newPathFlags = table.flags.filter { $0.routing == .rewrite && RoutingTable.readPath($0, context: ctx) == .new }
+        let ctx = cohortContext(commentTags: commentTags)
+        // One cohort decision per flag and statement, kept for SHOW COHORTS.
+        var newPathFlags: [FlagState] = []
+        for flag in table.flags {
+            let assignment = RoutingTable.assignment(flag, context: ctx)
+            if flag.stage == .canary { lastCohorts.append(assignment) }
+            if flag.routing == .rewrite && assignment.path == .new { newPathFlags.append(flag) }
+        }
         guard !newPathFlags.isEmpty else { return .forward }
         let firstSchema = Self.firstSchema(ctx)
         let routes = newPathFlags.map { flag -> ReadRoute in
@@ -118,6 +111,14 @@ public struct SessionRouter: Sendable {
         case let .keptOnOldPath(reason):
             return .keptOnOldPath(fingerprint: statements.first?.fingerprint ?? "", reason: reason)
         }
+    }
+
+    /// The session's cohort inputs with this statement's tags and the transaction's SET LOCAL values.
+    private func cohortContext(commentTags: [String: String]) -> CohortContext {
+        var ctx = context
+        ctx.commentTags = commentTags
+        for (k, v) in localSettings { ctx.settings[k] = v }
+        return ctx
     }
 
     /// The first schema of the session's search_path, when the session set one

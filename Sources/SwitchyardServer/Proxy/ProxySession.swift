@@ -209,12 +209,6 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         if !router!.routesReads && !router!.hasSearchPathFlags && !Self.mayBeSet(body) { return nil }
         let cache = context.routing.cache(loop: loop.index)
         let info = cache.info(for: sql)
-        // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
-        if heldStartedIdle {
-            for c in router!.cohorts(info: info) {
-                context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
-            }
-        }
         // A search_path flag moves the session between schemas at transaction boundaries,
         // with a statement of Switchyard's own sent ahead of the client's.
         var prefix: [UInt8] = []
@@ -223,8 +217,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             skipper.expectAnswer()
             logger.debug("session moved by a search_path flag", metadata: ["statement": "\(set)"])
         }
+        let decision = router!.route(sql: sql, info: info, cache: cache)
+        // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
+        if heldStartedIdle {
+            for c in router!.lastCohorts {
+                context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
+            }
+        }
         let message: [UInt8]?
-        switch router!.route(sql: sql, info: info, cache: cache) {
+        switch decision {
         case .forward:
             message = nil
         case let .rewritten(text, flags):
@@ -285,7 +286,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             let transactionsBefore = state.transactionCount
             do {
                 try serverScanner.scan(chunk) { message in
-                    handleServerEvent(state.serverMessage(message, now: now), message: message)
+                    handleServerEvent(state.serverMessage(message, now: now))
                 }
                 if state.transactionCount > transactionsBefore {
                     context.stats.transactions.add(state.transactionCount - transactionsBefore, ordering: .relaxed)
@@ -303,7 +304,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         }
     }
 
-    private func handleServerEvent(_ event: SessionStateMachine.ServerEvent, message: ScannedMessage) {
+    private func handleServerEvent(_ event: SessionStateMachine.ServerEvent) {
         switch event {
         case .none:
             break

@@ -137,12 +137,10 @@ public final class SwitchyardServer: Sendable {
         context.shuttingDown.store(true, ordering: .releasing)
         let acceptorLoop = group.loops[0]
         let listener = self.listener
-        let closedListener = Atomic<Bool>(false)
         acceptorLoop.execute {
             acceptorLoop.deregister(fd: listener.fd)
             listener.close()
         }
-        _ = closedListener
         for entry in context.registry.allEntries() {
             let target = entry.target
             entry.loop.execute { target.closeWhenIdle() }
