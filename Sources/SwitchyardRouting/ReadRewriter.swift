@@ -2,7 +2,9 @@
 import SwitchyardSQL
 
 /// How one migrated relation is read from the new schema path: a projection of the
-/// new relation under the old relation's column names, in the old column order.
+/// new relation under the old relation's column names, in the old column order, or, when
+/// the catalog shows the new relation has the old row shape, the new relation itself with
+/// a column alias list of the old names.
 public struct ReadRoute: Sendable, Equatable, Hashable {
     /// The old relation as PostgreSQL folds it (schema defaults to `public`).
     public var oldSchema: String
@@ -16,6 +18,11 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     /// Each column's `value AS name` item, in the old column order.
     let items: [String]
     let newRelation: String
+    /// The old column names to give the new relation by position, set only when the catalog
+    /// showed that the new relation itself answers like the projection (``ReadForm/direct(columns:)``).
+    public let directColumns: [String]?
+    /// `(aid, bid, …)`: the column alias list of the direct form.
+    let directColumnList: String?
     /// A digest of everything above, computed once: routes key the rewrite-plan caches,
     /// and hashing the projection text for every statement would cost more than the lookup.
     private let digest: Int
@@ -23,6 +30,7 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     public static func == (a: ReadRoute, b: ReadRoute) -> Bool {
         a.digest == b.digest && a.unqualifiedSchema == b.unqualifiedSchema && a.oldSchema == b.oldSchema
             && a.oldName == b.oldName && a.projection == b.projection && a.keyColumns == b.keyColumns
+            && a.directColumns == b.directColumns
     }
 
     public func hash(into hasher: inout Hasher) {
@@ -36,7 +44,12 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     ///     over the new relation's row that gives its value (the inverse mapping).
     ///   - types: the old columns' types, when known, so each value is cast back to exactly the
     ///     type the old relation returns.
-    public init(oldSchema: String, oldName: String, newRelation: String, columns: [(column: String, inverse: String)], types: [String?] = [], keyColumns: [String] = []) {
+    ///   - directColumns: the old column names, in order, when the new relation itself may stand
+    ///     in for the old one (see ``ReadForm``); ignored unless there is one per column.
+    public init(
+        oldSchema: String, oldName: String, newRelation: String, columns: [(column: String, inverse: String)],
+        types: [String?] = [], keyColumns: [String] = [], directColumns: [String]? = nil
+    ) {
         self.oldSchema = oldSchema
         self.oldName = oldName
         self.columnNames = columns.map(\.column)
@@ -51,11 +64,15 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
         self.newRelation = newRelation
         let projection = "(SELECT \(items.joined(separator: ", ")) FROM \(newRelation))"
         self.projection = projection
+        let direct = directColumns.flatMap { $0.count == columns.count && !$0.isEmpty ? $0 : nil }
+        self.directColumns = direct
+        directColumnList = direct.map { "(" + $0.map(quoteIdentifier).joined(separator: ", ") + ")" }
         var hasher = Hasher()
         hasher.combine(oldSchema)
         hasher.combine(oldName)
         hasher.combine(projection)
         hasher.combine(keyColumns)
+        hasher.combine(direct)
         digest = hasher.finalize()
     }
 
@@ -90,6 +107,9 @@ public enum RewriteOutcome: Sendable, Equatable {
 /// Replaces each read reference to an old relation, at its exact byte range, with a
 /// projection of the new relation carrying the old column names and the same alias.
 /// PostgreSQL's planner pulls such subqueries up, so plans stay as good as on a table.
+/// When the route allows it, the reference names the new relation itself instead, with a
+/// column alias list of the old names: the same answer, and cheaper for PostgreSQL to
+/// parse and plan than the subquery.
 /// Anything it cannot prove safe stays on the old path: a wrong answer is worse than an old one.
 public enum ReadRewriter {
     public static func rewrite(sql: String, statements: [StatementAnalysis], routes: [ReadRoute]) -> RewriteOutcome {
@@ -134,9 +154,13 @@ public enum ReadRewriter {
                 if let reason = unsafeReason(r, route: route, columns: columns, tokens: tokens, text: textBytes) {
                     return .keptOnOldPath(reason: reason)
                 }
+                let offset = statement.range.lowerBound
+                if let direct = directEdits(r, route: route, columns: columns, tokens: tokens, text: textBytes) {
+                    for e in direct { edits.append(((e.range.lowerBound + offset)..<(e.range.upperBound + offset), e.text)) }
+                    continue
+                }
                 let projection = route.projection(keeping: usedColumns(of: r, route: route, columns: columns, tokens: tokens, text: textBytes))
                 let replacement = r.alias == nil ? "\(projection) AS \(quoteIdentifier(r.name))" : projection
-                let offset = statement.range.lowerBound
                 edits.append(((r.byteRange.lowerBound + offset)..<(r.byteRange.upperBound + offset), replacement))
             }
         }
@@ -159,6 +183,74 @@ public enum ReadRewriter {
             bytes.replaceSubrange(edit.range, with: Array(edit.replacement.utf8))
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The edits (byte ranges within the statement, each on token boundaries) that make reference
+    /// `r` name the new relation itself under the old column names, or nil when the route has no
+    /// direct form or this reference needs the projection:
+    /// `users` → `public.users_v2 AS users(id, name)`, `users u` → `public.users_v2 u(id, name)`,
+    /// and `users AS t(a, b)` (a full column list, which keeps its meaning by position) →
+    /// `public.users_v2 AS t(a, b)`.
+    static func directEdits(_ r: RelationReference, route: ReadRoute, columns: [ColumnReference], tokens: [SQLToken], text: [UInt8]) -> [(range: Range<Int>, text: String)]? {
+        guard let list = route.directColumnList else { return nil }
+        func spelling(_ t: SQLToken) -> String {
+            String(decoding: text[max(0, t.byteRange.lowerBound)..<min(text.count, t.byteRange.upperBound)], as: UTF8.self)
+        }
+        // The columns visible through the reference: the old names, or those of the alias's column list.
+        var visibleColumns = route.columnNames
+        var aliasEdit: (range: Range<Int>, text: String)?
+        if let alias = r.alias {
+            let following = tokens.lazy.filter { !$0.isComment && $0.byteRange.lowerBound >= r.byteRange.upperBound }
+            var i = following.startIndex
+            guard i != following.endIndex else { return nil }
+            if following[i].isKeyword, spelling(following[i]).uppercased() == "AS" { i = following.index(after: i) }
+            guard i != following.endIndex, foldedIdentifier(spelling(following[i])) == alias else { return nil }
+            let aliasToken = following[i]
+            i = following.index(after: i)
+            if i != following.endIndex, spelling(following[i]) == "(" {
+                // A column list names the columns by position. A partial one leaves the later
+                // columns named as the table names them, which the projection does and the new
+                // relation does not.
+                var names: [String] = []
+                i = following.index(after: i)
+                while i != following.endIndex, spelling(following[i]) != ")" {
+                    let word = spelling(following[i])
+                    if word != "," {
+                        guard let name = foldedIdentifier(word) else { return nil }
+                        names.append(name)
+                    }
+                    i = following.index(after: i)
+                }
+                guard i != following.endIndex, names.count == route.columnNames.count else { return nil }
+                visibleColumns = names
+            } else {
+                aliasEdit = (aliasToken.byteRange, spelling(aliasToken) + list)
+            }
+        }
+        // `u.f` where f is no column calls a function in attribute notation on the row, whose type
+        // is the new relation's here; a field of a column's value (`u.c.f`) is left to the projection too.
+        let visible = r.alias ?? r.name
+        let known = Set(visibleColumns)
+        for c in columns where c.fields.count >= 2 {
+            guard let last = c.fields.last else { continue }
+            if c.fields[c.fields.count - 2] == visible, last != "*", !known.contains(last) { return nil }
+            if c.fields.count > 2, c.fields[0] == visible { return nil }
+        }
+        guard r.alias != nil else { return [(r.byteRange, "\(route.newRelation) AS \(quoteIdentifier(r.name))\(list)")] }
+        return [(r.byteRange, route.newRelation)] + (aliasEdit.map { [$0] } ?? [])
+    }
+
+    /// An identifier token as PostgreSQL folds it: quoted kept (with `""` unescaped), bare with
+    /// ASCII letters lower-cased; nil for anything else (Unicode escapes, punctuation).
+    static func foldedIdentifier(_ word: String) -> String? {
+        if word.hasPrefix("\""), word.hasSuffix("\""), word.utf8.count >= 2 {
+            let inner = word.dropFirst().dropLast()
+            return inner.split(separator: "\"\"", omittingEmptySubsequences: false).joined(separator: "\"")
+        }
+        func isLetter(_ c: Unicode.Scalar) -> Bool { c == "_" || c.value >= 0x80 || ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
+        guard let first = word.unicodeScalars.first, isLetter(first),
+              word.unicodeScalars.allSatisfy({ isLetter($0) || $0 == "$" || ("0"..."9").contains($0) }) else { return nil }
+        return String(decoding: word.utf8.map { $0 >= 0x41 && $0 <= 0x5A ? $0 + 0x20 : $0 }, as: UTF8.self)
     }
 
     /// The old columns a statement may read through reference `r`: every column its column
@@ -213,6 +305,11 @@ public enum ReadRewriter {
         }
         // ONLY and TABLESAMPLE decorate a table, not a subquery.
         if refIndex > 0, tokens[refIndex - 1].isKeyword, spelling(tokens[refIndex - 1]).uppercased() == "ONLY" {
+            return "ONLY"
+        }
+        // `ONLY (users)`: the parenthesized spelling.
+        if refIndex > 1, spelling(tokens[refIndex - 1]) == "(", tokens[refIndex - 2].isKeyword,
+           spelling(tokens[refIndex - 2]).uppercased() == "ONLY" {
             return "ONLY"
         }
         if tokens.contains(where: { $0.isKeyword && spelling($0).uppercased() == "TABLESAMPLE" }) {

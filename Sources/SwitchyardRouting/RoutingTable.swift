@@ -33,13 +33,14 @@ public struct FlagState: Sendable, Equatable {
 
     /// Builds the flag's state from the configuration: the route reads the new relation
     /// through each column's inverse mapping, in the order the columns are listed.
-    /// `oldColumnTypes`, when known from the catalog, makes each value come back as
-    /// exactly the old column's type (numeric scale, timestamp precision...).
-    public init(flag: FlagConfig, migration: MigrationConfig, oldColumnTypes: [String?] = []) {
+    /// The catalog, when read, makes each value come back as exactly the old column's type
+    /// (numeric scale, timestamp precision...), and says whether reads may name the new
+    /// relation directly (``ReadForm``); without it reads go through the projection.
+    public init(flag: FlagConfig, migration: MigrationConfig, catalog: RouteCatalog? = nil) {
         let route = ReadRoute(
             oldSchema: migration.old.schema, oldName: migration.old.name, newRelation: migration.new.description,
-            columns: migration.columns.map { (column: $0.oldColumn, inverse: $0.inverse) }, types: oldColumnTypes,
-            keyColumns: migration.key)
+            columns: migration.columns.map { (column: $0.oldColumn, inverse: $0.inverse) }, types: catalog?.oldColumnTypes ?? [],
+            keyColumns: migration.key, directColumns: catalog?.form.directColumns)
         self.init(name: flag.name, migration: migration.name, stage: flag.stage, percentBasisPoints: flag.percentBasisPoints,
                   cohortKey: flag.cohortKey, salt: flag.salt, route: route, routing: flag.routing)
     }

@@ -7,6 +7,9 @@ import Testing
 
 @Suite("Flags shared through the control schema", .serialized)
 struct ControlSchemaTests {
+    /// A database of this suite's own: suites run in parallel and each recreates its users tables.
+    static let database = "sy_control"
+
     static func stage(_ proxy: ProxyFixture) throws -> String {
         let line = try proxy.psql("show flags", database: "switchyard")
         return line.split(separator: "|").dropFirst(2).first.map(String.init) ?? ""
@@ -24,7 +27,7 @@ struct ControlSchemaTests {
     @Test("a flip on one instance is in force on another within one second, and survives a restart")
     func flipReachesOtherInstance() throws {
         let cluster = try PostgresCluster.shared()
-        try RoutingTests.prepare(cluster)
+        try RoutingTests.prepare(cluster, database: Self.database)
         let schema = "sy_ctl_shared_\(UInt32.random(in: 0...UInt32.max))"
         let a = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema) })
         let b = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema) })
@@ -34,7 +37,7 @@ struct ControlSchemaTests {
         let seen = try Self.waitFor("live", on: b, within: 1)
         #expect(seen != nil && Date().timeIntervalSince(flipped) <= 1.0, "seen after \(String(describing: seen)) s")
         // Queries on b now read the new table.
-        let conn = try PQConnection(b.connectionString(database: RoutingTests.database))
+        let conn = try PQConnection(b.connectionString(database: Self.database))
         #expect(try conn.query("select name from users where id = 5") == [["new-5"]])
         a.stop()
         b.stop()
@@ -75,16 +78,19 @@ struct ControlSchemaTests {
 
 @Suite("Control database unreachable")
 struct ControlUnreachableTests {
+    /// A database of this suite's own: suites run in parallel and each recreates its users tables.
+    static let database = "sy_control_unreachable"
+
     @Test("routing keeps the configured state, SHOW FLAGS says why, and SET FLAG fails with a clear error")
     func failStatic() throws {
         let cluster = try PostgresCluster.shared()
-        try RoutingTests.prepare(cluster)
+        try RoutingTests.prepare(cluster, database: Self.database)
         let deadPort = freeTCPPort()
         try ProxyFixture.with(configure: { c in
             RoutingTests.configure(&c, controlSchema: "sy_ctl_dead")
             c.control.database = try! UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(deadPort)/postgres")
         }) { proxy in
-            let conn = try PQConnection(proxy.connectionString(database: RoutingTests.database))
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
             #expect(try conn.query("/*cohort='\(RoutingTests.inside)'*/ select name from users where id = 3") == [["new-3"]])
             #expect(try conn.query("/*cohort='\(RoutingTests.outside)'*/ select name from users where id = 3") == [["old-3"]])
             var flags = ""

@@ -1,6 +1,7 @@
 // A corpus of read queries on a migrated table: each gets its expected rewrite outcome, and every rewrite answers exactly like the old table on PostgreSQL.
 import CLibPQ
 import Foundation
+import SwitchyardConfig
 import SwitchyardRouting
 import SwitchyardSQL
 import SwitchyardTestSupport
@@ -25,11 +26,25 @@ struct RewriteCorpusTests {
         types: ["integer", "text", "text", "timestamp without time zone", "numeric(10,2)", "text", "text"],
         keyColumns: ["id"])
 
+    /// public.users read through public.users_v3, which has its row shape (same column order,
+    /// types and collations, some columns renamed): routed reads name users_v3 directly.
+    static let directMigration = MigrationConfig(
+        name: "users_v3", old: RelationName(name: "users"), new: RelationName(name: "users_v3"), key: ["id"],
+        columns: [
+            ColumnMapping(oldColumn: "id", newColumn: "id"),
+            ColumnMapping(oldColumn: "name", newColumn: "full_name"),
+            ColumnMapping(oldColumn: "email", newColumn: "email_address"),
+            ColumnMapping(oldColumn: "created", newColumn: "created"),
+            ColumnMapping(oldColumn: "score", newColumn: "score"),
+            ColumnMapping(oldColumn: "Display Name", newColumn: "display_name"),
+            ColumnMapping(oldColumn: "café", newColumn: "Café"),
+        ])
+
     /// The old and new schemas with the same ~200 users (NULLs, unicode, ties), and what queries join with.
     static let setupSQL = """
         set client_min_messages = warning;
         drop schema if exists other cascade;
-        drop table if exists orders, tenants, users_v2, users cascade;
+        drop table if exists orders, tenants, users_v3, users_v2, users cascade;
         create table users (id int primary key, name text, email text, created timestamp, score numeric(10,2),
                             "Display Name" text, café text);
         create table users_v2 (id int primary key, full_name text, email_address text, created_at timestamptz,
@@ -50,6 +65,9 @@ struct RewriteCorpusTests {
         from generate_series(1, 200) g;
         insert into users_v2 (id, full_name, email_address, created_at, score_cents, display_name, cafe, tenant_id)
         select id, name, email, created at time zone 'UTC', (score * 100)::bigint, "Display Name", café, id % 4 from users;
+        create table users_v3 (id int primary key, full_name text, email_address text, created timestamp, score numeric(10,2),
+                               display_name text, "Café" text);
+        insert into users_v3 select * from users;
         create table orders (id int primary key, user_id int, total numeric(10,2), status text);
         insert into orders
         select g,
@@ -80,12 +98,38 @@ struct RewriteCorpusTests {
         #expect(cases.contains { $0.expected == .keptOnOldPath })
     }
 
+    /// A relation's visible columns as `switchyard` reads them from the catalog.
+    static func catalogColumns(_ connection: PQConnection, _ relation: String) throws -> [RelationColumn] {
+        try connection.query("""
+            select a.attname, format_type(a.atttypid, a.atttypmod), a.attcollation::int8 from pg_attribute a
+            where a.attrelid = '\(relation)'::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum
+            """).map { RelationColumn(name: $0[0] ?? "", type: $0[1] ?? "", collation: UInt32($0[2] ?? "") ?? 0) }
+    }
+
     @Test("every corpus query gets its expected outcome, and every rewrite answers exactly like the old table")
     func corpus() throws {
         let cluster = try PostgresCluster.shared()
         _ = try? cluster.psql("create database \(Self.database)")
         let connection = try PQConnection(cluster.connectionString(database: Self.database))
         _ = try CorpusSQL.execute(connection, Self.setupSQL)
+
+        // The direct form is decided from the catalog, as the control thread does: users_v3 has
+        // the row shape of users, users_v2 (an extra column, other types) does not.
+        let oldColumns = try Self.catalogColumns(connection, "public.users")
+        let catalog = RouteCatalog(migration: Self.directMigration, old: oldColumns, new: try Self.catalogColumns(connection, "public.users_v3"))
+        try #require(catalog.form == .direct(columns: ["id", "name", "email", "created", "score", "Display Name", "café"]), "\(catalog.form)")
+        let v2Columns = try Self.catalogColumns(connection, "public.users_v2")
+        var v2Migration = Self.directMigration
+        v2Migration.new = RelationName(name: "users_v2")
+        #expect(ReadForm.decide(v2Migration, old: oldColumns, new: v2Columns) == .projection(reason: "public.users_v2 has 8 columns, 7 are mapped"))
+        let directRoute = FlagState(flag: FlagConfig(name: "users_v3", migration: "users_v3"), migration: Self.directMigration, catalog: catalog).route
+        try #require(directRoute.directColumns != nil)
+        let aliased = "public.users_v3 AS users(id, name, email, created, score, \"Display Name\", \"café\")"
+        let sameDirect = try CorpusSQL.execute(connection, """
+            select count(*) from ((select * from users except all select * from \(aliased))
+                                  union all (select * from \(aliased) except all select * from users)) d
+            """)
+        try #require(sameDirect.count == 1 && sameDirect[0].text == [["0"]], "public.users_v3 must hold exactly the rows of public.users")
 
         // Precondition: the route's projection reproduces the old table exactly.
         let projection = Self.route.projection
@@ -99,6 +143,8 @@ struct RewriteCorpusTests {
 
         var tally: [String: Int] = [:]
         var verified = 0
+        var verifiedDirect = 0
+        var directThroughProjection: [String] = []
         for c in RewriteCorpus.cases {
             let statements = SQLAnalyzer.analyze(c.sql)
             guard !statements.isEmpty, statements.allSatisfy({ $0.error == nil }) else {
@@ -114,6 +160,28 @@ struct RewriteCorpusTests {
             } catch {
                 Issue.record("[\(c.id)] corpus query fails on the old table: \(error)\n  \(c.sql)")
                 continue
+            }
+
+            // The direct form: rewritten exactly where the projection is, and answering like the old table.
+            let direct = ReadRewriter.rewrite(sql: c.sql, statements: statements, routes: [directRoute])
+            tally["direct form: got \(direct.label)", default: 0] += 1
+            if direct.label != outcome.label {
+                Issue.record("""
+                    [\(c.id)] the direct form gives \(direct), the projection \(outcome.label)
+                      query: \(c.sql)
+                    """)
+            } else if case let .rewritten(text) = direct {
+                if text.contains("FROM public.users_v3)") { directThroughProjection.append(c.id) }
+                if let report = Self.compare(c, rewritten: text, old: old, statements: statements, connection: connection, newName: "users_v3") {
+                    Issue.record("""
+                        [\(c.id)] the direct-form rewrite does not answer like the old table
+                          original:  \(c.sql)
+                          rewritten: \(text)
+                        \(report)
+                        """)
+                } else {
+                    verifiedDirect += 1
+                }
             }
 
             switch outcome {
@@ -146,13 +214,23 @@ struct RewriteCorpusTests {
             }
         }
         let summary = tally.sorted { $0.key < $1.key }.map { "  \($0.key): \($0.value)" }.joined(separator: "\n")
-        print("RewriteCorpus: \(RewriteCorpus.cases.count) cases, \(verified) rewritten and verified identical\n\(summary)")
+        print("""
+            RewriteCorpus: \(RewriteCorpus.cases.count) cases, \(verified) rewritten and verified identical, \(verifiedDirect) in the direct form \
+            (\(directThroughProjection.count) of them through the projection: \(directThroughProjection.joined(separator: ", ")))
+            \(summary)
+            """)
         #expect(verified >= 100, "at least 100 rewritten queries checked against PostgreSQL")
+        #expect(verifiedDirect == verified, "every query rewritten with the projection is rewritten and verified in the direct form too")
+        // Only partial column lists (the later columns keep the table's names) and functions in
+        // attribute notation (they take the table's row type) keep the projection.
+        #expect(directThroughProjection.sorted() == ["alias-column-list", "alias-column-list-as", "record-functional-notation"],
+                "\(directThroughProjection)")
     }
 
     /// Runs the rewritten text and compares it with the old result; nil when they are exactly the same.
     static func compare(
-        _ c: CorpusCase, rewritten: String, old: [QueryResult], statements: [StatementAnalysis], connection: PQConnection
+        _ c: CorpusCase, rewritten: String, old: [QueryResult], statements: [StatementAnalysis], connection: PQConnection,
+        newName: String = "users_v2"
     ) -> String? {
         var problems: [String] = []
         // The rewrite must read the new table and no longer the old one.
@@ -160,8 +238,8 @@ struct RewriteCorpusTests {
         if relations.contains(where: { $0.catalog == nil && ($0.schema ?? "public") == "public" && $0.name == "users" }) {
             problems.append("the rewritten text still reads public.users")
         }
-        if !relations.contains(where: { $0.name == "users_v2" }) {
-            problems.append("the rewritten text does not read public.users_v2")
+        if !relations.contains(where: { $0.name == newName }) {
+            problems.append("the rewritten text does not read public.\(newName)")
         }
         let new: [QueryResult]
         do {
@@ -275,6 +353,9 @@ enum RewriteCorpus {
         rw("alias-schema-comment-inside", "select u.name from public/* c */.users u where u.id = 13"),
         rw("alias-column-list", "select t.uid, t.uname from users t (uid, uname) where t.uid < 5"),
         rw("alias-column-list-as", "select * from users as t(a, b, c) where a < 4"),
+        rw("alias-column-list-full", #"select t.a, t.g, t."F" from users as t(a, b, c, d, e, "F", g) where t.a < 6"#),
+        rw("alias-as-comments", "select u.name from users /* a */ as /* b */ u where u.id < 5"),
+        rw("alias-quoted-as", #"select "Ü".café from users as "Ü" where "Ü".id < 9"#),
         rw("alias-quoted", #"select "U".name, "U"."Display Name" from users "U" where "U".id < 4"#),
         rw("alias-named-like-column", "select name.name from users name where name.id = 1"),
 

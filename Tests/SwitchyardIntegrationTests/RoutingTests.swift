@@ -9,7 +9,8 @@ import Testing
 struct RoutingTests {
     static let database = "sy_routing"
 
-    static func prepare(_ cluster: PostgresCluster) throws {
+    /// The users tables in `database` (this suite's by default; suites running in parallel use their own).
+    static func prepare(_ cluster: PostgresCluster, database: String = RoutingTests.database) throws {
         _ = try? cluster.psql("create database \(database)")
         _ = try cluster.psql("""
             drop table if exists users, users_v2;
@@ -43,6 +44,19 @@ struct RoutingTests {
     /// (flag state persists there, so tests must not share one unless they mean to).
     static func withProxy(controlSchema: String = "sy_ctl_\(UInt32.random(in: 0...UInt32.max))", _ body: (ProxyFixture) throws -> Void) throws {
         try ProxyFixture.with(configure: { configure(&$0, controlSchema: controlSchema) }, body)
+    }
+
+    /// A proxy configured by `yaml` whose upstream is `upstreamDatabase`: the control thread
+    /// reads the catalog of the upstream database, so it must be the one holding the tables.
+    static func withProxy(yaml: String, upstreamDatabase: String, cluster: PostgresCluster, _ body: (ProxyFixture) throws -> Void) throws {
+        let parsed = try ConfigLoader.parse(yaml: yaml)
+        let upstream = try UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(cluster.port)/\(upstreamDatabase)")
+        try ProxyFixture.with(configure: { c in
+            c.upstream = upstream
+            c.migrations = parsed.migrations
+            c.flags = parsed.flags
+            c.control.schema = "sy_ctl_\(UInt32.random(in: 0...UInt32.max))"
+        }, body)
     }
 
     static func configure(_ c: inout SwitchyardConfiguration, controlSchema: String) {
@@ -89,6 +103,56 @@ struct RoutingTests {
             #expect(metrics.contains("switchyard_routing_fallbacks_total 1"))
             let routedLine = metrics.split(separator: "\n").first { $0.hasPrefix("switchyard_routed_reads_total{flag=\"users_v2\"}") }
             #expect((routedLine?.split(separator: " ").last.flatMap { Int($0) } ?? 0) >= 4)
+        }
+    }
+
+    @Test("a new table with the old row shape is read directly once the catalog is read; another shape through the projection")
+    func directForm() throws {
+        let cluster = try PostgresCluster.shared()
+        _ = try? cluster.psql("create database \(Self.database)")
+        _ = try cluster.psql("""
+            drop table if exists accounts, accounts_v2;
+            create table accounts (aid int primary key, bid int, abalance int, filler char(20));
+            create table accounts_v2 (aid int primary key, bid int, balance int, filler char(20));
+            insert into accounts select g, g % 3, g * 10, 'old' from generate_series(1, 20) g;
+            insert into accounts_v2 select g, g % 3, g * 100, 'new' from generate_series(1, 20) g;
+            """, database: Self.database)
+        let yaml = Self.yaml.replacingOccurrences(of: "\nflags:\n", with: """
+
+              - name: accounts_v2
+                old: public.accounts
+                new: public.accounts_v2
+                key: [aid]
+                columns:
+                  aid: aid
+                  bid: bid
+                  abalance: balance
+                  filler: filler
+            flags:
+              - name: accounts_v2
+                migration: accounts_v2
+                stage: live
+
+            """)
+        try #require(yaml.contains("abalance: balance"))
+        try Self.withProxy(yaml: yaml, upstreamDatabase: Self.database, cluster: cluster) { proxy in
+            // The control thread reads the catalog shortly after start.
+            let deadline = ContinuousClock.now + .seconds(15)
+            func route(_ flag: String) -> ReadRoute? { proxy.server.context.routing.current.flags.first { $0.name == flag }?.route }
+            while route("accounts_v2")?.directColumns == nil, ContinuousClock.now < deadline { usleep(20_000) }
+            #expect(route("accounts_v2")?.directColumns == ["aid", "bid", "abalance", "filler"])
+            // users_v2 has an extra column and another type for created: the projection stays.
+            #expect(route("users_v2")?.directColumns == nil)
+
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            #expect(try conn.query("select abalance from accounts where aid = 3") == [["300"]])
+            #expect(try conn.query("select a.abalance, a.filler from accounts a where a.aid = $1", parameters: ["4"])
+                == [["400", "new" + String(repeating: " ", count: 17)]])
+            #expect(try conn.query("select * from accounts as x(k) where k = 5") == [["5", "2", "500", "new" + String(repeating: " ", count: 17)]])
+            #expect(try conn.query("select x.bid, sum(x.abalance) from accounts x join accounts y using (aid) where y.aid <= 6 group by x.bid order by 1")
+                == [["0", "900"], ["1", "500"], ["2", "700"]])
+            // A locking read stays on the old table.
+            #expect(try conn.query("select abalance from accounts where aid = 3 for share") == [["30"]])
         }
     }
 
@@ -147,12 +211,7 @@ struct SearchPathRoutingTests {
                 percent: 50
                 routing: { search_path: { old: app_v1, new: app_v2 } }
             """
-        let parsed = try ConfigLoader.parse(yaml: yaml)
-        try ProxyFixture.with(configure: { c in
-            c.migrations = parsed.migrations
-            c.flags = parsed.flags
-            c.control.schema = "sy_ctl_sp_\(UInt32.random(in: 0...UInt32.max))"
-        }) { proxy in
+        try RoutingTests.withProxy(yaml: yaml, upstreamDatabase: Self.database, cluster: cluster) { proxy in
             let conn = try PQConnection(proxy.connectionString(database: Self.database))
             try conn.query("set search_path to app_v1")
             #expect(try conn.query("/*cohort='\(RoutingTests.outside)'*/ select name from users") == [["one"]])

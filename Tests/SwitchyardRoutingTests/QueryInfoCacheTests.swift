@@ -32,6 +32,33 @@ struct QueryInfoCacheTests {
         #expect(cache.info(for: texts[2]).commentTags == [:])
     }
 
+    @Test("a direct-form plan, which also edits the alias, serves every text of the shape")
+    func directShapes() {
+        let cache = QueryInfoCache(capacity: 100)
+        let route = ReadRewriterTests.directRoute
+        let texts = [
+            ("select name from users as u where u.id = 1 and name <> 'x'",
+             "select name from public.users_v2 as u(id, name) where u.id = 1 and name <> 'x'"),
+            ("/*cohort='k2'*/ select name from users as u where u.id = 123456 and name <> 'a much longer string'",
+             "/*cohort='k2'*/ select name from public.users_v2 as u(id, name) where u.id = 123456 and name <> 'a much longer string'"),
+            ("select name from users /* c */ as u where u.id = 7 and name <> ''",
+             "select name from public.users_v2 /* c */ as u(id, name) where u.id = 7 and name <> ''"),
+        ]
+        for (sql, expected) in texts {
+            #expect(cache.rewrite(sql, info: cache.info(for: sql), routes: [route]) == .rewritten(expected))
+        }
+        let bare = ["select * from users where id = 1", "select * from users where id = 22"]
+        for sql in bare {
+            #expect(cache.rewrite(sql, info: cache.info(for: sql), routes: [route])
+                == .rewritten(sql.replacingOccurrences(of: "from users", with: "from public.users_v2 AS users(id, name)")))
+        }
+        #expect(cache.shapeCount == 2)
+        // The projection route has plans of its own for the same shapes.
+        let sql = "select name from users as u where u.id = 99 and name <> 'y'"
+        #expect(cache.rewrite(sql, info: cache.info(for: sql), routes: [Self.route])
+            == .rewritten("select name from \(Self.projection) as u where u.id = 99 and name <> 'y'"))
+    }
+
     @Test("SET statements are analysed text by text, so each keeps its own value")
     func settingsNotShared() {
         let cache = QueryInfoCache(capacity: 100)

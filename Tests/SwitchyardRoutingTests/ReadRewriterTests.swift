@@ -12,7 +12,14 @@ struct ReadRewriterTests {
     /// The projection pruned to the key, for statements that read no other column.
     static let keyOnly = "(SELECT id AS id FROM public.users_v2)"
 
-    static func rewrite(_ sql: String) -> RewriteOutcome {
+    /// The same route where the catalog showed users_v2 has the row shape of users.
+    static let directRoute = ReadRoute(
+        oldSchema: "public", oldName: "users", newRelation: "public.users_v2",
+        columns: [(column: "id", inverse: "id"), (column: "name", inverse: "full_name")], keyColumns: ["id"],
+        directColumns: ["id", "name"])
+    static let direct = "public.users_v2"
+
+    static func rewrite(_ sql: String, route: ReadRoute = route) -> RewriteOutcome {
         ReadRewriter.rewrite(sql: sql, statements: SQLAnalyzer.analyze(sql), routes: [route])
     }
 
@@ -38,6 +45,70 @@ struct ReadRewriterTests {
         #expect(Self.rewrite(sql) == .rewritten(expected))
     }
 
+    @Test("with the direct form, names the new relation under the old column names, keeping aliases", arguments: [
+        ("select * from users", "select * from \(direct) AS users(id, name)"),
+        ("select name from public.users where id = 1", "select name from \(direct) AS users(id, name) where id = 1"),
+        ("select users.name from \"users\"", "select users.name from \(direct) AS users(id, name)"),
+        ("select u.name from users u where u.id = 1", "select u.name from \(direct) u(id, name) where u.id = 1"),
+        ("select u.name from public.users as u", "select u.name from \(direct) as u(id, name)"),
+        ("select u.name from users AS u", "select u.name from \(direct) AS u(id, name)"),
+        ("select \"U\".name from users \"U\" where \"U\".id < 4", "select \"U\".name from \(direct) \"U\"(id, name) where \"U\".id < 4"),
+        ("select U.name from users U", "select U.name from \(direct) U(id, name)"),
+        ("select u.name from users /* c */ as /* d */ u", "select u.name from \(direct) /* c */ as /* d */ u(id, name)"),
+        ("select t.b from users as t(a, b) where t.a < 3", "select t.b from \(direct) as t(a, b) where t.a < 3"),
+        ("select t.\"B\" from users t (a, \"B\")", "select t.\"B\" from \(direct) t (a, \"B\")"),
+        ("select a.id, b.id from users a join users b on a.id = b.id",
+         "select a.id, b.id from \(direct) a(id, name) join \(direct) b(id, name) on a.id = b.id"),
+        ("select users.id, u2.id from users join users u2 on u2.id = users.id",
+         "select users.id, u2.id from \(direct) AS users(id, name) join \(direct) u2(id, name) on u2.id = users.id"),
+        ("select o.id from orders o where exists (select 1 from users u where u.id = o.user_id)",
+         "select o.id from orders o where exists (select 1 from \(direct) u(id, name) where u.id = o.user_id)"),
+        ("select * from (select id, name from users) s", "select * from (select id, name from \(direct) AS users(id, name)) s"),
+        ("with x as (select * from users) select * from x", "with x as (select * from \(direct) AS users(id, name)) select * from x"),
+        ("with users as (select * from users u where id < 10) select * from users",
+         "with users as (select * from \(direct) u(id, name) where id < 10) select * from users"),
+        ("select id from users union select id from users v", "select id from \(direct) AS users(id, name) union select id from \(direct) v(id, name)"),
+        ("select 1; select name from users", "select 1; select name from \(direct) AS users(id, name)"),
+        ("select name from users natural join orders", "select name from \(direct) AS users(id, name) natural join orders"),
+    ])
+    func rewritesDirectly(sql: String, expected: String) {
+        #expect(Self.rewrite(sql, route: Self.directRoute) == .rewritten(expected))
+    }
+
+    @Test("with the direct form, references a table would not answer like the projection keep the projection", arguments: [
+        // A partial column list leaves the later columns named by the table (full_name on users_v2).
+        ("select t.a, name from users t(a)", "select t.a, name from \(projection) t(a)"),
+        // A function in attribute notation takes the row, whose type would be users_v2's.
+        ("select u.label from users u", "select u.label from \(projection) u"),
+        ("select users.label from users", "select users.label from \(projection) AS users"),
+    ])
+    func directFallsBackToProjection(sql: String, expected: String) {
+        #expect(Self.rewrite(sql, route: Self.directRoute) == .rewritten(expected))
+    }
+
+    @Test("a route without the direct form, or with a column list of another length, uses the projection")
+    func withoutDirectForm() {
+        #expect(Self.route.directColumns == nil)
+        #expect(Self.rewrite("select * from users u") == .rewritten("select * from \(Self.projection) u"))
+        let mismatched = ReadRoute(
+            oldSchema: "public", oldName: "users", newRelation: "public.users_v2",
+            columns: [(column: "id", inverse: "id"), (column: "name", inverse: "full_name")], keyColumns: ["id"], directColumns: ["id"])
+        #expect(mismatched.directColumns == nil)
+        #expect(mismatched == Self.route)
+        #expect(Self.directRoute != Self.route)
+        #expect(Self.rewrite("select * from users u", route: mismatched) == .rewritten("select * from \(Self.projection) u"))
+    }
+
+    @Test("the direct form quotes the old names that need it")
+    func directQuoting() {
+        let route = ReadRoute(oldSchema: "public", oldName: "Order", newRelation: "public.\"Orders v2\"",
+                              columns: [(column: "Total", inverse: "\"Total\""), (column: "user", inverse: "\"user\"")],
+                              types: ["numeric(10,2)", "integer"], directColumns: ["Total", "user"])
+        let sql = "select \"Total\" from \"Order\""
+        #expect(ReadRewriter.rewrite(sql: sql, statements: SQLAnalyzer.analyze(sql), routes: [route])
+            == .rewritten("select \"Total\" from public.\"Orders v2\" AS \"Order\"(\"Total\", \"user\")"))
+    }
+
     @Test("leaves statements without routed reads alone", arguments: [
         "select * from orders",
         "select * from other.users",
@@ -49,6 +120,7 @@ struct ReadRewriterTests {
     ])
     func untouched(sql: String) {
         #expect(Self.rewrite(sql) == .untouched)
+        #expect(Self.rewrite(sql, route: Self.directRoute) == .untouched)
     }
 
     @Test("keeps unsafe shapes on the old path", arguments: [
@@ -62,11 +134,15 @@ struct ReadRewriterTests {
         "select ctid, id from users",
         "select u.id, u.name from users u group by u.id",
         "select pg_typeof(u.*) from users u",
+        "select count(*) from only (users) u",
+        "select * from users where id in (select id from users for share)",
     ])
     func keptOnOldPath(sql: String) {
-        guard case .keptOnOldPath = Self.rewrite(sql) else {
-            Issue.record("expected the old path for \(sql), got \(Self.rewrite(sql))")
-            return
+        for route in [Self.route, Self.directRoute] {
+            guard case .keptOnOldPath = Self.rewrite(sql, route: route) else {
+                Issue.record("expected the old path for \(sql), got \(Self.rewrite(sql, route: route))")
+                continue
+            }
         }
     }
 

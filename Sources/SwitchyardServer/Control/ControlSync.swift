@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Synchronization
 import SwitchyardConfig
+import SwitchyardRouting
 
 /// A thread of its own with a libpq connection to the control database. At start it
 /// creates the control schema if needed and seeds it from the config; then it listens
@@ -52,11 +53,12 @@ final class ControlSync: Sendable {
         return (connection, store)
     }
 
-    /// The old relations' column types, so routed reads cast back to exactly them.
-    private func refreshColumnTypes(_ config: SwitchyardConfiguration, _ connection: ControlConnection) throws(ControlError) {
-        var types: [String: [String?]] = [:]
-        for m in config.migrations { types[m.name] = try MigrationCheck.oldColumnTypes(m, connection) }
-        hub.applyColumnTypes(types)
+    /// The old relations' column types, so routed reads cast back to exactly them, and whether
+    /// each new relation has the old row shape, so reads can name it directly.
+    private func refreshCatalog(_ config: SwitchyardConfiguration, _ connection: ControlConnection) throws(ControlError) {
+        var catalog: [String: RouteCatalog] = [:]
+        for m in config.migrations { catalog[m.name] = try MigrationCheck.routeCatalog(m, connection) }
+        hub.applyCatalog(catalog)
     }
 
     private func run() {
@@ -66,7 +68,7 @@ final class ControlSync: Sendable {
             do {
                 let (connection, store) = try Self.open(config)
                 try connection.executeScript("LISTEN \(RelationName.quotedIdentifier(store.channel))")
-                try refreshColumnTypes(config, connection)
+                try refreshCatalog(config, connection)
                 hub.applyStored(try store.load(connection))
                 if !healthy.exchange(true, ordering: .acquiringAndReleasing) {
                     logger.info("control schema connected", metadata: ["schema": "\(store.schema)"])
@@ -77,8 +79,8 @@ final class ControlSync: Sendable {
                 while !stopRequested.load(ordering: .acquiring) {
                     let notified = try connection.waitForNotifications(timeoutMs: 200)
                     if !notified.isEmpty || ContinuousClock.now - lastRefresh > Self.refreshInterval {
-                        // Tables may have been created or altered since: read the types again too.
-                        try refreshColumnTypes(config, connection)
+                        // Tables may have been created or altered since: read the catalog again too.
+                        try refreshCatalog(config, connection)
                         hub.applyStored(try store.load(connection))
                         lastRefresh = ContinuousClock.now
                     }

@@ -1,5 +1,6 @@
 // `switchyard check`: validates migrations against the live database before anything is routed.
 import SwitchyardConfig
+import SwitchyardRouting
 
 /// One finding, worded for the DBA who has to act on it.
 public struct CheckFinding: Sendable, Equatable, CustomStringConvertible {
@@ -15,6 +16,10 @@ struct CatalogColumn: Equatable {
     var name: String
     var type: String
     var notNull: Bool
+    /// attcollation, 0 for types without a collation.
+    var collation: UInt32
+
+    var relationColumn: RelationColumn { RelationColumn(name: name, type: type, collation: collation) }
 }
 
 /// Checks each migration: both relations exist, the mapping covers the old table's
@@ -34,19 +39,25 @@ public enum MigrationCheck {
         return findings
     }
 
-    /// The old relation's column types in the mapping's order, for exact casts on the new path.
-    static func oldColumnTypes(_ m: MigrationConfig, _ c: ControlConnection) throws(ControlError) -> [String?] {
-        let columns = try columnsOf(m.old, c)
-        return m.columns.map { mapping in columns.first { $0.name == mapping.oldColumn }?.type }
+    /// What routing needs from the catalog for one migration: the old relation's column types in
+    /// the mapping's order, for exact casts on the new path, and whether reads may name the new
+    /// relation directly (decided by ``ReadForm/decide(_:old:new:)`` from both relations' columns).
+    static func routeCatalog(_ m: MigrationConfig, _ c: ControlConnection) throws(ControlError) -> RouteCatalog {
+        let old = try columnsOf(m.old, c)
+        let new = try columnsOf(m.new, c)
+        return RouteCatalog(migration: m, old: old.map(\.relationColumn), new: new.map(\.relationColumn))
     }
 
+    /// The relation's visible columns in attnum order; empty when it does not exist.
     static func columnsOf(_ relation: RelationName, _ c: ControlConnection) throws(ControlError) -> [CatalogColumn] {
         try c.execute("""
-            SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
+            SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attcollation::int8
             FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid JOIN pg_namespace n ON n.oid = r.relnamespace
             WHERE n.nspname = $1 AND r.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
             ORDER BY a.attnum
-            """, [relation.schema, relation.name]).map { CatalogColumn(name: $0[0] ?? "", type: $0[1] ?? "", notNull: $0[2] == "t") }
+            """, [relation.schema, relation.name]).map {
+                CatalogColumn(name: $0[0] ?? "", type: $0[1] ?? "", notNull: $0[2] == "t", collation: UInt32($0[3] ?? "") ?? 0)
+            }
     }
 
     static func check(_ m: MigrationConfig, _ c: ControlConnection) -> [CheckFinding] {
@@ -151,6 +162,12 @@ public enum MigrationCheck {
         }
         if !out.contains(where: { $0.level == .error }) {
             add(.ok, "\(m.old) -> \(m.new): \(m.columns.count) columns mapped, key (\(m.key.joined(separator: ", "))), expressions type-check")
+            switch ReadForm.decide(m, old: old.map(\.relationColumn), new: new.map(\.relationColumn)) {
+            case .direct:
+                add(.ok, "reads on the new path reference \(m.new) directly (same row shape)")
+            case let .projection(reason):
+                add(.ok, "reads on the new path go through a projection of \(m.new) (\(reason))")
+            }
         }
         return out
     }

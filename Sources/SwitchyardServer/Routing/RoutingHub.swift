@@ -39,8 +39,8 @@ public final class RoutingHub: Sendable {
     /// The last state read from the control schema, by flag name; it wins over the config.
     private let stored = Mutex<[String: StoredFlag]>([:])
     private let configuration = Mutex<(flags: [FlagConfig], migrations: [String: MigrationConfig])>(([], [:]))
-    /// Old column types per migration, read from the catalog by the control thread.
-    private let columnTypes = Mutex<[String: [String?]]>([:])
+    /// What the catalog says per migration (old column types, read form), read by the control thread.
+    private let catalogs = Mutex<[String: RouteCatalog]>([:])
     /// Whether any flag is configured: only then do sessions look at query text.
     public let hasFlags = Atomic<Bool>(false)
 
@@ -116,9 +116,10 @@ public final class RoutingHub: Sendable {
         rebuild()
     }
 
-    /// Applies the old relations' column types, so routed reads cast back to them.
-    func applyColumnTypes(_ types: [String: [String?]]) {
-        columnTypes.withLock { $0 = types }
+    /// Applies what the catalog says about each migration, by name: the old relations' column
+    /// types, so routed reads cast back to them, and whether reads may name the new relation directly.
+    func applyCatalog(_ catalog: [String: RouteCatalog]) {
+        catalogs.withLock { $0 = catalog }
         rebuild()
     }
 
@@ -134,9 +135,9 @@ public final class RoutingHub: Sendable {
     private func rebuild() {
         let overrides = stored.withLock { $0 }
         let (flagConfigs, migrations) = configuration.withLock { $0 }
-        let types = columnTypes.withLock { $0 }
+        let catalog = catalogs.withLock { $0 }
         var flags = flagConfigs.compactMap { flag in
-            migrations[flag.migration].map { FlagState(flag: flag, migration: $0, oldColumnTypes: types[$0.name] ?? []) }
+            migrations[flag.migration].map { FlagState(flag: flag, migration: $0, catalog: catalog[$0.name]) }
         }
         for i in flags.indices {
             if let s = overrides[flags[i].name], s.migration == flags[i].migration {
