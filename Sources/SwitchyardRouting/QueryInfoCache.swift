@@ -15,7 +15,7 @@ public struct QueryInfo: Sendable {
 /// (`... WHERE aid = 17` and `... WHERE aid = 9042`, with any comment) parse to the same tree
 /// but for the constants, so one analysis and one rewrite plan serve them all.
 fileprivate struct ShapeBinding: Sendable {
-    var key: String
+    var template: ShapeTemplate
     /// Byte ranges of the text's tokens, comments excluded, in order.
     var tokenRanges: [Range<Int>]
 }
@@ -27,11 +27,20 @@ fileprivate enum TokenPlan: Sendable {
     case edits([(tokens: Range<Int>, replacement: String)])
 }
 
-fileprivate struct ShapeTemplate: Sendable {
-    var sql: String
-    var statements: [StatementAnalysis]
-    var tokenRanges: [Range<Int>]
+/// The first text of a shape and what was derived from it. A text's info holds its template,
+/// so planning a rewrite needs no second lookup by shape.
+fileprivate final class ShapeTemplate: @unchecked Sendable {
+    let sql: String
+    let statements: [StatementAnalysis]
+    let tokenRanges: [Range<Int>]
+    /// Rewrite plans per route set; read and written only under the cache's lock.
     var plans: [[ReadRoute]: TokenPlan] = [:]
+
+    init(sql: String, statements: [StatementAnalysis], tokenRanges: [Range<Int>]) {
+        self.sql = sql
+        self.statements = statements
+        self.tokenRanges = tokenRanges
+    }
 }
 
 /// A shared cache, safe from any loop thread. Applications in the simple protocol inline
@@ -57,40 +66,43 @@ public final class QueryInfoCache: Sendable {
         guard sql.utf8.count <= maximumTextBytes, let tokens = try? SQLAnalyzer.tokens(in: sql) else {
             return QueryInfo(statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql))
         }
-        let bytes = Array(sql.utf8)
         // The key is built as bytes and made a String once: this runs for every new text.
         var keyBytes: [UInt8] = []
-        keyBytes.reserveCapacity(bytes.count + tokens.count * 3)
+        keyBytes.reserveCapacity(sql.utf8.count + tokens.count * 3)
         var ranges: [Range<Int>] = []
         ranges.reserveCapacity(tokens.count)
-        var commentTexts: [String] = []
-        for t in tokens {
-            guard t.byteRange.upperBound <= bytes.count else { continue }
-            if t.isComment {
-                commentTexts.append(String(decoding: bytes[t.byteRange], as: UTF8.self))
-                continue
+        var tags: [String: String] = [:]
+        var text = sql
+        text.withUTF8 { bytes in
+            for t in tokens {
+                guard t.byteRange.upperBound <= bytes.count else { continue }
+                let spelling = UnsafeBufferPointer(rebasing: bytes[t.byteRange])
+                if t.isComment {
+                    addSQLCommenterTags(comment: spelling, to: &tags)
+                    continue
+                }
+                ranges.append(t.byteRange)
+                // The token kind in two ASCII characters (kinds are below 8,464), then the text.
+                let kind = Int(t.kind.rawValue)
+                keyBytes.append(1)
+                keyBytes.append(UInt8(truncatingIfNeeded: 0x20 + (kind / 92) % 92))
+                keyBytes.append(UInt8(truncatingIfNeeded: 0x20 + kind % 92))
+                if !Self.isConstant(t.kind) { keyBytes.append(contentsOf: spelling) }
             }
-            ranges.append(t.byteRange)
-            // The token kind in two ASCII characters (kinds are below 8,464), then the text.
-            let kind = Int(t.kind.rawValue)
-            keyBytes.append(1)
-            keyBytes.append(UInt8(truncatingIfNeeded: 0x20 + (kind / 92) % 92))
-            keyBytes.append(UInt8(truncatingIfNeeded: 0x20 + kind % 92))
-            if !Self.isConstant(t.kind) { keyBytes.append(contentsOf: bytes[t.byteRange]) }
         }
         let key = String(decoding: keyBytes, as: UTF8.self)
-        let tags = sqlcommenterTags(comments: commentTexts)
         if let template = state.withLock({ $0.shapes.value(forKey: key) }) {
-            return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(key: key, tokenRanges: ranges))
+            return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, tokenRanges: ranges))
         }
         let statements = SQLAnalyzer.analyze(sql)
         // SET carries its value in a constant, and a text that does not parse has no tree:
         // those are analysed text by text.
         let reusable = !statements.contains { $0.statementType == "VariableSetStmt" || $0.error != nil }
+        let template = reusable ? ShapeTemplate(sql: sql, statements: statements, tokenRanges: ranges) : nil
         let info = QueryInfo(statements: statements, commentTags: tags,
-                             shape: reusable ? ShapeBinding(key: key, tokenRanges: ranges) : nil)
+                             shape: template.map { ShapeBinding(template: $0, tokenRanges: ranges) })
         state.withLock { s in
-            if reusable { _ = s.shapes.insert(ShapeTemplate(sql: sql, statements: statements, tokenRanges: ranges), forKey: key) }
+            if let template { _ = s.shapes.insert(template, forKey: key) }
             _ = s.exact.insert(info, forKey: sql)
         }
         return info
@@ -98,7 +110,7 @@ public final class QueryInfoCache: Sendable {
 
     /// The rewrite of `sql` onto `routes`, planned once per shape (or text) and route set.
     public func rewrite(_ sql: String, info: QueryInfo, routes: [ReadRoute]) -> RewriteOutcome {
-        if let binding = info.shape, let plan = tokenPlan(binding.key, routes: routes) {
+        if let binding = info.shape, let plan = tokenPlan(binding.template, routes: routes) {
             switch plan {
             case .untouched: return .untouched
             case let .keptOnOldPath(reason): return .keptOnOldPath(reason: reason)
@@ -125,11 +137,10 @@ public final class QueryInfoCache: Sendable {
         return outcome
     }
 
-    /// The shape's plan for `routes`, made on the shape's first text; nil if the shape was evicted
-    /// or its edits do not fall on token boundaries.
-    private func tokenPlan(_ key: String, routes: [ReadRoute]) -> TokenPlan? {
-        guard let template = state.withLock({ $0.shapes.value(forKey: key) }) else { return nil }
-        if let plan = template.plans[routes] { return plan }
+    /// The shape's plan for `routes`, made on the shape's first text; nil if its edits do not
+    /// fall on token boundaries.
+    private func tokenPlan(_ template: ShapeTemplate, routes: [ReadRoute]) -> TokenPlan? {
+        if let plan = state.withLock({ _ in template.plans[routes] }) { return plan }
         let plan: TokenPlan
         switch ReadRewriter.plan(sql: template.sql, statements: template.statements, routes: routes) {
         case .untouched: plan = .untouched
@@ -144,12 +155,7 @@ public final class QueryInfoCache: Sendable {
             }
             plan = .edits(tokenEdits)
         }
-        state.withLock { s in
-            if var current = s.shapes.value(forKey: key) {
-                current.plans[routes] = plan
-                _ = s.shapes.insert(current, forKey: key)
-            }
-        }
+        state.withLock { _ in template.plans[routes] = plan }
         return plan
     }
 

@@ -32,11 +32,12 @@ enum LibPgQuery {
     /// rewrites their text before the length is taken). Such a token really extends to where the
     /// next token (or the text) begins, less the whitespace in between.
     static func repairingUnicodeEscapes(_ tokens: [SQLToken], in sql: String) -> [SQLToken] {
-        let affected: Set<SQLToken.Kind> = [.unicodeIdentifier, .unicodeStringConstant]
-        guard tokens.contains(where: { affected.contains($0.kind) }) else { return tokens }
+        // Runs for every scanned text: plain comparisons, no set to build.
+        func affected(_ kind: SQLToken.Kind) -> Bool { kind == .unicodeIdentifier || kind == .unicodeStringConstant }
+        guard tokens.contains(where: { affected($0.kind) }) else { return tokens }
         let bytes = Array(sql.utf8)
         var repaired = tokens
-        for index in repaired.indices where affected.contains(repaired[index].kind) {
+        for index in repaired.indices where affected(repaired[index].kind) {
             let start = min(repaired[index].byteRange.lowerBound, bytes.count)
             var end = index + 1 < repaired.count ? repaired[index + 1].byteRange.lowerBound : bytes.count
             end = min(max(end, start), bytes.count)

@@ -27,31 +27,40 @@ public func sqlcommenterTags(_ sql: String) -> [String: String] {
 /// The sqlcommenter tags of comments already found by the scanner (each as written).
 public func sqlcommenterTags(comments: [String]) -> [String: String] {
     var tags: [String: String] = [:]
-    for comment in comments where comment.hasPrefix("/*") && comment.hasSuffix("*/") && comment.count >= 4 {
-        let body = comment.dropFirst(2).dropLast(2)
-        guard let pairs = SQLCommenter.parse(Substring(body)) else { continue }
-        for (key, value) in pairs { tags[key] = value }
+    for comment in comments {
+        var comment = comment
+        comment.withUTF8 { addSQLCommenterTags(comment: $0, to: &tags) }
     }
     return tags
+}
+
+/// Adds the sqlcommenter tags of one comment, given as the bytes the scanner found
+/// (`/* … */` included; other comments add nothing). Runs for every routed statement,
+/// so it reads the bytes in place.
+public func addSQLCommenterTags(comment: UnsafeBufferPointer<UInt8>, to tags: inout [String: String]) {
+    let slash = UInt8(ascii: "/"), star = UInt8(ascii: "*")
+    let n = comment.count
+    guard n >= 4, comment[0] == slash, comment[1] == star, comment[n - 2] == star, comment[n - 1] == slash else { return }
+    guard let pairs = SQLCommenter.parse(UnsafeBufferPointer(rebasing: comment[2..<(n - 2)])) else { return }
+    for (key, value) in pairs { tags[key] = value }
 }
 
 /// The sqlcommenter serialisation format: `key='value',key2='value2'`.
 enum SQLCommenter {
     /// The pairs of one comment body, or nil if the body is not entirely sqlcommenter pairs.
-    /// Works on UTF-8 bytes: it runs for every routed statement, so it avoids Foundation.
-    static func parse(_ body: Substring) -> [(String, String)]? {
-        var bytes = Array(body.utf8)
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> [(String, String)]? {
         func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D || b == 0x0B || b == 0x0C }
-        while let last = bytes.last, isSpace(last) { bytes.removeLast() }
+        var end = bytes.count
+        while end > 0, isSpace(bytes[end - 1]) { end -= 1 }
         var index = 0
-        while index < bytes.count, isSpace(bytes[index]) { index += 1 }
-        guard index < bytes.count else { return nil }
+        while index < end, isSpace(bytes[index]) { index += 1 }
+        guard index < end else { return nil }
         let quote = UInt8(ascii: "'"), comma = UInt8(ascii: ","), equals = UInt8(ascii: "="), backslash = UInt8(ascii: "\\")
         var pairs: [(String, String)] = []
-        while index < bytes.count {
+        while index < end {
             // key: everything up to '=', trimmed; quotes and commas are not allowed in it.
             let keyStart = index
-            while index < bytes.count, bytes[index] != equals {
+            while index < end, bytes[index] != equals {
                 if bytes[index] == quote || bytes[index] == comma { return nil }
                 index += 1
             }
@@ -59,44 +68,55 @@ enum SQLCommenter {
             var keyBegin = keyStart
             while keyEnd > keyBegin, isSpace(bytes[keyEnd - 1]) { keyEnd -= 1 }
             while keyBegin < keyEnd, isSpace(bytes[keyBegin]) { keyBegin += 1 }
-            guard index < bytes.count, keyEnd > keyBegin else { return nil }
-            let key = Array(bytes[keyBegin..<keyEnd])
+            guard index < end, keyEnd > keyBegin else { return nil }
+            let key = UnsafeBufferPointer(rebasing: bytes[keyBegin..<keyEnd])
             index += 1  // '='
-            while index < bytes.count, bytes[index] == 0x20 { index += 1 }
+            while index < end, bytes[index] == 0x20 { index += 1 }
             // value: a single-quoted string in which \' stands for a quote.
-            guard index < bytes.count, bytes[index] == quote else { return nil }
+            guard index < end, bytes[index] == quote else { return nil }
             index += 1
-            var value: [UInt8] = []
+            let valueStart = index
+            var escaped = false
             var closed = false
-            while index < bytes.count {
+            while index < end {
                 let b = bytes[index]
-                if b == backslash, index + 1 < bytes.count, bytes[index + 1] == quote {
-                    value.append(quote)
+                if b == backslash, index + 1 < end, bytes[index + 1] == quote {
+                    escaped = true
                     index += 2
                 } else if b == quote {
-                    index += 1
                     closed = true
                     break
                 } else {
-                    value.append(b)
                     index += 1
                 }
             }
             guard closed else { return nil }
-            pairs.append((decoded(key), decoded(value)))
-            while index < bytes.count, bytes[index] == 0x20 { index += 1 }
-            if index < bytes.count {
+            let value = UnsafeBufferPointer(rebasing: bytes[valueStart..<index])
+            index += 1  // closing quote
+            var unescaped: [UInt8] = []
+            if escaped {
+                var i = 0
+                while i < value.count {
+                    if value[i] == backslash, i + 1 < value.count, value[i + 1] == quote { i += 1 }
+                    unescaped.append(value[i])
+                    i += 1
+                }
+            }
+            let decodedValue = escaped ? unescaped.withUnsafeBufferPointer { decoded($0) } : decoded(value)
+            pairs.append((decoded(key), decodedValue))
+            while index < end, bytes[index] == 0x20 { index += 1 }
+            if index < end {
                 guard bytes[index] == comma else { return nil }
                 index += 1
-                while index < bytes.count, bytes[index] == 0x20 { index += 1 }
-                guard index < bytes.count else { return nil }  // trailing comma
+                while index < end, bytes[index] == 0x20 { index += 1 }
+                guard index < end else { return nil }  // trailing comma
             }
         }
         return pairs
     }
 
     /// Percent-decoding; a malformed escape or one that does not decode to UTF-8 leaves the text as written.
-    private static func decoded(_ bytes: [UInt8]) -> String {
+    private static func decoded(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         let percent = UInt8(ascii: "%")
         guard bytes.contains(percent) else { return String(decoding: bytes, as: UTF8.self) }
         func hex(_ b: UInt8) -> UInt8? {

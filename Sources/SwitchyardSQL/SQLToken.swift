@@ -55,6 +55,8 @@ enum ScanResultDecoder {
     static func decode(_ bytes: UnsafeRawBufferPointer) throws(SQLAnalysisError) -> [SQLToken] {
         var reader = ProtobufReader(bytes: bytes, range: 0..<bytes.count)
         var tokens: [SQLToken] = []
+        // Each token takes at least 8 bytes on the wire.
+        tokens.reserveCapacity(bytes.count / 8)
         while let (field, wireType) = try reader.nextKey() {
             if field == 2, wireType == .lengthDelimited {
                 var message = try reader.subMessage()

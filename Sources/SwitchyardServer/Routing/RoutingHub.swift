@@ -70,14 +70,18 @@ public final class RoutingHub: Sendable {
     /// together, so a flood of distinct keys costs no memory.
     func recordCohort(loop: Int, flag: String, key: String?, bucket: Int?, path: ReadPath) {
         shards[loop % shards.count].cohorts.withLock { all in
-            var shown = key ?? "(no cohort key)"
-            if all[flag]?[shown] == nil, (all[flag]?.count ?? 0) >= Self.cohortsKept { shown = Self.otherCohorts }
-            if all[flag]?[shown] != nil {
-                all[flag]![shown]!.transactions += 1
-            } else {
-                let isOther = shown == Self.otherCohorts
-                all[flag, default: [:]][shown] = CohortSeen(flag: flag, key: shown, bucket: isOther ? -1 : bucket ?? -1, path: path, transactions: 1)
+            // One lookup per level in the common case: this runs for every routed statement.
+            let shown = key ?? "(no cohort key)"
+            func count(in seen: inout [String: CohortSeen]) {
+                if let i = seen.index(forKey: shown) {
+                    seen.values[i].transactions += 1
+                } else if seen.count >= Self.cohortsKept {
+                    seen[Self.otherCohorts, default: CohortSeen(flag: flag, key: Self.otherCohorts, bucket: -1, path: path, transactions: 0)].transactions += 1
+                } else {
+                    seen[shown] = CohortSeen(flag: flag, key: shown, bucket: bucket ?? -1, path: path, transactions: 1)
+                }
             }
+            count(in: &all[flag, default: [:]])
         }
     }
 
@@ -191,3 +195,4 @@ public final class RoutingHub: Sendable {
         return total
     }
 }
+
