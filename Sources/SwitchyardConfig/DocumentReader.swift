@@ -63,7 +63,7 @@ struct DocumentReader {
             case "workers":
                 draft.config.workers = try integer(
                     entry, in: SwitchyardConfiguration.workersRange,
-                    what: "a whole number from 0 (one per CPU core) to 256")
+                    what: "a whole number from 0 (half the CPU cores) to 256")
             case "max_client_connections":
                 draft.config.maxClientConnections = try integer(entry, in: 1...Int.max, what: "a whole number of at least 1")
             case "max_message_size":

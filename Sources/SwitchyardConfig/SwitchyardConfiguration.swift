@@ -57,7 +57,7 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
     public var upstream: UpstreamURI
     /// admin_listen: the HTTP metrics/health endpoint; nil when disabled.
     public var adminListen: HostPort?
-    /// workers: event-loop threads; 0 means one per CPU core.
+    /// workers: event-loop threads; 0 means ``defaultWorkers(cores:)``.
     public var workers: Int
     /// max_client_connections: clients beyond this are refused.
     public var maxClientConnections: Int
@@ -87,6 +87,11 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
     public static let defaultMaxMessageSize = 1 << 30
     public static let maxMessageSizeRange = 1024...Int(Int32.max)
     public static let workersRange = 0...256
+
+    /// Event loops when `workers` is 0: half the cores, at least one. A proxy shares its host
+    /// with the database or the application far more often than not, and on two shared cores
+    /// one loop serves as many transactions as two with less CPU (loadtests/canary.sh).
+    public static func defaultWorkers(cores: Int) -> Int { max(1, cores / 2) }
 
     /// Every setting at its default.
     public init(upstream: UpstreamURI) {

@@ -26,6 +26,14 @@ public struct SessionRouter: Sendable {
     public private(set) var lastCohorts: [CohortAssignment] = []
     /// The search_path this router last set for the session, if any.
     public private(set) var injectedSearchPath: String?
+    /// Moves whenever a statement's path may have changed for this session: a new flag table
+    /// taken up, or a cohort setting changed. Prepared statements are re-checked when it moves.
+    public private(set) var generation: UInt64 = 0
+    /// The session settings before the first SET of the transaction in progress: PostgreSQL
+    /// undoes a SET when its transaction rolls back, and so must the cohort inputs.
+    private var settingsBeforeTransaction: [String: String]?
+    /// The transaction in progress is ending with an explicit ROLLBACK.
+    private var rollbackRequested = false
 
     public init(startupParameters: [String: String], clientAddress: String) {
         context = CohortContext(startupParameters: startupParameters, clientAddress: clientAddress)
@@ -35,13 +43,34 @@ public struct SessionRouter: Sendable {
     /// transactions, otherwise at the next boundary.
     public mutating func offer(_ latest: RoutingTable, idle: Bool) {
         guard latest.version != table.version else { pending = nil; return }
-        if idle { table = latest; pending = nil } else { pending = latest }
+        if idle {
+            table = latest
+            pending = nil
+            generation &+= 1
+        } else {
+            pending = latest
+        }
     }
 
-    /// The session reached a transaction boundary (ReadyForQuery 'I').
-    public mutating func transactionEnded() {
+    /// Whether a SET in the transaction in progress would be undone by a ROLLBACK: then
+    /// the I/O layer shows this router statements that may roll back (see ``route``).
+    public var watchesForRollback: Bool { settingsBeforeTransaction != nil }
+
+    /// The session reached a transaction boundary (ReadyForQuery 'I'). `failed`: the
+    /// transaction was rolled back by an error; SETs made in it are undone, as after ROLLBACK.
+    public mutating func transactionEnded(failed: Bool = false) {
+        if let before = settingsBeforeTransaction, failed || rollbackRequested {
+            context.settings = before
+            generation &+= 1
+        }
+        settingsBeforeTransaction = nil
+        rollbackRequested = false
         localSettings.removeAll()
-        if let p = pending { table = p; pending = nil }
+        if let p = pending {
+            table = p
+            pending = nil
+            generation &+= 1
+        }
     }
 
     /// At a transaction boundary: the `SET search_path` statement to send first, when a
@@ -61,6 +90,13 @@ public struct SessionRouter: Sendable {
 
     /// Whether query text needs looking at at all.
     public var routesReads: Bool { table.routesReads }
+
+    /// What `route` would decide for a statement prepared earlier, without recording anything
+    /// (no setting, no cohort for SHOW COHORTS): for re-preparing statements between transactions.
+    public func decision(sql: String, info: QueryInfo, cache: QueryInfoCache) -> RouteDecision {
+        var scratch = self
+        return scratch.route(sql: sql, info: info, cache: cache)
+    }
 
     /// Decides for one query, taking its analysis and rewrites from `cache`.
     public mutating func route(sql: String, cache: QueryInfoCache) -> RouteDecision {
@@ -85,7 +121,10 @@ public struct SessionRouter: Sendable {
         sql: String, statements: [StatementAnalysis], commentTags: [String: String],
         rewrite: ([ReadRoute]) -> RewriteOutcome
     ) -> RouteDecision {
-        for s in statements where s.statementType == "VariableSetStmt" { record(SettingChange.changes(in: s)) }
+        for s in statements {
+            if s.statementType == "VariableSetStmt" { record(SettingChange.changes(in: s)) }
+            if s.statementType == "TransactionStmt", settingsBeforeTransaction != nil, Self.isRollback(s) { rollbackRequested = true }
+        }
         lastCohorts.removeAll(keepingCapacity: true)
         guard table.routesReads else { return .forward }
         let ctx = cohortContext(commentTags: commentTags)
@@ -142,7 +181,18 @@ public struct SessionRouter: Sendable {
         return nil
     }
 
+    /// ROLLBACK or ABORT of the whole transaction (not ROLLBACK TO a savepoint, not ROLLBACK PREPARED).
+    static func isRollback(_ statement: StatementAnalysis) -> Bool {
+        guard let words = try? SQLAnalyzer.words(in: statement.text).prefix(3).map({ $0.uppercased() }) else { return false }
+        guard let first = words.first, first == "ROLLBACK" || first == "ABORT" else { return false }
+        return !words.dropFirst().contains { $0 == "TO" || $0 == "PREPARED" }
+    }
+
     private mutating func record(_ changes: [SettingChange]) {
+        if !changes.isEmpty {
+            generation &+= 1
+            if settingsBeforeTransaction == nil { settingsBeforeTransaction = context.settings }
+        }
         for change in changes {
             switch change {
             case let .set(name, value, isLocal):

@@ -34,6 +34,16 @@ public enum SQLAnalyzer {
         try guarded(sql) { () throws(SQLAnalysisError) in try LibPgQuery.scan(sql) }
     }
 
+    /// The spelling of each token, comments left out, as written: for reading the few words
+    /// of a utility statement (`DEALLOCATE name`, `ROLLBACK`) the parse tree does not keep.
+    public static func words(in sql: String) throws(SQLAnalysisError) -> [String] {
+        let tokens = try tokens(in: sql)
+        let bytes = Array(sql.utf8)
+        return tokens.filter { !$0.isComment }.map { t in
+            String(decoding: bytes[min(t.byteRange.lowerBound, bytes.count)..<min(t.byteRange.upperBound, bytes.count)], as: UTF8.self)
+        }
+    }
+
     /// `pg_query_fingerprint` as hex: equal for statements that differ only in constants, comments and layout.
     public static func fingerprint(_ sql: String) throws(SQLAnalysisError) -> String {
         try guarded(sql) { () throws(SQLAnalysisError) in try LibPgQuery.fingerprint(sql) }

@@ -102,7 +102,7 @@ struct ExampleFileTests {
         try "\(Fixture.upstreamLine)\nworkers: lots\n".write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let error = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: path) }
-        #expect(error.description == "\(path):2: workers: expected a whole number from 0 (one per CPU core) to 256, got \"lots\"")
+        #expect(error.description == "\(path):2: workers: expected a whole number from 0 (half the CPU cores) to 256, got \"lots\"")
     }
 
     @Test("a file that is not UTF-8 is refused")

@@ -25,6 +25,12 @@ struct LoaderTests {
         #expect(config == SwitchyardConfiguration(upstream: config.upstream))
     }
 
+    @Test("workers 0 runs half the cores' worth of event loops, at least one")
+    func defaultWorkers() {
+        #expect([1, 2, 3, 4, 16].map { SwitchyardConfiguration.defaultWorkers(cores: $0) } == [1, 1, 1, 2, 8])
+        #expect(SwitchyardConfiguration.defaultWorkers(cores: 0) == 1)
+    }
+
     @Test("empty sections keep their defaults")
     func emptySections() throws {
         let config = try Fixture.parse("tcp_keepalive:\nadmin_console: {}\nlog: ~")
@@ -140,7 +146,7 @@ struct LoaderTests {
         InvalidCase("listen:", key: "listen", line: 2, "got nothing (null)"),
         InvalidCase("admin_listen: nope", key: "admin_listen", line: 2, "expected host:port"),
         InvalidCase("admin_listen: [a]", key: "admin_listen", line: 2, "got a list"),
-        InvalidCase("workers: 257", key: "workers", line: 2, "from 0 (one per CPU core) to 256, got 257"),
+        InvalidCase("workers: 257", key: "workers", line: 2, "from 0 (half the CPU cores) to 256, got 257"),
         InvalidCase("workers: -1", key: "workers", line: 2, "got -1"),
         InvalidCase("workers: many", key: "workers", line: 2, "got \"many\""),
         InvalidCase("workers: 4.5", key: "workers", line: 2, "a whole number"),

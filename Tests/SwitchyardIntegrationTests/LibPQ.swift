@@ -50,6 +50,27 @@ final class PQConnection: @unchecked Sendable {
         return try rows(res)
     }
 
+    /// Prepares a named statement (Parse, Sync), as drivers do for statements they reuse.
+    func prepare(_ name: String, _ sql: String) throws {
+        guard let res = PQprepare(conn, name, sql, 0, nil) else { throw Failure(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(res) }
+        try check(res)
+    }
+
+    /// Runs a named prepared statement (Bind, Execute, Sync) with text parameters.
+    func execute(prepared name: String, parameters: [String]) throws -> [[String?]] {
+        var cStrings = parameters.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let res = cStrings.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) {
+                PQexecPrepared(conn, name, Int32(parameters.count), $0, nil, nil, 0)
+            }
+        }
+        guard let res else { throw Failure(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(res) }
+        return try rows(res)
+    }
+
     /// The byte length of each value in the first column (for huge values we do not want to copy).
     func valueLengths(_ sql: String) throws -> [Int] {
         guard let res = PQexec(conn, sql) else { throw Failure(message: String(cString: PQerrorMessage(conn))) }

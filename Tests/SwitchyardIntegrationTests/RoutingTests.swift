@@ -181,6 +181,64 @@ struct RoutingTests {
     }
 }
 
+extension RoutingTests {
+    @Test("named prepared statements follow flips from the next transaction, both ways, invisibly")
+    func preparedStatementsFollowFlips() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        try Self.withProxy { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            try conn.query("set switchyard.cohort = '\(Self.outside)'")
+            try conn.prepare("by_id", "select name, created from users where id = $1")
+            try conn.prepare("count_all", "select count(*) from users")
+            func byID(_ id: Int) throws -> String? { try conn.execute(prepared: "by_id", parameters: ["\(id)"]).first?.first ?? nil }
+            #expect(try byID(3) == "old-3")
+
+            try conn.query("begin")
+            #expect(try proxy.psql("set flag users_v2 to live", database: "switchyard").isEmpty)
+            // Inside the open transaction the statement keeps its path.
+            #expect(try byID(3) == "old-3")
+            try conn.query("commit")
+            // From the next transaction it reads the new table, with the old columns and types.
+            #expect(try byID(3) == "new-3")
+            #expect(try conn.execute(prepared: "by_id", parameters: ["4"]) == [["new-4", "2024-01-01 04:00:00"]])
+            #expect(try conn.execute(prepared: "count_all", parameters: []) == [["50"]])
+
+            // A flip back (a guardrail's step back) reaches it too.
+            #expect(try proxy.psql("set flag users_v2 to shadow", database: "switchyard").isEmpty)
+            #expect(try byID(3) == "old-3")
+
+            // DEALLOCATE is seen: the name can be prepared again, and the new statement is routed.
+            try conn.query("deallocate by_id")
+            try conn.prepare("by_id", "select name || '!' from users where id = $1")
+            #expect(try proxy.psql("set flag users_v2 to live", database: "switchyard").isEmpty)
+            #expect(try byID(5) == "new-5!")
+            #expect(try proxy.psql("set flag users_v2 to shadow", database: "switchyard").isEmpty)
+            #expect(try byID(5) == "old-5!")
+
+            // A cohort SET in a transaction that rolls back is undone, as PostgreSQL undoes it.
+            try conn.query("begin")
+            try conn.query("set switchyard.cohort = '\(Self.inside)'")
+            try conn.query("rollback")
+            #expect(try conn.query("show switchyard.cohort") == [[Self.outside]])
+            #expect(try proxy.psql("set flag users_v2 to canary 50", database: "switchyard").isEmpty)
+            #expect(try byID(5) == "old-5!")
+            try conn.query("set switchyard.cohort = '\(Self.inside)'")
+            #expect(try byID(5) == "new-5!")
+            try conn.query("set switchyard.cohort = '\(Self.outside)'")
+            #expect(try byID(5) == "old-5!")
+
+            // When the new path cannot prepare (its table is gone), the statement keeps the old
+            // path and the client sees no error.
+            _ = try cluster.psql("alter table users_v2 rename to users_v2_away", database: Self.database)
+            defer { _ = try? cluster.psql("alter table users_v2_away rename to users_v2", database: Self.database) }
+            #expect(try proxy.psql("set flag users_v2 to live", database: "switchyard").isEmpty)
+            #expect(try byID(6) == "old-6!")
+            #expect(try conn.execute(prepared: "count_all", parameters: []) == [["50"]])
+        }
+    }
+}
+
 @Suite("search_path routing (versioned schemas)", .serialized)
 struct SearchPathRoutingTests {
     static let database = "sy_searchpath"

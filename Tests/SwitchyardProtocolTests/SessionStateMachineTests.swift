@@ -260,6 +260,30 @@ struct SessionTrafficTests {
         #expect(s.isIdle)
     }
 
+    @Test("a transaction ended by an error, in a block or alone, is reported failed; a commit is not")
+    func failedTransactions() {
+        var s = establishedSession()
+        let error = server(.errorResponse(ErrorFields(severity: "ERROR", sqlState: "22012", message: "division by zero")))
+        _ = s.clientMessage(client(.query("select 1/0")), now: 1)
+        _ = s.serverMessage(error, now: 2)
+        _ = s.serverMessage(server(.readyForQuery(.idle)), now: 3)
+        #expect(s.lastTransactionFailed)
+
+        _ = s.clientMessage(client(.query("select 1")), now: 4)
+        _ = s.serverMessage(server(.readyForQuery(.idle)), now: 5)
+        #expect(!s.lastTransactionFailed)
+
+        _ = s.clientMessage(client(.query("begin")), now: 6)
+        _ = s.serverMessage(server(.readyForQuery(.inTransaction)), now: 7)
+        _ = s.clientMessage(client(.query("select 1/0")), now: 8)
+        _ = s.serverMessage(error, now: 9)
+        _ = s.serverMessage(server(.readyForQuery(.failed)), now: 10)
+        _ = s.clientMessage(client(.query("commit")), now: 11)
+        _ = s.serverMessage(server(.commandComplete(tag: "ROLLBACK")), now: 12)
+        _ = s.serverMessage(server(.readyForQuery(.idle)), now: 13)
+        #expect(s.lastTransactionFailed)
+    }
+
     @Test("simple queries: statements, requests and transactions are counted")
     func simpleQueryCounters() {
         var s = establishedSession()

@@ -30,6 +30,57 @@ struct SessionRouterTests {
         #expect(Self.isNew(d) == (stage >= .canary), "\(stage): \(d)")
     }
 
+    @Test("the generation moves with a new flag table or a cohort setting; decision records nothing")
+    func generation() {
+        var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")
+        let start = router.generation
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.live)]), idle: true)
+        #expect(router.generation == start + 1)
+        // Offered mid-transaction: taken up, and the generation moved, at the boundary.
+        router.offer(RoutingTable(version: 2, flags: [Self.flag(.off)]), idle: false)
+        #expect(router.generation == start + 1)
+        router.transactionEnded()
+        #expect(router.generation == start + 2)
+        _ = Self.decide(&router, "select 1")
+        #expect(router.generation == start + 2)
+        _ = Self.decide(&router, "set switchyard.cohort = 'tenant-1'")
+        #expect(router.generation == start + 3)
+        let cache = QueryInfoCache()
+        let sql = "set switchyard.cohort = 'tenant-2'"
+        _ = router.decision(sql: sql, info: cache.info(for: sql), cache: cache)
+        #expect(router.generation == start + 3)
+        #expect(router.context.settings["switchyard.cohort"] == "tenant-1")
+    }
+
+    @Test("a SET is undone with its transaction: ROLLBACK, ABORT or an error; kept by COMMIT and ROLLBACK TO SAVEPOINT")
+    func setRolledBack() {
+        var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")
+        func cohort() -> String? { router.context.settings["switchyard.cohort"] }
+        _ = Self.decide(&router, "set switchyard.cohort = 'a'")
+        router.transactionEnded()
+        #expect(cohort() == "a")
+        #expect(!router.watchesForRollback)
+
+        for ending in ["rollback", "ABORT", "begin; rollback"] {
+            _ = Self.decide(&router, "begin; set switchyard.cohort = 'b'")
+            #expect(router.watchesForRollback)
+            #expect(cohort() == "b")
+            _ = Self.decide(&router, ending)
+            router.transactionEnded()
+            #expect(cohort() == "a", "\(ending)")
+        }
+
+        _ = Self.decide(&router, "set switchyard.cohort = 'c'; select 1/0")
+        router.transactionEnded(failed: true)
+        #expect(cohort() == "a")
+
+        _ = Self.decide(&router, "begin; set switchyard.cohort = 'd'; savepoint s")
+        _ = Self.decide(&router, "rollback to savepoint s")
+        _ = Self.decide(&router, "commit")
+        router.transactionEnded()
+        #expect(cohort() == "d")
+    }
+
     @Test("at canary the cohort key decides, from the comment first, then the setting, then application_name")
     func cohortSources() {
         // Find one key inside a 50% canary and one outside it.

@@ -21,8 +21,11 @@ public struct ResponseSkipper: Sendable {
     public var isActive: Bool { pendingReady > 0 }
 
     /// Consumes bytes belonging to injected queries from the front of `chunk`. Returns
-    /// how many bytes were consumed; the rest of the chunk is the client's.
-    public mutating func consume(_ chunk: UnsafeRawBufferPointer, onError: (ErrorFields) -> Void) throws(ProtocolError) -> Int {
+    /// how many bytes were consumed; the rest of the chunk is the client's. `onError` sees each
+    /// error among the answers, `onReady` each injected query's end (its ReadyForQuery), in order.
+    public mutating func consume(
+        _ chunk: UnsafeRawBufferPointer, onError: (ErrorFields) -> Void, onReady: () -> Void = {}
+    ) throws(ProtocolError) -> Int {
         var i = 0
         while i < chunk.count && pendingReady > 0 {
             if remaining > 0 {
@@ -32,7 +35,7 @@ public struct ResponseSkipper: Sendable {
                 }
                 remaining -= take
                 i += take
-                if remaining == 0 { finish(onError) }
+                if remaining == 0 { finish(onError, onReady) }
                 continue
             }
             header.append(chunk[i])
@@ -44,17 +47,20 @@ public struct ResponseSkipper: Sendable {
             guard length >= 4 else { throw .invalidLength(messageID: currentID, length: length) }
             remaining = length - 4
             body = []
-            if remaining == 0 { finish(onError) }
+            if remaining == 0 { finish(onError, onReady) }
         }
         return i
     }
 
-    private mutating func finish(_ onError: (ErrorFields) -> Void) {
+    private mutating func finish(_ onError: (ErrorFields) -> Void, _ onReady: () -> Void) {
         if currentID == BackendMessageID.errorResponse.rawValue,
            case let .errorResponse(fields)? = try? BackendMessage.decode(id: currentID, body: body) {
             onError(fields)
         }
-        if currentID == BackendMessageID.readyForQuery.rawValue { pendingReady -= 1 }
+        if currentID == BackendMessageID.readyForQuery.rawValue {
+            pendingReady -= 1
+            onReady()
+        }
         body = []
     }
 }

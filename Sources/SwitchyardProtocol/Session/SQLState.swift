@@ -1,4 +1,4 @@
-// SQLSTATE codes Switchyard itself reports to clients.
+// SQLSTATE codes Switchyard reports to clients or acts on.
 // https://www.postgresql.org/docs/current/errcodes-appendix.html
 
 public enum SQLState {
@@ -13,6 +13,8 @@ public enum SQLState {
     public static let adminShutdown = "57P01"
     public static let cannotConnectNow = "57P03"
     public static let syntaxError = "42601"
+    /// The server has no prepared statement by that name.
+    public static let invalidSQLStatementName = "26000"
     public static let queryCanceled = "57014"
     public static let internalError = "XX000"
 }

@@ -53,6 +53,11 @@ public struct SessionStateMachine: Sendable {
     public private(set) var phase: Phase = .awaitingStartup
     public private(set) var startup: StartupMessage?
     public private(set) var transactionStatus: TransactionStatus = .idle
+    /// Whether the transaction that last ended (at a ReadyForQuery 'I') was rolled back by an
+    /// error: it was in a failed state, or an error came since the previous ReadyForQuery.
+    /// An explicit ROLLBACK of a healthy transaction is not seen here.
+    public private(set) var lastTransactionFailed = false
+    private var errorSinceReady = false
     public private(set) var backendKey: BackendKey?
     public private(set) var serverParameters: [String: String] = [:]
     public private(set) var statementCount: UInt64 = 0
@@ -189,6 +194,7 @@ public struct SessionStateMachine: Sendable {
                 _ = popRequest()
             }
         case let .errorResponse(fields):
+            errorSinceReady = true
             if let severity = fields.severity, severity == "FATAL" || severity == "PANIC" {
                 return .fatalError(fields)
             }
@@ -206,6 +212,8 @@ public struct SessionStateMachine: Sendable {
         copyInActive = false
         let previous = transactionStatus
         transactionStatus = status
+        if status == .idle { lastTransactionFailed = previous == .failed || errorSinceReady }
+        errorSinceReady = false
         if phase == .authenticating {
             phase = .ready
             return .sessionEstablished

@@ -25,8 +25,21 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var router: SessionRouter?
     /// Whether the session was between transactions when the held message began.
     private var heldStartedIdle = true
-    /// Answers to statements the proxy injected (SET search_path), dropped before the client sees them.
+    /// Answers to statements the proxy injected (SET search_path, re-prepared statements),
+    /// dropped before the client sees them.
     private var skipper = ResponseSkipper()
+    /// What each injected exchange was, in the order the server answers them.
+    private enum InjectedExchange {
+        case searchPath
+        case reprepare(PreparedStatements.Swap)
+    }
+    private var injected: [InjectedExchange] = []
+    /// Errors among the answers of the injected exchange being skipped.
+    private var injectedErrors: [ErrorFields] = []
+    /// The session's named prepared statements and the text the server holds for each.
+    private var prepared = PreparedStatements()
+    /// The router generation the prepared statements were last checked at.
+    private var preparedGeneration: UInt64 = 0
     private var serverScanner: MessageScanner
     private var toServer = OutputBuffer()
     private var toClient = OutputBuffer()
@@ -52,7 +65,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         self.state = SessionStateMachine()
         self.clientScanner = MessageScanner(maxMessageSize: maxSize, inspect: [])
         if context.routing.hasFlags.load(ordering: .acquiring) {
-            splicer = MessageSplicer(maxMessageSize: maxSize, hold: [FrontendMessageID.query.rawValue, FrontendMessageID.parse.rawValue])
+            splicer = MessageSplicer(maxMessageSize: maxSize, hold: [
+                FrontendMessageID.query.rawValue, FrontendMessageID.parse.rawValue,
+                FrontendMessageID.bind.rawValue, FrontendMessageID.close.rawValue,
+            ])
         }
         // Server messages are trusted to be well-formed; a DataRow may legitimately exceed the client limit.
         self.serverScanner = MessageScanner(maxMessageSize: Int(Int32.max), inspect: SessionStateMachine.inspectedServerMessages)
@@ -154,7 +170,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         var terminate = false
         var statements: UInt64 = 0
         let onMessage = { (message: ScannedMessage) in
-            if message.id == FrontendMessageID.query.rawValue || message.id == FrontendMessageID.parse.rawValue {
+            if message.id == FrontendMessageID.query.rawValue || message.id == FrontendMessageID.parse.rawValue
+                || message.id == FrontendMessageID.bind.rawValue || message.id == FrontendMessageID.close.rawValue {
                 self.heldStartedIdle = self.state.isIdle
             }
             let before = self.state.statementCount
@@ -182,39 +199,83 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
 
     /// Whether a message body contains "set" in any case: a cheap filter before analysis.
-    static func mayBeSet(_ body: [UInt8]) -> Bool {
-        guard body.count >= 3 else { return false }
-        for i in 0..<(body.count - 2) where body[i] | 0x20 == 0x73 && body[i + 1] | 0x20 == 0x65 && body[i + 2] | 0x20 == 0x74 {
+    static func mayBeSet(_ body: [UInt8]) -> Bool { contains(body, lowercaseWord: Array("set".utf8)) }
+
+    /// Whether a message body may close prepared statements (DEALLOCATE, DISCARD).
+    static func mayDeallocate(_ body: [UInt8]) -> Bool {
+        contains(body, lowercaseWord: Array("dealloc".utf8)) || contains(body, lowercaseWord: Array("discard".utf8))
+    }
+
+    /// Whether a message body may end a transaction with ROLLBACK (or ABORT).
+    static func mayRollBack(_ body: [UInt8]) -> Bool {
+        contains(body, lowercaseWord: Array("rollback".utf8)) || contains(body, lowercaseWord: Array("abort".utf8))
+    }
+
+    /// ASCII case-insensitive search for a lower-case word.
+    static func contains(_ body: [UInt8], lowercaseWord word: [UInt8]) -> Bool {
+        guard body.count >= word.count, let first = word.first else { return false }
+        outer: for i in 0...(body.count - word.count) where body[i] | 0x20 == first {
+            for j in 1..<word.count where body[i + j] | 0x20 != word[j] { continue outer }
             return true
         }
         return false
     }
 
-    /// A whole Query or Parse: the router decides whether it goes out as it came or rewritten.
+    /// A whole Query, Parse, Bind or Close: the router decides whether it goes out as it came,
+    /// rewritten, or after statements of Switchyard's own (a search_path for the cohort,
+    /// prepared statements re-prepared for the path the session is now on).
     private func routeHeld(id: UInt8, body: [UInt8]) -> [UInt8]? {
         guard router != nil else { return nil }
         // The table is copied only when its version moved: no lock on the common path.
         if context.routing.currentVersion != router!.table.version {
             router!.offer(context.routing.current, idle: heldStartedIdle)
         }
+        let cache = context.routing.cache(loop: loop.index)
+        // Between transactions, statements prepared earlier follow the session's path.
+        var prefix = heldStartedIdle ? reprepareStatements(cache: cache) : []
+        func prefixed(_ message: [UInt8]?) -> [UInt8]? {
+            if prefix.isEmpty { return message }
+            return prefix + (message ?? FrontendMessage.wholeMessage(id: id, body: body))
+        }
+        if id == FrontendMessageID.bind.rawValue { return prefixed(nil) }
         let decoded = try? FrontendMessage.decode(id: id, body: body)
         let sql: String
         switch decoded {
         case let .query(text): sql = text
         case let .parse(parse): sql = parse.query
-        default: return nil
+        case let .close(close):
+            if close.target == .statement { prepared.closed(name: close.name) }
+            return prefixed(nil)
+        default: return prefixed(nil)
         }
-        // With no flag routing reads, only SET statements matter (a cohort setting for later);
-        // a text without the letters "set" cannot be one, and costs no analysis.
-        if !router!.routesReads && !router!.hasSearchPathFlags && !Self.mayBeSet(body) { return nil }
-        let cache = context.routing.cache(loop: loop.index)
+        var sentText = sql
+        defer {
+            if case let .parse(parse) = decoded {
+                prepared.parsed(name: parse.statementName, sql: sql, parameterTypes: parse.parameterTypes, sentText: sentText)
+            }
+        }
+        // With no flag routing reads, only SET statements matter (a cohort setting for later), and
+        // DEALLOCATE or DISCARD while statements are tracked; a text without those letters costs no analysis.
+        if !router!.routesReads && !router!.hasSearchPathFlags && !Self.mayBeSet(body)
+            && (prepared.isEmpty || !Self.mayDeallocate(body)) && (!router!.watchesForRollback || !Self.mayRollBack(body)) {
+            return prefixed(nil)
+        }
         let info = cache.info(for: sql)
+        if !prepared.isEmpty, case .query = decoded {
+            for statement in info.statements {
+                switch PreparedStatements.deallocation(statement) {
+                case .all?: prepared.closedAll()
+                case let .named(name)?: prepared.closed(name: name)
+                case nil: break
+                }
+            }
+        }
         // A search_path flag moves the session between schemas at transaction boundaries,
         // with a statement of Switchyard's own sent ahead of the client's.
-        var prefix: [UInt8] = []
         if heldStartedIdle, let set = router!.searchPathStatement(info: info) {
-            prefix = FrontendMessage.query(set).encoded()
+            prefix += FrontendMessage.query(set).encoded()
             skipper.expectAnswer()
+            injected.append(.searchPath)
             logger.debug("session moved by a search_path flag", metadata: ["statement": "\(set)"])
         }
         let decision = router!.route(sql: sql, info: info, cache: cache)
@@ -230,6 +291,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             message = nil
         case let .rewritten(text, flags):
             context.routing.recordRewrite(loop: loop.index, flags: flags)
+            sentText = text
             switch decoded {
             case let .parse(parse):
                 var rewritten = parse
@@ -242,8 +304,63 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             context.routing.recordFallback(fingerprint: fingerprint, reason: reason, query: sql)
             message = nil
         }
-        if prefix.isEmpty { return message }
-        return prefix + (message ?? FrontendMessage.wholeMessage(id: id, body: body))
+        return prefixed(message)
+    }
+
+    /// When the session's path may have moved since the last check (a flip, a cohort setting),
+    /// the messages that re-prepare each named statement whose text for the current path differs
+    /// from what the server holds. Each swap is its own Sync-terminated exchange, checked first:
+    /// Describe fails on a statement the server does not have (then nothing is created), and the
+    /// new text is prepared under a scratch name before the statement is replaced, so a text that
+    /// does not prepare leaves the old statement in place. The answers are dropped by the skipper.
+    private func reprepareStatements(cache: QueryInfoCache) -> [UInt8] {
+        guard let router, router.generation != preparedGeneration else { return [] }
+        preparedGeneration = router.generation
+        guard !prepared.isEmpty else { return [] }
+        let swaps = prepared.swaps { sql in
+            if case let .rewritten(text, _) = router.decision(sql: sql, info: cache.info(for: sql), cache: cache) { return text }
+            return sql
+        }
+        var out: [UInt8] = []
+        let scratch = "switchyard_reprepare"
+        for swap in swaps {
+            out += FrontendMessage.describe(Describe(target: .statement, name: swap.name)).encoded()
+            out += FrontendMessage.parse(Parse(statementName: scratch, query: swap.text, parameterTypes: swap.parameterTypes)).encoded()
+            out += FrontendMessage.close(Close(target: .statement, name: swap.name)).encoded()
+            out += FrontendMessage.parse(Parse(statementName: swap.name, query: swap.text, parameterTypes: swap.parameterTypes)).encoded()
+            out += FrontendMessage.close(Close(target: .statement, name: scratch)).encoded()
+            out += FrontendMessage.sync.encoded()
+            skipper.expectAnswer()
+            injected.append(.reprepare(swap))
+        }
+        if !swaps.isEmpty {
+            logger.debug("re-preparing statements for the session's path", metadata: ["statements": "\(swaps.map(\.name))"])
+        }
+        return out
+    }
+
+    /// The end of one injected exchange: what its errors mean for the session's bookkeeping.
+    private func injectedExchangeEnded(errors: [ErrorFields]) {
+        guard !injected.isEmpty else { return }
+        let exchange = injected.removeFirst()
+        switch exchange {
+        case .searchPath:
+            for error in errors {
+                logger.warning("a statement Switchyard sent for routing failed", metadata: ["error": "\(error.message ?? "")"])
+            }
+        case let .reprepare(swap):
+            guard let error = errors.first else {
+                prepared.finished(swap, outcome: .done)
+                return
+            }
+            if error.sqlState == SQLState.invalidSQLStatementName {
+                prepared.finished(swap, outcome: .statementMissing)
+            } else {
+                prepared.finished(swap, outcome: .failed)
+                logger.warning("a prepared statement could not be moved to the session's path; it keeps the previous one",
+                               metadata: ["statement": "\(swap.name)", "error": "\(error.message ?? "")"])
+            }
+        }
     }
 
     private func rejectAndClose(protocolError error: ProtocolError) {
@@ -270,11 +387,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             context.stats.bytesFromServers.add(UInt64(n), ordering: .relaxed)
             info.bytesOut.add(UInt64(n), ordering: .relaxed)
             if skipper.isActive {
-                let logger = self.logger
                 do {
-                    let consumed = try skipper.consume(chunk) { error in
-                        logger.warning("a statement Switchyard sent for routing failed", metadata: ["error": "\(error.message ?? "")"])
-                    }
+                    let consumed = try skipper.consume(chunk, onError: { injectedErrors.append($0) }, onReady: {
+                        let errors = injectedErrors
+                        injectedErrors = []
+                        injectedExchangeEnded(errors: errors)
+                    })
                     chunk = UnsafeRawBufferPointer(rebasing: chunk[consumed...])
                 } catch {
                     close(reason: "malformed server message")
@@ -310,7 +428,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             break
         case let .requestCompleted(nanoseconds):
             context.stats.recordRequest(nanoseconds: nanoseconds, loop: loop.index)
-            if state.transactionStatus == .idle { router?.transactionEnded() }
+            if state.transactionStatus == .idle { router?.transactionEnded(failed: state.lastTransactionFailed) }
             updateStateGauge()
         case .sessionEstablished:
             if let key = state.backendKey {

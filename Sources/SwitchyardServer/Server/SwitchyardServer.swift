@@ -35,7 +35,7 @@ public final class SwitchyardServer: Sendable {
     public init(config: SwitchyardConfiguration, logger: Logger, reload: (@Sendable () throws -> SwitchyardConfiguration)? = nil) throws(ServerError) {
         let settings: SessionSettings
         do { settings = try SessionSettings(config: config) } catch { throw .cannotResolveUpstream(error) }
-        let loops = config.workers > 0 ? config.workers : ProcessInfo.processInfo.activeProcessorCount
+        let loops = config.workers > 0 ? config.workers : SwitchyardConfiguration.defaultWorkers(cores: ProcessInfo.processInfo.activeProcessorCount)
         let context = ServerContext(settings: settings, loops: loops, logger: logger)
         self.context = context
         do { group = try EventLoopGroup(count: loops) } catch { throw .eventLoop(error) }
