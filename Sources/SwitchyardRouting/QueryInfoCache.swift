@@ -20,11 +20,79 @@ fileprivate struct ShapeBinding: Sendable {
     var tokenRanges: [Range<Int>]
 }
 
+/// An edit in token positions: it replaces whole tokens, or inserts text right before or
+/// right after one, so it applies to every text of the shape whatever its constants.
+fileprivate struct TokenEdit: Sendable {
+    enum Place: Sendable {
+        case tokens(Range<Int>)
+        case before(Int)
+        case after(Int)
+    }
+    var place: Place
+    var replacement: String
+
+    /// The byte edits' token positions in `tokenRanges`; nil if one is not on a token boundary.
+    static func from(_ edits: [ReadRewriter.Edit], tokenRanges: [Range<Int>]) -> [TokenEdit]? {
+        var out: [TokenEdit] = []
+        for e in edits {
+            if e.range.isEmpty {
+                if let i = tokenRanges.firstIndex(where: { $0.lowerBound == e.range.lowerBound }) {
+                    out.append(TokenEdit(place: .before(i), replacement: e.replacement))
+                } else if let i = tokenRanges.firstIndex(where: { $0.upperBound == e.range.lowerBound }) {
+                    out.append(TokenEdit(place: .after(i), replacement: e.replacement))
+                } else {
+                    return nil
+                }
+                continue
+            }
+            guard let first = tokenRanges.firstIndex(where: { $0.lowerBound == e.range.lowerBound }),
+                  let last = tokenRanges.firstIndex(where: { $0.upperBound == e.range.upperBound }),
+                  first <= last else { return nil }
+            out.append(TokenEdit(place: .tokens(first..<(last + 1)), replacement: e.replacement))
+        }
+        return out
+    }
+
+    /// The byte edits for a text whose tokens are at `tokenRanges`; nil if the shapes disagree.
+    static func apply(_ edits: [TokenEdit], to sql: String, tokenRanges: [Range<Int>]) -> String? {
+        var bytes: [ReadRewriter.Edit] = []
+        for e in edits {
+            switch e.place {
+            case let .tokens(t):
+                guard !t.isEmpty, t.upperBound <= tokenRanges.count else { return nil }
+                bytes.append(ReadRewriter.Edit(range: tokenRanges[t.lowerBound].lowerBound..<tokenRanges[t.upperBound - 1].upperBound, replacement: e.replacement))
+            case let .before(i):
+                guard i < tokenRanges.count else { return nil }
+                let p = tokenRanges[i].lowerBound
+                bytes.append(ReadRewriter.Edit(range: p..<p, replacement: e.replacement))
+            case let .after(i):
+                guard i < tokenRanges.count else { return nil }
+                let p = tokenRanges[i].upperBound
+                bytes.append(ReadRewriter.Edit(range: p..<p, replacement: e.replacement))
+            }
+        }
+        return ReadRewriter.apply(bytes, to: sql)
+    }
+}
+
 /// A rewrite plan in token positions, so it applies to every text of the shape.
 fileprivate enum TokenPlan: Sendable {
     case untouched
     case keptOnOldPath(reason: String)
-    case edits([(tokens: Range<Int>, replacement: String)])
+    case edits([TokenEdit])
+}
+
+/// A write-mirroring plan in token positions.
+fileprivate enum WriteTokenPlan: Sendable {
+    case untouched
+    case notMirrored(migration: String, reason: String)
+    case edits([TokenEdit], migrations: [String])
+}
+
+/// What a write plan depends on besides the shape.
+fileprivate struct WritePlanKey: Hashable, Sendable {
+    var targets: [MirrorTarget]
+    var protocolName: String
 }
 
 /// The first text of a shape and what was derived from it. A text's info holds its template,
@@ -33,8 +101,9 @@ fileprivate final class ShapeTemplate: @unchecked Sendable {
     let sql: String
     let statements: [StatementAnalysis]
     let tokenRanges: [Range<Int>]
-    /// Rewrite plans per route set; read and written only under the cache's lock.
+    /// Rewrite plans per route set, and write plans; read and written only under the cache's lock.
     var plans: [[ReadRoute]: TokenPlan] = [:]
+    var writePlans: [WritePlanKey: WriteTokenPlan] = [:]
 
     init(sql: String, statements: [StatementAnalysis], tokenRanges: [Range<Int>]) {
         self.sql = sql
@@ -115,13 +184,7 @@ public final class QueryInfoCache: Sendable {
             case .untouched: return .untouched
             case let .keptOnOldPath(reason): return .keptOnOldPath(reason: reason)
             case let .edits(edits):
-                var byteEdits: [ReadRewriter.Edit] = []
-                for e in edits {
-                    guard e.tokens.upperBound <= binding.tokenRanges.count, !e.tokens.isEmpty else { break }
-                    let range = binding.tokenRanges[e.tokens.lowerBound].lowerBound..<binding.tokenRanges[e.tokens.upperBound - 1].upperBound
-                    byteEdits.append(ReadRewriter.Edit(range: range, replacement: e.replacement))
-                }
-                if byteEdits.count == edits.count, let text = ReadRewriter.apply(byteEdits, to: sql) { return .rewritten(text) }
+                if let text = TokenEdit.apply(edits, to: sql, tokenRanges: binding.tokenRanges) { return .rewritten(text) }
             }
         }
         if let cached = info.rewrites[routes] { return cached }
@@ -146,17 +209,46 @@ public final class QueryInfoCache: Sendable {
         case .untouched: plan = .untouched
         case let .keptOnOldPath(reason): plan = .keptOnOldPath(reason: reason)
         case let .edits(edits, _):
-            var tokenEdits: [(tokens: Range<Int>, replacement: String)] = []
-            for e in edits {
-                guard let first = template.tokenRanges.firstIndex(where: { $0.lowerBound == e.range.lowerBound }),
-                      let last = template.tokenRanges.firstIndex(where: { $0.upperBound == e.range.upperBound }),
-                      first <= last else { return nil }
-                tokenEdits.append((first..<(last + 1), e.replacement))
-            }
+            guard let tokenEdits = TokenEdit.from(edits, tokenRanges: template.tokenRanges) else { return nil }
             plan = .edits(tokenEdits)
         }
         state.withLock { _ in template.plans[routes] = plan }
         return plan
+    }
+
+    /// The mirrored form of the writes in `sql` (see ``WriteMirror``), planned once per shape,
+    /// target set and protocol.
+    public func mirror(_ sql: String, info: QueryInfo, targets: [MirrorTarget], wire: WriteMirror.Wire, marker: String) -> WritePlan {
+        guard let binding = info.shape else {
+            return WriteMirror.plan(sql: sql, statements: info.statements, targets: targets, wire: wire, marker: marker).plan
+        }
+        let key = WritePlanKey(targets: targets, protocolName: wire.rawValue)
+        let template = binding.template
+        var plan = state.withLock { _ in template.writePlans[key] }
+        if plan == nil {
+            let made: WriteTokenPlan
+            let planned = WriteMirror.plan(sql: template.sql, statements: template.statements, targets: targets, wire: wire, marker: marker)
+            switch planned.plan {
+            case .untouched: made = .untouched
+            case let .notMirrored(migration, reason): made = .notMirrored(migration: migration, reason: reason)
+            case let .mirrored(_, migrations):
+                guard let edits = TokenEdit.from(planned.edits, tokenRanges: template.tokenRanges) else {
+                    return WriteMirror.plan(sql: sql, statements: info.statements, targets: targets, wire: wire, marker: marker).plan
+                }
+                made = .edits(edits, migrations: migrations)
+            }
+            state.withLock { _ in template.writePlans[key] = made }
+            plan = made
+        }
+        switch plan! {
+        case .untouched: return .untouched
+        case let .notMirrored(migration, reason): return .notMirrored(migration: migration, reason: reason)
+        case let .edits(edits, migrations):
+            guard let text = TokenEdit.apply(edits, to: sql, tokenRanges: binding.tokenRanges) else {
+                return WriteMirror.plan(sql: sql, statements: info.statements, targets: targets, wire: wire, marker: marker).plan
+            }
+            return .mirrored(text, migrations: migrations)
+        }
     }
 
     static func isConstant(_ kind: SQLToken.Kind) -> Bool {

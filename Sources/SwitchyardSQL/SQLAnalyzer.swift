@@ -163,14 +163,41 @@ public enum SQLAnalyzer {
             (lhs.element.location, lhs.offset) < (rhs.element.location, rhs.offset)
         }.filter { seenCTEs.insert($0.element.location).inserted }.map { $0.element.name }
         let hasOrderBy = type == "SelectStmt" && !((fields["sortClause"] as? [Any]) ?? []).isEmpty
+        let write = writeShape(type, fields, treeOffset: treeOffset)
 
         return StatementAnalysis(
             text: text, range: range, kind: kind, statementType: type,
             relations: relations, ctes: ctes,
             fingerprint: (try? LibPgQuery.fingerprint(text)) ?? "",
             normalizedText: (try? LibPgQuery.normalize(text)) ?? text,
-            hasOrderBy: hasOrderBy, lockingRead: walker.lockingRead, error: nil
+            hasOrderBy: hasOrderBy, lockingRead: walker.lockingRead, error: nil, write: write
         )
+    }
+
+    /// The write shape of a top-level INSERT, UPDATE or DELETE node; the tree's locations are
+    /// relative to `treeOffset`, the shape's to the statement.
+    private static func writeShape(_ type: String, _ fields: JSONObject, treeOffset: Int) -> WriteShape? {
+        let command: WriteShape.Command
+        switch type {
+        case "InsertStmt": command = .insert
+        case "UpdateStmt": command = .update
+        case "DeleteStmt": command = .delete
+        default: return nil
+        }
+        guard let relation = fields["relation"] as? JSONObject, let location = relation["location"] as? Int else { return nil }
+        var assigned: [String] = []
+        func collect(_ list: Any?) {
+            for item in (list as? [Any]) ?? [] {
+                if let (node, target) = ParseTreeWalker.node(item), node == "ResTarget", let name = target["name"] as? String {
+                    assigned.append(name)
+                }
+            }
+        }
+        if command == .update { collect(fields["targetList"]) }
+        if let conflict = fields["onConflictClause"] as? JSONObject { collect(conflict["targetList"]) }
+        return WriteShape(
+            command: command, targetLocation: location - treeOffset,
+            hasReturning: !((fields["returningList"] as? [Any]) ?? []).isEmpty, assignedColumns: assigned)
     }
 
     /// Statement ranges from libpg_query's parser-based splitter, which needs no JSON (used when

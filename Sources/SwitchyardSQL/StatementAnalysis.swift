@@ -97,6 +97,27 @@ public struct RelationReference: Sendable, Equatable, Hashable {
     }
 }
 
+/// The shape of a top-level INSERT, UPDATE or DELETE: what mirroring it into another table needs
+/// beyond its relations.
+public struct WriteShape: Sendable, Equatable, Hashable {
+    public enum Command: String, Sendable, Hashable {
+        case insert = "INSERT", update = "UPDATE", delete = "DELETE"
+    }
+    public var command: Command
+    /// Byte offset (within the statement) of the written relation's name.
+    public var targetLocation: Int
+    public var hasReturning: Bool
+    /// Columns assigned by `UPDATE … SET` or `INSERT … ON CONFLICT DO UPDATE SET`.
+    public var assignedColumns: [String]
+
+    public init(command: Command, targetLocation: Int, hasReturning: Bool, assignedColumns: [String]) {
+        self.command = command
+        self.targetLocation = targetLocation
+        self.hasReturning = hasReturning
+        self.assignedColumns = assignedColumns
+    }
+}
+
 /// Everything the proxy needs to know about one statement of a (possibly multi-statement) string.
 public struct StatementAnalysis: Sendable, Equatable {
     /// The statement's own text, without surrounding whitespace or the terminating `;`
@@ -124,6 +145,8 @@ public struct StatementAnalysis: Sendable, Equatable {
     public var lockingRead: Bool
     /// Why the statement could not be (fully) analysed; nil on success.
     public var error: SQLAnalysisError?
+    /// Set for a top-level INSERT, UPDATE or DELETE.
+    public var write: WriteShape?
 
     /// PostgreSQL's parser rejected the text; the server will report the error.
     public var isParseError: Bool {
@@ -134,7 +157,7 @@ public struct StatementAnalysis: Sendable, Equatable {
     public init(
         text: String, range: Range<Int>, kind: StatementKind, statementType: String?,
         relations: [RelationReference], ctes: [String], fingerprint: String, normalizedText: String,
-        hasOrderBy: Bool, lockingRead: Bool, error: SQLAnalysisError?
+        hasOrderBy: Bool, lockingRead: Bool, error: SQLAnalysisError?, write: WriteShape? = nil
     ) {
         self.text = text
         self.range = range
@@ -147,6 +170,7 @@ public struct StatementAnalysis: Sendable, Equatable {
         self.hasOrderBy = hasOrderBy
         self.lockingRead = lockingRead
         self.error = error
+        self.write = write
     }
 
     /// The relation's name exactly as written in ``text`` (what ``RelationReference/byteRange`` covers).

@@ -30,10 +30,13 @@ public struct MessageSplicer: Sendable {
     /// Processes one chunk. `onMessage` sees every message at its header; `onHeld`
     /// receives each held message whole (id, body) and returns the bytes to emit in
     /// its place, or nil to emit it as it arrived; `emit` receives the output in order.
+    /// `holding`, asked at each header, can turn holding off for a while: messages of the
+    /// held kinds then pass like the others.
     public mutating func process(
         _ chunk: UnsafeRawBufferPointer,
         onMessage: (ScannedMessage) -> Void,
         onHeld: (UInt8, [UInt8]) -> [UInt8]?,
+        holding isHolding: () -> Bool = { true },
         emit: (UnsafeRawBufferPointer) -> Void
     ) throws(ProtocolError) {
         var i = 0
@@ -79,7 +82,7 @@ public struct MessageSplicer: Sendable {
             }
             onMessage(ScannedMessage(id: id, bodyLength: length - 4, body: nil))
             let headerWasSplit = headerStartInChunk == 0 && take < 5
-            if held[Int(id)] {
+            if held[Int(id)] && isHolding() {
                 flushPass(upTo: headerStartInChunk)
                 holding = true
                 heldBytes = pendingHeader

@@ -1,0 +1,80 @@
+// Gives the client the answer its own write would have had, when the proxy sent it mirrored.
+
+/// A mirrored write goes out as one statement that ends in a marker row: a single text column
+/// whose name says the protocol it went out in and whose value is `<marker>:<command tag>`
+/// (`…:UPDATE 3`). The fixer undoes that on the way back, message by message:
+/// - the marker's RowDescription is dropped (simple protocol: the original returns no rows) or
+///   becomes NoData (extended protocol: the answer to Describe of a statement returning nothing);
+/// - the marker DataRow is dropped and the CommandComplete that follows (`SELECT 1`) becomes the
+///   original's tag.
+/// Everything else passes untouched. The session only routes messages through the fixer while a
+/// mirrored answer may be on its way (``isWatching``), so other traffic is not slowed.
+public struct MirrorResponseFixer: Sendable {
+    public let marker: [UInt8]
+    public let simpleColumn: String
+    public let extendedColumn: String
+    private var pendingTag: String?
+    /// Queries and Syncs sent, and ReadyForQuery answers seen: every request is answered in order,
+    /// so watching can stop once the request that carries the last mirrored write is answered.
+    private var sent: UInt64 = 0
+    private var answered: UInt64 = 0
+    private var watchUntil: UInt64 = 0
+
+    /// The messages the fixer needs to see while watching.
+    public static let watchedMessages: Set<UInt8> = [
+        BackendMessageID.rowDescription.rawValue, BackendMessageID.dataRow.rawValue,
+        BackendMessageID.commandComplete.rawValue, BackendMessageID.readyForQuery.rawValue,
+    ]
+
+    public init(marker: String, simpleColumn: String, extendedColumn: String) {
+        self.marker = Array((marker + ":").utf8)
+        self.simpleColumn = simpleColumn
+        self.extendedColumn = extendedColumn
+    }
+
+    public var isWatching: Bool { answered < watchUntil }
+
+    /// A Query or Sync went to the server.
+    public mutating func requestSent() { sent += 1 }
+
+    /// The Query just counted by ``requestSent()`` carries a mirrored write.
+    public mutating func mirroredQuerySent() { watchUntil = max(watchUntil, sent) }
+
+    /// An Execute or Describe of a mirrored statement went out: answered before the next Sync's ReadyForQuery.
+    public mutating func mirroredExtendedSent() { watchUntil = max(watchUntil, sent + 1) }
+
+    public enum Action: Sendable, Equatable {
+        case pass
+        case drop
+        case replace([UInt8])
+    }
+
+    /// What to send the client instead of server message `id` with `body`.
+    public mutating func process(id: UInt8, body: [UInt8]) -> Action {
+        switch id {
+        case BackendMessageID.readyForQuery.rawValue:
+            answered += 1
+            pendingTag = nil
+            return .pass
+        case BackendMessageID.rowDescription.rawValue:
+            var r = ByteReader(body, messageID: id)
+            guard (try? r.readInt16()) == 1, let name = try? r.readCString() else { return .pass }
+            if name == simpleColumn { return .drop }
+            if name == extendedColumn { return .replace(BackendMessage.noData.encoded()) }
+            return .pass
+        case BackendMessageID.dataRow.rawValue:
+            var r = ByteReader(body, messageID: id)
+            guard (try? r.readInt16()) == 1, let length = try? r.readInt32(), Int(length) == r.remaining,
+                  Int(length) > marker.count, let value = try? r.readBytes(Int(length)),
+                  value.starts(with: marker) else { return .pass }
+            pendingTag = String(decoding: value[marker.count...], as: UTF8.self)
+            return .drop
+        case BackendMessageID.commandComplete.rawValue:
+            guard let tag = pendingTag else { return .pass }
+            pendingTag = nil
+            return .replace(BackendMessage.commandComplete(tag: tag).encoded())
+        default:
+            return .pass
+        }
+    }
+}

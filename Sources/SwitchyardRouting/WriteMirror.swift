@@ -1,0 +1,151 @@
+// Dual-write: a write to an old relation becomes one statement that also applies it to the new relation.
+import SwitchyardConfig
+import SwitchyardSQL
+
+/// How writes to one migrated relation are mirrored into its new relation.
+public struct MirrorTarget: Sendable, Equatable, Hashable {
+    public var migration: String
+    public var oldSchema: String
+    public var oldName: String
+    /// The new relation, quoted as needed.
+    public var newRelation: String
+    /// Key columns: old names (unquoted) and the new names (quoted as needed).
+    public var oldKey: [String]
+    public var newKey: [String]
+    /// Each mapped column: the new column (quoted) and the forward expression over the old row.
+    public var columns: [Column]
+    /// New columns with no old counterpart: the column (quoted) and its SQL.
+    public var extraColumns: [Column]
+    /// The schema an unqualified name resolves to in this session (see ``ReadRoute``).
+    public var unqualifiedSchema: String?
+
+    public struct Column: Sendable, Equatable, Hashable {
+        public var newColumn: String
+        public var expression: String
+        public var isKey: Bool
+    }
+
+    public init(migration m: MigrationConfig) {
+        migration = m.name
+        oldSchema = m.old.schema
+        oldName = m.old.name
+        newRelation = m.new.description
+        oldKey = m.key
+        newKey = m.key.map { key in RelationName.quotedIdentifier(m.column(old: key)?.newColumn ?? key) }
+        columns = m.columns.map { c in
+            Column(newColumn: RelationName.quotedIdentifier(c.newColumn), expression: c.forward, isKey: m.key.contains(c.oldColumn))
+        }
+        extraColumns = m.extraNewColumns.map { Column(newColumn: RelationName.quotedIdentifier($0.column), expression: $0.expression, isKey: false) }
+    }
+
+    func matches(_ r: RelationReference) -> Bool {
+        guard r.catalog == nil, r.name == oldName else { return false }
+        return (r.schema ?? unqualifiedSchema ?? "public") == oldSchema
+    }
+
+    /// The statement that applies the changed old rows (`switchyard_rows`, the old relation's
+    /// columns) to the new relation: an upsert by key for inserted and updated rows, so a row the
+    /// backfill has not copied yet is created; a delete by key for deleted rows.
+    func mirrorStatement(_ command: WriteShape.Command) -> String {
+        let alias = quoteIdentifier(oldName)
+        switch command {
+        case .delete:
+            let keys = oldKey.map { "\(alias).\(quoteIdentifier($0))" }.joined(separator: ", ")
+            return "DELETE FROM \(newRelation) WHERE (\(newKey.joined(separator: ", "))) IN (SELECT \(keys) FROM switchyard_rows AS \(alias))"
+        case .insert, .update:
+            let all = columns + extraColumns
+            let updates = columns.filter { !$0.isKey }.map { "\($0.newColumn) = EXCLUDED.\($0.newColumn)" }
+            let conflict = updates.isEmpty ? "DO NOTHING" : "DO UPDATE SET " + updates.joined(separator: ", ")
+            return "INSERT INTO \(newRelation) (\(all.map(\.newColumn).joined(separator: ", "))) "
+                + "SELECT \(all.map(\.expression).joined(separator: ", ")) FROM switchyard_rows AS \(alias) "
+                + "ON CONFLICT (\(newKey.joined(separator: ", "))) \(conflict)"
+        }
+    }
+}
+
+/// What the proxy does with a write.
+public enum WritePlan: Sendable, Equatable {
+    /// Writes no migrated relation (or is not a write): send it as it is.
+    case untouched
+    /// Send this text: each write to a migrated relation mirrored in the same statement.
+    case mirrored(String, migrations: [String])
+    /// Writes a migrated relation in a form not mirrored: what and why.
+    case notMirrored(migration: String, reason: String)
+}
+
+/// Turns each top-level INSERT, UPDATE or DELETE on an old relation into a data-modifying CTE:
+///
+///     WITH switchyard_rows AS (<the statement> RETURNING <target>.*),
+///          switchyard_mirror AS (<upsert or delete by key on the new relation>)
+///     SELECT '<marker>:<command tag>' AS <marker column> FROM …
+///
+/// The change and its mirror are one statement, so the new relation changes if and only if the
+/// old one does, in the client's transaction, with the values the old relation stored (defaults,
+/// sequences, triggers' results come back through RETURNING). The proxy then turns the marker row
+/// back into the command tag the original statement gives (see `MirrorResponseFixer`).
+public enum WriteMirror {
+    /// Where the marker answer comes from: the column name says the protocol the statement went
+    /// out in (the simple protocol's row description is dropped, the extended protocol's Describe
+    /// answer becomes NoData), the value carries the command tag.
+    public enum Wire: String, Sendable {
+        case simple = "switchyard_mirrored_q"
+        case extended = "switchyard_mirrored_x"
+    }
+
+    /// The mirrored text of `sql`, as edits on token boundaries (insertions before the statement's
+    /// first token and after its last one), so one plan serves every text of a token shape.
+    public static func plan(
+        sql: String, statements: [StatementAnalysis], targets: [MirrorTarget], wire: Wire, marker: String
+    ) -> (plan: WritePlan, edits: [ReadRewriter.Edit]) {
+        guard !targets.isEmpty else { return (.untouched, []) }
+        var edits: [ReadRewriter.Edit] = []
+        var migrations: [String] = []
+        for statement in statements {
+            let written = statement.relations.filter { r in r.access != .read && targets.contains { $0.matches(r) } }
+            guard let first = written.first, let target = targets.first(where: { $0.matches(first) }) else { continue }
+            guard let shape = statement.write else {
+                let what = statement.statementType == "SelectStmt" ? "writes to the table inside a WITH clause are" : "\(statement.statementType ?? "this statement") is"
+                return (.notMirrored(migration: target.migration, reason: "\(what) not mirrored yet"), [])
+            }
+            guard written.count == 1, first.byteRange.lowerBound == shape.targetLocation else {
+                return (.notMirrored(migration: target.migration, reason: "writes to the table inside a WITH clause are not mirrored yet"), [])
+            }
+            if statement.relations.contains(where: { $0.access != .read && $0.byteRange.lowerBound != shape.targetLocation }) {
+                return (.notMirrored(migration: target.migration, reason: "a statement that also writes other tables in a WITH clause is not mirrored"), [])
+            }
+            if shape.hasReturning {
+                return (.notMirrored(migration: target.migration, reason: "RETURNING is not mirrored yet"), [])
+            }
+            if let key = shape.assignedColumns.first(where: { target.oldKey.contains($0) }) {
+                return (.notMirrored(migration: target.migration, reason: "the statement assigns the key column \(key)"), [])
+            }
+            guard let tokens = try? SQLAnalyzer.tokens(in: statement.text),
+                  let firstToken = tokens.first(where: { !$0.isComment }),
+                  let lastToken = tokens.last(where: { !$0.isComment && $0.kind != .semicolon }) else {
+                return (.notMirrored(migration: target.migration, reason: "cannot scan the statement"), [])
+            }
+            let visible = quoteIdentifier(first.alias ?? first.name)
+            let returning: String
+            switch shape.command {
+            case .delete: returning = target.oldKey.map { "\(visible).\(quoteIdentifier($0))" }.joined(separator: ", ")
+            case .insert, .update: returning = "\(visible).*"
+            }
+            let tag = shape.command == .insert ? "INSERT 0 " : "\(shape.command.rawValue) "
+            let offset = statement.range.lowerBound
+            let start = offset + firstToken.byteRange.lowerBound
+            let end = offset + lastToken.byteRange.upperBound
+            edits.append(ReadRewriter.Edit(range: start..<start, replacement: "WITH switchyard_rows AS ("))
+            edits.append(ReadRewriter.Edit(
+                range: end..<end,
+                replacement: " RETURNING \(returning)), switchyard_mirror AS (\(target.mirrorStatement(shape.command))) "
+                    + "SELECT '\(marker):\(tag)' || count(*) AS \(wire.rawValue) FROM switchyard_rows"))
+            migrations.append(target.migration)
+        }
+        guard !edits.isEmpty, let text = ReadRewriter.apply(edits, to: sql) else { return (.untouched, []) }
+        let check = SQLAnalyzer.analyze(text)
+        guard check.count == statements.count, check.allSatisfy({ $0.error == nil }) else {
+            return (.notMirrored(migration: migrations.first ?? "", reason: "the mirrored statement does not parse"), [])
+        }
+        return (.mirrored(text, migrations: migrations), edits)
+    }
+}

@@ -1,0 +1,79 @@
+// The answers to mirrored writes are turned back into the answers of the original statements.
+import Testing
+@testable import SwitchyardProtocol
+
+@Suite("Mirror response fixer")
+struct MirrorResponseFixerTests {
+    static func fixer() -> MirrorResponseFixer {
+        MirrorResponseFixer(marker: "sy_1234", simpleColumn: "switchyard_mirrored_q", extendedColumn: "switchyard_mirrored_x")
+    }
+
+    static func body(_ m: BackendMessage) -> (UInt8, [UInt8]) {
+        let bytes = m.encoded()
+        return (bytes[0], Array(bytes[5...]))
+    }
+
+    static func run(_ f: inout MirrorResponseFixer, _ messages: [BackendMessage]) -> [BackendMessage] {
+        var out: [BackendMessage] = []
+        for m in messages {
+            let (id, body) = body(m)
+            switch f.process(id: id, body: body) {
+            case .pass: out.append(m)
+            case .drop: break
+            case let .replace(bytes): out.append(try! BackendMessage.decode(id: bytes[0], body: Array(bytes[5...])))
+            }
+        }
+        return out
+    }
+
+    static func marker(_ column: String) -> BackendMessage {
+        .rowDescription(RowDescription(columns: [ColumnDescription(name: column, typeOID: 25)]))
+    }
+
+    static func markerRow(_ tag: String) -> BackendMessage { .dataRow(DataRow(values: [Array("sy_1234:\(tag)".utf8)])) }
+
+    @Test("simple protocol: the marker row description and row go, SELECT 1 becomes the original tag")
+    func simple() {
+        var f = Self.fixer()
+        f.requestSent()
+        f.mirroredQuerySent()
+        #expect(f.isWatching)
+        let out = Self.run(&f, [
+            Self.marker("switchyard_mirrored_q"), Self.markerRow("UPDATE 3"), .commandComplete(tag: "SELECT 1"),
+            .readyForQuery(.idle),
+        ])
+        #expect(out == [.commandComplete(tag: "UPDATE 3"), .readyForQuery(.idle)])
+        #expect(!f.isWatching)
+    }
+
+    @Test("extended protocol: Describe gets NoData; Execute's marker row goes and its tag is restored; other rows pass")
+    func extended() {
+        var f = Self.fixer()
+        f.mirroredExtendedSent()
+        f.requestSent()  // the Sync
+        let userRow: BackendMessage = .dataRow(DataRow(values: [Array("hello".utf8)]))
+        let out = Self.run(&f, [
+            .parseComplete, .bindComplete, Self.marker("switchyard_mirrored_x"), Self.markerRow("INSERT 0 2"),
+            .commandComplete(tag: "SELECT 1"), userRow, .commandComplete(tag: "SELECT 1"), .readyForQuery(.inTransaction),
+        ])
+        #expect(out == [.parseComplete, .bindComplete, .noData, .commandComplete(tag: "INSERT 0 2"), userRow,
+                        .commandComplete(tag: "SELECT 1"), .readyForQuery(.inTransaction)])
+        #expect(!f.isWatching)
+    }
+
+    @Test("an error instead of the marker leaves the next command's tag alone; watching lasts until the right ReadyForQuery")
+    func errorsAndWatching() {
+        var f = Self.fixer()
+        f.requestSent()                 // an earlier query, still unanswered
+        f.requestSent()
+        f.mirroredQuerySent()           // the mirrored one
+        let error: BackendMessage = .errorResponse(ErrorFields(severity: "ERROR", sqlState: "23505", message: "duplicate key"))
+        #expect(Self.run(&f, [.commandComplete(tag: "SELECT 1"), .readyForQuery(.idle)]).count == 2)
+        #expect(f.isWatching)
+        #expect(Self.run(&f, [error, .readyForQuery(.idle)]) == [error, .readyForQuery(.idle)])
+        #expect(!f.isWatching)
+        // A row that only looks similar is the client's.
+        let lookalike: BackendMessage = .dataRow(DataRow(values: [Array("sy_12345:UPDATE 1".utf8)]))
+        #expect(Self.run(&f, [lookalike, .commandComplete(tag: "SELECT 1")]) == [lookalike, .commandComplete(tag: "SELECT 1")])
+    }
+}

@@ -1,0 +1,95 @@
+// Writes to a migrated table become one statement that also applies them to the new table.
+import SwitchyardConfig
+import SwitchyardRouting
+import SwitchyardSQL
+import Testing
+
+@Suite("Write mirror")
+struct WriteMirrorTests {
+    static let migration = MigrationConfig(
+        name: "users_v2", old: RelationName(schema: "public", name: "users"), new: RelationName(schema: "public", name: "users_v2"),
+        key: ["id"],
+        columns: [
+            ColumnMapping(oldColumn: "id", newColumn: "id"),
+            ColumnMapping(oldColumn: "name", newColumn: "full_name"),
+            ColumnMapping(oldColumn: "created", newColumn: "created_at", forward: "created AT TIME ZONE 'UTC'", inverse: "created_at AT TIME ZONE 'UTC'"),
+        ],
+        extraNewColumns: [ExtraNewColumn(column: "tenant_id", expression: "0")])
+    static let target = MirrorTarget(migration: migration)
+
+    static func plan(_ sql: String, wire: WriteMirror.Wire = .simple) -> WritePlan {
+        WriteMirror.plan(sql: sql, statements: SQLAnalyzer.analyze(sql), targets: [target], wire: wire, marker: "m").plan
+    }
+
+    static let upsert = "INSERT INTO public.users_v2 (id, full_name, created_at, tenant_id) "
+        + "SELECT id, name, created AT TIME ZONE 'UTC', 0 FROM switchyard_rows AS users "
+        + "ON CONFLICT (id) DO UPDATE SET full_name = EXCLUDED.full_name, created_at = EXCLUDED.created_at"
+
+    @Test("an UPDATE returns the changed rows to an upsert of the new table, and a marker row with its tag")
+    func update() {
+        #expect(Self.plan("update users set name = 'x' where id = 3") == .mirrored(
+            "WITH switchyard_rows AS (update users set name = 'x' where id = 3 RETURNING users.*), "
+                + "switchyard_mirror AS (\(Self.upsert)) SELECT 'm:UPDATE ' || count(*) AS switchyard_mirrored_q FROM switchyard_rows",
+            migrations: ["users_v2"]))
+    }
+
+    @Test("an INSERT keeps its alias, comments and ON CONFLICT; the tag is INSERT 0 n; the extended protocol marks its column")
+    func insert() {
+        let sql = "/* app */ INSERT INTO public.users AS u (id, name, created) VALUES (1, 'a', now()) ON CONFLICT (id) DO NOTHING -- done"
+        #expect(Self.plan(sql, wire: .extended) == .mirrored(
+            "/* app */ WITH switchyard_rows AS (INSERT INTO public.users AS u (id, name, created) VALUES (1, 'a', now()) ON CONFLICT (id) DO NOTHING "
+                + "RETURNING u.*), switchyard_mirror AS (\(Self.upsert)) SELECT 'm:INSERT 0 ' || count(*) AS switchyard_mirrored_x FROM switchyard_rows -- done",
+            migrations: ["users_v2"]))
+    }
+
+    @Test("a DELETE returns the keys to a delete by key of the new table")
+    func delete() {
+        #expect(Self.plan("delete from users x using other o where x.id = o.id;") == .mirrored(
+            "WITH switchyard_rows AS (delete from users x using other o where x.id = o.id RETURNING x.id), "
+                + "switchyard_mirror AS (DELETE FROM public.users_v2 WHERE (id) IN (SELECT users.id FROM switchyard_rows AS users)) "
+                + "SELECT 'm:DELETE ' || count(*) AS switchyard_mirrored_q FROM switchyard_rows;",
+            migrations: ["users_v2"]))
+    }
+
+    @Test("each write of a multi-statement text is mirrored; reads and other tables are left alone")
+    func several() {
+        guard case let .mirrored(text, migrations) = Self.plan("update users set name = 'a'; select 1; insert into other values (1); delete from users") else {
+            Issue.record("not mirrored")
+            return
+        }
+        #expect(migrations == ["users_v2", "users_v2"])
+        #expect(text.contains("select 1; insert into other values (1); WITH switchyard_rows AS (delete from users RETURNING users.id)"))
+        #expect(Self.plan("insert into other select * from users") == .untouched)
+        #expect(Self.plan("select * from users") == .untouched)
+    }
+
+    @Test("forms not mirrored yet say so, naming the migration", arguments: [
+        ("update users set name = 'x' returning id", "RETURNING is not mirrored yet"),
+        ("update users set id = id + 1", "the statement assigns the key column id"),
+        ("insert into users values (1) on conflict (id) do update set id = 2", "the statement assigns the key column id"),
+        ("with d as (delete from users returning *) select * from d", "writes to the table inside a WITH clause are not mirrored yet"),
+        ("truncate users", "TruncateStmt is not mirrored yet"),
+        ("copy users from stdin", "CopyStmt is not mirrored yet"),
+        ("merge into users u using src s on u.id = s.id when matched then delete", "MergeStmt is not mirrored yet"),
+    ])
+    func notMirrored(sql: String, reason: String) {
+        #expect(Self.plan(sql) == .notMirrored(migration: "users_v2", reason: reason))
+    }
+
+    @Test("one plan serves every text of a token shape, whatever its constants and comments")
+    func shapes() {
+        let cache = QueryInfoCache()
+        let a = "update users set name = 'a' where id = 1 /* x */"
+        let b = "update users set name = 'bb' where id = 22 /* y */"
+        for (sql, value, id) in [(a, "'a'", "1"), (b, "'bb'", "22")] {
+            let plan = cache.mirror(sql, info: cache.info(for: sql), targets: [Self.target], wire: .simple, marker: "m")
+            guard case let .mirrored(text, _) = plan else {
+                Issue.record("not mirrored: \(plan)")
+                continue
+            }
+            #expect(text.hasPrefix("WITH switchyard_rows AS (update users set name = \(value) where id = \(id) RETURNING users.*)"), "\(text)")
+            #expect(text.hasSuffix("FROM switchyard_rows /* \(sql == a ? "x" : "y") */"), "\(text)")
+        }
+        #expect(cache.shapeCount == 1)
+    }
+}
