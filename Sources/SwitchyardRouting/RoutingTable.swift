@@ -19,8 +19,13 @@ public struct FlagState: Sendable, Equatable {
     /// Rewrite statements (the default), or switch the session's search_path between
     /// two versioned schemas (pgroll style).
     public var routing: RoutingMode
+    /// How writes to the old relation are mirrored into the new one (from `dual_write` until `complete`).
+    public var mirror: MirrorTarget?
 
-    public init(name: String, migration: String, stage: FlagStage, percentBasisPoints: Int, cohortKey: [CohortSource], salt: String, route: ReadRoute, routing: RoutingMode = .rewrite) {
+    public init(
+        name: String, migration: String, stage: FlagStage, percentBasisPoints: Int, cohortKey: [CohortSource], salt: String,
+        route: ReadRoute, routing: RoutingMode = .rewrite, mirror: MirrorTarget? = nil
+    ) {
         self.name = name
         self.migration = migration
         self.stage = stage
@@ -29,7 +34,11 @@ public struct FlagState: Sendable, Equatable {
         self.salt = salt
         self.route = route
         self.routing = routing
+        self.mirror = mirror
     }
+
+    /// Writes to the old relation are mirrored from `dual_write` until the migration is complete.
+    public var mirrorsWrites: Bool { mirror != nil && stage >= .dualWrite && stage < .complete }
 
     /// Builds the flag's state from the configuration: the route reads the new relation
     /// through each column's inverse mapping, in the order the columns are listed.
@@ -42,7 +51,8 @@ public struct FlagState: Sendable, Equatable {
             columns: migration.columns.map { (column: $0.oldColumn, inverse: $0.inverse) }, types: catalog?.oldColumnTypes ?? [],
             keyColumns: migration.key, directColumns: catalog?.form.directColumns)
         self.init(name: flag.name, migration: migration.name, stage: flag.stage, percentBasisPoints: flag.percentBasisPoints,
-                  cohortKey: flag.cohortKey, salt: flag.salt, route: route, routing: flag.routing)
+                  cohortKey: flag.cohortKey, salt: flag.salt, route: route, routing: flag.routing,
+                  mirror: MirrorTarget(migration: migration))
     }
 }
 
@@ -102,6 +112,11 @@ public struct RoutingTable: Sendable, Equatable {
     /// Whether any read may be routed to a new path: only then is statement text inspected.
     public var routesReads: Bool {
         flags.contains { $0.stage >= .canary }
+    }
+
+    /// Whether writes to some old relation are mirrored: then statement text is inspected too.
+    public var mirrorsWrites: Bool {
+        flags.contains { $0.mirrorsWrites }
     }
 
     /// The path that serves `flag`'s reads for a statement in `context`.

@@ -10,6 +10,10 @@ public enum RouteDecision: Sendable, Equatable {
     case rewritten(String, flags: [String])
     /// A routed read that could not be rewritten safely, served from the old path.
     case keptOnOldPath(fingerprint: String, reason: String)
+    /// Send this text: writes to old relations mirrored into the new ones (see ``WriteMirror``).
+    case mirrored(String, migrations: [String])
+    /// A write to an old relation in a form that is not mirrored: sent as it is.
+    case writeNotMirrored(fingerprint: String, migration: String, reason: String)
 }
 
 /// Pure per-session router. The I/O layer tells it about transaction boundaries and
@@ -24,6 +28,8 @@ public struct SessionRouter: Sendable {
     private var localSettings: [String: String] = [:]
     /// The cohorts the canary flags put the last routed statement in (for SHOW COHORTS).
     public private(set) var lastCohorts: [CohortAssignment] = []
+    /// The prefix of the marker value mirrored writes answer with (see `MirrorResponseFixer`).
+    public var mirrorMarker = "switchyard_mirrored"
     /// The search_path this router last set for the session, if any.
     public private(set) var injectedSearchPath: String?
     /// Moves whenever a statement's path may have changed for this session: a new flag table
@@ -91,41 +97,67 @@ public struct SessionRouter: Sendable {
     /// Whether query text needs looking at at all.
     public var routesReads: Bool { table.routesReads }
 
+    /// Whether writes to some old relation are mirrored.
+    public var mirrorsWrites: Bool { table.mirrorsWrites }
+
     /// What `route` would decide for a statement prepared earlier, without recording anything
     /// (no setting, no cohort for SHOW COHORTS): for re-preparing statements between transactions.
-    public func decision(sql: String, info: QueryInfo, cache: QueryInfoCache) -> RouteDecision {
+    public func decision(sql: String, info: QueryInfo, cache: QueryInfoCache, wire: WriteMirror.Wire = .extended) -> RouteDecision {
         var scratch = self
-        return scratch.route(sql: sql, info: info, cache: cache)
+        return scratch.route(sql: sql, info: info, cache: cache, wire: wire)
     }
 
     /// Decides for one query, taking its analysis and rewrites from `cache`.
-    public mutating func route(sql: String, cache: QueryInfoCache) -> RouteDecision {
-        route(sql: sql, info: cache.info(for: sql), cache: cache)
+    public mutating func route(sql: String, cache: QueryInfoCache, wire: WriteMirror.Wire = .simple) -> RouteDecision {
+        route(sql: sql, info: cache.info(for: sql), cache: cache, wire: wire)
     }
 
-    /// Decides for one query whose info the caller already has.
-    public mutating func route(sql: String, info: QueryInfo, cache: QueryInfoCache) -> RouteDecision {
-        route(sql: sql, statements: info.statements, commentTags: info.commentTags) { routes in
+    /// Decides for one query whose info the caller already has. `wire`: the protocol the text
+    /// goes out in (a Query's or a Parse's), which a mirrored write's marker names.
+    public mutating func route(sql: String, info: QueryInfo, cache: QueryInfoCache, wire: WriteMirror.Wire = .simple) -> RouteDecision {
+        let marker = mirrorMarker
+        return route(sql: sql, statements: info.statements, commentTags: info.commentTags, rewrite: { routes in
             cache.rewrite(sql, info: info, routes: routes)
-        }
+        }, mirror: { targets in
+            cache.mirror(sql, info: info, targets: targets, wire: wire, marker: marker)
+        })
     }
 
     /// Decides for one query (a simple Query's text or a Parse's), given its analysis and sqlcommenter tags.
-    public mutating func route(sql: String, statements: [StatementAnalysis], commentTags: [String: String]) -> RouteDecision {
-        route(sql: sql, statements: statements, commentTags: commentTags) { routes in
+    public mutating func route(sql: String, statements: [StatementAnalysis], commentTags: [String: String], wire: WriteMirror.Wire = .simple) -> RouteDecision {
+        let marker = mirrorMarker
+        return route(sql: sql, statements: statements, commentTags: commentTags, rewrite: { routes in
             ReadRewriter.rewrite(sql: sql, statements: statements, routes: routes)
-        }
+        }, mirror: { targets in
+            WriteMirror.plan(sql: sql, statements: statements, targets: targets, wire: wire, marker: marker).plan
+        })
     }
 
     private mutating func route(
         sql: String, statements: [StatementAnalysis], commentTags: [String: String],
-        rewrite: ([ReadRoute]) -> RewriteOutcome
+        rewrite: ([ReadRoute]) -> RewriteOutcome, mirror: ([MirrorTarget]) -> WritePlan
     ) -> RouteDecision {
         for s in statements {
             if s.statementType == "VariableSetStmt" { record(SettingChange.changes(in: s)) }
             if s.statementType == "TransactionStmt", settingsBeforeTransaction != nil, Self.isRollback(s) { rollbackRequested = true }
         }
         lastCohorts.removeAll(keepingCapacity: true)
+        // Writes to old relations are mirrored into the new ones whatever the cohort: the new
+        // relation must hold every row for any reader.
+        if table.mirrorsWrites, statements.contains(where: { $0.kind == .write }) {
+            let schema = Self.firstSchema(cohortContext(commentTags: commentTags))
+            let targets = table.flags.filter(\.mirrorsWrites).compactMap { flag -> MirrorTarget? in
+                guard var target = flag.mirror else { return nil }
+                target.unqualifiedSchema = schema
+                return target
+            }
+            switch mirror(targets) {
+            case .untouched: break
+            case let .mirrored(text, migrations): return .mirrored(text, migrations: migrations)
+            case let .notMirrored(migration, reason):
+                return .writeNotMirrored(fingerprint: statements.first?.fingerprint ?? "", migration: migration, reason: reason)
+            }
+        }
         guard table.routesReads else { return .forward }
         let ctx = cohortContext(commentTags: commentTags)
         // One cohort decision per flag and statement, kept for SHOW COHORTS.

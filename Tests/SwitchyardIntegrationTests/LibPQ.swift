@@ -50,6 +50,30 @@ final class PQConnection: @unchecked Sendable {
         return try rows(res)
     }
 
+    /// Runs a statement (simple protocol) and returns its command tag (`UPDATE 3`).
+    func command(_ sql: String) throws -> String {
+        guard let res = PQexec(conn, sql) else { throw Failure(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(res) }
+        try check(res)
+        return String(cString: PQcmdStatus(res))
+    }
+
+    /// Runs a statement through the extended protocol with text parameters; returns its command tag
+    /// and the number of result columns its description has.
+    func command(_ sql: String, parameters: [String]) throws -> (tag: String, columns: Int) {
+        var cStrings = parameters.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let res = cStrings.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) {
+                PQexecParams(conn, sql, Int32(parameters.count), nil, parameters.isEmpty ? nil : $0, nil, nil, 0)
+            }
+        }
+        guard let res else { throw Failure(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(res) }
+        try check(res)
+        return (String(cString: PQcmdStatus(res)), Int(PQnfields(res)))
+    }
+
     /// Prepares a named statement (Parse, Sync), as drivers do for statements they reuse.
     func prepare(_ name: String, _ sql: String) throws {
         guard let res = PQprepare(conn, name, sql, 0, nil) else { throw Failure(message: String(cString: PQerrorMessage(conn))) }

@@ -36,7 +36,7 @@ public struct MessageSplicer: Sendable {
         _ chunk: UnsafeRawBufferPointer,
         onMessage: (ScannedMessage) -> Void,
         onHeld: (UInt8, [UInt8]) -> [UInt8]?,
-        holding isHolding: () -> Bool = { true },
+        holding isHolding: (UInt8) -> Bool = { _ in true },
         emit: (UnsafeRawBufferPointer) -> Void
     ) throws(ProtocolError) {
         var i = 0
@@ -82,7 +82,7 @@ public struct MessageSplicer: Sendable {
             }
             onMessage(ScannedMessage(id: id, bodyLength: length - 4, body: nil))
             let headerWasSplit = headerStartInChunk == 0 && take < 5
-            if held[Int(id)] && isHolding() {
+            if held[Int(id)] && isHolding(id) {
                 flushPass(upTo: headerStartInChunk)
                 holding = true
                 heldBytes = pendingHeader

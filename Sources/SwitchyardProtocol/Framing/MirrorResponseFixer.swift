@@ -20,10 +20,10 @@ public struct MirrorResponseFixer: Sendable {
     private var answered: UInt64 = 0
     private var watchUntil: UInt64 = 0
 
-    /// The messages the fixer needs to see while watching.
+    /// The messages the fixer needs whole while watching; it sees every other one's header.
     public static let watchedMessages: Set<UInt8> = [
         BackendMessageID.rowDescription.rawValue, BackendMessageID.dataRow.rawValue,
-        BackendMessageID.commandComplete.rawValue, BackendMessageID.readyForQuery.rawValue,
+        BackendMessageID.commandComplete.rawValue,
     ]
 
     public init(marker: String, simpleColumn: String, extendedColumn: String) {
@@ -49,13 +49,18 @@ public struct MirrorResponseFixer: Sendable {
         case replace([UInt8])
     }
 
-    /// What to send the client instead of server message `id` with `body`.
+    /// Every server message's header, in order: ReadyForQuery answers a request (the one that
+    /// ends authentication answers none).
+    public mutating func sawHeader(_ id: UInt8) {
+        if id == BackendMessageID.readyForQuery.rawValue {
+            if answered < sent { answered += 1 }
+            pendingTag = nil
+        }
+    }
+
+    /// What to send the client instead of server message `id` with `body` (one of ``watchedMessages``).
     public mutating func process(id: UInt8, body: [UInt8]) -> Action {
         switch id {
-        case BackendMessageID.readyForQuery.rawValue:
-            answered += 1
-            pendingTag = nil
-            return .pass
         case BackendMessageID.rowDescription.rawValue:
             var r = ByteReader(body, messageID: id)
             guard (try? r.readInt16()) == 1, let name = try? r.readCString() else { return .pass }

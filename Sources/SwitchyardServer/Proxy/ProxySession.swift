@@ -40,6 +40,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var prepared = PreparedStatements()
     /// The router generation the prepared statements were last checked at.
     private var preparedGeneration: UInt64 = 0
+    /// Mirrored writes: the statements and portals that answer with the marker row, the fixer
+    /// that restores the original answers, and the server-side splicer it works through (both
+    /// present when flags are configured; the splicer holds messages only while the fixer watches).
+    private var mirroredStatements: Set<String> = []
+    private var mirroredPortals: Set<String> = []
+    private var fixer: MirrorResponseFixer?
+    private var serverSplicer: MessageSplicer?
     private var serverScanner: MessageScanner
     private var toServer = OutputBuffer()
     private var toClient = OutputBuffer()
@@ -68,6 +75,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             splicer = MessageSplicer(maxMessageSize: maxSize, hold: [
                 FrontendMessageID.query.rawValue, FrontendMessageID.parse.rawValue,
                 FrontendMessageID.bind.rawValue, FrontendMessageID.close.rawValue,
+                FrontendMessageID.describe.rawValue, FrontendMessageID.execute.rawValue,
             ])
         }
         // Server messages are trusted to be well-formed; a DataRow may legitimately exceed the client limit.
@@ -171,8 +179,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         var statements: UInt64 = 0
         let onMessage = { (message: ScannedMessage) in
             if message.id == FrontendMessageID.query.rawValue || message.id == FrontendMessageID.parse.rawValue
-                || message.id == FrontendMessageID.bind.rawValue || message.id == FrontendMessageID.close.rawValue {
+                || message.id == FrontendMessageID.bind.rawValue || message.id == FrontendMessageID.close.rawValue
+                || message.id == FrontendMessageID.describe.rawValue || message.id == FrontendMessageID.execute.rawValue {
                 self.heldStartedIdle = self.state.isIdle
+            }
+            if message.id == FrontendMessageID.query.rawValue || message.id == FrontendMessageID.sync.rawValue {
+                self.fixer?.requestSent()
             }
             let before = self.state.statementCount
             if self.state.clientMessage(message, now: now) == .terminate { terminate = true }
@@ -180,7 +192,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         }
         do {
             if splicer != nil {
-                try splicer!.process(chunk, onMessage: onMessage, onHeld: { id, body in self.routeHeld(id: id, body: body) }, emit: emit)
+                // Describe and Execute only matter while some statement answers with the marker row.
+                try splicer!.process(chunk, onMessage: onMessage, onHeld: { id, body in self.routeHeld(id: id, body: body) },
+                                     holding: { id in
+                                         !self.mirroredStatements.isEmpty
+                                             || (id != FrontendMessageID.describe.rawValue && id != FrontendMessageID.execute.rawValue)
+                                     },
+                                     emit: emit)
             } else {
                 try clientScanner.scan(chunk, onMessage: onMessage)
                 emit(chunk)
@@ -204,6 +222,22 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// Whether a message body may close prepared statements (DEALLOCATE, DISCARD).
     static func mayDeallocate(_ body: [UInt8]) -> Bool {
         contains(body, lowercaseWord: Array("dealloc".utf8)) || contains(body, lowercaseWord: Array("discard".utf8))
+    }
+
+    static func makeFixer(marker: String) -> MirrorResponseFixer {
+        MirrorResponseFixer(marker: marker, simpleColumn: WriteMirror.Wire.simple.rawValue, extendedColumn: WriteMirror.Wire.extended.rawValue)
+    }
+
+    /// The first `count` NUL-terminated strings of a message body (Bind, Execute, Describe's name).
+    static func leadingCStrings(_ body: [UInt8], count: Int) -> [String]? {
+        var out: [String] = []
+        var start = 0
+        while out.count < count {
+            guard let end = body[start...].firstIndex(of: 0) else { return nil }
+            out.append(String(decoding: body[start..<end], as: UTF8.self))
+            start = end + 1
+        }
+        return out
     }
 
     /// Whether a message body may end a transaction with ROLLBACK (or ABORT).
@@ -237,26 +271,53 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             if prefix.isEmpty { return message }
             return prefix + (message ?? FrontendMessage.wholeMessage(id: id, body: body))
         }
-        if id == FrontendMessageID.bind.rawValue { return prefixed(nil) }
+        switch id {
+        case FrontendMessageID.bind.rawValue:
+            // Bind: portal name, then statement name.
+            if let names = Self.leadingCStrings(body, count: 2) {
+                if mirroredStatements.contains(names[1]) { mirroredPortals.insert(names[0]) } else { mirroredPortals.remove(names[0]) }
+            }
+            return prefixed(nil)
+        case FrontendMessageID.describe.rawValue:
+            if body.count >= 2, let name = Self.leadingCStrings(Array(body[1...]), count: 1)?.first {
+                let mirrored = body[0] == StatementOrPortal.statement.rawValue ? mirroredStatements.contains(name) : mirroredPortals.contains(name)
+                if mirrored { fixer?.mirroredExtendedSent() }
+            }
+            return prefixed(nil)
+        case FrontendMessageID.execute.rawValue:
+            if let portal = Self.leadingCStrings(body, count: 1)?.first, mirroredPortals.contains(portal) { fixer?.mirroredExtendedSent() }
+            return prefixed(nil)
+        default:
+            break
+        }
         let decoded = try? FrontendMessage.decode(id: id, body: body)
         let sql: String
         switch decoded {
         case let .query(text): sql = text
         case let .parse(parse): sql = parse.query
         case let .close(close):
-            if close.target == .statement { prepared.closed(name: close.name) }
+            if close.target == .statement {
+                prepared.closed(name: close.name)
+                mirroredStatements.remove(close.name)
+            } else {
+                mirroredPortals.remove(close.name)
+            }
             return prefixed(nil)
         default: return prefixed(nil)
         }
         var sentText = sql
+        var mirrored = false
         defer {
             if case let .parse(parse) = decoded {
                 prepared.parsed(name: parse.statementName, sql: sql, parameterTypes: parse.parameterTypes, sentText: sentText)
+                if mirrored { mirroredStatements.insert(parse.statementName) } else { mirroredStatements.remove(parse.statementName) }
+            } else if mirrored {
+                fixer?.mirroredQuerySent()
             }
         }
         // With no flag routing reads, only SET statements matter (a cohort setting for later), and
         // DEALLOCATE or DISCARD while statements are tracked; a text without those letters costs no analysis.
-        if !router!.routesReads && !router!.hasSearchPathFlags && !Self.mayBeSet(body)
+        if !router!.routesReads && !router!.mirrorsWrites && !router!.hasSearchPathFlags && !Self.mayBeSet(body)
             && (prepared.isEmpty || !Self.mayDeallocate(body)) && (!router!.watchesForRollback || !Self.mayRollBack(body)) {
             return prefixed(nil)
         }
@@ -278,12 +339,24 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             injected.append(.searchPath)
             logger.debug("session moved by a search_path flag", metadata: ["statement": "\(set)"])
         }
-        let decision = router!.route(sql: sql, info: info, cache: cache)
+        let wire: WriteMirror.Wire
+        if case .parse = decoded { wire = .extended } else { wire = .simple }
+        let decision = router!.route(sql: sql, info: info, cache: cache, wire: wire)
         // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
         if heldStartedIdle {
             for c in router!.lastCohorts {
                 context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
             }
+        }
+        /// The held Query or Parse with another text.
+        func replaced(by text: String) -> [UInt8] {
+            sentText = text
+            if case let .parse(parse) = decoded {
+                var rewritten = parse
+                rewritten.query = text
+                return FrontendMessage.parse(rewritten).encoded()
+            }
+            return FrontendMessage.query(text).encoded()
         }
         let message: [UInt8]?
         switch decision {
@@ -291,17 +364,16 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             message = nil
         case let .rewritten(text, flags):
             context.routing.recordRewrite(loop: loop.index, flags: flags)
-            sentText = text
-            switch decoded {
-            case let .parse(parse):
-                var rewritten = parse
-                rewritten.query = text
-                message = FrontendMessage.parse(rewritten).encoded()
-            default:
-                message = FrontendMessage.query(text).encoded()
-            }
+            message = replaced(by: text)
         case let .keptOnOldPath(fingerprint, reason):
             context.routing.recordFallback(fingerprint: fingerprint, reason: reason, query: sql)
+            message = nil
+        case let .mirrored(text, _):
+            mirrored = true
+            message = replaced(by: text)
+        case let .writeNotMirrored(fingerprint, migration, reason):
+            context.routing.recordFallback(fingerprint: fingerprint, reason: "write not mirrored (\(migration)): \(reason)", query: sql)
+            logger.warning("a write to a migrated table was not mirrored", metadata: ["migration": "\(migration)", "reason": "\(reason)"])
             message = nil
         }
         return prefixed(message)
@@ -318,12 +390,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         preparedGeneration = router.generation
         guard !prepared.isEmpty else { return [] }
         let swaps = prepared.swaps { sql in
-            if case let .rewritten(text, _) = router.decision(sql: sql, info: cache.info(for: sql), cache: cache) { return text }
-            return sql
+            switch router.decision(sql: sql, info: cache.info(for: sql), cache: cache, wire: .extended) {
+            case let .rewritten(text, _), let .mirrored(text, _): return text
+            case .forward, .keptOnOldPath, .writeNotMirrored: return sql
+            }
         }
         var out: [UInt8] = []
         let scratch = "switchyard_reprepare"
         for swap in swaps {
+            setMirrored(swap.name, text: swap.text)
             out += FrontendMessage.describe(Describe(target: .statement, name: swap.name)).encoded()
             out += FrontendMessage.parse(Parse(statementName: scratch, query: swap.text, parameterTypes: swap.parameterTypes)).encoded()
             out += FrontendMessage.close(Close(target: .statement, name: swap.name)).encoded()
@@ -337,6 +412,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             logger.debug("re-preparing statements for the session's path", metadata: ["statements": "\(swaps.map(\.name))"])
         }
         return out
+    }
+
+    /// Whether statement `name`, prepared as `text`, answers with the marker row of a mirrored write.
+    private func setMirrored(_ name: String, text: String) {
+        if text.contains(WriteMirror.Wire.extended.rawValue) { mirroredStatements.insert(name) } else { mirroredStatements.remove(name) }
     }
 
     /// The end of one injected exchange: what its errors mean for the session's bookkeeping.
@@ -357,6 +437,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 prepared.finished(swap, outcome: .statementMissing)
             } else {
                 prepared.finished(swap, outcome: .failed)
+                setMirrored(swap.name, text: swap.previous)
                 logger.warning("a prepared statement could not be moved to the session's path; it keeps the previous one",
                                metadata: ["statement": "\(swap.name)", "error": "\(error.message ?? "")"])
             }
@@ -415,7 +496,45 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 close(reason: "malformed server message")
                 return
             }
-            try forward(chunk, to: client, queue: &toClient)
+            if serverSplicer != nil {
+                // Sessions with flags: answers to mirrored writes are restored on the way.
+                // Untouched traffic comes out as the chunk itself and is forwarded without a copy.
+                var out: [UInt8] = []
+                var whole = false
+                let start = chunk.baseAddress
+                do {
+                    try serverSplicer!.process(chunk, onMessage: { fixer?.sawHeader($0.id) }, onHeld: { id, body in
+                        switch fixer?.process(id: id, body: body) ?? .pass {
+                        case .pass: return nil
+                        case .drop: return []
+                        case let .replace(bytes): return bytes
+                        }
+                    }, holding: { _ in fixer?.isWatching ?? false }, emit: { piece in
+                        if out.isEmpty && !whole && piece.baseAddress == start && piece.count == chunk.count {
+                            whole = true
+                        } else {
+                            if whole {
+                                out.append(contentsOf: chunk)
+                                whole = false
+                            }
+                            out.append(contentsOf: piece)
+                        }
+                    })
+                } catch {
+                    close(reason: "malformed server message")
+                    return
+                }
+                if whole {
+                    try forward(chunk, to: client, queue: &toClient)
+                } else if !out.isEmpty {
+                    let sent = out.withUnsafeBytes { raw in
+                        Result { () throws(SocketError) in try forward(raw, to: client, queue: &toClient) }
+                    }
+                    try sent.get()
+                }
+            } else {
+                try forward(chunk, to: client, queue: &toClient)
+            }
             if closeWhenIdleRequested && state.isIdle && toClient.isEmpty {
                 closeForShutdown()
             }
@@ -502,6 +621,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     var startup: [String: String] = [:]
                     for (k, v) in message.parameters { startup[k] = v }
                     router = SessionRouter(startupParameters: startup, clientAddress: info.clientAddress)
+                    router!.mirrorMarker = context.routing.mirrorMarker
+                    fixer = Self.makeFixer(marker: context.routing.mirrorMarker)
+                    serverSplicer = MessageSplicer(maxMessageSize: Int(Int32.max), hold: MirrorResponseFixer.watchedMessages)
                 }
                 if !leftover.isEmpty {
                     leftover.withUnsafeBytes { forwardClientBytesBeforeConnect($0) }

@@ -51,6 +51,10 @@ public final class RoutingHub: Sendable {
         public var count: UInt64
     }
 
+    /// The prefix of the marker row mirrored writes answer with: random per process, so no
+    /// application value is mistaken for it by chance.
+    let mirrorMarker = "switchyard_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+
     static let cohortsKept = 1000
     static let otherCohorts = "(other keys)"
 
