@@ -46,18 +46,19 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
     /// The statement that applies the changed old rows (`switchyard_rows`, the old relation's
     /// columns) to the new relation: an upsert by key for inserted and updated rows, so a row the
     /// backfill has not copied yet is created; a delete by key for deleted rows.
-    func mirrorStatement(_ command: WriteShape.Command) -> String {
+    /// `source` is where the changed rows are, as a FROM item without its alias.
+    func mirrorStatement(_ command: WriteShape.Command, source: String = "switchyard_rows") -> String {
         let alias = quoteIdentifier(oldName)
         switch command {
         case .delete:
             let keys = oldKey.map { "\(alias).\(quoteIdentifier($0))" }.joined(separator: ", ")
-            return "DELETE FROM \(newRelation) WHERE (\(newKey.joined(separator: ", "))) IN (SELECT \(keys) FROM switchyard_rows AS \(alias))"
+            return "DELETE FROM \(newRelation) WHERE (\(newKey.joined(separator: ", "))) IN (SELECT \(keys) FROM \(source) AS \(alias))"
         case .insert, .update:
             let all = columns + extraColumns
             let updates = columns.filter { !$0.isKey }.map { "\($0.newColumn) = EXCLUDED.\($0.newColumn)" }
             let conflict = updates.isEmpty ? "DO NOTHING" : "DO UPDATE SET " + updates.joined(separator: ", ")
             return "INSERT INTO \(newRelation) (\(all.map(\.newColumn).joined(separator: ", "))) "
-                + "SELECT \(all.map(\.expression).joined(separator: ", ")) FROM switchyard_rows AS \(alias) "
+                + "SELECT \(all.map(\.expression).joined(separator: ", ")) FROM \(source) AS \(alias) "
                 + "ON CONFLICT (\(newKey.joined(separator: ", "))) \(conflict)"
         }
     }
@@ -92,6 +93,13 @@ public enum WriteMirror {
         case extended = "switchyard_mirrored_x"
     }
 
+    /// The first column of a mirrored statement with RETURNING: the client's rows follow it and
+    /// the old row (for the mirror), and a last row carries the command tag (see `MirrorResponseFixer`).
+    public static let returningColumn = "switchyard_mirrored_r"
+
+    /// Whether a statement text is a mirrored write (it answers with a marker).
+    public static func isMirrored(_ text: String) -> Bool { text.contains("switchyard_mirrored_") }
+
     /// The mirrored text of `sql`, as edits on token boundaries (insertions before the statement's
     /// first token and after its last one), so one plan serves every text of a token shape.
     public static func plan(
@@ -113,9 +121,6 @@ public enum WriteMirror {
             if statement.relations.contains(where: { $0.access != .read && $0.byteRange.lowerBound != shape.targetLocation }) {
                 return (.notMirrored(migration: target.migration, reason: "a statement that also writes other tables in a WITH clause is not mirrored"), [])
             }
-            if shape.hasReturning {
-                return (.notMirrored(migration: target.migration, reason: "RETURNING is not mirrored yet"), [])
-            }
             if let key = shape.assignedColumns.first(where: { target.oldKey.contains($0) }) {
                 return (.notMirrored(migration: target.migration, reason: "the statement assigns the key column \(key)"), [])
             }
@@ -125,13 +130,41 @@ public enum WriteMirror {
                 return (.notMirrored(migration: target.migration, reason: "cannot scan the statement"), [])
             }
             let visible = quoteIdentifier(first.alias ?? first.name)
+            let tag = shape.command == .insert ? "INSERT 0 " : "\(shape.command.rawValue) "
+            let offset = statement.range.lowerBound
+            if shape.hasReturning {
+                // The client's RETURNING list, after a marker column and the old row: the rows come
+                // back with both, for the mirror; the proxy strips them, and the last row (the tag).
+                var columnsReturned = shape.returningItems
+                for star in shape.returningStars {
+                    if star == nil && !shape.hasOtherSources || star == first.alias ?? first.name {
+                        columnsReturned += target.columns.count
+                    } else {
+                        return (.notMirrored(migration: target.migration, reason: "RETURNING * over other tables is not mirrored yet"), [])
+                    }
+                }
+                guard let listStart = shape.returningListLocation,
+                      let listToken = tokens.first(where: { $0.byteRange.lowerBound == listStart }) else {
+                    return (.notMirrored(migration: target.migration, reason: "cannot find the RETURNING list"), [])
+                }
+                let sentinel = ["'\(marker):\(tag)' || count(*)", "NULL"] + Array(repeating: "NULL", count: columnsReturned)
+                edits.append(ReadRewriter.Edit(range: (offset + firstToken.byteRange.lowerBound)..<(offset + firstToken.byteRange.lowerBound),
+                                               replacement: "WITH switchyard_rows AS ("))
+                edits.append(ReadRewriter.Edit(range: (offset + listToken.byteRange.lowerBound)..<(offset + listToken.byteRange.lowerBound),
+                                               replacement: "'\(marker):row' AS \(returningColumn), \(visible) AS switchyard_row, "))
+                let source = "(SELECT (switchyard_row).* FROM switchyard_rows)"
+                edits.append(ReadRewriter.Edit(
+                    range: (offset + lastToken.byteRange.upperBound)..<(offset + lastToken.byteRange.upperBound),
+                    replacement: "), switchyard_mirror AS (\(target.mirrorStatement(shape.command, source: source))) "
+                        + "SELECT * FROM switchyard_rows UNION ALL SELECT \(sentinel.joined(separator: ", ")) FROM switchyard_rows"))
+                migrations.append(target.migration)
+                continue
+            }
             let returning: String
             switch shape.command {
             case .delete: returning = target.oldKey.map { "\(visible).\(quoteIdentifier($0))" }.joined(separator: ", ")
             case .insert, .update: returning = "\(visible).*"
             }
-            let tag = shape.command == .insert ? "INSERT 0 " : "\(shape.command.rawValue) "
-            let offset = statement.range.lowerBound
             let start = offset + firstToken.byteRange.lowerBound
             let end = offset + lastToken.byteRange.upperBound
             edits.append(ReadRewriter.Edit(range: start..<start, replacement: "WITH switchyard_rows AS ("))

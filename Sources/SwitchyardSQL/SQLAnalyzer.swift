@@ -195,9 +195,26 @@ public enum SQLAnalyzer {
         }
         if command == .update { collect(fields["targetList"]) }
         if let conflict = fields["onConflictClause"] as? JSONObject { collect(conflict["targetList"]) }
+        let returning = (fields["returningList"] as? [Any]) ?? []
+        var items = 0
+        var stars: [String?] = []
+        var firstLocation: Int?
+        for item in returning {
+            guard let (node, target) = ParseTreeWalker.node(item), node == "ResTarget" else { continue }
+            if let location = target["location"] as? Int { firstLocation = min(firstLocation ?? location, location) }
+            if let (valueNode, value) = ParseTreeWalker.node(target["val"]), valueNode == "ColumnRef",
+               let parts = value["fields"] as? [Any], let last = parts.last, ParseTreeWalker.node(last)?.0 == "A_Star" {
+                let qualifier = parts.count >= 2 ? (ParseTreeWalker.node(parts[parts.count - 2])?.1["sval"] as? String) : nil
+                stars.append(qualifier)
+            } else {
+                items += 1
+            }
+        }
+        let others = !((fields["fromClause"] as? [Any]) ?? []).isEmpty || !((fields["usingClause"] as? [Any]) ?? []).isEmpty
         return WriteShape(
-            command: command, targetLocation: location - treeOffset,
-            hasReturning: !((fields["returningList"] as? [Any]) ?? []).isEmpty, assignedColumns: assigned)
+            command: command, targetLocation: location - treeOffset, hasReturning: !returning.isEmpty, assignedColumns: assigned,
+            returningItems: items, returningStars: stars, hasOtherSources: others,
+            returningListLocation: firstLocation.map { $0 - treeOffset })
     }
 
     /// Statement ranges from libpg_query's parser-based splitter, which needs no JSON (used when

@@ -109,12 +109,28 @@ public struct WriteShape: Sendable, Equatable, Hashable {
     public var hasReturning: Bool
     /// Columns assigned by `UPDATE … SET` or `INSERT … ON CONFLICT DO UPDATE SET`.
     public var assignedColumns: [String]
+    /// The RETURNING list: how many items are not stars, and the qualifier of each star
+    /// (`*` has none, `u.*` has `u`).
+    public var returningItems: Int
+    public var returningStars: [String?]
+    /// The statement reads other relations besides its target (UPDATE … FROM, DELETE … USING),
+    /// so a bare `*` in RETURNING covers them too.
+    public var hasOtherSources: Bool
+    /// Byte offset (within the statement) of the RETURNING list's first item.
+    public var returningListLocation: Int?
 
-    public init(command: Command, targetLocation: Int, hasReturning: Bool, assignedColumns: [String]) {
+    public init(
+        command: Command, targetLocation: Int, hasReturning: Bool, assignedColumns: [String],
+        returningItems: Int = 0, returningStars: [String?] = [], hasOtherSources: Bool = false, returningListLocation: Int? = nil
+    ) {
         self.command = command
         self.targetLocation = targetLocation
         self.hasReturning = hasReturning
         self.assignedColumns = assignedColumns
+        self.returningItems = returningItems
+        self.returningStars = returningStars
+        self.hasOtherSources = hasOtherSources
+        self.returningListLocation = returningListLocation
     }
 }
 

@@ -74,6 +74,27 @@ final class PQConnection: @unchecked Sendable {
         return (String(cString: PQcmdStatus(res)), Int(PQnfields(res)))
     }
 
+    /// Everything a statement answered: command tag, column names and rows (text). With
+    /// `parameters` it goes through the extended protocol, else the simple one.
+    func answer(_ sql: String, parameters: [String]? = nil) throws -> (tag: String, columns: [String], rows: [[String?]]) {
+        let params = parameters ?? []
+        var cStrings = params.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let res = cStrings.withUnsafeMutableBufferPointer { buffer -> OpaquePointer? in
+            guard parameters != nil else { return PQexec(conn, sql) }
+            return buffer.baseAddress.map { base in
+                base.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) {
+                    PQexecParams(conn, sql, Int32(params.count), nil, $0, nil, nil, 0)
+                }
+            } ?? PQexecParams(conn, sql, 0, nil, nil, nil, nil, 0)
+        }
+        guard let res else { throw Failure(message: String(cString: PQerrorMessage(conn))) }
+        defer { PQclear(res) }
+        let rows = try rows(res)
+        let columns = (0..<PQnfields(res)).map { String(cString: PQfname(res, $0)) }
+        return (String(cString: PQcmdStatus(res)), columns, rows)
+    }
+
     /// Prepares a named statement (Parse, Sync), as drivers do for statements they reuse.
     func prepare(_ name: String, _ sql: String) throws {
         guard let res = PQprepare(conn, name, sql, 0, nil) else { throw Failure(message: String(cString: PQerrorMessage(conn))) }

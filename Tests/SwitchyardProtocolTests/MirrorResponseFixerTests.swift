@@ -5,7 +5,8 @@ import Testing
 @Suite("Mirror response fixer")
 struct MirrorResponseFixerTests {
     static func fixer() -> MirrorResponseFixer {
-        MirrorResponseFixer(marker: "sy_1234", simpleColumn: "switchyard_mirrored_q", extendedColumn: "switchyard_mirrored_x")
+        MirrorResponseFixer(marker: "sy_1234", simpleColumn: "switchyard_mirrored_q", extendedColumn: "switchyard_mirrored_x",
+                            returningColumn: "switchyard_mirrored_r")
     }
 
     static func body(_ m: BackendMessage) -> (UInt8, [UInt8]) {
@@ -66,6 +67,24 @@ struct MirrorResponseFixerTests {
         #expect(out == [.parseComplete, .bindComplete, .noData, .commandComplete(tag: "INSERT 0 2"), userRow,
                         .commandComplete(tag: "SELECT 1"), .readyForQuery(.inTransaction)])
         #expect(!f.isWatching)
+    }
+
+    @Test("RETURNING: the two leading columns go from the description and every row; the last row gives the tag")
+    func returning() {
+        var f = Self.fixer()
+        f.requestSent()
+        f.mirroredQuerySent()
+        let description: BackendMessage = .rowDescription(RowDescription(columns: [
+            ColumnDescription(name: "switchyard_mirrored_r", typeOID: 25), ColumnDescription(name: "switchyard_row", typeOID: 16400),
+            ColumnDescription(name: "id", tableOID: 16384, columnNumber: 1, typeOID: 23),
+        ]))
+        let row: BackendMessage = .dataRow(DataRow(values: [Array("sy_1234:row".utf8), Array("(7,x)".utf8), Array("7".utf8)]))
+        let last: BackendMessage = .dataRow(DataRow(values: [Array("sy_1234:UPDATE 1".utf8), nil, nil]))
+        let out = Self.run(&f, [description, row, last, .commandComplete(tag: "SELECT 2"), .readyForQuery(.idle)])
+        #expect(out == [
+            .rowDescription(RowDescription(columns: [ColumnDescription(name: "id", tableOID: 16384, columnNumber: 1, typeOID: 23)])),
+            .dataRow(DataRow(values: [Array("7".utf8)])), .commandComplete(tag: "UPDATE 1"), .readyForQuery(.idle),
+        ])
     }
 
     @Test("an error instead of the marker leaves the next command's tag alone; watching lasts until the right ReadyForQuery")

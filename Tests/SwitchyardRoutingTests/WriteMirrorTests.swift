@@ -51,6 +51,15 @@ struct WriteMirrorTests {
             migrations: ["users_v2"]))
     }
 
+    @Test("RETURNING: a marker column and the old row lead the client's list; a last row carries the tag")
+    func returning() {
+        #expect(Self.plan("update users u set name = 'x' where id = 3 returning u.id, *") == .mirrored(
+            "WITH switchyard_rows AS (update users u set name = 'x' where id = 3 returning 'm:row' AS switchyard_mirrored_r, u AS switchyard_row, u.id, *), "
+                + "switchyard_mirror AS (\(Self.upsert.replacingOccurrences(of: "FROM switchyard_rows AS users", with: "FROM (SELECT (switchyard_row).* FROM switchyard_rows) AS users"))) "
+                + "SELECT * FROM switchyard_rows UNION ALL SELECT 'm:UPDATE ' || count(*), NULL, NULL, NULL, NULL, NULL FROM switchyard_rows",
+            migrations: ["users_v2"]))
+    }
+
     @Test("each write of a multi-statement text is mirrored; reads and other tables are left alone")
     func several() {
         guard case let .mirrored(text, migrations) = Self.plan("update users set name = 'a'; select 1; insert into other values (1); delete from users") else {
@@ -64,7 +73,8 @@ struct WriteMirrorTests {
     }
 
     @Test("forms not mirrored yet say so, naming the migration", arguments: [
-        ("update users set name = 'x' returning id", "RETURNING is not mirrored yet"),
+        ("update users set name = 'x' from other returning *", "RETURNING * over other tables is not mirrored yet"),
+        ("delete from users using other o returning o.*", "RETURNING * over other tables is not mirrored yet"),
         ("update users set id = id + 1", "the statement assigns the key column id"),
         ("insert into users values (1) on conflict (id) do update set id = 2", "the statement assigns the key column id"),
         ("with d as (delete from users returning *) select * from d", "writes to the table inside a WITH clause are not mirrored yet"),

@@ -13,6 +13,7 @@ public struct MirrorResponseFixer: Sendable {
     public let marker: [UInt8]
     public let simpleColumn: String
     public let extendedColumn: String
+    public let returningColumn: String
     private var pendingTag: String?
     /// Queries and Syncs sent, and ReadyForQuery answers seen: every request is answered in order,
     /// so watching can stop once the request that carries the last mirrored write is answered.
@@ -26,11 +27,16 @@ public struct MirrorResponseFixer: Sendable {
         BackendMessageID.commandComplete.rawValue,
     ]
 
-    public init(marker: String, simpleColumn: String, extendedColumn: String) {
+    public init(marker: String, simpleColumn: String, extendedColumn: String, returningColumn: String) {
         self.marker = Array((marker + ":").utf8)
         self.simpleColumn = simpleColumn
         self.extendedColumn = extendedColumn
+        self.returningColumn = returningColumn
     }
+
+    /// Statements with RETURNING answer with two more leading columns (the marker, the old row),
+    /// and a last row whose marker value is the tag. How many the client does not see:
+    static let returningExtraColumns = 2
 
     public var isWatching: Bool { answered < watchUntil }
 
@@ -63,16 +69,31 @@ public struct MirrorResponseFixer: Sendable {
         switch id {
         case BackendMessageID.rowDescription.rawValue:
             var r = ByteReader(body, messageID: id)
-            guard (try? r.readInt16()) == 1, let name = try? r.readCString() else { return .pass }
-            if name == simpleColumn { return .drop }
-            if name == extendedColumn { return .replace(BackendMessage.noData.encoded()) }
+            guard let count = try? r.readInt16(), count >= 1, let name = try? r.readCString() else { return .pass }
+            if count == 1 && name == simpleColumn { return .drop }
+            if count == 1 && name == extendedColumn { return .replace(BackendMessage.noData.encoded()) }
+            if name == returningColumn, count >= Int16(Self.returningExtraColumns),
+               case let .rowDescription(description)? = try? BackendMessage.decode(id: id, body: body) {
+                return .replace(BackendMessage.rowDescription(RowDescription(columns: Array(description.columns.dropFirst(Self.returningExtraColumns)))).encoded())
+            }
             return .pass
         case BackendMessageID.dataRow.rawValue:
             var r = ByteReader(body, messageID: id)
-            guard (try? r.readInt16()) == 1, let length = try? r.readInt32(), Int(length) == r.remaining,
-                  Int(length) > marker.count, let value = try? r.readBytes(Int(length)),
+            guard let count = try? r.readInt16(), count >= 1, let length = try? r.readInt32(),
+                  Int(length) > marker.count, Int(length) <= r.remaining, let value = try? r.readBytes(Int(length)),
                   value.starts(with: marker) else { return .pass }
-            pendingTag = String(decoding: value[marker.count...], as: UTF8.self)
+            let rest = value[marker.count...]
+            if count == 1 {
+                pendingTag = String(decoding: rest, as: UTF8.self)
+                return .drop
+            }
+            guard count > Int16(Self.returningExtraColumns),
+                  case let .dataRow(row)? = try? BackendMessage.decode(id: id, body: body) else { return .pass }
+            if rest.elementsEqual("row".utf8) {
+                return .replace(BackendMessage.dataRow(DataRow(values: Array(row.values.dropFirst(Self.returningExtraColumns)))).encoded())
+            }
+            // The last row: its marker value is the tag.
+            pendingTag = String(decoding: rest, as: UTF8.self)
             return .drop
         case BackendMessageID.commandComplete.rawValue:
             guard let tag = pendingTag else { return .pass }

@@ -44,6 +44,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// that restores the original answers, and the server-side splicer it works through (both
     /// present when flags are configured; the splicer holds messages only while the fixer watches).
     private var mirroredStatements: Set<String> = []
+    /// Mirrored statements with RETURNING: they return two more leading columns than the client's.
+    private var mirroredReturning: Set<String> = []
     private var mirroredPortals: Set<String> = []
     private var fixer: MirrorResponseFixer?
     private var serverSplicer: MessageSplicer?
@@ -225,7 +227,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
 
     static func makeFixer(marker: String) -> MirrorResponseFixer {
-        MirrorResponseFixer(marker: marker, simpleColumn: WriteMirror.Wire.simple.rawValue, extendedColumn: WriteMirror.Wire.extended.rawValue)
+        MirrorResponseFixer(marker: marker, simpleColumn: WriteMirror.Wire.simple.rawValue, extendedColumn: WriteMirror.Wire.extended.rawValue,
+                            returningColumn: WriteMirror.returningColumn)
     }
 
     /// The first `count` NUL-terminated strings of a message body (Bind, Execute, Describe's name).
@@ -276,6 +279,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             // Bind: portal name, then statement name.
             if let names = Self.leadingCStrings(body, count: 2) {
                 if mirroredStatements.contains(names[1]) { mirroredPortals.insert(names[0]) } else { mirroredPortals.remove(names[0]) }
+                // Per-column result formats must cover the two leading columns the client does not see.
+                if mirroredReturning.contains(names[1]), case var .bind(bind)? = try? FrontendMessage.decode(id: id, body: body),
+                   bind.resultFormats.count > 1 {
+                    bind.resultFormats.insert(contentsOf: [0, 0], at: 0)
+                    return prefixed(FrontendMessage.bind(bind).encoded())
+                }
             }
             return prefixed(nil)
         case FrontendMessageID.describe.rawValue:
@@ -298,7 +307,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .close(close):
             if close.target == .statement {
                 prepared.closed(name: close.name)
-                mirroredStatements.remove(close.name)
+                setMirrored(close.name, text: "")
             } else {
                 mirroredPortals.remove(close.name)
             }
@@ -310,7 +319,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         defer {
             if case let .parse(parse) = decoded {
                 prepared.parsed(name: parse.statementName, sql: sql, parameterTypes: parse.parameterTypes, sentText: sentText)
-                if mirrored { mirroredStatements.insert(parse.statementName) } else { mirroredStatements.remove(parse.statementName) }
+                setMirrored(parse.statementName, text: sentText)
             } else if mirrored {
                 fixer?.mirroredQuerySent()
             }
@@ -416,7 +425,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
 
     /// Whether statement `name`, prepared as `text`, answers with the marker row of a mirrored write.
     private func setMirrored(_ name: String, text: String) {
-        if text.contains(WriteMirror.Wire.extended.rawValue) { mirroredStatements.insert(name) } else { mirroredStatements.remove(name) }
+        if WriteMirror.isMirrored(text) { mirroredStatements.insert(name) } else { mirroredStatements.remove(name) }
+        if text.contains(WriteMirror.returningColumn) { mirroredReturning.insert(name) } else { mirroredReturning.remove(name) }
     }
 
     /// The end of one injected exchange: what its errors mean for the session's bookkeeping.
