@@ -111,6 +111,27 @@ public enum WriteMirror {
         for statement in statements {
             let written = statement.relations.filter { r in r.access != .read && targets.contains { $0.matches(r) } }
             guard let first = written.first, let target = targets.first(where: { $0.matches(first) }) else { continue }
+            if statement.statementType == "TruncateStmt" {
+                // TRUNCATE takes a list: the new relations join it, so both are emptied in one statement.
+                guard let tokens = try? SQLAnalyzer.tokens(in: statement.text) else {
+                    return (.notMirrored(migration: target.migration, reason: "cannot scan the statement"), [])
+                }
+                for r in written {
+                    guard let t = targets.first(where: { $0.matches(r) }),
+                          var end = tokens.firstIndex(where: { $0.byteRange.upperBound == r.byteRange.upperBound }) else {
+                        return (.notMirrored(migration: target.migration, reason: "cannot find the table in the statement"), [])
+                    }
+                    // `users *` (with its descendants): the new relation goes after the star.
+                    if let next = tokens[(end + 1)...].firstIndex(where: { !$0.isComment }),
+                       String(decoding: Array(statement.text.utf8)[tokens[next].byteRange], as: UTF8.self) == "*" {
+                        end = next
+                    }
+                    let at = statement.range.lowerBound + tokens[end].byteRange.upperBound
+                    edits.append(ReadRewriter.Edit(range: at..<at, replacement: ", \(t.newRelation)"))
+                    migrations.append(t.migration)
+                }
+                continue
+            }
             guard let shape = statement.write else {
                 let what = statement.statementType == "SelectStmt" ? "writes to the table inside a WITH clause are" : "\(statement.statementType ?? "this statement") is"
                 return (.notMirrored(migration: target.migration, reason: "\(what) not mirrored yet"), [])

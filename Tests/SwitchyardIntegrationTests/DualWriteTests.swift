@@ -65,9 +65,19 @@ struct DualWriteTests {
             try Self.expectEqual(cluster)
             #expect(try cluster.psql("select count(*) from users_v2 where id = 300 or full_name = 'gone'", database: Self.database) == "0")
 
+            // TRUNCATE empties both, in a transaction that can still roll back.
+            try conn.query("begin")
+            #expect(try conn.command("truncate users") == "TRUNCATE TABLE")
+            #expect(try conn.query("select count(*) from users_v2") == [["0"]])
+            try conn.query("rollback")
+            try Self.expectEqual(cluster)
+            #expect(try cluster.psql("select count(*) > 0 from users_v2", database: Self.database) == "t")
+
             // A failing statement fails as it would without mirroring and changes nothing.
             #expect(throws: PQConnection.Failure.self) { try conn.command("insert into users values (1, 'dup', now())") }
             try Self.expectEqual(cluster)
+            #expect(try conn.command("truncate table users") == "TRUNCATE TABLE")
+            #expect(try cluster.psql("select count(*) from users_v2", database: Self.database) == "0")
         }
     }
 
