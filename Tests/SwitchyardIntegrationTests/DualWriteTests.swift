@@ -155,15 +155,30 @@ struct DualWriteTests {
         }
     }
 
-    @Test("forms not mirrored yet keep the client's answer, are reported, and stop at stage off")
+    @Test("forms not mirrored yet keep the client's answer, are recorded as write divergences for every instance, and stop at stage off")
     func notMirroredAndOff() throws {
         let cluster = try PostgresCluster.shared()
         try Self.prepare(cluster)
-        try RoutingTests.withProxy(yaml: Self.yaml, upstreamDatabase: Self.database, cluster: cluster) { proxy in
+        let schema = "sy_ctl_dw_\(UInt32.random(in: 0...UInt32.max))"
+        try RoutingTests.withProxy(yaml: Self.yaml, upstreamDatabase: Self.database, cluster: cluster, controlSchema: schema) { proxy in
             let conn = try PQConnection(proxy.connectionString(database: Self.database))
             #expect(try conn.query("update users set id = id + 1000 where id = 12 returning id, name") == [["1012", "old-12"]])
+            #expect(try conn.query("update users set id = id + 1000 where id = 15 returning id, name") == [["1015", "old-15"]])
             let routing = try proxy.psql("show routing", database: "switchyard")
             #expect(routing.contains("write not mirrored (users_v2): the statement assigns the key column id"), "\(routing)")
+            // The control thread adds them to the control schema within a second or so.
+            var stored = ""
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                stored = try cluster.psql("select migration, count, reason from \(schema).write_divergences", database: Self.database)
+                if stored == "users_v2|2|the statement assigns the key column id" { break }
+                usleep(100_000)
+            }
+            #expect(stored == "users_v2|2|the statement assigns the key column id")
+            let shown = try proxy.psql("show divergences", database: "switchyard")
+            #expect(shown.contains("users_v2|write|"), "\(shown)")
+            #expect(shown.contains("|2|the statement assigns the key column id|"), "\(shown)")
+            _ = try cluster.psql("update users set id = 15 where id = 1015", database: Self.database)
             _ = try cluster.psql("update users set id = 12 where id = 1012", database: Self.database)
 
             #expect(try proxy.psql("set flag users_v2 to off", database: "switchyard").isEmpty)

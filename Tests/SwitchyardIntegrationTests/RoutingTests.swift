@@ -48,14 +48,17 @@ struct RoutingTests {
 
     /// A proxy configured by `yaml` whose upstream is `upstreamDatabase`: the control thread
     /// reads the catalog of the upstream database, so it must be the one holding the tables.
-    static func withProxy(yaml: String, upstreamDatabase: String, cluster: PostgresCluster, _ body: (ProxyFixture) throws -> Void) throws {
+    static func withProxy(
+        yaml: String, upstreamDatabase: String, cluster: PostgresCluster,
+        controlSchema: String = "sy_ctl_\(UInt32.random(in: 0...UInt32.max))", _ body: (ProxyFixture) throws -> Void
+    ) throws {
         let parsed = try ConfigLoader.parse(yaml: yaml)
         let upstream = try UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(cluster.port)/\(upstreamDatabase)")
         try ProxyFixture.with(configure: { c in
             c.upstream = upstream
             c.migrations = parsed.migrations
             c.flags = parsed.flags
-            c.control.schema = "sy_ctl_\(UInt32.random(in: 0...UInt32.max))"
+            c.control.schema = controlSchema
         }, body)
     }
 

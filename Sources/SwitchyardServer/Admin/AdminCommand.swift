@@ -11,6 +11,7 @@ public enum AdminCommand: Sendable, Equatable {
     case showFlags
     case showRouting
     case showCohorts
+    case showDivergences
     /// `SET FLAG name TO stage [percent]`.
     case setFlag(name: String, stage: String, percent: String?)
     case reload
@@ -45,6 +46,7 @@ public enum AdminCommand: Sendable, Equatable {
             case "FLAGS": return .showFlags
             case "ROUTING": return .showRouting
             case "COHORTS": return .showCohorts
+            case "DIVERGENCES": return .showDivergences
             default: throw .unknownShowTarget(words[1].lowercased())
             }
         case ("RELOAD", 1): return .reload
@@ -65,6 +67,7 @@ public enum AdminCommand: Sendable, Equatable {
         "SHOW FLAGS     each flag: migration, stage, canary percent, cohort key, reads routed",
         "SHOW COHORTS   cohort keys seen per canary flag (busiest first): bucket, path, transactions",
         "SHOW ROUTING   reads of routed relations kept on the old path, by fingerprint, with the reason",
+        "SHOW DIVERGENCES   writes to migrated tables not mirrored, every instance's, with the reason",
         "SET FLAG name TO stage [percent]   move a flag: off, dual_write, shadow, canary, live, complete",
         "RELOAD         re-read the configuration file, as SIGHUP does",
     ]

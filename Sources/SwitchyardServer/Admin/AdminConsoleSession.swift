@@ -255,6 +255,7 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
             return AdminReports.flags(context.routing.current, routed: context.routing.routedReads, control: control)
         case .showRouting: return AdminReports.routing(context.routing.fallbackList)
         case .showCohorts: return AdminReports.cohorts(context.routing.cohortList, table: context.routing.current)
+        case .showDivergences: return AdminReports.divergences(context.routing.divergenceList)
         case .reload, .empty, .setFlag: return AdminResult(columns: [], rows: [])
         }
     }

@@ -83,6 +83,12 @@ enum AdminReports {
             rows: fallbacks.map { [$0.fingerprint, "\($0.count)", $0.reason, $0.query] })
     }
 
+    static func divergences(_ divergences: [WriteDivergence]) -> AdminResult {
+        AdminResult(
+            columns: ["migration", "kind", "fingerprint", "count", "reason", "first_seen", "last_seen", "query"],
+            rows: divergences.map { [$0.migration, "write", $0.fingerprint, "\($0.count)", $0.reason, $0.firstSeen, $0.lastSeen, $0.query] })
+    }
+
     static func version() -> AdminResult {
         AdminResult(columns: ["version"], rows: [["Switchyard \(SwitchyardVersion.string)"]])
     }

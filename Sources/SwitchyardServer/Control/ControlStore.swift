@@ -61,6 +61,16 @@ struct ControlStore {
                 changed_by text NOT NULL,
                 why text NOT NULL DEFAULT ''
             );
+            CREATE TABLE IF NOT EXISTS \(q).write_divergences (
+                migration text NOT NULL,
+                fingerprint text NOT NULL,
+                reason text NOT NULL,
+                query text NOT NULL,
+                count bigint NOT NULL,
+                first_seen timestamptz NOT NULL DEFAULT now(),
+                last_seen timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (migration, fingerprint, reason)
+            );
             COMMIT;
             """) } catch {
             try? c.executeScript("ROLLBACK")
@@ -94,6 +104,28 @@ struct ControlStore {
             guard let name = row[0], let migration = row[1], let stageText = row[2], let stage = FlagStage(rawValue: stageText),
                   let bp = row[3].flatMap({ Int($0) }) else { return nil }
             return StoredFlag(name: name, migration: migration, stage: stage, percentBasisPoints: bp, updatedAt: row[4] ?? "", updatedBy: row[5])
+        }
+    }
+
+    /// Adds this instance's new write divergences to the shared counts.
+    func addDivergences(_ c: ControlConnection, _ divergences: [WriteDivergence]) throws(ControlError) {
+        for d in divergences {
+            _ = try c.execute("""
+                INSERT INTO \(q).write_divergences (migration, fingerprint, reason, query, count) VALUES ($1, $2, $3, $4, $5::bigint)
+                ON CONFLICT (migration, fingerprint, reason)
+                DO UPDATE SET count = \(q).write_divergences.count + EXCLUDED.count, last_seen = now(), query = EXCLUDED.query
+                """, [d.migration, d.fingerprint, d.reason, d.query, String(d.count)])
+        }
+    }
+
+    /// Write divergences of every instance, the most recent first.
+    func divergences(_ c: ControlConnection, limit: Int = 200) throws(ControlError) -> [WriteDivergence] {
+        try c.execute("""
+            SELECT migration, fingerprint, reason, query, count, first_seen::text, last_seen::text
+            FROM \(q).write_divergences ORDER BY last_seen DESC LIMIT \(limit)
+            """).map { row in
+            WriteDivergence(migration: row[0] ?? "", fingerprint: row[1] ?? "", reason: row[2] ?? "", query: row[3] ?? "",
+                            count: row[4].flatMap { UInt64($0) } ?? 0, firstSeen: row[5] ?? "", lastSeen: row[6] ?? "")
         }
     }
 
@@ -133,4 +165,16 @@ struct ControlStore {
             FlagFlip(flag: r[0] ?? "", at: r[1] ?? "", from: r[2] ?? "", to: r[3] ?? "", by: r[4] ?? "", why: r[5] ?? "")
         }
     }
+}
+
+/// Writes to a migrated table that were not mirrored (or whose mirror failed): the new table
+/// may have drifted from the old one on these rows.
+public struct WriteDivergence: Sendable, Equatable {
+    public var migration: String
+    public var fingerprint: String
+    public var reason: String
+    public var query: String
+    public var count: UInt64
+    public var firstSeen: String = ""
+    public var lastSeen: String = ""
 }

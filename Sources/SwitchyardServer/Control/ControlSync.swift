@@ -61,6 +61,20 @@ final class ControlSync: Sendable {
         hub.applyCatalog(catalog)
     }
 
+    /// Adds the write divergences recorded since the last pass to the control schema and reads
+    /// back every instance's; kept for the next pass if the control database is unreachable.
+    private func storeDivergences(_ store: ControlStore, _ connection: ControlConnection) throws(ControlError) {
+        let pending = hub.takeWriteDivergences()
+        guard !pending.isEmpty else { return }
+        do throws(ControlError) {
+            try store.addDivergences(connection, pending)
+            hub.applySharedDivergences(try store.divergences(connection))
+        } catch {
+            hub.restoreWriteDivergences(pending)
+            throw error
+        }
+    }
+
     private func run() {
         var backoff: Duration = .milliseconds(250)
         while !stopRequested.load(ordering: .acquiring) {
@@ -70,6 +84,7 @@ final class ControlSync: Sendable {
                 try connection.executeScript("LISTEN \(RelationName.quotedIdentifier(store.channel))")
                 try refreshCatalog(config, connection)
                 hub.applyStored(try store.load(connection))
+                hub.applySharedDivergences(try store.divergences(connection))
                 if !healthy.exchange(true, ordering: .acquiringAndReleasing) {
                     logger.info("control schema connected", metadata: ["schema": "\(store.schema)"])
                 }
@@ -78,6 +93,7 @@ final class ControlSync: Sendable {
                 var lastRefresh = ContinuousClock.now
                 while !stopRequested.load(ordering: .acquiring) {
                     let notified = try connection.waitForNotifications(timeoutMs: 200)
+                    try storeDivergences(store, connection)
                     if !notified.isEmpty || ContinuousClock.now - lastRefresh > Self.refreshInterval {
                         // Tables may have been created or altered since: read the catalog again too.
                         try refreshCatalog(config, connection)

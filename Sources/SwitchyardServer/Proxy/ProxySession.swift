@@ -382,6 +382,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             message = replaced(by: text)
         case let .writeNotMirrored(fingerprint, migration, reason):
             context.routing.recordFallback(fingerprint: fingerprint, reason: "write not mirrored (\(migration)): \(reason)", query: sql)
+            context.routing.recordWriteDivergence(migration: migration, fingerprint: fingerprint, reason: reason, query: sql)
             logger.warning("a write to a migrated table was not mirrored", metadata: ["migration": "\(migration)", "reason": "\(reason)"])
             message = nil
         }

@@ -36,6 +36,9 @@ public final class RoutingHub: Sendable {
     /// The query cache of the loop with this index.
     public func cache(loop: Int) -> QueryInfoCache { shards[loop % shards.count].cache }
     private let fallbacks = Mutex<[String: Fallback]>([:])
+    /// Write divergences not yet added to the control schema, and the shared list as last read.
+    private let pendingDivergences = Mutex<[String: WriteDivergence]>([:])
+    private let sharedDivergences = Mutex<[WriteDivergence]>([])
     /// The last state read from the control schema, by flag name; it wins over the config.
     private let stored = Mutex<[String: StoredFlag]>([:])
     private let configuration = Mutex<(flags: [FlagConfig], migrations: [String: MigrationConfig])>(([], [:]))
@@ -190,6 +193,52 @@ public final class RoutingHub: Sendable {
                 all[fingerprint] = Fallback(fingerprint: fingerprint, reason: reason, query: String(query.prefix(500)), count: 1)
             }
         }
+    }
+
+    /// A write to a migrated table that was not mirrored; the control thread adds it to the shared counts.
+    func recordWriteDivergence(migration: String, fingerprint: String, reason: String, query: String) {
+        pendingDivergences.withLock { all in
+            let key = migration + "\u{0}" + fingerprint + "\u{0}" + reason
+            if all[key] != nil {
+                all[key]!.count += 1
+            } else if all.count < 10_000 {
+                all[key] = WriteDivergence(migration: migration, fingerprint: fingerprint, reason: reason, query: String(query.prefix(500)), count: 1)
+            }
+        }
+    }
+
+    /// Hands the divergences recorded since the last call to the control thread.
+    func takeWriteDivergences() -> [WriteDivergence] {
+        pendingDivergences.withLock { all in
+            defer { all.removeAll() }
+            return Array(all.values)
+        }
+    }
+
+    /// Put back divergences the control thread could not store (the control database is down).
+    func restoreWriteDivergences(_ divergences: [WriteDivergence]) {
+        for d in divergences {
+            pendingDivergences.withLock { all in
+                let key = d.migration + "\u{0}" + d.fingerprint + "\u{0}" + d.reason
+                if all[key] != nil { all[key]!.count += d.count } else { all[key] = d }
+            }
+        }
+    }
+
+    func applySharedDivergences(_ divergences: [WriteDivergence]) { sharedDivergences.withLock { $0 = divergences } }
+
+    /// Every instance's write divergences as last read from the control schema, plus this
+    /// instance's not yet stored.
+    public var divergenceList: [WriteDivergence] {
+        var shared = sharedDivergences.withLock { $0 }
+        for d in pendingDivergences.withLock({ Array($0.values) }) {
+            if let i = shared.firstIndex(where: { $0.migration == d.migration && $0.fingerprint == d.fingerprint && $0.reason == d.reason }) {
+                shared[i].count += d.count
+            } else {
+                shared.append(d)
+            }
+        }
+        return shared
     }
 
     public var fallbackList: [Fallback] { fallbacks.withLock { Array($0.values) }.sorted { $0.count > $1.count } }
