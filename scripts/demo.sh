@@ -205,6 +205,17 @@ if [[ $direct != 1 ]]; then
         -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)"
     say "switchyard check"
     "$switchyard" check --config "$tmp/switchyard.yaml" || die "switchyard check failed"
+    say "switchyard flag set accounts_v2 dual_write: every write to pgbench_accounts is mirrored into pgbench_accounts_v2"
+    "$switchyard" flag set accounts_v2 dual_write --why "demo" --config "$tmp/switchyard.yaml"
+    say "pgbench -c 4 -T 5 (TPC-B-like: updates pgbench_accounts) through port $port"
+    timeout --foreground 120 pgbench -n -c 4 -T 5 -h 127.0.0.1 -p "$port" -U postgres postgres | grep -E '^(tps|number of (transactions|failed))'
+    differing=$(psql -X -A -t -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c "
+        SELECT count(*) FROM (
+          (SELECT aid, bid, abalance, filler FROM pgbench_accounts EXCEPT SELECT aid, bid, balance, filler FROM pgbench_accounts_v2)
+          UNION ALL
+          (SELECT aid, bid, balance, filler FROM pgbench_accounts_v2 EXCEPT SELECT aid, bid, abalance, filler FROM pgbench_accounts)) d")
+    say "rows that differ between pgbench_accounts and pgbench_accounts_v2 after the mirrored writes: $differing"
+    [[ $differing == 0 ]] || die "dual-write left $differing differing rows"
     say "switchyard flag set accounts_v2 canary 50"
     "$switchyard" flag set accounts_v2 canary 50 --why "demo" --config "$tmp/switchyard.yaml"
     # Each statement names its cohort in a sqlcommenter comment, as ORMs emit them.

@@ -76,6 +76,13 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
         digest = hasher.finalize()
     }
 
+    /// What stands in for the old relation in a routed read, for display: the new relation
+    /// under the old column names (direct form), or the projection.
+    public var readForm: String {
+        guard let list = directColumnList else { return projection }
+        return "\(newRelation) AS \(quoteIdentifier(oldName))\(list)"
+    }
+
     /// The projection with only the columns a statement can use, in the old order: less
     /// for PostgreSQL to parse and plan. Nil when all are needed.
     func projection(keeping used: Set<String>) -> String {

@@ -146,6 +146,10 @@ struct RoutingTests {
             #expect(route("accounts_v2")?.directColumns == ["aid", "bid", "abalance", "filler"])
             // users_v2 has an extra column and another type for created: the projection stays.
             #expect(route("users_v2")?.directColumns == nil)
+            // SHOW FLAGS names the form reads take.
+            let flags = try proxy.psql("show flags", database: "switchyard")
+            #expect(flags.contains("public.accounts_v2 AS accounts(aid, bid, abalance, filler)"), "\(flags)")
+            #expect(flags.contains("(SELECT "), "\(flags)")
 
             let conn = try PQConnection(proxy.connectionString(database: Self.database))
             #expect(try conn.query("select abalance from accounts where aid = 3") == [["300"]])

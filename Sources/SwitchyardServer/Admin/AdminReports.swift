@@ -64,7 +64,7 @@ enum AdminReports {
             rows: table.flags.map { f in
                 [f.name, f.migration, f.stage.rawValue, ConfigValues.describe(basisPoints: f.percentBasisPoints),
                  f.cohortKey.map(\.description).joined(separator: ", "), "\(f.route.oldSchema).\(f.route.oldName)",
-                 f.route.projection, "\(routed[f.name] ?? 0)", control]
+                 f.route.readForm, "\(routed[f.name] ?? 0)", control]
             })
     }
 
