@@ -19,12 +19,14 @@ public struct FlagState: Sendable, Equatable {
     /// Rewrite statements (the default), or switch the session's search_path between
     /// two versioned schemas (pgroll style).
     public var routing: RoutingMode
-    /// How writes to the old relation are mirrored into the new one (from `dual_write` until `complete`).
+    /// How writes to the old relation are mirrored into the new one (from `dual_write` until
+    /// `complete`), and writes to the new relation back into the old one (at `live`).
     public var mirror: MirrorTarget?
+    public var reverseMirror: MirrorTarget?
 
     public init(
         name: String, migration: String, stage: FlagStage, percentBasisPoints: Int, cohortKey: [CohortSource], salt: String,
-        route: ReadRoute, routing: RoutingMode = .rewrite, mirror: MirrorTarget? = nil
+        route: ReadRoute, routing: RoutingMode = .rewrite, mirror: MirrorTarget? = nil, reverseMirror: MirrorTarget? = nil
     ) {
         self.name = name
         self.migration = migration
@@ -35,6 +37,16 @@ public struct FlagState: Sendable, Equatable {
         self.route = route
         self.routing = routing
         self.mirror = mirror
+        self.reverseMirror = reverseMirror
+    }
+
+    /// The mirrors in force at this stage: forward from `dual_write` until `complete`, and
+    /// reverse at `live`, so that going back from `live` loses no write made on the new relation.
+    public var activeMirrors: [MirrorTarget] {
+        var out: [MirrorTarget] = []
+        if mirrorsWrites, let mirror { out.append(mirror) }
+        if stage == .live, let reverseMirror { out.append(reverseMirror) }
+        return out
     }
 
     /// Writes to the old relation are mirrored from `dual_write` until the migration is complete.
@@ -52,7 +64,7 @@ public struct FlagState: Sendable, Equatable {
             keyColumns: migration.key, directColumns: catalog?.form.directColumns)
         self.init(name: flag.name, migration: migration.name, stage: flag.stage, percentBasisPoints: flag.percentBasisPoints,
                   cohortKey: flag.cohortKey, salt: flag.salt, route: route, routing: flag.routing,
-                  mirror: MirrorTarget(migration: migration))
+                  mirror: MirrorTarget(migration: migration), reverseMirror: MirrorTarget(reverseOf: migration))
     }
 }
 

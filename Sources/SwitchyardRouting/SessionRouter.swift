@@ -146,8 +146,8 @@ public struct SessionRouter: Sendable {
         // relation must hold every row for any reader.
         if table.mirrorsWrites, statements.contains(where: { $0.kind == .write }) {
             let schema = Self.firstSchema(cohortContext(commentTags: commentTags))
-            let targets = table.flags.filter(\.mirrorsWrites).compactMap { flag -> MirrorTarget? in
-                guard var target = flag.mirror else { return nil }
+            let targets = table.flags.flatMap(\.activeMirrors).map { target -> MirrorTarget in
+                var target = target
                 target.unqualifiedSchema = schema
                 return target
             }

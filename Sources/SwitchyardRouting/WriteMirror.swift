@@ -18,6 +18,8 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
     public var extraColumns: [Column]
     /// The schema an unqualified name resolves to in this session (see ``ReadRoute``).
     public var unqualifiedSchema: String?
+    /// Columns of the written relation's row, when known: what `RETURNING *` expands to.
+    public var rowWidth: Int?
 
     public struct Column: Sendable, Equatable, Hashable {
         public var newColumn: String
@@ -36,6 +38,25 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
             Column(newColumn: RelationName.quotedIdentifier(c.newColumn), expression: c.forward, isKey: m.key.contains(c.oldColumn))
         }
         extraColumns = m.extraNewColumns.map { Column(newColumn: RelationName.quotedIdentifier($0.column), expression: $0.expression, isKey: false) }
+        // `switchyard check` requires every old column to be mapped.
+        rowWidth = m.columns.count
+    }
+
+    /// Reverse mirroring, for `live`: writes to the new relation applied to the old one through
+    /// the inverse mapping. The new relation's own extra columns have no old counterpart.
+    public init(reverseOf m: MigrationConfig) {
+        migration = m.name
+        oldSchema = m.new.schema
+        oldName = m.new.name
+        newRelation = m.old.description
+        oldKey = m.key.map { key in m.column(old: key)?.newColumn ?? key }
+        newKey = m.key.map { RelationName.quotedIdentifier($0) }
+        columns = m.columns.map { c in
+            Column(newColumn: RelationName.quotedIdentifier(c.oldColumn), expression: c.inverse, isKey: m.key.contains(c.oldColumn))
+        }
+        extraColumns = []
+        // The new relation may have columns the mapping does not name.
+        rowWidth = nil
     }
 
     func matches(_ r: RelationReference) -> Bool {
@@ -158,10 +179,11 @@ public enum WriteMirror {
                 // back with both, for the mirror; the proxy strips them, and the last row (the tag).
                 var columnsReturned = shape.returningItems
                 for star in shape.returningStars {
-                    if star == nil && !shape.hasOtherSources || star == first.alias ?? first.name {
-                        columnsReturned += target.columns.count
+                    if let width = target.rowWidth, star == nil && !shape.hasOtherSources || star == first.alias ?? first.name {
+                        columnsReturned += width
                     } else {
-                        return (.notMirrored(migration: target.migration, reason: "RETURNING * over other tables is not mirrored yet"), [])
+                        return (.notMirrored(migration: target.migration, reason: target.rowWidth == nil
+                            ? "RETURNING * of a new relation is not mirrored back yet" : "RETURNING * over other tables is not mirrored yet"), [])
                     }
                 }
                 guard let listStart = shape.returningListLocation,

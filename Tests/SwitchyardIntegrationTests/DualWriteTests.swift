@@ -187,6 +187,29 @@ struct DualWriteTests {
         }
     }
 
+    @Test("at live, writes to the new table are mirrored back into the old one through the inverse mapping; not after")
+    func reverseAtLive() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        try RoutingTests.withProxy(yaml: Self.yaml.replacingOccurrences(of: "stage: dual_write", with: "stage: live"),
+                                   upstreamDatabase: Self.database, cluster: cluster) { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            #expect(try conn.command("insert into users_v2 (id, full_name, created_at, tenant_id) values (600, 'six', timestamptz '2025-06-06 12:00+00', 7)")
+                    == "INSERT 0 1")
+            #expect(try conn.command("update users_v2 set full_name = 'ONE' where id = 1") == "UPDATE 1")
+            #expect(try conn.command("delete from users_v2 where id = 2") == "DELETE 1")
+            #expect(try conn.answer("update users_v2 set full_name = 'four' where id = 4 returning id, full_name").rows == [["4", "four"]])
+            // Writes to the old table are still mirrored forward at live.
+            #expect(try conn.command("update users set name = 'five' where id = 5") == "UPDATE 1")
+            try Self.expectEqual(cluster)
+            #expect(try cluster.psql("select name, created from users where id = 600", database: Self.database) == "six|2025-06-06 12:00:00")
+
+            #expect(try proxy.psql("set flag users_v2 to complete", database: "switchyard").isEmpty)
+            #expect(try conn.command("update users_v2 set full_name = 'new only' where id = 1") == "UPDATE 1")
+            #expect(try cluster.psql("select name from users where id = 1", database: Self.database) == "ONE")
+        }
+    }
+
     @Test("pgbench TPC-B-like on a migrated pgbench_accounts leaves old and new equal, in every query mode")
     func pgbenchTpcb() throws {
         let cluster = try PostgresCluster.shared()
