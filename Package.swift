@@ -39,6 +39,8 @@ let package = Package(
         .target(name: "SwitchyardSQL", dependencies: ["CPgQuery"], swiftSettings: strict),
         // Pure core: feature-flag stages, sticky canary cohorts and read-routing plans.
         .target(name: "SwitchyardRouting", dependencies: ["SwitchyardSQL", "SwitchyardConfig"], swiftSettings: strict),
+        // Pure core: backfill batch and verify checksum statements, pacing, and the verify descent plan.
+        .target(name: "SwitchyardMigration", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
         // I/O: sockets, the epoll event loops, signals.
         .target(
             name: "SwitchyardIO",
@@ -49,7 +51,8 @@ let package = Package(
         .target(
             name: "SwitchyardServer",
             dependencies: [
-                "SwitchyardProtocol", "SwitchyardConfig", "SwitchyardIO", "SwitchyardRouting", "SwitchyardSQL", "COpenSSL", "CLibPQ",
+                "SwitchyardProtocol", "SwitchyardConfig", "SwitchyardIO", "SwitchyardRouting", "SwitchyardSQL", "SwitchyardMigration",
+                "COpenSSL", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -60,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "switchyard",
             dependencies: [
-                "SwitchyardServer", "SwitchyardConfig",
+                "SwitchyardServer", "SwitchyardConfig", "SwitchyardMigration", "SwitchyardIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -77,6 +80,7 @@ let package = Package(
         .testTarget(name: "SwitchyardProtocolTests", dependencies: ["SwitchyardProtocol", "SwitchyardTestSupport"], swiftSettings: strict),
         .testTarget(name: "SwitchyardConfigTests", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
         .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting"], swiftSettings: strict),
+        .testTarget(name: "SwitchyardMigrationTests", dependencies: ["SwitchyardMigration", "SwitchyardConfig"], swiftSettings: strict),
         .testTarget(name: "SwitchyardSQLTests", dependencies: ["SwitchyardSQL", "SwitchyardTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SwitchyardIntegrationTests",

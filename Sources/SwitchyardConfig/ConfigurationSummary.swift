@@ -36,13 +36,18 @@ extension SwitchyardConfiguration {
         return lines
     }
 
-    /// "public.users -> public.users_v2 key=[id] columns=3 extra_new_columns=1".
+    /// "public.users -> public.users_v2 key=[id] columns=3 extra_new_columns=1", plus the backfill keys not at
+    /// their defaults ("backfill={batch_size: 500}").
     static func summary(of migration: MigrationConfig) -> String {
         var text = "\(migration.old) -> \(migration.new)"
         text += " key=[" + migration.key.map(RelationName.quotedIdentifier).joined(separator: ", ") + "]"
         text += " columns=\(migration.columns.count)"
         if !migration.extraNewColumns.isEmpty {
             text += " extra_new_columns=\(migration.extraNewColumns.count)"
+        }
+        let backfill = migration.backfill.nonDefaultSettings
+        if !backfill.isEmpty {
+            text += " backfill={" + backfill.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}"
         }
         return text
     }

@@ -53,10 +53,12 @@ public struct MigrationConfig: Sendable, Equatable {
     public var columns: [ColumnMapping]
     /// extra_new_columns: new columns with no old counterpart, in the order written.
     public var extraNewColumns: [ExtraNewColumn]
+    /// backfill: how `switchyard backfill` paces the copy of existing rows.
+    public var backfill: BackfillConfig
 
     public init(
         name: String, old: RelationName, new: RelationName, key: [String], columns: [ColumnMapping],
-        extraNewColumns: [ExtraNewColumn] = []
+        extraNewColumns: [ExtraNewColumn] = [], backfill: BackfillConfig = BackfillConfig()
     ) {
         self.name = name
         self.old = old
@@ -64,6 +66,7 @@ public struct MigrationConfig: Sendable, Equatable {
         self.key = key
         self.columns = columns
         self.extraNewColumns = extraNewColumns
+        self.backfill = backfill
     }
 
     /// The mapping of an old column, if it is mapped.

@@ -3,7 +3,7 @@
 import Yams
 
 extension DocumentReader {
-    static let migrationKeys = ["name", "old", "new", "key", "columns", "extra_new_columns"]
+    static let migrationKeys = ["name", "old", "new", "key", "columns", "extra_new_columns", "backfill"]
     static let columnKeys = ["new", "forward", "inverse"]
     static let flagKeys = ["name", "migration", "stage", "percent", "cohort_key", "salt", "routing"]
     static let searchPathKeys = ["old", "new"]
@@ -67,6 +67,7 @@ extension DocumentReader {
         var key: (columns: [(name: String, line: Int?)], entry: Entry)?
         var columns: [ColumnSite]?
         var extras: [(column: ExtraNewColumn, path: String, line: Int?)] = []
+        var backfill = BackfillConfig()
         for entry in fields {
             switch entry.name {
             case "name":
@@ -81,6 +82,8 @@ extension DocumentReader {
                 columns = try columnMappings(entry)
             case "extra_new_columns":
                 extras = try extraNewColumns(entry)
+            case "backfill":
+                backfill = try self.backfill(entry)
             default:
                 throw unknownKey(entry, known: Self.migrationKeys)
             }
@@ -126,7 +129,7 @@ extension DocumentReader {
         }
         let config = MigrationConfig(
             name: name.text, old: old.relation, new: new.relation, key: key.columns.map(\.name),
-            columns: columns.map(\.mapping), extraNewColumns: extras.map(\.column))
+            columns: columns.map(\.mapping), extraNewColumns: extras.map(\.column), backfill: backfill)
         return MigrationSite(config: config, path: item.path, nameLine: name.line, oldLine: old.line, newLine: new.line)
     }
 

@@ -1,4 +1,4 @@
-// The switchyard command: serve the proxy, or check a configuration file.
+// The switchyard command: serve the proxy, check a configuration, move flags, backfill and verify migrations.
 import ArgumentParser
 import Foundation
 import Glibc
@@ -12,7 +12,7 @@ struct Switchyard: ParsableCommand {
         commandName: "switchyard",
         abstract: "A PostgreSQL wire-protocol proxy for provable, zero-downtime schema migrations.",
         version: SwitchyardVersion.string,
-        subcommands: [Serve.self, CheckConfig.self, Check.self, Flag.self],
+        subcommands: [Serve.self, CheckConfig.self, Check.self, Flag.self, Backfill.self, Verify.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -204,4 +204,20 @@ func controlOrExit<T>(_ body: () throws(ControlError) -> T) throws -> T {
     }
 }
 
-Switchyard.main()
+/// Usage errors (a bad option, a missing argument) exit 2 for backfill and verify, as their configuration
+/// errors do: scripts gate on their other statuses (verify's 1 means "different").
+func main() {
+    do {
+        var command: any ParsableCommand = try Switchyard.parseAsRoot()
+        try command.run()
+    } catch {
+        if Switchyard.exitCode(for: error) == .validationFailure,
+           let name = CommandLine.arguments.dropFirst().first, ["backfill", "verify"].contains(name) {
+            FileHandle.standardError.write(Data((Switchyard.fullMessage(for: error) + "\n").utf8))
+            exit(2)
+        }
+        Switchyard.exit(withError: error)
+    }
+}
+
+main()

@@ -15,8 +15,9 @@ public struct ControlError: Error, Sendable, CustomStringConvertible {
 final class ControlConnection: @unchecked Sendable {
     let conn: OpaquePointer
 
-    /// Connects with the URI's host, port, user, password and database (Switchyard's own).
-    init(_ uri: UpstreamURI, applicationName: String = "switchyard-control") throws(ControlError) {
+    /// Connects with the URI's host, port, user, password and database (Switchyard's own). `purpose`
+    /// names the database in the error when the connection fails.
+    init(_ uri: UpstreamURI, applicationName: String = "switchyard-control", purpose: String = "the control database") throws(ControlError) {
         var params: [(String, String)] = [
             ("host", uri.host), ("port", String(uri.port)), ("connect_timeout", "5"),
             ("application_name", applicationName),
@@ -37,7 +38,7 @@ final class ControlConnection: @unchecked Sendable {
         guard PQstatus(c) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(c)).trimmingCharacters(in: .whitespacesAndNewlines)
             PQfinish(c)
-            throw ControlError(message: "cannot connect to the control database at \(uri.redacted): \(message)")
+            throw ControlError(message: "cannot connect to \(purpose) at \(uri.redacted): \(message)")
         }
         conn = c
     }

@@ -36,12 +36,7 @@ struct ControlStore {
     }
 
     func ensureSchema(_ c: ControlConnection) throws(ControlError) {
-        // Instances may start together: an advisory lock makes the IF NOT EXISTS checks race-free.
-        do throws(ControlError) { try c.executeScript("""
-            BEGIN;
-            SET LOCAL client_min_messages = warning;
-            SELECT pg_advisory_xact_lock(hashtext('switchyard control schema ' || \(literal(schema))));
-            CREATE SCHEMA IF NOT EXISTS \(q);
+        try Self.ensureSchema(c, schema: schema, tables: """
             CREATE TABLE IF NOT EXISTS \(q).flags (
                 name text PRIMARY KEY,
                 migration text NOT NULL,
@@ -71,6 +66,20 @@ struct ControlStore {
                 last_seen timestamptz NOT NULL DEFAULT now(),
                 PRIMARY KEY (migration, fingerprint, reason)
             );
+            """)
+    }
+
+    /// Creates the control schema and `tables` (DDL with IF NOT EXISTS) in one transaction, under
+    /// the advisory lock every instance and command takes: instances may start together, and the
+    /// lock makes the IF NOT EXISTS checks race-free.
+    static func ensureSchema(_ c: ControlConnection, schema: String, tables: String) throws(ControlError) {
+        let literal = "'" + schema.replacingOccurrences(of: "'", with: "''") + "'"
+        do throws(ControlError) { try c.executeScript("""
+            BEGIN;
+            SET LOCAL client_min_messages = warning;
+            SELECT pg_advisory_xact_lock(hashtext('switchyard control schema ' || \(literal)));
+            CREATE SCHEMA IF NOT EXISTS \(RelationName.quotedIdentifier(schema));
+            \(tables)
             COMMIT;
             """) } catch {
             try? c.executeScript("ROLLBACK")
@@ -78,10 +87,6 @@ struct ControlStore {
         }
     }
 
-    /// A string literal for the schema name in DDL (the name comes from the config).
-    private func literal(_ s: String) -> String {
-        "'" + s.replacingOccurrences(of: "'", with: "''") + "'"
-    }
 
     /// Inserts flags the schema does not know yet, with the config's stage.
     func seed(_ c: ControlConnection, flags: [FlagConfig]) throws(ControlError) {
