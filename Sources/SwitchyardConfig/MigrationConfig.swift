@@ -55,10 +55,13 @@ public struct MigrationConfig: Sendable, Equatable {
     public var extraNewColumns: [ExtraNewColumn]
     /// backfill: how `switchyard backfill` paces the copy of existing rows.
     public var backfill: BackfillConfig
+    /// strict: a write whose mirror the new relation rejects fails for the client. By default
+    /// (false) the client's write is applied alone and the failure recorded as a write divergence.
+    public var strict: Bool
 
     public init(
         name: String, old: RelationName, new: RelationName, key: [String], columns: [ColumnMapping],
-        extraNewColumns: [ExtraNewColumn] = [], backfill: BackfillConfig = BackfillConfig()
+        extraNewColumns: [ExtraNewColumn] = [], backfill: BackfillConfig = BackfillConfig(), strict: Bool = false
     ) {
         self.name = name
         self.old = old
@@ -67,6 +70,7 @@ public struct MigrationConfig: Sendable, Equatable {
         self.columns = columns
         self.extraNewColumns = extraNewColumns
         self.backfill = backfill
+        self.strict = strict
     }
 
     /// The mapping of an old column, if it is mapped.

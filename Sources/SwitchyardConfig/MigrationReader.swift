@@ -3,7 +3,7 @@
 import Yams
 
 extension DocumentReader {
-    static let migrationKeys = ["name", "old", "new", "key", "columns", "extra_new_columns", "backfill"]
+    static let migrationKeys = ["name", "old", "new", "key", "columns", "extra_new_columns", "backfill", "strict"]
     static let columnKeys = ["new", "forward", "inverse"]
     static let flagKeys = ["name", "migration", "stage", "percent", "cohort_key", "salt", "routing"]
     static let searchPathKeys = ["old", "new"]
@@ -68,6 +68,7 @@ extension DocumentReader {
         var columns: [ColumnSite]?
         var extras: [(column: ExtraNewColumn, path: String, line: Int?)] = []
         var backfill = BackfillConfig()
+        var strict = false
         for entry in fields {
             switch entry.name {
             case "name":
@@ -84,6 +85,9 @@ extension DocumentReader {
                 extras = try extraNewColumns(entry)
             case "backfill":
                 backfill = try self.backfill(entry)
+            case "strict":
+                let text = try scalarText(entry, expecting: "true or false")
+                strict = try located(entry) { () throws(ConfigError) in try ConfigValues.bool(text, key: entry.path) }
             default:
                 throw unknownKey(entry, known: Self.migrationKeys)
             }
@@ -129,7 +133,7 @@ extension DocumentReader {
         }
         let config = MigrationConfig(
             name: name.text, old: old.relation, new: new.relation, key: key.columns.map(\.name),
-            columns: columns.map(\.mapping), extraNewColumns: extras.map(\.column), backfill: backfill)
+            columns: columns.map(\.mapping), extraNewColumns: extras.map(\.column), backfill: backfill, strict: strict)
         return MigrationSite(config: config, path: item.path, nameLine: name.line, oldLine: old.line, newLine: new.line)
     }
 

@@ -20,6 +20,8 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
     public var unqualifiedSchema: String?
     /// Columns of the written relation's row, when known: what `RETURNING *` expands to.
     public var rowWidth: Int?
+    /// A write whose mirror fails fails for the client (else it is applied alone and recorded).
+    public var strict: Bool
 
     public struct Column: Sendable, Equatable, Hashable {
         public var newColumn: String
@@ -40,6 +42,7 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
         extraColumns = m.extraNewColumns.map { Column(newColumn: RelationName.quotedIdentifier($0.column), expression: $0.expression, isKey: false) }
         // `switchyard check` requires every old column to be mapped.
         rowWidth = m.columns.count
+        strict = m.strict
     }
 
     /// Reverse mirroring, for `live`: writes to the new relation applied to the old one through
@@ -57,6 +60,7 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
         extraColumns = []
         // The new relation may have columns the mapping does not name.
         rowWidth = nil
+        strict = m.strict
     }
 
     func matches(_ r: RelationReference) -> Bool {

@@ -187,6 +187,53 @@ struct DualWriteTests {
         }
     }
 
+    @Test("a write the new table rejects: applied alone and recorded by default, failed with strict: true")
+    func rejectedMirror() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        _ = try cluster.psql("alter table users_v2 add constraint no_bad check (full_name <> 'bad')", database: Self.database)
+        defer { _ = try? cluster.psql("alter table users_v2 drop constraint no_bad", database: Self.database) }
+        let schema = "sy_ctl_rj_\(UInt32.random(in: 0...UInt32.max))"
+        try RoutingTests.withProxy(yaml: Self.yaml, upstreamDatabase: Self.database, cluster: cluster, controlSchema: schema) { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            // Autocommit: the client's write goes through alone, as if there were no mirror.
+            #expect(try conn.command("update users set name = 'bad' where id = 1") == "UPDATE 1")
+            #expect(try cluster.psql("select name from users where id = 1", database: Self.database) == "bad")
+            #expect(try cluster.psql("select full_name from users_v2 where id = 1", database: Self.database) == "old-1")
+            // The session carries on normally.
+            #expect(try conn.command("update users set name = 'good' where id = 2") == "UPDATE 1")
+            #expect(try cluster.psql("select full_name from users_v2 where id = 2", database: Self.database) == "good")
+            // The client's own error is still its error, and no divergence.
+            #expect(throws: PQConnection.Failure.self) { try conn.command("insert into users values (3, 'dup', now())") }
+            var stored = ""
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                stored = try cluster.psql("select count, reason from \(schema).write_divergences", database: Self.database)
+                if !stored.isEmpty { break }
+                usleep(100_000)
+            }
+            #expect(stored.hasPrefix("1|the new table rejected the mirrored write: new row for relation \"users_v2\" violates check constraint \"no_bad\""),
+                    "\(stored)")
+            // In a transaction block the write fails, as with strict: nothing to retry it in.
+            try conn.query("begin")
+            #expect(throws: PQConnection.Failure.self) { try conn.command("update users set name = 'bad' where id = 4") }
+            try conn.query("rollback")
+            #expect(try cluster.psql("select name from users where id = 4", database: Self.database) == "old-4")
+        }
+        let strictYAML = Self.yaml.replacingOccurrences(of: "    key: [id]\n", with: "    key: [id]\n    strict: true\n")
+        try #require(strictYAML.contains("strict: true"))
+        try RoutingTests.withProxy(yaml: strictYAML, upstreamDatabase: Self.database, cluster: cluster) { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            do {
+                _ = try conn.command("update users set name = 'bad' where id = 5")
+                Issue.record("the strict write succeeded")
+            } catch let failure as PQConnection.Failure {
+                #expect(failure.sqlState == "23514")
+            }
+            #expect(try cluster.psql("select name from users where id = 5", database: Self.database) == "old-5")
+        }
+    }
+
     @Test("at live, writes to the new table are mirrored back into the old one through the inverse mapping; not after")
     func reverseAtLive() throws {
         let cluster = try PostgresCluster.shared()

@@ -128,7 +128,10 @@ final class PQConnection: @unchecked Sendable {
         let status = PQresultStatus(res)
         guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY else {
             let state = PQresultErrorField(res, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-            throw Failure(message: String(cString: PQresultErrorMessage(res)), sqlState: state)
+            var message = String(cString: PQresultErrorMessage(res))
+            // libpq's own errors (a broken protocol exchange) are on the connection.
+            if message.isEmpty { message = "\(String(cString: PQresStatus(status))): " + String(cString: PQerrorMessage(conn)) }
+            throw Failure(message: message, sqlState: state)
         }
     }
 

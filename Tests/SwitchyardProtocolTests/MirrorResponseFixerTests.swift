@@ -19,13 +19,13 @@ struct MirrorResponseFixerTests {
         for m in messages {
             let (id, body) = body(m)
             f.sawHeader(id)
-            guard MirrorResponseFixer.watchedMessages.contains(id) else {
+            guard (MirrorResponseFixer.watchedMessages.union(MirrorResponseFixer.retryMessages)).contains(id), f.holds(id) else {
                 out.append(m)
                 continue
             }
             switch f.process(id: id, body: body) {
             case .pass: out.append(m)
-            case .drop: break
+            case .drop, .retry: break
             case let .replace(bytes): out.append(try! BackendMessage.decode(id: bytes[0], body: Array(bytes[5...])))
             }
         }
@@ -85,6 +85,39 @@ struct MirrorResponseFixerTests {
             .rowDescription(RowDescription(columns: [ColumnDescription(name: "id", tableOID: 16384, columnNumber: 1, typeOID: 23)])),
             .dataRow(DataRow(values: [Array("7".utf8)])), .commandComplete(tag: "UPDATE 1"), .readyForQuery(.idle),
         ])
+    }
+
+    @Test("a retryable write that fails: its error and ReadyForQuery go, the retry's answer is the client's")
+    func retry() {
+        var f = Self.fixer()
+        f.requestSent()
+        f.mirroredQuerySent(retryable: true)
+        let error: BackendMessage = .errorResponse(ErrorFields(severity: "ERROR", sqlState: "23514", message: "violates check constraint"))
+        // The error may come in one read and its ReadyForQuery in the next: the retry waits for both.
+        #expect(Self.run(&f, [error]) == [])
+        let (id, body) = Self.body(.readyForQuery(.idle))
+        f.sawHeader(id)
+        #expect(f.holds(id))
+        #expect(f.process(id: id, body: body) == .retry(ErrorFields(severity: "ERROR", sqlState: "23514", message: "violates check constraint")))
+        f.retrySent()
+        #expect(Self.run(&f, [.commandComplete(tag: "UPDATE 1"), .readyForQuery(.idle)]) == [.commandComplete(tag: "UPDATE 1"), .readyForQuery(.idle)])
+        #expect(f.takeRetryOutcome() == true)
+        #expect(f.takeRetryOutcome() == nil)
+        #expect(!f.holds(BackendMessageID.errorResponse.rawValue))
+
+        // A retry that fails too: its error is the client's, and the outcome says so.
+        f.requestSent()
+        f.mirroredQuerySent(retryable: true)
+        #expect(Self.run(&f, [Self.marker("switchyard_mirrored_q"), error, .readyForQuery(.idle)]) == [])
+        f.retrySent()
+        #expect(Self.run(&f, [error, .readyForQuery(.idle)]) == [error, .readyForQuery(.idle)])
+        #expect(f.takeRetryOutcome() == false)
+
+        // A second request in flight behind it disarms the retry: the error is the client's.
+        f.requestSent()
+        f.mirroredQuerySent(retryable: true)
+        f.requestSent()
+        #expect(Self.run(&f, [error, .readyForQuery(.idle)]) == [error, .readyForQuery(.idle)])
     }
 
     @Test("an error instead of the marker leaves the next command's tag alone; watching lasts until the right ReadyForQuery")

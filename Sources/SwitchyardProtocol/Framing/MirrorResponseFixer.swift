@@ -9,6 +9,11 @@
 ///   original's tag.
 /// Everything else passes untouched. The session only routes messages through the fixer while a
 /// mirrored answer may be on its way (``isWatching``), so other traffic is not slowed.
+///
+/// A mirrored write that may be retried alone (an autocommit Query, nothing else in flight, see
+/// ``mirroredQuerySent(retryable:)``) is watched for an error too: the error and its
+/// ReadyForQuery are dropped and the session sends the client's own statement instead, whose
+/// answer the client then gets; ``retryOutcome`` says how that went.
 public struct MirrorResponseFixer: Sendable {
     public let marker: [UInt8]
     public let simpleColumn: String
@@ -20,12 +25,27 @@ public struct MirrorResponseFixer: Sendable {
     private var sent: UInt64 = 0
     private var answered: UInt64 = 0
     private var watchUntil: UInt64 = 0
+    /// The retryable write: the request it is, and where its answer stands.
+    private var retryRequest: UInt64?
+    private var retryState: RetryState = .none
+    private enum RetryState: Sendable { case none, armed, droppingReady, retrying, retryFailed }
+    private var failure: ErrorFields?
+    /// Set when a retried statement has been answered: whether it succeeded alone.
+    public private(set) var retryOutcome: Bool?
 
     /// The messages the fixer needs whole while watching; it sees every other one's header.
     public static let watchedMessages: Set<UInt8> = [
         BackendMessageID.rowDescription.rawValue, BackendMessageID.dataRow.rawValue,
         BackendMessageID.commandComplete.rawValue,
     ]
+    /// Held as well while a retryable write is in flight.
+    public static let retryMessages: Set<UInt8> = [BackendMessageID.errorResponse.rawValue, BackendMessageID.readyForQuery.rawValue]
+
+    /// Whether server message `id` must be held whole now.
+    public func holds(_ id: UInt8) -> Bool {
+        if Self.retryMessages.contains(id) { return retryState != .none }
+        return isWatching
+    }
 
     public init(marker: String, simpleColumn: String, extendedColumn: String, returningColumn: String) {
         self.marker = Array((marker + ":").utf8)
@@ -40,11 +60,35 @@ public struct MirrorResponseFixer: Sendable {
 
     public var isWatching: Bool { answered < watchUntil }
 
-    /// A Query or Sync went to the server.
-    public mutating func requestSent() { sent += 1 }
+    /// A Query or Sync went to the server. A request behind a retryable write disarms it: a
+    /// retry would now answer out of order.
+    public mutating func requestSent() {
+        sent += 1
+        if retryState == .armed, let r = retryRequest, sent > r { retryState = .none }
+    }
 
-    /// The Query just counted by ``requestSent()`` carries a mirrored write.
-    public mutating func mirroredQuerySent() { watchUntil = max(watchUntil, sent) }
+    /// The Query just counted by ``requestSent()`` carries a mirrored write; `retryable` when it
+    /// may be sent again alone if it fails (the session arms this only with nothing else in flight).
+    public mutating func mirroredQuerySent(retryable: Bool = false) {
+        watchUntil = max(watchUntil, sent)
+        if retryable && answered + 1 == sent {
+            retryRequest = sent
+            retryState = .armed
+            retryOutcome = nil
+        }
+    }
+
+    /// The session sent the client's statement alone after a dropped failure.
+    public mutating func retrySent() {
+        sent += 1
+        retryState = .retrying
+    }
+
+    /// Clears ``retryOutcome`` once the session acted on it.
+    public mutating func takeRetryOutcome() -> Bool? {
+        defer { retryOutcome = nil }
+        return retryOutcome
+    }
 
     /// An Execute or Describe of a mirrored statement went out: answered before the next Sync's ReadyForQuery.
     public mutating func mirroredExtendedSent() { watchUntil = max(watchUntil, sent + 1) }
@@ -53,6 +97,9 @@ public struct MirrorResponseFixer: Sendable {
         case pass
         case drop
         case replace([UInt8])
+        /// Drop this (the failed attempt's ReadyForQuery): send the client's statement alone (see
+        /// ``retrySent()``); the error the attempt failed with.
+        case retry(ErrorFields)
     }
 
     /// Every server message's header, in order: ReadyForQuery answers a request (the one that
@@ -64,9 +111,43 @@ public struct MirrorResponseFixer: Sendable {
         }
     }
 
-    /// What to send the client instead of server message `id` with `body` (one of ``watchedMessages``).
+    /// What to send the client instead of server message `id` with `body` (one of ``watchedMessages``,
+    /// or ``retryMessages`` while ``holds(_:)`` says so).
     public mutating func process(id: UInt8, body: [UInt8]) -> Action {
         switch id {
+        case BackendMessageID.errorResponse.rawValue:
+            switch retryState {
+            case .armed:
+                guard case let .errorResponse(fields)? = try? BackendMessage.decode(id: id, body: body) else { return .pass }
+                retryState = .droppingReady
+                failure = fields
+                pendingTag = nil
+                return .drop
+            case .retrying:
+                retryState = .retryFailed
+                return .pass
+            case .none, .droppingReady, .retryFailed:
+                return .pass
+            }
+        case BackendMessageID.readyForQuery.rawValue:
+            switch retryState {
+            case .droppingReady:
+                // The failed attempt's end: only now may the retry go out, so its answer is the next.
+                let fields = failure ?? ErrorFields(fields: [])
+                failure = nil
+                return .retry(fields)
+            case .armed:
+                retryState = .none
+            case .retrying:
+                retryOutcome = true
+                retryState = .none
+            case .retryFailed:
+                retryOutcome = false
+                retryState = .none
+            case .none:
+                break
+            }
+            return .pass
         case BackendMessageID.rowDescription.rawValue:
             var r = ByteReader(body, messageID: id)
             guard let count = try? r.readInt16(), count >= 1, let name = try? r.readCString() else { return .pass }

@@ -49,6 +49,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var mirroredPortals: Set<String> = []
     private var fixer: MirrorResponseFixer?
     private var serverSplicer: MessageSplicer?
+    /// The autocommit mirrored write that is sent again alone if the new table rejects its mirror.
+    private struct PendingRetry {
+        var query: [UInt8]
+        var sql: String
+        var fingerprint: String
+        var migrations: [String]
+        var error: ErrorFields?
+    }
+    private var pendingRetry: PendingRetry?
     private var serverScanner: MessageScanner
     private var toServer = OutputBuffer()
     private var toClient = OutputBuffer()
@@ -321,7 +330,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 prepared.parsed(name: parse.statementName, sql: sql, parameterTypes: parse.parameterTypes, sentText: sentText)
                 setMirrored(parse.statementName, text: sentText)
             } else if mirrored {
-                fixer?.mirroredQuerySent()
+                fixer?.mirroredQuerySent(retryable: pendingRetry != nil)
             }
         }
         // With no flag routing reads, only SET statements matter (a cohort setting for later), and
@@ -377,9 +386,19 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .keptOnOldPath(fingerprint, reason):
             context.routing.recordFallback(fingerprint: fingerprint, reason: reason, query: sql)
             message = nil
-        case let .mirrored(text, _):
+        case let .mirrored(text, migrations):
             mirrored = true
             message = replaced(by: text)
+            // Not strict: an autocommit write whose mirror fails is retried alone (not with
+            // RETURNING, whose row description has already gone to the client by then).
+            if case .query = decoded, heldStartedIdle, state.transactionStatus == .idle, info.statements.count == 1,
+               !text.contains(WriteMirror.returningColumn),
+               migrations.allSatisfy({ m in router!.table.flags.first { $0.migration == m }?.mirror?.strict == false }) {
+                pendingRetry = PendingRetry(query: FrontendMessage.wholeMessage(id: id, body: body), sql: sql,
+                                            fingerprint: info.statements.first?.fingerprint ?? "", migrations: migrations)
+            } else {
+                pendingRetry = nil
+            }
         case let .writeNotMirrored(fingerprint, migration, reason):
             context.routing.recordFallback(fingerprint: fingerprint, reason: "write not mirrored (\(migration)): \(reason)", query: sql)
             context.routing.recordWriteDivergence(migration: migration, fingerprint: fingerprint, reason: reason, query: sql)
@@ -422,6 +441,21 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             logger.debug("re-preparing statements for the session's path", metadata: ["statements": "\(swaps.map(\.name))"])
         }
         return out
+    }
+
+    /// A mirrored autocommit write failed: send the client's statement alone (its answer is the one
+    /// the client gets), unless the migration is strict.
+    private func retryAlone(after error: ErrorFields) throws(SocketError) {
+        guard let upstream, var retry = pendingRetry else { return }
+        retry.error = error
+        pendingRetry = retry
+        fixer?.retrySent()
+        // The state machine counts the retry as a request of its own, so the session is not idle
+        // until it is answered.
+        _ = state.clientMessage(ScannedMessage(id: FrontendMessageID.query.rawValue, bodyLength: retry.query.count - 5, body: nil),
+                                now: loop.clock.monotonicNanoseconds())
+        let sent = retry.query.withUnsafeBytes { raw in Result { () throws(SocketError) in try forward(raw, to: upstream, queue: &toServer) } }
+        try sent.get()
     }
 
     /// Whether statement `name`, prepared as `text`, answers with the marker row of a mirrored write.
@@ -512,6 +546,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 // Untouched traffic comes out as the chunk itself and is forwarded without a copy.
                 var out: [UInt8] = []
                 var whole = false
+                var retryAfter: ErrorFields?
                 let start = chunk.baseAddress
                 do {
                     try serverSplicer!.process(chunk, onMessage: { fixer?.sawHeader($0.id) }, onHeld: { id, body in
@@ -519,8 +554,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                         case .pass: return nil
                         case .drop: return []
                         case let .replace(bytes): return bytes
+                        case let .retry(error):
+                            retryAfter = error
+                            return []
                         }
-                    }, holding: { _ in fixer?.isWatching ?? false }, emit: { piece in
+                    }, holding: { id in fixer?.holds(id) ?? false }, emit: { piece in
                         if out.isEmpty && !whole && piece.baseAddress == start && piece.count == chunk.count {
                             whole = true
                         } else {
@@ -542,6 +580,18 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                         Result { () throws(SocketError) in try forward(raw, to: client, queue: &toClient) }
                     }
                     try sent.get()
+                }
+                if let error = retryAfter { try retryAlone(after: error) }
+                if let succeeded = fixer?.takeRetryOutcome(), let retry = pendingRetry {
+                    pendingRetry = nil
+                    if succeeded {
+                        let reason = "the new table rejected the mirrored write: \(retry.error?.message ?? "error") (\(retry.error?.sqlState ?? "-----"))"
+                        for migration in retry.migrations {
+                            context.routing.recordWriteDivergence(migration: migration, fingerprint: retry.fingerprint, reason: reason, query: retry.sql)
+                        }
+                        logger.warning("a mirrored write failed on the new table; the client's write was applied alone",
+                                       metadata: ["migrations": "\(retry.migrations)", "error": "\(retry.error?.message ?? "")"])
+                    }
                 }
             } else {
                 try forward(chunk, to: client, queue: &toClient)
@@ -634,7 +684,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     router = SessionRouter(startupParameters: startup, clientAddress: info.clientAddress)
                     router!.mirrorMarker = context.routing.mirrorMarker
                     fixer = Self.makeFixer(marker: context.routing.mirrorMarker)
-                    serverSplicer = MessageSplicer(maxMessageSize: Int(Int32.max), hold: MirrorResponseFixer.watchedMessages)
+                    serverSplicer = MessageSplicer(
+                        maxMessageSize: Int(Int32.max), hold: MirrorResponseFixer.watchedMessages.union(MirrorResponseFixer.retryMessages))
                 }
                 if !leftover.isEmpty {
                     leftover.withUnsafeBytes { forwardClientBytesBeforeConnect($0) }
