@@ -16,6 +16,22 @@ public enum RouteDecision: Sendable, Equatable {
     case writeNotMirrored(fingerprint: String, migration: String, reason: String)
 }
 
+/// Which flag, cohort and path served a read of a migrated relation, for latency per cohort and path.
+public struct LatencyLabel: Sendable, Hashable {
+    public var flag: String
+    /// `canary` or `control` at the canary stage; the stage's name otherwise (everyone is on one path).
+    public var cohort: String
+    public var path: ReadPath
+    public var fingerprint: String
+
+    public init(flag: String, cohort: String, path: ReadPath, fingerprint: String) {
+        self.flag = flag
+        self.cohort = cohort
+        self.path = path
+        self.fingerprint = fingerprint
+    }
+}
+
 /// Pure per-session router. The I/O layer tells it about transaction boundaries and
 /// the flag table in force; it answers, for each query text, what to send. A new flag
 /// table only takes effect at a transaction boundary, so a flip never moves a session
@@ -28,6 +44,9 @@ public struct SessionRouter: Sendable {
     private var localSettings: [String: String] = [:]
     /// The cohorts the canary flags put the last routed statement in (for SHOW COHORTS).
     public private(set) var lastCohorts: [CohortAssignment] = []
+    /// For the last routed statement that reads a migrated relation at canary or later: its flag,
+    /// cohort and the path that served it.
+    public private(set) var lastLatencyLabel: LatencyLabel?
     /// The prefix of the marker value mirrored writes answer with (see `MirrorResponseFixer`).
     public var mirrorMarker = "switchyard_mirrored"
     /// The search_path this router last set for the session, if any.
@@ -142,6 +161,7 @@ public struct SessionRouter: Sendable {
             if s.statementType == "TransactionStmt", settingsBeforeTransaction != nil, Self.isRollback(s) { rollbackRequested = true }
         }
         lastCohorts.removeAll(keepingCapacity: true)
+        lastLatencyLabel = nil
         // Writes to old relations are mirrored into the new ones whatever the cohort: the new
         // relation must hold every row for any reader.
         if table.mirrorsWrites, statements.contains(where: { $0.kind == .write }) {
@@ -167,8 +187,20 @@ public struct SessionRouter: Sendable {
             if flag.stage == .canary { lastCohorts.append(assignment) }
             if flag.routing == .rewrite && assignment.path == .new { newPathFlags.append(flag) }
         }
-        guard !newPathFlags.isEmpty else { return .forward }
         let firstSchema = Self.firstSchema(ctx)
+        // The first flag whose old relation this statement reads labels its latency.
+        if let read = statements.first(where: { $0.kind == .read }) {
+            for flag in table.flags where flag.stage >= .canary && flag.routing == .rewrite {
+                var route = flag.route
+                route.unqualifiedSchema = firstSchema
+                guard read.relations.contains(where: { route.matches($0) }) else { continue }
+                let onNew = newPathFlags.contains { $0.name == flag.name }
+                let cohort = flag.stage == .canary ? (onNew ? "canary" : "control") : flag.stage.rawValue
+                lastLatencyLabel = LatencyLabel(flag: flag.name, cohort: cohort, path: onNew ? .new : .old, fingerprint: read.fingerprint)
+                break
+            }
+        }
+        guard !newPathFlags.isEmpty else { return .forward }
         let routes = newPathFlags.map { flag -> ReadRoute in
             var route = flag.route
             // Unqualified names resolve through the search_path: follow the session's when known
@@ -177,9 +209,12 @@ public struct SessionRouter: Sendable {
             return route
         }
         switch rewrite(routes) {
-        case .untouched: return .forward
-        case let .rewritten(text): return .rewritten(text, flags: newPathFlags.map(\.name))
+        case .untouched:
+            return .forward
+        case let .rewritten(text):
+            return .rewritten(text, flags: newPathFlags.map(\.name))
         case let .keptOnOldPath(reason):
+            lastLatencyLabel?.path = .old
             return .keptOnOldPath(fingerprint: statements.first?.fingerprint ?? "", reason: reason)
         }
     }

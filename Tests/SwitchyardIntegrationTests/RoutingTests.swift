@@ -189,6 +189,34 @@ struct RoutingTests {
 }
 
 extension RoutingTests {
+    @Test("latency per flag, cohort and path: SHOW LATENCY and /metrics, in both protocols")
+    func latencyPerCohort() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        try Self.withProxy { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            for i in 1...6 {
+                #expect(try conn.query("/*cohort='\(Self.inside)'*/ select name from users where id = \(i)") == [["new-\(i)"]])
+                #expect(try conn.query("/*cohort='\(Self.outside)'*/ select name from users where id = \(i)") == [["old-\(i)"]])
+            }
+            try conn.prepare("canary_read", "/*cohort='\(Self.inside)'*/ select name from users where id = $1")
+            for i in 1...4 { #expect(try conn.execute(prepared: "canary_read", parameters: ["\(i)"]) == [["new-\(i)"]]) }
+            try conn.query("select 1")
+            let shown = try proxy.psql("show latency", database: "switchyard")
+            let rows = shown.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
+            func requests(_ cohort: String, _ path: String) -> Int {
+                rows.filter { $0.count == 8 && $0[0] == "users_v2" && $0[1] == cohort && $0[2] == path }.compactMap { Int($0[4]) }.reduce(0, +)
+            }
+            #expect(requests("canary", "new") == 10, "\(shown)")
+            #expect(requests("control", "old") == 6, "\(shown)")
+            let port = try #require(proxy.adminPort)
+            let (status, text) = try httpGet(port: port, path: "/metrics")
+            #expect(status == 200)
+            #expect(text.contains("switchyard_routed_read_duration_seconds_count{flag=\"users_v2\",cohort=\"canary\",path=\"new\"} 10"), "\(text)")
+            #expect(text.contains("switchyard_routed_read_duration_seconds_count{flag=\"users_v2\",cohort=\"control\",path=\"old\"} 6"), "\(text)")
+        }
+    }
+
     @Test("named prepared statements follow flips from the next transaction, both ways, invisibly")
     func preparedStatementsFollowFlips() throws {
         let cluster = try PostgresCluster.shared()

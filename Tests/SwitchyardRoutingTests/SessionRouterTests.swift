@@ -30,6 +30,29 @@ struct SessionRouterTests {
         #expect(Self.isNew(d) == (stage >= .canary), "\(stage): \(d)")
     }
 
+    @Test("each read of a migrated table is labelled with its flag, cohort and the path that served it")
+    func latencyLabels() {
+        let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+        let outside = (0..<1000).map { "tenant-\($0)" }.first { !CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+        var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
+        let fingerprint = SQLAnalyzer.analyze("select name from users where id = 1").first!.fingerprint
+        _ = Self.decide(&router, "/*cohort='\(inside)'*/ select name from users where id = 1")
+        #expect(router.lastLatencyLabel == LatencyLabel(flag: "users_v2", cohort: "canary", path: .new, fingerprint: fingerprint))
+        _ = Self.decide(&router, "/*cohort='\(outside)'*/ select name from users where id = 2")
+        #expect(router.lastLatencyLabel == LatencyLabel(flag: "users_v2", cohort: "control", path: .old, fingerprint: fingerprint))
+        // Kept on the old path although in the canary: the label says old.
+        _ = Self.decide(&router, "/*cohort='\(inside)'*/ select ctid from users")
+        #expect(router.lastLatencyLabel?.path == .old)
+        #expect(router.lastLatencyLabel?.cohort == "canary")
+        _ = Self.decide(&router, "select 1")
+        #expect(router.lastLatencyLabel == nil)
+        router.offer(RoutingTable(version: 2, flags: [Self.flag(.live)]), idle: true)
+        _ = Self.decide(&router, "select name from users")
+        #expect(router.lastLatencyLabel?.cohort == "live")
+        #expect(router.lastLatencyLabel?.path == .new)
+    }
+
     @Test("the generation moves with a new flag table or a cohort setting; decision records nothing")
     func generation() {
         var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")

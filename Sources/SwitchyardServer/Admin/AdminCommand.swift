@@ -12,6 +12,7 @@ public enum AdminCommand: Sendable, Equatable {
     case showRouting
     case showCohorts
     case showDivergences
+    case showLatency
     /// `SET FLAG name TO stage [percent]`.
     case setFlag(name: String, stage: String, percent: String?)
     case reload
@@ -47,6 +48,7 @@ public enum AdminCommand: Sendable, Equatable {
             case "ROUTING": return .showRouting
             case "COHORTS": return .showCohorts
             case "DIVERGENCES": return .showDivergences
+            case "LATENCY": return .showLatency
             default: throw .unknownShowTarget(words[1].lowercased())
             }
         case ("RELOAD", 1): return .reload
@@ -68,6 +70,7 @@ public enum AdminCommand: Sendable, Equatable {
         "SHOW COHORTS   cohort keys seen per canary flag (busiest first): bucket, path, transactions",
         "SHOW ROUTING   reads of routed relations kept on the old path, by fingerprint, with the reason",
         "SHOW DIVERGENCES   writes to migrated tables not mirrored, every instance's, with the reason",
+        "SHOW LATENCY   reads of migrated tables: latency per flag, cohort, path and fingerprint",
         "SET FLAG name TO stage [percent]   move a flag: off, dual_write, shadow, canary, live, complete",
         "RELOAD         re-read the configuration file, as SIGHUP does",
     ]

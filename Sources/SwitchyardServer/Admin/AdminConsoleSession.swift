@@ -256,6 +256,7 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
         case .showRouting: return AdminReports.routing(context.routing.fallbackList)
         case .showCohorts: return AdminReports.cohorts(context.routing.cohortList, table: context.routing.current)
         case .showDivergences: return AdminReports.divergences(context.routing.divergenceList)
+        case .showLatency: return AdminReports.latency(context.routing.latencySeries)
         case .reload, .empty, .setFlag: return AdminResult(columns: [], rows: [])
         }
     }

@@ -1,5 +1,6 @@
 // Builds the console's result sets from the registry, the stats and the configuration.
 import Foundation
+import Histogram
 import SwitchyardConfig
 import SwitchyardRouting
 
@@ -87,6 +88,18 @@ enum AdminReports {
         AdminResult(
             columns: ["migration", "kind", "fingerprint", "count", "reason", "first_seen", "last_seen", "query"],
             rows: divergences.map { [$0.migration, "write", $0.fingerprint, "\($0.count)", $0.reason, $0.firstSeen, $0.lastSeen, $0.query] })
+    }
+
+    /// Per flag, cohort, path and fingerprint, the busiest first: requests and percentiles in µs.
+    static func latency(_ series: [LatencyLabel: Histogram<UInt64>]) -> AdminResult {
+        let rows = series.sorted { a, b in
+            (a.key.flag, b.value.totalCount, a.key.cohort, a.key.path.rawValue, a.key.fingerprint)
+                < (b.key.flag, a.value.totalCount, b.key.cohort, b.key.path.rawValue, b.key.fingerprint)
+        }.map { label, h -> [String?] in
+            [label.flag, label.cohort, label.path.rawValue, label.fingerprint, "\(h.totalCount)",
+             "\(h.valueAtPercentile(50))", "\(h.valueAtPercentile(95))", "\(h.valueAtPercentile(99))"]
+        }
+        return AdminResult(columns: ["flag", "cohort", "path", "fingerprint", "requests", "p50_us", "p95_us", "p99_us"], rows: rows)
     }
 
     static func version() -> AdminResult {

@@ -85,6 +85,26 @@ final class MetricsRenderer: Sendable {
         }
         out += "# HELP switchyard_routing_fallbacks_total Reads of a routed relation kept on the old path because they could not be rewritten safely (SHOW ROUTING lists them by fingerprint).\n# TYPE switchyard_routing_fallbacks_total counter\n"
         out += "switchyard_routing_fallbacks_total \(fallbacks)\n"
+        out += renderRoutedLatency(routing)
+        return out
+    }
+
+    /// Request latency of reads of migrated tables, per flag, cohort and path (fingerprints summed:
+    /// they would make too many series; SHOW LATENCY has them).
+    private func renderRoutedLatency(_ routing: RoutingHub) -> String {
+        let series = routing.latencyBuckets(boundsMicros: Self.latencyBuckets.map { UInt64($0 * 1_000_000) })
+        guard !series.isEmpty else { return "" }
+        let name = "switchyard_routed_read_duration_seconds"
+        var out = "# HELP \(name) Time from a client request that reads a migrated table to its ReadyForQuery, per flag, cohort (canary, control, or the stage) and the path that served it.\n"
+        out += "# TYPE \(name) histogram\n"
+        for s in series {
+            let labels = "flag=\"\(s.flag)\",cohort=\"\(s.cohort)\",path=\"\(s.path)\""
+            for (bound, count) in zip(Self.latencyBuckets, s.cumulativeCounts) {
+                out += "\(name)_bucket{\(labels),le=\"\(bound)\"} \(count)\n"
+            }
+            out += "\(name)_bucket{\(labels),le=\"+Inf\"} \(s.total)\n"
+            out += "\(name)_count{\(labels)} \(s.total)\n"
+        }
         return out
     }
 

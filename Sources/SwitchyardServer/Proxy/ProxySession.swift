@@ -58,6 +58,14 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         var error: ErrorFields?
     }
     private var pendingRetry: PendingRetry?
+    /// Latency per flag, cohort and path: a label per client request, in the state machine's
+    /// request order (nil for requests that read no migrated relation), the label of each prepared
+    /// statement, and the label the next Sync's request takes.
+    private var requestLabels: [LatencyLabel?] = []
+    private var labelHead = 0
+    private var querySlot: Int?
+    private var statementLabels: [String: LatencyLabel] = [:]
+    private var syncLabel: LatencyLabel?
     private var serverScanner: MessageScanner
     private var toServer = OutputBuffer()
     private var toClient = OutputBuffer()
@@ -198,8 +206,20 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 self.fixer?.requestSent()
             }
             let before = self.state.statementCount
+            let requestsBefore = self.state.outstandingRequests
             if self.state.clientMessage(message, now: now) == .terminate { terminate = true }
             statements += self.state.statementCount - before
+            if self.router != nil, self.state.outstandingRequests > requestsBefore {
+                // A Query's label is known once the whole message is routed; a Sync takes the label
+                // of the prepared statements bound since the last one.
+                if message.id == FrontendMessageID.query.rawValue {
+                    self.querySlot = self.requestLabels.count
+                    self.requestLabels.append(nil)
+                } else {
+                    self.requestLabels.append(message.id == FrontendMessageID.sync.rawValue ? self.syncLabel : nil)
+                    self.syncLabel = nil
+                }
+            }
         }
         do {
             if splicer != nil {
@@ -287,6 +307,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case FrontendMessageID.bind.rawValue:
             // Bind: portal name, then statement name.
             if let names = Self.leadingCStrings(body, count: 2) {
+                if let label = statementLabels[names[1]] { syncLabel = label }
                 if mirroredStatements.contains(names[1]) { mirroredPortals.insert(names[0]) } else { mirroredPortals.remove(names[0]) }
                 // Per-column result formats must cover the two leading columns the client does not see.
                 if mirroredReturning.contains(names[1]), case var .bind(bind)? = try? FrontendMessage.decode(id: id, body: body),
@@ -360,6 +381,14 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         let wire: WriteMirror.Wire
         if case .parse = decoded { wire = .extended } else { wire = .simple }
         let decision = router!.route(sql: sql, info: info, cache: cache, wire: wire)
+        let label = router!.lastLatencyLabel
+        switch decoded {
+        case let .parse(parse):
+            statementLabels[parse.statementName] = label
+        default:
+            if let slot = querySlot, slot < requestLabels.count { requestLabels[slot] = label }
+            querySlot = nil
+        }
         // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
         if heldStartedIdle {
             for c in router!.lastCohorts {
@@ -454,6 +483,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         // until it is answered.
         _ = state.clientMessage(ScannedMessage(id: FrontendMessageID.query.rawValue, bodyLength: retry.query.count - 5, body: nil),
                                 now: loop.clock.monotonicNanoseconds())
+        requestLabels.append(nil)
         let sent = retry.query.withUnsafeBytes { raw in Result { () throws(SocketError) in try forward(raw, to: upstream, queue: &toServer) } }
         try sent.get()
     }
@@ -608,6 +638,22 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             break
         case let .requestCompleted(nanoseconds):
             context.stats.recordRequest(nanoseconds: nanoseconds, loop: loop.index)
+            if labelHead < requestLabels.count {
+                if let label = requestLabels[labelHead] {
+                    context.routing.recordLatency(loop: loop.index, label: label, nanoseconds: nanoseconds)
+                }
+                labelHead += 1
+                if labelHead == requestLabels.count {
+                    requestLabels.removeAll(keepingCapacity: true)
+                    labelHead = 0
+                    querySlot = nil
+                } else if labelHead >= 1024 {
+                    // A client that always keeps requests in flight: drop the answered ones.
+                    requestLabels.removeFirst(labelHead)
+                    querySlot = querySlot.map { $0 - labelHead }
+                    labelHead = 0
+                }
+            }
             if state.transactionStatus == .idle { router?.transactionEnded(failed: state.lastTransactionFailed) }
             updateStateGauge()
         case .sessionEstablished:

@@ -1,5 +1,6 @@
 // The flag table every session routes by, the shared query cache, and routing counters.
 import Foundation
+import Histogram
 import Synchronization
 import SwitchyardConfig
 import SwitchyardRouting
@@ -31,6 +32,49 @@ public final class RoutingHub: Sendable {
         let cache = QueryInfoCache()
         let routed = Mutex<[String: UInt64]>([:])
         let cohorts = Mutex<[String: [String: CohortSeen]]>([:])
+        let latency = Mutex<[LatencyLabel: Histogram<UInt64>]>([:])
+    }
+
+    /// Distinct (flag, cohort, path, fingerprint) latency series kept per loop; later fingerprints
+    /// are counted under "other", so a flood of distinct statements costs no memory.
+    static let latencySeriesKept = 200
+
+    static func emptyLatencyHistogram() -> Histogram<UInt64> {
+        // Microseconds, 1 µs to 1 minute, 2 significant digits: small enough to keep one per series.
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
+    }
+
+    /// The latency of one client request served for a read of a migrated relation.
+    func recordLatency(loop: Int, label: LatencyLabel, nanoseconds: UInt64) {
+        let micros = min(max(nanoseconds / 1000, 1), 60_000_000)
+        shards[loop % shards.count].latency.withLock { all in
+            var key = label
+            if all[key] == nil, all.count >= Self.latencySeriesKept { key.fingerprint = "other" }
+            _ = all[key, default: Self.emptyLatencyHistogram()].record(micros)
+        }
+    }
+
+    /// Latency per flag, cohort and path (fingerprints summed), as cumulative counts at `boundsMicros`.
+    func latencyBuckets(boundsMicros: [UInt64]) -> [(flag: String, cohort: String, path: String, cumulativeCounts: [UInt64], total: UInt64)] {
+        var merged: [[String]: Histogram<UInt64>] = [:]
+        for (label, h) in latencySeries {
+            merged[[label.flag, label.cohort, label.path.rawValue], default: Self.emptyLatencyHistogram()].add(h)
+        }
+        return merged.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { key in
+            let h = merged[key]!
+            return (key[0], key[1], key[2], boundsMicros.map { h.count(within: 0...$0) }, h.totalCount)
+        }
+    }
+
+    /// Every loop's latency series merged.
+    public var latencySeries: [LatencyLabel: Histogram<UInt64>] {
+        var merged: [LatencyLabel: Histogram<UInt64>] = [:]
+        for shard in shards {
+            shard.latency.withLock { all in
+                for (label, h) in all { merged[label, default: Self.emptyLatencyHistogram()].add(h) }
+            }
+        }
+        return merged
     }
 
     /// The query cache of the loop with this index.
