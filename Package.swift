@@ -41,6 +41,8 @@ let package = Package(
         .target(name: "SwitchyardRouting", dependencies: ["SwitchyardSQL", "SwitchyardConfig"], swiftSettings: strict),
         // Pure core: backfill batch and verify checksum statements, pacing, and the verify descent plan.
         .target(name: "SwitchyardMigration", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
+        // Pure core: shadow reads: result comparison, noise calibration, sampling and divergence records.
+        .target(name: "SwitchyardShadow", swiftSettings: strict),
         // I/O: sockets, the epoll event loops, signals.
         .target(
             name: "SwitchyardIO",
@@ -52,7 +54,7 @@ let package = Package(
             name: "SwitchyardServer",
             dependencies: [
                 "SwitchyardProtocol", "SwitchyardConfig", "SwitchyardIO", "SwitchyardRouting", "SwitchyardSQL", "SwitchyardMigration",
-                "COpenSSL", "CLibPQ",
+                "SwitchyardShadow", "COpenSSL", "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -81,10 +83,12 @@ let package = Package(
         .testTarget(name: "SwitchyardConfigTests", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
         .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting"], swiftSettings: strict),
         .testTarget(name: "SwitchyardMigrationTests", dependencies: ["SwitchyardMigration", "SwitchyardConfig"], swiftSettings: strict),
+        .testTarget(name: "SwitchyardShadowTests", dependencies: ["SwitchyardShadow"], swiftSettings: strict),
         .testTarget(name: "SwitchyardSQLTests", dependencies: ["SwitchyardSQL", "SwitchyardTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "SwitchyardIntegrationTests",
-            dependencies: ["SwitchyardServer", "SwitchyardTestSupport", "CLibPQ", "CPgQuery", "COpenSSL", "SwitchyardProtocol", "SwitchyardConfig"],
+            dependencies: ["SwitchyardServer", "SwitchyardTestSupport", "CLibPQ", "CPgQuery", "COpenSSL", "SwitchyardProtocol", "SwitchyardConfig",
+                           "SwitchyardShadow"],
             swiftSettings: strict
         ),
     ]

@@ -24,6 +24,9 @@ extension SwitchyardConfiguration {
             ("admin_console.password", adminConsole.password == nil ? "(none)" : "********"),
             ("log.level", log.level),
             ("log.format", log.format.rawValue),
+            ("shadow_reads.connections", String(shadowReads.connections)),
+            ("shadow_reads.queue", String(shadowReads.queue)),
+            ("shadow_reads.statement_timeout", ConfigValues.describe(duration: shadowReads.statementTimeout)),
         ]
         for migration in migrations {
             lines.append(("migrations.\(migration.name)", Self.summary(of: migration)))
@@ -52,7 +55,8 @@ extension SwitchyardConfiguration {
         return text
     }
 
-    /// "canary 12.50% migration=users_v2 cohort_key=[comment:cohort, ...]", plus salt and routing when not defaults.
+    /// "canary 12.50% migration=users_v2 cohort_key=[comment:cohort, ...]", plus salt, routing and the shadow keys
+    /// when not defaults ("shadow={sample_percent: 5.00%}").
     static func summary(of flag: FlagConfig) -> String {
         var text = "\(flag.stage.rawValue) \(ConfigValues.describe(basisPoints: flag.percentBasisPoints))"
         text += " migration=\(flag.migration)"
@@ -62,6 +66,10 @@ extension SwitchyardConfiguration {
         }
         if flag.routing != .rewrite {
             text += " routing=\(flag.routing)"
+        }
+        let shadow = flag.shadow.nonDefaultSettings
+        if !shadow.isEmpty {
+            text += " shadow={" + shadow.map { "\($0.key): \($0.value)" }.joined(separator: ", ") + "}"
         }
         return text
     }

@@ -10,13 +10,14 @@ struct DocumentReader {
     static let topLevelKeys = [
         "listen", "upstream", "admin_listen", "workers", "max_client_connections", "max_message_size",
         "startup_timeout", "connect_timeout", "shutdown_timeout", "tcp_keepalive", "admin_console", "log",
-        "migrations", "flags", "control",
+        "shadow_reads", "migrations", "flags", "control",
     ]
     static let sectionKeys: [String: [String]] = [
         "tcp_keepalive": ["enabled", "idle", "interval", "count"],
         "admin_console": ["users", "password"],
         "log": ["level", "format"],
         "control": ["schema", "database"],
+        "shadow_reads": DocumentReader.shadowReadsKeys,
     ]
 
     /// One key and its value, with the dotted path and line used in errors.
@@ -80,10 +81,12 @@ struct DocumentReader {
                 draft.config.adminConsole = try adminConsole(entry)
             case "log":
                 draft.config.log = try log(entry)
+            case "shadow_reads":
+                draft.config.shadowReads = try shadowReads(entry)
             case "migrations":
                 migrations = try self.migrations(entry)
             case "flags":
-                flags = try self.flags(entry)
+                flags = try flagsWithShadow(entry)
             case "control":
                 draft.config.control = try control(entry)
             default:

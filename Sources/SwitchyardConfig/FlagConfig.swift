@@ -147,10 +147,14 @@ public struct FlagConfig: Sendable, Equatable {
     public var salt: String
     /// routing: default rewrite.
     public var routing: RoutingMode
+    /// shadow: which reads are also answered on the other path from stage shadow on. Default as documented
+    /// in ``FlagShadowConfig``.
+    public var shadow: FlagShadowConfig
 
     public init(
         name: String, migration: String, stage: FlagStage = .off, percentBasisPoints: Int = 0,
-        cohortKey: [CohortSource] = CohortSource.defaultKey, salt: String? = nil, routing: RoutingMode = .rewrite
+        cohortKey: [CohortSource] = CohortSource.defaultKey, salt: String? = nil, routing: RoutingMode = .rewrite,
+        shadow: FlagShadowConfig = FlagShadowConfig()
     ) {
         self.name = name
         self.migration = migration
@@ -159,6 +163,7 @@ public struct FlagConfig: Sendable, Equatable {
         self.cohortKey = cohortKey
         self.salt = salt ?? name
         self.routing = routing
+        self.shadow = shadow
     }
 }
 

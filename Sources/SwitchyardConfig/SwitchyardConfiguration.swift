@@ -75,6 +75,8 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
     public var adminConsole: AdminConsoleConfig
     /// log
     public var log: LogConfig
+    /// shadow_reads: the side connections that answer sampled reads on both paths.
+    public var shadowReads: ShadowReadsConfig
     /// migrations: the schema migrations Switchyard keeps in step, in file order. Default none.
     public var migrations: [MigrationConfig]
     /// flags: the rollout state of each migration, in file order. Default none.
@@ -107,6 +109,7 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
         self.tcpKeepalive = TCPKeepalive()
         self.adminConsole = AdminConsoleConfig()
         self.log = LogConfig()
+        self.shadowReads = ShadowReadsConfig()
         self.migrations = []
         self.flags = []
         self.control = ControlConfig()

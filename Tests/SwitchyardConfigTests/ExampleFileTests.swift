@@ -76,7 +76,8 @@ struct ExampleFileTests {
             forward: "created AT TIME ZONE 'UTC'", inverse: "created_at AT TIME ZONE 'UTC'"))
         #expect(migration.extraNewColumns == [ExtraNewColumn(column: "tenant_id", expression: "0")])
         #expect(config.flags == [
-            FlagConfig(name: "users_v2", migration: "users_v2", stage: .canary, percentBasisPoints: 1000),
+            FlagConfig(name: "users_v2", migration: "users_v2", stage: .canary, percentBasisPoints: 1000,
+                       shadow: FlagShadowConfig(samplePercentBasisPoints: 500)),
         ])
         #expect(config.control == ControlConfig())
         #expect(config.summaryLines().first { $0.key == "flags.users_v2" }?.value.hasPrefix("canary 10.00% ") == true)

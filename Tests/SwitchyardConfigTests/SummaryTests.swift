@@ -14,12 +14,13 @@ struct SummaryTests {
             "startup_timeout", "connect_timeout", "shutdown_timeout",
             "tcp_keepalive.enabled", "tcp_keepalive.idle", "tcp_keepalive.interval", "tcp_keepalive.count",
             "admin_console.users", "admin_console.password", "log.level", "log.format",
+            "shadow_reads.connections", "shadow_reads.queue", "shadow_reads.statement_timeout",
             "control.schema", "control.database",
         ])
         #expect(lines.map(\.value) == [
             "127.0.0.1:6432", "postgresql://switchyard@db.internal:5432/postgres", "127.0.0.1:9187", "0", "2000",
             "1GB", "10s", "5s", "30s", "true", "1m", "10s", "6", "[postgres]", "(none)", "info", "text",
-            "switchyard", "(upstream)",
+            "2", "100", "5s", "switchyard", "(upstream)",
         ])
     }
 
@@ -88,6 +89,7 @@ struct SummaryTests {
             tcp_keepalive: {enabled: false, idle: 2m, interval: 3s, count: 2}
             admin_console: {users: [], password: pw}
             log: {level: error, format: json}
+            shadow_reads: {connections: 3, queue: 7, statement_timeout: 250ms}
             """)
         // Rebuild a file from the displayed values; only the hidden password has to be put back.
         var yaml = ""
