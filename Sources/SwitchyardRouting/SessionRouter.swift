@@ -219,6 +219,23 @@ public struct SessionRouter: Sendable {
         }
     }
 
+    /// For shadow reads: the first flag at `shadow`, `canary` or `live` whose old relation a single
+    /// read statement reads, its route (resolved for this session's search_path), the statement's
+    /// cohort key, and the session's search_path setting to replay with it.
+    public func shadowTarget(statements: [StatementAnalysis], commentTags: [String: String])
+        -> (flag: String, route: ReadRoute, cohortKey: String?, searchPath: String?)? {
+        guard statements.count == 1, let read = statements.first, read.kind == .read, !read.lockingRead else { return nil }
+        let ctx = cohortContext(commentTags: commentTags)
+        let schema = Self.firstSchema(ctx)
+        for flag in table.flags where flag.routing == .rewrite && flag.stage >= .shadow && flag.stage < .complete {
+            var route = flag.route
+            route.unqualifiedSchema = schema
+            guard read.relations.contains(where: { route.matches($0) }) else { continue }
+            return (flag.name, route, ctx.cohortKey(flag.cohortKey), ctx.settings["search_path"] ?? ctx.startupParameters["search_path"])
+        }
+        return nil
+    }
+
     /// The session's cohort inputs with this statement's tags and the transaction's SET LOCAL values.
     private func cohortContext(commentTags: [String: String]) -> CohortContext {
         var ctx = context

@@ -234,6 +234,38 @@ struct DualWriteTests {
         }
     }
 
+    @Test("shadow reads: sampled reads are answered on both paths and a wrong row is recorded as a read divergence")
+    func shadowReads() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        _ = try cluster.psql("update users_v2 set full_name = 'wrong' where id = 7", database: Self.database)
+        let yaml = Self.yaml.replacingOccurrences(of: "stage: dual_write", with: "stage: shadow")
+            + "\n    shadow: { sample_percent: 100, calibration_percent: 0 }\n"
+        try RoutingTests.withProxy(yaml: yaml, upstreamDatabase: Self.database, cluster: cluster) { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            // Clients read the old path at shadow: the comparison happens on the side.
+            #expect(try conn.query("select name from users where id = 7") == [["old-7"]])
+            #expect(try conn.query("select name from users where id = 8") == [["old-8"]])
+            try conn.prepare("by_id", "select id, name from users where id = $1")
+            #expect(try conn.execute(prepared: "by_id", parameters: ["7"]) == [["7", "old-7"]])
+            #expect(try conn.execute(prepared: "by_id", parameters: ["9"]) == [["9", "old-9"]])
+            var shown = ""
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline {
+                shown = try proxy.psql("show divergences", database: "switchyard")
+                if shown.split(separator: "\n").filter({ $0.contains("|read|") }).count >= 2 { break }
+                usleep(100_000)
+            }
+            let reads = shown.split(separator: "\n").filter { $0.contains("users_v2|read|") }
+            #expect(reads.count == 2, "\(shown)")
+            #expect(reads.allSatisfy { $0.contains("old 1 rows, new 1 rows") }, "\(shown)")
+            let port = try #require(proxy.adminPort)
+            let metrics = try httpGet(port: port, path: "/metrics").body
+            #expect(metrics.contains("switchyard_shadow_reads_total{outcome=\"divergent\"} 2"), "\(metrics)")
+            #expect(metrics.contains("switchyard_shadow_reads_total{outcome=\"same\"} 2"), "\(metrics)")
+        }
+    }
+
     @Test("at live, writes to the new table are mirrored back into the old one through the inverse mapping; not after")
     func reverseAtLive() throws {
         let cluster = try PostgresCluster.shared()

@@ -255,7 +255,8 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
             return AdminReports.flags(context.routing.current, routed: context.routing.routedReads, control: control)
         case .showRouting: return AdminReports.routing(context.routing.fallbackList)
         case .showCohorts: return AdminReports.cohorts(context.routing.cohortList, table: context.routing.current)
-        case .showDivergences: return AdminReports.divergences(context.routing.divergenceList)
+        case .showDivergences:
+            return AdminReports.divergences(context.routing.divergenceList, reads: context.shadow.withLock { $0 }?.reader.divergences ?? [])
         case .showLatency: return AdminReports.latency(context.routing.latencySeries)
         case .reload, .empty, .setFlag: return AdminResult(columns: [], rows: [])
         }

@@ -1,6 +1,7 @@
 // Builds the console's result sets from the registry, the stats and the configuration.
 import Foundation
 import Histogram
+import SwitchyardShadow
 import SwitchyardConfig
 import SwitchyardRouting
 
@@ -84,10 +85,23 @@ enum AdminReports {
             rows: fallbacks.map { [$0.fingerprint, "\($0.count)", $0.reason, $0.query] })
     }
 
-    static func divergences(_ divergences: [WriteDivergence]) -> AdminResult {
-        AdminResult(
-            columns: ["migration", "kind", "fingerprint", "count", "reason", "first_seen", "last_seen", "query"],
-            rows: divergences.map { [$0.migration, "write", $0.fingerprint, "\($0.count)", $0.reason, $0.firstSeen, $0.lastSeen, $0.query] })
+    /// Write divergences (by migration) and this instance's read divergences from shadow reads (by flag).
+    static func divergences(_ divergences: [WriteDivergence], reads: [DivergenceRecord]) -> AdminResult {
+        var rows: [[String?]] = divergences.map { [$0.migration, "write", $0.fingerprint, "\($0.count)", $0.reason, $0.firstSeen, $0.lastSeen, $0.query] }
+        for r in reads {
+            let oldRows = r.oldRowCount.map { String($0) } ?? "?"
+            let newRows = r.newRowCount.map { String($0) } ?? "?"
+            var reason = "read \(r.key.kind): old \(oldRows) rows, new \(newRows) rows"
+            if !r.detail.isEmpty { reason += "; \(r.detail)" }
+            if !r.key.cohort.isEmpty { reason += "; cohort \(r.key.cohort)" }
+            rows.append([r.key.flag, "read", r.key.fingerprint, "\(r.count)", reason, timestamp(milliseconds: r.firstSeen),
+                         timestamp(milliseconds: r.lastSeen), r.normalizedQuery])
+        }
+        return AdminResult(columns: ["migration", "kind", "fingerprint", "count", "reason", "first_seen", "last_seen", "query"], rows: rows)
+    }
+
+    private static func timestamp(milliseconds: Int64) -> String {
+        timestamp(Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
     /// Per flag, cohort, path and fingerprint, the busiest first: requests and percentiles in µs.

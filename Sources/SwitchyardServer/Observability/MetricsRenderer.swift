@@ -18,10 +18,12 @@ final class MetricsRenderer: Sendable {
     static let latencyBuckets: [Double] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
     private let routing: RoutingHub?
+    private let shadowCounters: @Sendable () -> ShadowCounters?
 
-    init(stats: ServerStats, routing: RoutingHub? = nil) {
+    init(stats: ServerStats, routing: RoutingHub? = nil, shadowCounters: @escaping @Sendable () -> ShadowCounters? = { nil }) {
         self.stats = stats
         self.routing = routing
+        self.shadowCounters = shadowCounters
         let defs: [(@Sendable (ServerStats.Snapshot) -> UInt64, String, String)] = [
             ({ $0.clientsAccepted }, "client_connections_total", "Client connections accepted."),
             ({ $0.clientsRejected }, "client_connections_rejected_total", "Client connections refused (limits, shutdown)."),
@@ -59,6 +61,7 @@ final class MetricsRenderer: Sendable {
         var text = String(decoding: bytes, as: UTF8.self)
         text += renderLatency(sumNanos: snapshot.requestNanos)
         if let routing { text += renderRouting(routing) }
+        if let shadow = shadowCounters() { text += Self.renderShadow(shadow) }
         return text
     }
 
@@ -105,6 +108,18 @@ final class MetricsRenderer: Sendable {
             out += "\(name)_bucket{\(labels),le=\"+Inf\"} \(s.total)\n"
             out += "\(name)_count{\(labels)} \(s.total)\n"
         }
+        return out
+    }
+
+    /// Shadow reads: outcomes of the compared samples, and samples dropped because the pool was full.
+    static func renderShadow(_ c: ShadowCounters) -> String {
+        var out = "# HELP switchyard_shadow_reads_total Sampled reads answered on both paths, by outcome.\n# TYPE switchyard_shadow_reads_total counter\n"
+        for (outcome, value) in [("same", c.same), ("divergent", c.divergent), ("nondeterministic", c.nondeterministic),
+                                 ("skipped", c.skipped), ("error", c.errors)] {
+            out += "switchyard_shadow_reads_total{outcome=\"\(outcome)\"} \(value)\n"
+        }
+        out += "# HELP switchyard_shadow_reads_dropped_total Sampled reads dropped because the side connections were busy.\n# TYPE switchyard_shadow_reads_dropped_total counter\n"
+        out += "switchyard_shadow_reads_dropped_total \(c.dropped)\n"
         return out
     }
 

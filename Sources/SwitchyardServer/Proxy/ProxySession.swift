@@ -5,6 +5,7 @@ import SwitchyardConfig
 import SwitchyardIO
 import SwitchyardProtocol
 import SwitchyardRouting
+import SwitchyardShadow
 
 /// The I/O shell around `SessionStateMachine`. Each read is scanned for message
 /// boundaries and forwarded as the bytes it arrived in; the state machine only
@@ -65,6 +66,20 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var labelHead = 0
     private var querySlot: Int?
     private var statementLabels: [String: LatencyLabel] = [:]
+    /// A read that shadow reads may replay: its text, flag, route and what the record says of it.
+    private struct ShadowCandidate {
+        var sql: String
+        var flag: String
+        var route: ReadRoute
+        var cohortKey: String?
+        var searchPath: String?
+        var fingerprint: String
+        var normalizedQuery: String
+        var ordered: Bool
+        var parameterTypes: [Int32] = []
+    }
+    /// Prepared reads, replayed at Bind with their parameters.
+    private var shadowStatements: [String: ShadowCandidate] = [:]
     private var syncLabel: LatencyLabel?
     private var serverScanner: MessageScanner
     private var toServer = OutputBuffer()
@@ -255,6 +270,42 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         contains(body, lowercaseWord: Array("dealloc".utf8)) || contains(body, lowercaseWord: Array("discard".utf8))
     }
 
+    /// A read the shadow samplers may compare on both paths: nil when no flag at shadow or later
+    /// covers it. Cheap: the new path's text is only made for a sampled read.
+    private func shadowCandidate(sql: String, info: QueryInfo) -> ShadowCandidate? {
+        guard let router, context.shadow.withLock({ $0 }) != nil,
+              let target = router.shadowTarget(statements: info.statements, commentTags: info.commentTags),
+              let statement = info.statements.first else { return nil }
+        return ShadowCandidate(sql: sql, flag: target.flag, route: target.route, cohortKey: target.cohortKey, searchPath: target.searchPath,
+                               fingerprint: statement.fingerprint, normalizedQuery: statement.normalizedText, ordered: statement.hasOrderBy)
+    }
+
+    /// Samples a read for shadowing; the pool answers it off this thread, or drops it when full.
+    private func submitShadow(_ c: ShadowCandidate, parameters makeParameters: () -> [ShadowParameter]?) {
+        guard let shadow = context.shadow.withLock({ $0 }),
+              case let .sample(calibrate) = shadow.samplers.decide(flag: c.flag, fingerprint: c.fingerprint),
+              let parameters = makeParameters() else { return }
+        let cache = context.routing.cache(loop: loop.index)
+        guard case let .rewritten(newSQL) = cache.rewrite(c.sql, info: cache.info(for: c.sql), routes: [c.route]) else { return }
+        let redact = context.settings.config.flags.first { $0.name == c.flag }?.shadow.redactParameters ?? false
+        let job = ShadowJob(flag: c.flag, cohort: c.cohortKey, fingerprint: c.fingerprint, normalizedQuery: c.normalizedQuery,
+                            oldSQL: c.sql, newSQL: newSQL, parameters: parameters, ordered: c.ordered, calibrate: calibrate,
+                            redactParameters: redact, settings: c.searchPath.map { ["search_path": $0] } ?? [:])
+        _ = shadow.reader.submit(job)
+    }
+
+    /// A prepared read is bound: its text parameters make it replayable (binary ones are not sampled).
+    private func shadowBound(_ candidate: ShadowCandidate, id: UInt8, body: [UInt8]) {
+        submitShadow(candidate) {
+            guard case let .bind(bind)? = try? FrontendMessage.decode(id: id, body: body),
+                  bind.parameterFormats.allSatisfy({ $0 == 0 }) else { return nil }
+            return bind.parameters.enumerated().map { i, value in
+                ShadowParameter(value.map { String(decoding: $0, as: UTF8.self) },
+                                typeOID: i < candidate.parameterTypes.count ? UInt32(bitPattern: candidate.parameterTypes[i]) : 0)
+            }
+        }
+    }
+
     static func makeFixer(marker: String) -> MirrorResponseFixer {
         MirrorResponseFixer(marker: marker, simpleColumn: WriteMirror.Wire.simple.rawValue, extendedColumn: WriteMirror.Wire.extended.rawValue,
                             returningColumn: WriteMirror.returningColumn)
@@ -308,6 +359,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             // Bind: portal name, then statement name.
             if let names = Self.leadingCStrings(body, count: 2) {
                 if let label = statementLabels[names[1]] { syncLabel = label }
+                if let candidate = shadowStatements[names[1]] { shadowBound(candidate, id: id, body: body) }
                 if mirroredStatements.contains(names[1]) { mirroredPortals.insert(names[0]) } else { mirroredPortals.remove(names[0]) }
                 // Per-column result formats must cover the two leading columns the client does not see.
                 if mirroredReturning.contains(names[1]), case var .bind(bind)? = try? FrontendMessage.decode(id: id, body: body),
@@ -382,6 +434,16 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         if case .parse = decoded { wire = .extended } else { wire = .simple }
         let decision = router!.route(sql: sql, info: info, cache: cache, wire: wire)
         let label = router!.lastLatencyLabel
+        if var candidate = shadowCandidate(sql: sql, info: info) {
+            if case let .parse(parse) = decoded {
+                candidate.parameterTypes = parse.parameterTypes
+                shadowStatements[parse.statementName] = candidate
+            } else {
+                submitShadow(candidate, parameters: { [] })
+            }
+        } else if case let .parse(parse) = decoded {
+            shadowStatements.removeValue(forKey: parse.statementName)
+        }
         switch decoded {
         case let .parse(parse):
             statementLabels[parse.statementName] = label

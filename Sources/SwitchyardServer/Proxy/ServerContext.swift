@@ -28,6 +28,9 @@ public final class ServerContext: Sendable {
     public let shuttingDown = Atomic<Bool>(false)
     /// Keeps flags in step with the control schema, when flags are configured.
     let control = Mutex<ControlSync?>(nil)
+    /// Shadow reads: the samplers per flag and the side connections answering both paths,
+    /// when flags are configured.
+    let shadow = Mutex<ShadowReads?>(nil)
 
     /// Installed by the server: re-reads the config file (the console's RELOAD, SIGHUP).
     let reloadHandler = Mutex<(@Sendable () -> Result<String, ReloadError>)?>(nil)
@@ -80,4 +83,15 @@ public final class ServerContext: Sendable {
 public struct ReloadError: Error, Sendable {
     public var message: String
     public init(message: String) { self.message = message }
+}
+
+/// The sampling decisions and the side connections of shadow reads.
+final class ShadowReads: Sendable {
+    let reader: ShadowReader
+    let samplers: ShadowSamplers
+
+    init(reader: ShadowReader, samplers: ShadowSamplers) {
+        self.reader = reader
+        self.samplers = samplers
+    }
 }

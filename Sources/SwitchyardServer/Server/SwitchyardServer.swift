@@ -48,7 +48,9 @@ public final class SwitchyardServer: Sendable {
         acceptor = Acceptor(listener: listener, context: context, group: group)
         if let admin = config.adminListen {
             do {
-                let http = try AdminHTTPServer(host: admin.host, port: admin.port, renderer: MetricsRenderer(stats: context.stats, routing: context.routing), logger: logger)
+                let http = try AdminHTTPServer(host: admin.host, port: admin.port, renderer: MetricsRenderer(
+                    stats: context.stats, routing: context.routing, shadowCounters: { [context] in context.shadow.withLock { $0 }?.reader.counters }),
+                    logger: logger)
                 adminHTTP = http
                 adminPort = http.port
             } catch {
@@ -85,6 +87,10 @@ public final class SwitchyardServer: Sendable {
             let sync = ControlSync(hub: context.routing, logger: context.logger, settings: { context.settings.config })
             context.control.withLock { $0 = sync }
             sync.start()
+            let reader = ShadowReader(upstream: config.upstream, settings: ShadowReader.Settings(config.shadowReads),
+                                      logger: context.logger)
+            context.shadow.withLock { $0 = ShadowReads(reader: reader, samplers: ShadowSamplers(flags: config.flags)) }
+            reader.start()
         }
         context.logger.info("switchyard listening", metadata: [
             "listen": "\(config.listen.host):\(port)",
@@ -122,6 +128,7 @@ public final class SwitchyardServer: Sendable {
         var appliedSettings = settings
         appliedSettings.config = applied
         context.replaceSettings(appliedSettings)
+        context.shadow.withLock { $0 }?.samplers.configure(applied.flags)
         var message = "configuration reloaded; new sessions use it"
         if !restartOnly.isEmpty {
             message += "; these keys change only on restart: \(restartOnly.joined(separator: ", "))"
@@ -161,6 +168,7 @@ public final class SwitchyardServer: Sendable {
         }
         adminHTTP?.stop()
         context.control.withLock { $0 }?.stop()
+        context.shadow.withLock { $0 }?.reader.stop()
         group.stop()
         group.join()
         context.logger.notice("switchyard stopped")
