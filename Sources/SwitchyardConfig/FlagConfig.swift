@@ -150,11 +150,13 @@ public struct FlagConfig: Sendable, Equatable {
     /// shadow: which reads are also answered on the other path from stage shadow on. Default as documented
     /// in ``FlagShadowConfig``.
     public var shadow: FlagShadowConfig
+    /// guardrails: thresholds that step the flag back on their own during canary and live.
+    public var guardrails: GuardrailConfig
 
     public init(
         name: String, migration: String, stage: FlagStage = .off, percentBasisPoints: Int = 0,
         cohortKey: [CohortSource] = CohortSource.defaultKey, salt: String? = nil, routing: RoutingMode = .rewrite,
-        shadow: FlagShadowConfig = FlagShadowConfig()
+        shadow: FlagShadowConfig = FlagShadowConfig(), guardrails: GuardrailConfig = GuardrailConfig()
     ) {
         self.name = name
         self.migration = migration
@@ -164,6 +166,7 @@ public struct FlagConfig: Sendable, Equatable {
         self.salt = salt ?? name
         self.routing = routing
         self.shadow = shadow
+        self.guardrails = guardrails
     }
 }
 

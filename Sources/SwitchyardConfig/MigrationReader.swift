@@ -5,7 +5,7 @@ import Yams
 extension DocumentReader {
     static let migrationKeys = ["name", "old", "new", "key", "columns", "extra_new_columns", "backfill", "strict"]
     static let columnKeys = ["new", "forward", "inverse"]
-    static let flagKeys = ["name", "migration", "stage", "percent", "cohort_key", "salt", "routing"]
+    static let flagKeys = ["name", "migration", "stage", "percent", "cohort_key", "salt", "routing", "guardrails"]
     static let searchPathKeys = ["old", "new"]
 
     /// A migration and the lines that the checks spanning several entries blame.
@@ -279,6 +279,7 @@ extension DocumentReader {
         var cohortKey = CohortSource.defaultKey
         var salt: String?
         var routing = RoutingMode.rewrite
+        var guardrails = GuardrailConfig()
         for entry in fields {
             switch entry.name {
             case "name":
@@ -304,6 +305,8 @@ extension DocumentReader {
                 salt = text
             case "routing":
                 routing = try routingMode(entry)
+            case "guardrails":
+                guardrails = try self.guardrails(entry)
             default:
                 throw unknownKey(entry, known: Self.flagKeys)
             }
@@ -317,7 +320,7 @@ extension DocumentReader {
         }
         let config = FlagConfig(
             name: name.text, migration: migration.name, stage: stage, percentBasisPoints: percent, cohortKey: cohortKey,
-            salt: salt, routing: routing)
+            salt: salt, routing: routing, guardrails: guardrails)
         return FlagSite(config: config, path: item.path, nameLine: name.line, migrationLine: migration.line)
     }
 

@@ -266,6 +266,43 @@ struct DualWriteTests {
         }
     }
 
+    @Test("a guardrail steps a canary back to shadow when shadow reads diverge, for every instance, with the reason in the history")
+    func guardrailStepsBack() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        _ = try cluster.psql("update users_v2 set full_name = 'wrong' where id <= 20", database: Self.database)
+        let yaml = Self.yaml.replacingOccurrences(of: "stage: dual_write", with: "stage: canary")
+            + "\n    shadow: { sample_percent: 100, calibration_percent: 0 }\n    guardrails: { max_divergence_percent: 10, min_samples: 5 }\n"
+        let schema = "sy_ctl_gr_\(UInt32.random(in: 0...UInt32.max))"
+        try RoutingTests.withProxy(yaml: yaml, upstreamDatabase: Self.database, cluster: cluster, controlSchema: schema) { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            try conn.query("set switchyard.cohort = '\(RoutingTests.outside)'")
+            for id in 1...10 { #expect(try conn.query("select name from users where id = \(id)") == [["old-\(id)"]]) }
+            var stage = ""
+            let deadline = ContinuousClock.now + .seconds(15)
+            while ContinuousClock.now < deadline {
+                // The control thread creates the schema shortly after start.
+                stage = (try? cluster.psql("select stage from \(schema).flags where name = 'users_v2'", database: Self.database)) ?? ""
+                if stage == "shadow" { break }
+                usleep(100_000)
+            }
+            #expect(stage == "shadow")
+            let history = try cluster.psql(
+                "select from_stage, to_stage, changed_by, why from \(schema).flag_history order by id desc limit 1", database: Self.database)
+            #expect(history.hasPrefix("canary|shadow|switchyard guardrail|guardrail: "), "\(history)")
+            #expect(history.contains("shadow reads diverged"), "\(history)")
+            // The instance follows: its table is at shadow within a second or so.
+            var shown = ""
+            let follow = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < follow {
+                shown = try proxy.psql("show flags", database: "switchyard")
+                if shown.contains("|shadow|") { break }
+                usleep(100_000)
+            }
+            #expect(shown.contains("|shadow|"), "\(shown)")
+        }
+    }
+
     @Test("at live, writes to the new table are mirrored back into the old one through the inverse mapping; not after")
     func reverseAtLive() throws {
         let cluster = try PostgresCluster.shared()

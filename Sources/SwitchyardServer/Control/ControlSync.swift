@@ -23,10 +23,59 @@ final class ControlSync: Sendable {
     /// How often the flag table is re-read even without a notification (a missed NOTIFY is never fatal).
     static let refreshInterval: Duration = .seconds(10)
 
-    init(hub: RoutingHub, logger: Logger, settings: @escaping @Sendable () -> SwitchyardConfiguration) {
+    /// The shadow-read tally of a flag (divergent, judged), when shadow reads run.
+    private let shadowTally: @Sendable (String) -> (divergent: UInt64, judged: UInt64)?
+    /// Per flag: the counts when the flag entered its current stage, so a guardrail judges only
+    /// what happened since.
+    private let baselines = Mutex<[String: (state: String, divergent: UInt64, judged: UInt64)]>([:])
+
+    init(hub: RoutingHub, logger: Logger, settings: @escaping @Sendable () -> SwitchyardConfiguration,
+         shadowTally: @escaping @Sendable (String) -> (divergent: UInt64, judged: UInt64)? = { _ in nil }) {
         self.hub = hub
         self.logger = logger
         self.settings = settings
+        self.shadowTally = shadowTally
+    }
+
+    /// Checks every guarded flag at canary or live and steps back the ones whose evidence breaks a
+    /// threshold: through the control schema, so every instance follows and the history says why.
+    private func enforceGuardrails(_ config: SwitchyardConfiguration, _ store: ControlStore, _ connection: ControlConnection) throws(ControlError) {
+        let table = hub.current
+        let latency = hub.latencySeries
+        for flag in table.flags {
+            guard let guardrails = config.flags.first(where: { $0.name == flag.name })?.guardrails, guardrails.isEnabled else { continue }
+            let tally = shadowTally(flag.name) ?? (0, 0)
+            let state = "\(flag.stage.rawValue)/\(flag.percentBasisPoints)"
+            let baseline = baselines.withLock { all -> (divergent: UInt64, judged: UInt64) in
+                guard let b = all[flag.name] else {
+                    // First seen: all the evidence so far belongs to the stage the flag is in.
+                    all[flag.name] = (state, 0, 0)
+                    return (0, 0)
+                }
+                if b.state == state { return (b.divergent, b.judged) }
+                all[flag.name] = (state, tally.divergent, tally.judged)
+                return (tally.divergent, tally.judged)
+            }
+            guard Guardrails.guards(flag.stage) else { continue }
+            // Per fingerprint: the new path's requests (any cohort) against the control cohort's old path.
+            var evidence: [Guardrails.LatencyEvidence] = []
+            let series = latency.filter { $0.key.flag == flag.name }
+            for (label, h) in series where label.path == .new {
+                guard let old = series.first(where: { $0.key.fingerprint == label.fingerprint && $0.key.path == .old && $0.key.cohort == "control" })?.value
+                else { continue }
+                evidence.append(Guardrails.LatencyEvidence(
+                    fingerprint: label.fingerprint, newP99Micros: h.valueAtPercentile(99), newRequests: h.totalCount,
+                    oldP99Micros: old.valueAtPercentile(99), oldRequests: old.totalCount))
+            }
+            guard let reason = Guardrails.breach(guardrails, divergent: tally.divergent &- baseline.divergent,
+                                                 judged: tally.judged &- baseline.judged, latency: evidence) else { continue }
+            _ = try store.setFlag(connection, name: flag.name, stage: guardrails.stepBackTo, percentBasisPoints: nil, by: "switchyard guardrail", why: reason)
+            // Until the flip comes back through NOTIFY the table still says canary or live: judge from scratch.
+            baselines.withLock { $0[flag.name] = ("stepped back", tally.divergent, tally.judged) }
+            logger.warning("guardrail stepped a flag back", metadata: [
+                "flag": "\(flag.name)", "from": "\(flag.stage.rawValue)", "to": "\(guardrails.stepBackTo.rawValue)", "reason": "\(reason)",
+            ])
+        }
     }
 
     func start() {
@@ -94,6 +143,7 @@ final class ControlSync: Sendable {
                 while !stopRequested.load(ordering: .acquiring) {
                     let notified = try connection.waitForNotifications(timeoutMs: 200)
                     try storeDivergences(store, connection)
+                    try enforceGuardrails(config, store, connection)
                     if !notified.isEmpty || ContinuousClock.now - lastRefresh > Self.refreshInterval {
                         // Tables may have been created or altered since: read the catalog again too.
                         try refreshCatalog(config, connection)

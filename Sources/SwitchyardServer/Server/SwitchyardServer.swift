@@ -84,13 +84,16 @@ public final class SwitchyardServer: Sendable {
         let config = context.settings.config
         if !config.flags.isEmpty {
             let context = self.context
-            let sync = ControlSync(hub: context.routing, logger: context.logger, settings: { context.settings.config })
-            context.control.withLock { $0 = sync }
-            sync.start()
             let reader = ShadowReader(upstream: config.upstream, settings: ShadowReader.Settings(config.shadowReads),
                                       logger: context.logger)
             context.shadow.withLock { $0 = ShadowReads(reader: reader, samplers: ShadowSamplers(flags: config.flags)) }
             reader.start()
+            let sync = ControlSync(hub: context.routing, logger: context.logger, settings: { context.settings.config }, shadowTally: { flag in
+                let t = reader.totals(flag: flag)
+                return (t.divergent, t.same + t.divergent)
+            })
+            context.control.withLock { $0 = sync }
+            sync.start()
         }
         context.logger.info("switchyard listening", metadata: [
             "listen": "\(config.listen.host):\(port)",
