@@ -38,20 +38,20 @@ import SwitchyardConfig
 ///   a DELETE the re-check finds no row and the batch skips R: no deleted row is resurrected. If W rolls
 ///   back, nothing changed.
 /// - **W tries to change R after the batch locked it.** W's UPDATE or DELETE of R waits for the batch to
-///   commit (a share lock blocks writers of the row). The batch's copy of R commits first; W's mirror then
-///   runs in a statement of its own, with a snapshot that sees the copy, and overwrites it (the upsert's DO
-///   UPDATE) or deletes it. No update is lost, no delete undone.
+///   commit (a share lock blocks writers of the row). The batch's copy of R commits first. W's upsert then
+///   overwrites it: ON CONFLICT sees and updates a conflicting row committed after its snapshot, so no
+///   update is lost. W's delete by key may miss it (below), and the orphan cleanup removes it.
 /// - **W inserts a new key.** The batch's snapshot cannot see an uncommitted row, and a row committed after
 ///   the snapshot was mirrored by W itself; if W's mirror and the batch insert the same new key at once,
 ///   the unique index makes one wait for the other and DO NOTHING keeps W's version.
 ///
-/// The third case is why the mirror of a DELETE must run as a statement of its own after the client's
-/// statement: READ COMMITTED gives each statement a fresh snapshot, and only a snapshot taken after the
-/// batch committed sees the copied row. A mirror that shares the client's statement (a data-modifying
-/// CTE around the DELETE) keeps the snapshot taken before the wait and misses the copy, which then
-/// outlives the deleted old row (`switchyard verify` reports it as extra in new). The upsert of an
-/// INSERT or UPDATE has no such limit: ON CONFLICT sees and updates a conflicting row committed after
-/// its snapshot.
+/// In the third case the proxy's mirror of a DELETE, a data-modifying CTE in the client's own statement,
+/// scans the new relation with the statement's snapshot, taken before the wait, and misses the copy,
+/// which would outlive the deleted old row (`switchyard verify` reports it as extra in new). A delete
+/// that reaches R just after the batch committed, with a snapshot from before, misses it the same way.
+/// Such a row is left in the batch's key range, and only by a transaction that was running when the batch
+/// committed; once all of those have ended the backfill deletes every new row of the range that has no
+/// old row (`OrphanCleanupPlan`, which also says why that never takes a legitimate row).
 ///
 /// W never waits on the batch while the batch waits on W for the same key: the batch inserts the new row
 /// of R only after it holds the lock on old R, which W's change of R must take first. So single-row writes

@@ -42,4 +42,11 @@ public struct ResolvedMigration: Sendable, Equatable {
 
     /// The mapped new columns, quoted, in the order of `migration.columns`.
     var newMappedColumns: [String] { migration.columns.map { RelationName.quotedIdentifier($0.newColumn) } }
+
+    /// Whether every mapped column is a key column. The proxy's mirror upsert then has no column to update
+    /// and inserts with `ON CONFLICT DO NOTHING` (see `MirrorTarget.mirrorStatement`), which keeps a
+    /// conflicting new row without changing or locking it.
+    var mirrorKeepsConflictingRows: Bool {
+        migration.columns.allSatisfy { migration.key.contains($0.oldColumn) }
+    }
 }

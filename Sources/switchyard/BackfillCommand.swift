@@ -19,6 +19,11 @@ struct Backfill: ParsableCommand {
             it copies nothing. The migration's flag must be at dual_write or later; before the first batch it \
             waits for the flip to reach every instance and for the transactions that began before it to end.
 
+            Behind the copy, each batch's key range is checked once every transaction older than the batch has \
+            ended: a copied row whose old row a concurrent DELETE removed without its mirror seeing the copy is \
+            deleted again (counted as orphans removed). The end of a run waits for that, up to --max-pause; what \
+            is left is checked by the next run.
+
             Throttles come from the migration's backfill: settings; the options below override them.
 
             Exit status: 0 done (or stopped by --max-batches), 1 database error or load pause limit reached, \
@@ -41,7 +46,7 @@ struct Backfill: ParsableCommand {
     var maxReplicationLagMs: Int?
     @Option(help: "While paused, check the load again after this many ms (backfill.pause_ms).")
     var pauseMs: Int?
-    @Option(help: "Give up (exit 1) once load pauses add up to more than this, or the wait for transactions from before dual_write lasts longer; such as 30m or 1h.")
+    @Option(help: "Give up (exit 1) once load pauses add up to more than this, or the wait for transactions from before dual_write, or at the end for those older than the last batches, lasts longer; such as 30m or 1h.")
     var maxPause: String = "1h"
     @Option(help: "Stop after this many batches; the next run continues from the checkpoint.")
     var maxBatches: Int?

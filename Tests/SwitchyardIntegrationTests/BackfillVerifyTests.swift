@@ -416,6 +416,235 @@ struct BackfillVerifyTests {
             """) == "0")
     }
 
+    @Test("backfill racing the proxy's one-statement mirrors: copies that a DELETE's mirror missed are removed, verify is EQUAL")
+    func raceWithMirroredStatements() throws {
+        let s = try Scenario("bf_orphan", rows: 20_000)
+        defer { s.dropAll() }
+        let log = NSTemporaryDirectory() + "switchyard-bf_orphan-\(UUID().uuidString).log"
+        defer { unlink(log) }
+        // Small batches under a rate cap: about 100 batches over four seconds, each holding its rows for a while.
+        let child = try ChildProcess.start(
+            executable: try switchyardBinaryPath,
+            arguments: ["backfill", s.name, "--config", s.configPath, "--batch-size", "200", "--target-batch-ms", "0",
+                        "--rows-per-second", "5000"],
+            stdoutPath: log)
+        let began = ContinuousClock.now
+        let failures = Mutex<[String]>([])
+        let operations = Mutex<[String: Int]>([:])
+        let writers = 6
+        let threads = (0..<writers).map { writer in
+            let thread = Thread {
+                do {
+                    let counts = try Self.writeMirrored(s, writer: writer, while: { child.isRunning })
+                    operations.withLock { $0.merge(counts) { $0 + $1 } }
+                } catch {
+                    failures.withLock { $0.append("writer \(writer): \(error)") }
+                }
+            }
+            thread.start()
+            return thread
+        }
+        let status = child.waitForExit(timeout: .seconds(90))
+        let backfillTook = ContinuousClock.now - began
+        let writersDone = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < writersDone,
+              operations.withLock({ $0["done"] ?? 0 }) + failures.withLock({ $0.count }) < writers {
+            usleep(20_000)
+        }
+        _ = threads
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(child.outputTail())")
+        #expect(failures.withLock { $0 } == [])
+        let counts = operations.withLock { $0 }
+        #expect((counts["update"] ?? 0) > 100 && (counts["delete"] ?? 0) > 100 && (counts["insert"] ?? 0) > 50, "\(counts)")
+        #expect(backfillTook >= .seconds(2), "the backfill must run long enough to overlap the writers: \(backfillTook)")
+
+        // The race did happen, and what it left was removed: counted in the summary, the checkpoint and the log.
+        let removed = Int(try s.psql("select orphans_removed from \(s.schema).backfill_progress where migration = '\(s.name)'")) ?? 0
+        let summary = output.split(separator: "\n").first { $0.hasPrefix("backfill \(s.name): finished: ") }.map(String.init) ?? ""
+        print("orphans: backfill took \(backfillTook) while the writers did \(counts); \(removed) orphans removed")
+        #expect(removed > 0, "no DELETE raced a batch, so this run proves nothing: \(output.suffix(2_000))")
+        #expect(summary.contains(" batches, \(removed) orphans removed, "), "\(summary)")
+        #expect(output.contains("msg=\"backfill removed orphaned rows\""), "\(output.suffix(2_000))")
+        #expect(try s.psql("""
+            select cleaned_through = last_key from \(s.schema).backfill_progress where migration = '\(s.name)'
+            """) == "t")
+
+        let verify = try s.run("verify", ["--chunk-size", "1000"])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        #expect(verify.stdout.contains("EQUAL"), "\(verify.stdout)")
+        #expect(try s.psql("""
+            select count(*) from \(s.new) n where not exists (select 1 from \(s.old) o where o.region = n.region and o.id = n.order_id)
+            """) == "0")
+    }
+
+    @Test("the orphan cleanup waits for transactions older than the batches, leaves what it could not do to the next run, and stays within the copied keys")
+    func orphanCleanupWaitsAndResumes() throws {
+        let s = try Scenario("bf_sweep", rows: 1000)
+        defer { s.dropAll() }
+        // New rows without an old row: one among the keys the backfill copies, one past its last key.
+        _ = try s.psql("""
+            insert into \(s.new) values ('ap', 5, 100, 'orphan', now(), 'manual'), ('us', 5000, 100, 'beyond', now(), 'manual')
+            """)
+        // The flag settles first, so the backfill does not wait for the transaction below as one from before dual_write.
+        #expect(try runProcess(try switchyardBinaryPath, ["flag", "list", "--config", s.configPath]).status == 0)
+        usleep(1_200_000)
+        let open = try PQConnection(s.connectionString)
+        try open.query("begin")
+        try open.query("select 1")
+
+        let gaveUp = try s.run("backfill", ["--batch-size", "400", "--target-batch-ms", "0", "--max-pause", "1s", "--pause-ms", "100"])
+        #expect(gaveUp.status == 1, "\(gaveUp.stdout)\(gaveUp.stderr)")
+        #expect(gaveUp.stderr.contains("msg=\"backfill waiting for transactions older than its last batches\""), "\(gaveUp.stderr)")
+        #expect(gaveUp.stderr.contains("gave up: the orphan cleanup of the keys from the first key up to (us, 998) could not run "
+                                       + "within --max-pause 1s: transactions that began before the last batches committed were still open"),
+                "\(gaveUp.stderr)")
+        #expect(try s.psql("select count(*) from \(s.new)") == "1002")
+        #expect(try s.psql("""
+            select last_key, cleaned_through is null, orphans_removed, finished_at is not null
+            from \(s.schema).backfill_progress where migration = 'bf_sweep'
+            """) == "{us,998}|t|0|t")
+
+        try open.query("commit")
+        let rest = try s.run("backfill")
+        #expect(rest.status == 0, "\(rest.stdout)\(rest.stderr)")
+        #expect(rest.stdout.hasPrefix("backfill bf_sweep: finished: 0 rows read, 0 inserted, 0 skipped (already present), 1 batches, "
+                                      + "1 orphans removed, "), "\(rest.stdout)")
+        #expect(rest.stdout.contains("; since the backfill began: 1000 read, 1000 inserted, 4 batches, 1 orphans removed"), "\(rest.stdout)")
+        #expect(rest.stderr.contains("msg=\"backfill removed orphaned rows\""), "\(rest.stderr)")
+        #expect(rest.stderr.contains("keys=\"from the first key up to (us, 998)\""), "\(rest.stderr)")
+        #expect(try s.psql("select region || ':' || order_id from \(s.new) where source = 'manual'") == "us:5000")
+        #expect(try s.psql("""
+            select cleaned_through = last_key, orphans_removed from \(s.schema).backfill_progress where migration = 'bf_sweep'
+            """) == "t|1")
+        // The row past the last copied key is no orphan of the backfill's making; verify still names it.
+        let verify = try s.run("verify")
+        #expect(verify.status == 1, "\(verify.stdout)\(verify.stderr)")
+        #expect(verify.stdout.contains("  extra in new: (us, 5000)\n"), "\(verify.stdout)")
+        #expect(!verify.stdout.contains("(ap, 5)"), "\(verify.stdout)")
+
+        // --restart begins the cleanup count and bound again with the copy.
+        let restart = try s.run("backfill", ["--restart"])
+        #expect(restart.status == 0, "\(restart.stderr)")
+        #expect(try s.psql("""
+            select cleaned_through = last_key, orphans_removed, rows_read from \(s.schema).backfill_progress where migration = 'bf_sweep'
+            """) == "t|0|1000")
+    }
+
+    @Test("a mapping of key columns only: the cleanup locks the old relation before its snapshot, only when there is a row to remove")
+    func orphanCleanupKeyOnly() throws {
+        let cluster = try PostgresCluster.shared()
+        let schema = "sy_ctl_bf_pairs_\(UInt32.random(in: 0...UInt32.max))"
+        let configPath = NSTemporaryDirectory() + "switchyard-bf_pairs-\(UUID().uuidString).yaml"
+        defer { unlink(configPath) }
+        _ = try? cluster.psql("create database \(Self.database)")
+        func psql(_ sql: String) throws -> String { try cluster.psql(sql, database: Self.database) }
+        defer { _ = try? psql("drop table if exists bf_pairs, bf_pairs_v2; drop schema if exists \(schema) cascade") }
+        _ = try psql("""
+            drop table if exists bf_pairs, bf_pairs_v2;
+            create table bf_pairs (team int, member int, primary key (team, member));
+            create table bf_pairs_v2 (team int, member_id bigint, primary key (team, member_id));
+            insert into bf_pairs select i % 7, i from generate_series(1, 300) i;
+            insert into bf_pairs_v2 values (3, 100000);
+            """)
+        try """
+            upstream: postgresql://switchyard@127.0.0.1:\(cluster.port)/\(Self.database)
+            migrations:
+              - name: bf_pairs
+                old: public.bf_pairs
+                new: public.bf_pairs_v2
+                key: [team, member]
+                columns:
+                  team: team
+                  member: member_id
+            flags:
+              - name: bf_pairs
+                migration: bf_pairs
+                stage: dual_write
+            control:
+              schema: \(schema)
+
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let binary = try switchyardBinaryPath
+        let first = try runProcess(binary, ["backfill", "bf_pairs", "--config", configPath, "--max-batches", "1", "--batch-size", "100",
+                                            "--target-batch-ms", "0"])
+        #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+        // The first batch's keys hold no orphan: nothing removed, and the probe spared the lock.
+        #expect(first.stdout.contains(" 1 batches, 0 orphans removed, "), "\(first.stdout)")
+        #expect(!first.stderr.contains("orphan cleanup locks the old relation"), "\(first.stderr)")
+        let rest = try runProcess(binary, ["backfill", "bf_pairs", "--config", configPath])
+        #expect(rest.status == 0, "\(rest.stdout)\(rest.stderr)")
+        #expect(rest.stdout.contains(" 1 orphans removed, "), "\(rest.stdout)")
+        #expect(rest.stderr.contains("msg=\"backfill orphan cleanup locks the old relation\""), "\(rest.stderr)")
+        #expect(try psql("select count(*), count(*) filter (where member_id = 100000) from bf_pairs_v2") == "300|0")
+        let verify = try runProcess(binary, ["verify", "bf_pairs", "--config", configPath])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+    }
+
+    /// What the proxy sends for a client's write while it dual-writes, through libpq straight to
+    /// PostgreSQL: the client's statement and its mirror as one statement, in the exact form `WriteMirror`
+    /// gives (a data-modifying CTE, the delete by key or the upsert of every mapped column, the marker row).
+    /// Each in autocommit, as a client's single statement. Deletes and updates go mostly to the rows the
+    /// next batch locks; inserts bring back deleted keys and add new ones past the end.
+    static func writeMirrored(_ s: Scenario, writer: Int, while running: () -> Bool) throws -> [String: Int] {
+        let connection = try PQConnection(s.connectionString)
+        var random = SplitMix64(seed: UInt64(0x0C1E_A2 + writer))
+        var counts: [String: Int] = [:]
+        let alias = s.old
+        let upsert = """
+            INSERT INTO public.\(s.new) (region, order_id, amount_cents, "Note", placed_at, source) \
+            SELECT \(Scenario.forwardSelect) FROM switchyard_rows AS \(alias) \
+            ON CONFLICT (region, order_id) DO UPDATE SET amount_cents = EXCLUDED.amount_cents, "Note" = EXCLUDED."Note", \
+            placed_at = EXCLUDED.placed_at
+            """
+        let delete = """
+            WITH switchyard_rows AS (delete from \(s.old) where region = $1 and id = $2::int RETURNING \(alias).region, \(alias).id), \
+            switchyard_mirror AS (DELETE FROM public.\(s.new) WHERE (region, order_id) IN \
+            (SELECT \(alias).region, \(alias).id FROM switchyard_rows AS \(alias))) \
+            SELECT 'm:DELETE ' || count(*) AS switchyard_mirrored_x FROM switchyard_rows
+            """
+        let update = """
+            WITH switchyard_rows AS (update \(s.old) set amount = amount + 1, "Note" = $3 where region = $1 and id = $2::int \
+            RETURNING \(alias).*), switchyard_mirror AS (\(upsert)) \
+            SELECT 'm:UPDATE ' || count(*) AS switchyard_mirrored_x FROM switchyard_rows
+            """
+        let insert = """
+            WITH switchyard_rows AS (insert into \(s.old) values ($1, $2::int, 1.25, $3, timestamp '2025-06-01 12:00') \
+            on conflict do nothing RETURNING \(alias).*), switchyard_mirror AS (\(upsert)) \
+            SELECT 'm:INSERT 0 ' || count(*) AS switchyard_mirrored_x FROM switchyard_rows
+            """
+        let checkpoint = "select last_key[1], last_key[2] from \(s.schema).backfill_progress where migration = $1"
+        let started = ContinuousClock.now
+        let deadline = started + .seconds(20)
+        var done = 0
+        while done < 600, ContinuousClock.now < deadline, running() {
+            var region = ["ap", "eu", "us"][Int(random.next() % 3)]
+            var id = String(1 + random.next() % 20_500)
+            // Three changes in four land in the 150 keys after the checkpoint, which the batch in flight (or
+            // the next) locks. Keys of a region step by 3.
+            if random.next() % 4 != 0, let row = (try? connection.query(checkpoint, parameters: [s.name]))?.first,
+               let lastRegion = row[0], let lastID = row[1].flatMap({ Int($0) }) {
+                region = lastRegion
+                id = String(lastID + 3 * Int(1 + random.next() % 150))
+            }
+            switch random.next() % 5 {
+            case 0, 1:
+                _ = try connection.query(delete, parameters: [region, id])
+                counts["delete", default: 0] += 1
+            case 2, 3:
+                _ = try connection.query(update, parameters: [region, id, "w\(writer)-\(done)"])
+                counts["update", default: 0] += 1
+            default:
+                _ = try connection.query(insert, parameters: [region, id, "i\(writer)-\(done)"])
+                counts["insert", default: 0] += 1
+            }
+            done += 1
+            usleep(5_000)
+        }
+        counts["done"] = 1
+        return counts
+    }
+
     /// What the dual-write will do, through libpq straight to PostgreSQL: each change of an old row and its
     /// mirror into the new relation in one transaction (the upsert sets every mapped column).
     static func write(_ s: Scenario, writer: Int, while running: () -> Bool) throws -> [String: Int] {

@@ -123,16 +123,22 @@ struct BackfillProgressTests {
                                   total: BackfillCounts(rowsRead: 10_000, rowsInserted: 9_990, batches: 11),
                                   duration: .milliseconds(1250), lastKey: ["us", "9999"])
         #expect(done.summaryLine == "backfill orders_v2: finished: 10000 rows read, 9990 inserted, 10 skipped (already present), "
-            + "11 batches, 1.25 s (8000 rows/s)")
+            + "11 batches, 0 orphans removed, 1.25 s (8000 rows/s)")
         let stopped = BackfillReport(migration: "orders_v2", stop: .maxBatches,
-                                     run: BackfillCounts(rowsRead: 300, rowsInserted: 300, batches: 3),
-                                     total: BackfillCounts(rowsRead: 800, rowsInserted: 800, batches: 8),
+                                     run: BackfillCounts(rowsRead: 300, rowsInserted: 300, batches: 3, orphansRemoved: 2),
+                                     total: BackfillCounts(rowsRead: 800, rowsInserted: 800, batches: 8, orphansRemoved: 5),
                                      duration: .seconds(1), lastKey: ["eu", "17"])
         #expect(stopped.summaryLine == "backfill orders_v2: stopped after --max-batches 3: 300 rows read, 300 inserted, "
-            + "0 skipped (already present), 3 batches, 1.0 s (300 rows/s); since the backfill began: 800 read, 800 inserted, "
-            + "8 batches; run it again to continue after (eu, 17)")
+            + "0 skipped (already present), 3 batches, 2 orphans removed, 1.0 s (300 rows/s); since the backfill began: "
+            + "800 read, 800 inserted, 8 batches, 5 orphans removed; run it again to continue after (eu, 17)")
         let interrupted = BackfillReport(migration: "m", stop: .interrupted, run: BackfillCounts(), total: BackfillCounts(),
                                          duration: .zero, lastKey: nil)
         #expect(interrupted.summaryLine.hasSuffix("; run it again to continue from the first key"))
+        // Copied keys the orphan cleanup has not checked yet are named; the next run checks them first.
+        let pending = BackfillReport(migration: "m", stop: .interrupted, run: BackfillCounts(rowsRead: 5, rowsInserted: 5, batches: 1),
+                                     total: BackfillCounts(rowsRead: 5, rowsInserted: 5, batches: 1), duration: .zero, lastKey: ["5"],
+                                     cleanupPending: KeyRange(lower: nil, upper: ["5"]))
+        #expect(pending.summaryLine.hasSuffix("; run it again to continue after 5; the orphan cleanup of the keys from the first key "
+            + "up to 5 is still to run"))
     }
 }

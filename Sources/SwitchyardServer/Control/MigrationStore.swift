@@ -3,9 +3,13 @@ import Foundation
 import SwitchyardConfig
 import SwitchyardMigration
 
-/// A backfill's checkpoint as stored: the last key copied and the counts since the backfill began.
+/// A backfill's checkpoint as stored: the last key copied, the last key the orphan cleanup has checked
+/// up to, and the counts since the backfill began.
 struct BackfillCheckpoint: Equatable {
     var lastKey: [String]?
+    /// Every copied key up to this one has been through the orphan cleanup; nil when none has. The keys
+    /// after it up to `lastKey` are still to check.
+    var cleanedThrough: [String]?
     var counts: BackfillCounts
     var startedAt: String
     var finishedAt: String?
@@ -59,6 +63,9 @@ struct MigrationStore {
                 equal boolean NOT NULL
             );
             CREATE INDEX IF NOT EXISTS verify_runs_migration_idx ON \(verifyRunsTable) (migration, id);
+            ALTER TABLE \(progressTable)
+                ADD COLUMN IF NOT EXISTS orphans_removed bigint NOT NULL DEFAULT 0,
+                ADD COLUMN IF NOT EXISTS cleaned_through text[];
             """)
     }
 
@@ -79,7 +86,7 @@ struct MigrationStore {
         if restart {
             try c.execute("""
                 UPDATE \(progressTable) SET last_key = NULL, rows_read = 0, rows_inserted = 0, batches = 0,
-                    started_at = now(), updated_at = now(), finished_at = NULL
+                    orphans_removed = 0, cleaned_through = NULL, started_at = now(), updated_at = now(), finished_at = NULL
                 WHERE migration = $1
                 """, [migration])
         }
@@ -91,21 +98,23 @@ struct MigrationStore {
 
     func checkpoint(_ c: ControlConnection, migration: String) throws(ControlError) -> BackfillCheckpoint? {
         let rows = try c.execute("""
-            SELECT rows_read, rows_inserted, batches, started_at::text, finished_at::text, last_key IS NULL
+            SELECT rows_read, rows_inserted, batches, orphans_removed, started_at::text, finished_at::text,
+                   last_key IS NULL, cleaned_through IS NULL
             FROM \(progressTable) WHERE migration = $1
             """, [migration])
         guard let row = rows.first else { return nil }
-        var lastKey: [String]?
-        if row[5] == "f" {
-            lastKey = try c.execute("""
-                SELECT k FROM \(progressTable), unnest(last_key) WITH ORDINALITY AS u(k, i) WHERE migration = $1 ORDER BY i
+        func key(_ column: String, isNull: String?) throws(ControlError) -> [String]? {
+            guard isNull == "f" else { return nil }
+            return try c.execute("""
+                SELECT k FROM \(progressTable), unnest(\(column)) WITH ORDINALITY AS u(k, i) WHERE migration = $1 ORDER BY i
                 """, [migration]).map { $0[0] ?? "" }
         }
         return BackfillCheckpoint(
-            lastKey: lastKey,
+            lastKey: try key("last_key", isNull: row[6]),
+            cleanedThrough: try key("cleaned_through", isNull: row[7]),
             counts: BackfillCounts(rowsRead: Int(row[0] ?? "") ?? 0, rowsInserted: Int(row[1] ?? "") ?? 0,
-                                   batches: Int(row[2] ?? "") ?? 0),
-            startedAt: row[3] ?? "", finishedAt: row[4])
+                                   batches: Int(row[2] ?? "") ?? 0, orphansRemoved: Int(row[3] ?? "") ?? 0),
+            startedAt: row[4] ?? "", finishedAt: row[5])
     }
 
     /// Records a batch when the checkpoint lives in another database than the relations and so cannot
@@ -126,6 +135,18 @@ struct MigrationStore {
                 finished_at = CASE WHEN $4::boolean THEN clock_timestamp() END
             WHERE migration = $1
             """, parameters)
+    }
+
+    /// Records an orphan cleanup when the checkpoint lives in another database than the relations: every
+    /// copied key up to `through` is checked, and `removed` more rows were deleted. Written right after the
+    /// cleanup commits; a crash in between leaves the range to check again, which deletes nothing more.
+    func recordCleanup(_ c: ControlConnection, migration: String, through: [String], removed: Int) throws(ControlError) {
+        let keyArray = "ARRAY[" + through.indices.map { "$\($0 + 3)::text" }.joined(separator: ", ") + "]"
+        try c.execute("""
+            UPDATE \(progressTable) SET cleaned_through = \(keyArray), orphans_removed = orphans_removed + $2::bigint,
+                updated_at = clock_timestamp()
+            WHERE migration = $1
+            """, [migration, String(removed)] + through.map { Optional($0) })
     }
 
     // MARK: - Verify runs

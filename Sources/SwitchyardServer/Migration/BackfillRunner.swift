@@ -47,7 +47,14 @@ public struct BackfillEnvironment {
 
 /// Copies the old relation's rows into the new one through the forward mapping, batch by batch in key
 /// order, each batch one short transaction with its checkpoint (see `BackfillStatement` for the statement
-/// and why it is safe while the proxy dual-writes).
+/// and why it is safe while the proxy dual-writes). Behind the copy, each batch's key range goes through
+/// the orphan cleanup once every transaction older than the batch has ended (see `OrphanCleanupPlan`):
+/// checked before each batch, and waited for at the end, up to `--max-pause`.
+///
+/// The checkpoint records how far the cleanup got (`cleaned_through`), so a run that ends before it caught
+/// up (killed, interrupted, or out of patience) leaves the rest to the next run, which checks the keys
+/// from there to the checkpoint first. Keeping that bound, rather than checking every key up to the
+/// checkpoint again on each resume, keeps a resume cheap on a large relation.
 public enum BackfillRunner {
     /// Deadlocks, serialization failures and lock timeouts: the batch rolled back whole and can run again.
     static let retryableStates: Set<String> = ["40P01", "40001", "55P03"]
@@ -58,6 +65,8 @@ public enum BackfillRunner {
     static let lockTimeout = "5s"
     /// How long after a flip every instance has applied it: they apply a NOTIFY within a second.
     static let flagSettle = "1 second"
+    /// How often the end of a run checks whether the transactions older than its last batches have ended.
+    static let cleanupPoll: Duration = .milliseconds(100)
 
     public static func run(_ config: SwitchyardConfiguration, migration name: String, options: BackfillOptions,
                            environment: BackfillEnvironment) throws(MigrationToolError) -> BackfillReport {
@@ -111,11 +120,67 @@ public enum BackfillRunner {
         var run = BackfillCounts()
         let start = ContinuousClock.now
         var pause: (since: ContinuousClock.Instant, reason: String)?
+
+        // The copied keys the orphan cleanup has still to check: first what an earlier run left, then each batch's.
+        var orphans = OrphanCleanupQueue()
+        var cleanedThrough = checkpoint.cleanedThrough
+        if let lastKey, cleanedThrough != lastKey { orphans.copied(KeyRange(lower: cleanedThrough, upper: lastKey)) }
+        // At complete the application writes the new relation alone, so a new row without an old one is no orphan.
+        var cleanupOff = stage == .complete ? "the flag is at complete" : nil
+        if let cleanupOff {
+            logger.warning("backfill orphan cleanup off", metadata: ["migration": "\(name)", "reason": "\(cleanupOff)"])
+        }
         logger.info("backfill starting", metadata: [
             "migration": "\(name)", "old": "\(m.old)", "new": "\(m.new)", "stage": "\(stage.rawValue)",
             "after_key": "\(lastKey.map(KeyRange.describe) ?? "(first key)")", "estimated_rows": "\(estimate.map(String.init) ?? "?")",
             "batch_size": "\(sizer.size)", "rows_per_second": "\(options.settings.rowsPerSecond)",
+            "cleanup_pending": "\(orphans.waiting.map(String.init(describing:)) ?? "-")",
         ])
+
+        /// Cleans the copied ranges whose batches every open transaction is younger than, if any.
+        func sweep() throws(MigrationToolError) {
+            guard !orphans.isEmpty, cleanupOff == nil else { return }
+            let horizon: TransactionHorizon
+            do throws(ControlError) { horizon = try sampleHorizon(session.data) } catch {
+                throw database("cannot read the open transactions", error)
+            }
+            guard let range = orphans.takeReady(at: horizon) else { return }
+            // The flag may have moved on since the run began.
+            let current: FlagStage?
+            do throws(ControlError) { current = try session.flag()?.stage } catch { throw database("cannot read the flags", error) }
+            if current == .complete {
+                cleanupOff = "the flag reached complete"
+                logger.warning("backfill orphan cleanup off", metadata: ["migration": "\(name)", "reason": "the flag reached complete"])
+                return
+            }
+            let removed: Int?
+            do throws(ControlError) {
+                removed = try runCleanup(statement.orphanCleanup(range), session: session, logger: logger, sleep: environment.sleep)
+            } catch {
+                throw database("the orphan cleanup of the keys \(range) failed", error)
+            }
+            guard let removed else {
+                orphans.putBack(range)
+                return
+            }
+            if !session.sharesDatabase, let upper = range.upper {
+                do throws(ControlError) {
+                    try session.store.recordCleanup(session.control, migration: name, through: upper, removed: removed)
+                } catch {
+                    throw database("the orphan cleanup of the keys \(range) was done but its checkpoint could not be written "
+                        + "(checking them again is harmless)", error)
+                }
+            }
+            cleanedThrough = range.upper
+            run.orphansRemoved += removed
+            total.orphansRemoved += removed
+            if removed > 0 {
+                logger.notice("backfill removed orphaned rows", metadata: [
+                    "migration": "\(name)", "rows": "\(removed)", "keys": "\(range)",
+                    "why": "their old rows were deleted while a batch copied them, by statements whose mirror missed the copy",
+                ])
+            }
+        }
 
         var stop: BackfillStop
         while true {
@@ -146,6 +211,8 @@ public enum BackfillRunner {
                 }
             }
 
+            try sweep()
+
             let limit = sizer.size
             let batch = statement.batch(after: lastKey, limit: limit)
             let began = ContinuousClock.now
@@ -167,7 +234,10 @@ public enum BackfillRunner {
                         + "but its checkpoint could not be written (copying it again is harmless)", error)
                 }
             }
-            if let key = result.lastKey { lastKey = key }
+            if let key = result.lastKey {
+                orphans.copied(KeyRange(lower: lastKey, upper: key))
+                lastKey = key
+            }
             run.add(rowsRead: result.rowsRead, rowsInserted: result.rowsInserted)
             total.add(rowsRead: result.rowsRead, rowsInserted: result.rowsInserted)
             sizer.record(requested: limit, rows: result.rowsRead, took: took)
@@ -178,8 +248,34 @@ public enum BackfillRunner {
             let rest = backfillRateSleep(rows: result.rowsRead, took: took, rowsPerSecond: options.settings.rowsPerSecond)
             if rest > .zero { environment.sleep(rest) }
         }
+
+        // The last batches' ranges: wait for the transactions older than them, as long as --max-pause allows.
+        if stop != .interrupted {
+            let deadline = ContinuousClock.now + options.maxPause
+            var logged = false
+            while true {
+                try sweep()
+                if orphans.isEmpty || cleanupOff != nil { break }
+                if environment.stopRequested() { stop = .interrupted; break }
+                guard ContinuousClock.now < deadline else {
+                    throw MigrationToolError(.gaveUp, "backfill \(name): gave up: the orphan cleanup of the keys "
+                        + "\(orphans.waiting.map(String.init(describing:)) ?? "-") could not run within --max-pause "
+                        + "\(ConfigValues.describe(duration: options.maxPause)): transactions that began before the last batches "
+                        + "committed were still open (or the cleanup kept giving way to other writes). Every batch is "
+                        + "checkpointed: run it again to finish the cleanup")
+                }
+                if !logged {
+                    logger.notice("backfill waiting for transactions older than its last batches", metadata: [
+                        "migration": "\(name)", "keys": "\(orphans.waiting.map(String.init(describing:)) ?? "-")",
+                    ])
+                    logged = true
+                }
+                environment.sleep(min(gate.pause, cleanupPoll))
+            }
+        }
+        let pending = lastKey.flatMap { key in cleanedThrough == key ? nil : KeyRange(lower: cleanedThrough, upper: key) }
         return BackfillReport(migration: name, stop: stop, run: run, total: total, duration: ContinuousClock.now - start,
-                              lastKey: lastKey)
+                              lastKey: lastKey, cleanupPending: pending)
     }
 
     /// Waits until every write the proxies let through unmirrored has committed or rolled back: until the
@@ -254,6 +350,72 @@ public enum BackfillRunner {
                 attempt += 1
             }
         }
+    }
+
+    /// Runs one orphan cleanup in a REPEATABLE READ transaction of its own (see `OrphanCleanupPlan`), again
+    /// after a serialization failure, a deadlock or a lock timeout (each rolls it back whole), at most
+    /// `maxAttempts` times. Returns the rows deleted, or nil when it kept giving way: the range is then
+    /// tried again later.
+    private static func runCleanup(_ plan: OrphanCleanupPlan, session: MigrationSession, logger: Logger,
+                                   sleep: (Duration) -> Void) throws(ControlError) -> Int? {
+        var lock = plan.lock
+        if let probe = plan.probe, try session.data.execute(probe.text, probe.parameters).first?.first != "t" {
+            lock = nil
+        }
+        if lock != nil {
+            logger.info("backfill orphan cleanup locks the old relation", metadata: [
+                "migration": "\(session.migration.name)", "keys": "\(plan.range)",
+                "why": "every mapped column is a key column, so a mirrored insert keeps an existing new row without a trace",
+            ])
+        }
+        var attempt = 1
+        while true {
+            do throws(ControlError) {
+                try session.data.executeScript("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                if let lock { try session.data.executeScript(lock) }
+                let rows = try session.data.execute(plan.delete.text, plan.delete.parameters)
+                guard let row = rows.first, let removed = row.first.flatMap({ $0 }).flatMap({ Int($0) }) else {
+                    throw ControlError(message: "the orphan cleanup returned no result row")
+                }
+                if session.sharesDatabase, row.count > 1, row[1] != "1" {
+                    throw ControlError(message: "the checkpoint row of \(session.migration.name) in \(session.store.progressTable) "
+                        + "is missing; the cleanup was rolled back")
+                }
+                try session.data.executeScript("COMMIT")
+                return removed
+            } catch {
+                try? session.data.executeScript("ROLLBACK")
+                guard let state = error.sqlState, retryableStates.contains(state) else { throw error }
+                guard attempt < maxAttempts else {
+                    logger.warning("backfill orphan cleanup deferred", metadata: [
+                        "migration": "\(session.migration.name)", "keys": "\(plan.range)", "error": "\(error)",
+                    ])
+                    return nil
+                }
+                logger.info("backfill orphan cleanup retried", metadata: [
+                    "migration": "\(session.migration.name)", "attempt": "\(attempt + 1)", "error": "\(error)",
+                ])
+                sleep(.milliseconds(100 << attempt))
+                attempt += 1
+            }
+        }
+    }
+
+    /// The server's clock, when the oldest open transaction of the database (other than this session's)
+    /// began, and the prepared transactions of the database: what says which copied ranges can be cleaned.
+    /// Like the wait for dual_write, it needs to see other users' sessions (superuser or pg_read_all_stats).
+    private static func sampleHorizon(_ c: ControlConnection) throws(ControlError) -> TransactionHorizon {
+        let row = try c.execute("""
+            SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
+                   (SELECT (extract(epoch FROM min(xact_start)) * 1000000)::bigint FROM pg_stat_activity
+                    WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()),
+                   (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database())
+            """).first ?? []
+        guard row.count == 3, let now = row[0].flatMap({ Int64($0) }) else {
+            throw ControlError(message: "reading the server's clock and open transactions returned no row")
+        }
+        return TransactionHorizon(now: now, oldestStart: row[1].flatMap { Int64($0) },
+                                  preparedTransactions: row[2].flatMap { Int($0) } ?? 0)
     }
 
     /// The old relation's size from the planner's statistics, or a count when it was never analyzed.
