@@ -12,7 +12,7 @@ struct Switchyard: ParsableCommand {
         commandName: "switchyard",
         abstract: "A PostgreSQL wire-protocol proxy for provable, zero-downtime schema migrations.",
         version: SwitchyardVersion.string,
-        subcommands: [Serve.self, CheckConfig.self, Check.self, Flag.self, Backfill.self, Verify.self],
+        subcommands: [Serve.self, CheckConfig.self, Check.self, Flag.self, Backfill.self, Verify.self, Report.self],
         defaultSubcommand: Serve.self)
 }
 

@@ -66,6 +66,15 @@ struct ControlStore {
                 last_seen timestamptz NOT NULL DEFAULT now(),
                 PRIMARY KEY (migration, fingerprint, reason)
             );
+            CREATE TABLE IF NOT EXISTS \(q).evidence (
+                instance text NOT NULL,
+                flag text NOT NULL,
+                kind text NOT NULL,
+                key text NOT NULL,
+                data jsonb NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (instance, flag, kind, key)
+            );
             """)
     }
 
@@ -120,6 +129,30 @@ struct ControlStore {
                 ON CONFLICT (migration, fingerprint, reason)
                 DO UPDATE SET count = \(q).write_divergences.count + EXCLUDED.count, last_seen = now(), query = EXCLUDED.query
                 """, [d.migration, d.fingerprint, d.reason, d.query, String(d.count)])
+        }
+    }
+
+    /// Replaces this instance's evidence rows (shadow tallies, latency, read divergences) in one transaction.
+    func putEvidence(_ c: ControlConnection, instance: String, rows: [EvidenceRow]) throws(ControlError) {
+        try c.executeScript("BEGIN")
+        do throws(ControlError) {
+            for r in rows {
+                _ = try c.execute("""
+                    INSERT INTO \(q).evidence (instance, flag, kind, key, data) VALUES ($1, $2, $3, $4, $5::jsonb)
+                    ON CONFLICT (instance, flag, kind, key) DO UPDATE SET data = EXCLUDED.data, updated_at = now()
+                    """, [instance, r.flag, r.kind, r.key, r.json])
+            }
+            try c.executeScript("COMMIT")
+        } catch {
+            try? c.executeScript("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Every instance's evidence for `flag`.
+    func evidence(_ c: ControlConnection, flag: String) throws(ControlError) -> [(instance: String, row: EvidenceRow)] {
+        try c.execute("SELECT instance, kind, key, data::text FROM \(q).evidence WHERE flag = $1 ORDER BY instance, kind, key", [flag]).map { r in
+            (r[0] ?? "", EvidenceRow(flag: flag, kind: r[1] ?? "", key: r[2] ?? "", json: r[3] ?? "{}"))
         }
     }
 
@@ -182,4 +215,14 @@ public struct WriteDivergence: Sendable, Equatable {
     public var count: UInt64
     public var firstSeen: String = ""
     public var lastSeen: String = ""
+}
+
+/// One piece of an instance's evidence about a flag, as stored for the cutover report: `kind` is
+/// `shadow` (the flag's shadow-read tally), `latency` (one cohort, path and query) or
+/// `read_divergence` (one aggregated divergence); `json` its figures.
+public struct EvidenceRow: Sendable, Equatable {
+    public var flag: String
+    public var kind: String
+    public var key: String
+    public var json: String
 }

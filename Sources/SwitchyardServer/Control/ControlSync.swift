@@ -29,12 +29,25 @@ final class ControlSync: Sendable {
     /// what happened since.
     private let baselines = Mutex<[String: (state: String, divergent: UInt64, judged: UInt64)]>([:])
 
+    /// This instance's evidence for the cutover report, stored every few seconds under `instance`.
+    private let evidence: @Sendable () -> [EvidenceRow]
+    private let instance: String
+    static let evidenceInterval: Duration = .seconds(2)
+
     init(hub: RoutingHub, logger: Logger, settings: @escaping @Sendable () -> SwitchyardConfiguration,
-         shadowTally: @escaping @Sendable (String) -> (divergent: UInt64, judged: UInt64)? = { _ in nil }) {
+         shadowTally: @escaping @Sendable (String) -> (divergent: UInt64, judged: UInt64)? = { _ in nil },
+         evidence: @escaping @Sendable () -> [EvidenceRow] = { [] }, instance: String = ControlSync.defaultInstance) {
         self.hub = hub
         self.logger = logger
         self.settings = settings
         self.shadowTally = shadowTally
+        self.evidence = evidence
+        self.instance = instance
+    }
+
+    /// host:pid, so rows of instances that share a host stay apart.
+    static var defaultInstance: String {
+        "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
     }
 
     /// Checks every guarded flag at canary or live and steps back the ones whose evidence breaks a
@@ -140,10 +153,16 @@ final class ControlSync: Sendable {
                 lastError.withLock { $0 = nil }
                 backoff = .milliseconds(250)
                 var lastRefresh = ContinuousClock.now
+                var lastEvidence = ContinuousClock.now
                 while !stopRequested.load(ordering: .acquiring) {
                     let notified = try connection.waitForNotifications(timeoutMs: 200)
                     try storeDivergences(store, connection)
                     try enforceGuardrails(config, store, connection)
+                    if ContinuousClock.now - lastEvidence > Self.evidenceInterval {
+                        let rows = evidence()
+                        if !rows.isEmpty { try store.putEvidence(connection, instance: instance, rows: rows) }
+                        lastEvidence = ContinuousClock.now
+                    }
                     if !notified.isEmpty || ContinuousClock.now - lastRefresh > Self.refreshInterval {
                         // Tables may have been created or altered since: read the catalog again too.
                         try refreshCatalog(config, connection)

@@ -91,6 +91,8 @@ public final class SwitchyardServer: Sendable {
             let sync = ControlSync(hub: context.routing, logger: context.logger, settings: { context.settings.config }, shadowTally: { flag in
                 let t = reader.totals(flag: flag)
                 return (t.divergent, t.same + t.divergent)
+            }, evidence: {
+                Evidence.rows(flags: context.settings.config.flags, latency: context.routing.latencySeries, reader: reader)
             })
             context.control.withLock { $0 = sync }
             sync.start()
