@@ -114,21 +114,28 @@ public struct CohortContext: Sendable, Equatable {
 /// Every flag in force, with a version that changes on each flip (for caches).
 public struct RoutingTable: Sendable, Equatable {
     public var version: UInt64
-    public var flags: [FlagState]
+    public var flags: [FlagState] {
+        didSet { summarize() }
+    }
+    /// Whether any read may be routed to a new path: only then is statement text inspected.
+    public private(set) var routesReads = false
+    /// Whether writes to some old relation are mirrored: then statement text is inspected too.
+    public private(set) var mirrorsWrites = false
+    /// Whether a flag moves sessions by search_path.
+    public private(set) var hasSearchPathFlags = false
 
     public init(version: UInt64 = 0, flags: [FlagState] = []) {
         self.version = version
         self.flags = flags
+        summarize()
     }
 
-    /// Whether any read may be routed to a new path: only then is statement text inspected.
-    public var routesReads: Bool {
-        flags.contains { $0.stage >= .canary }
-    }
-
-    /// Whether writes to some old relation are mirrored: then statement text is inspected too.
-    public var mirrorsWrites: Bool {
-        flags.contains { $0.mirrorsWrites }
+    /// Kept with the flags, not worked out per statement: flags are large values and every
+    /// routed statement asks.
+    private mutating func summarize() {
+        routesReads = flags.contains { $0.stage >= .canary }
+        mirrorsWrites = flags.contains { $0.mirrorsWrites }
+        hasSearchPathFlags = flags.contains { $0.routing != .rewrite }
     }
 
     /// The path that serves `flag`'s reads for a statement in `context`.

@@ -102,7 +102,7 @@ public struct SessionRouter: Sendable {
     /// search_path flag wants this session on another schema than it is now. Nothing is
     /// sent while the session has never been moved and should stay on the old schema.
     public mutating func searchPathStatement(info: QueryInfo) -> String? {
-        guard table.flags.contains(where: { $0.routing != .rewrite }) else { return nil }
+        guard table.hasSearchPathFlags else { return nil }
         guard let wanted = table.searchPath(for: cohortContext(commentTags: info.commentTags)) else { return nil }
         let isOld = table.flags.contains { if case let .searchPath(old, _) = $0.routing { return old == wanted } else { return false } }
         if injectedSearchPath == wanted || (injectedSearchPath == nil && isOld) { return nil }
@@ -111,7 +111,7 @@ public struct SessionRouter: Sendable {
     }
 
     /// Whether a flag moves sessions by search_path.
-    public var hasSearchPathFlags: Bool { table.flags.contains { $0.routing != .rewrite } }
+    public var hasSearchPathFlags: Bool { table.hasSearchPathFlags }
 
     /// Whether query text needs looking at at all.
     public var routesReads: Bool { table.routesReads }
@@ -181,28 +181,30 @@ public struct SessionRouter: Sendable {
         guard table.routesReads else { return .forward }
         let ctx = cohortContext(commentTags: commentTags)
         // One cohort decision per flag and statement, kept for SHOW COHORTS.
-        var newPathFlags: [FlagState] = []
-        for flag in table.flags {
-            let assignment = RoutingTable.assignment(flag, context: ctx)
-            if flag.stage == .canary { lastCohorts.append(assignment) }
-            if flag.routing == .rewrite && assignment.path == .new { newPathFlags.append(flag) }
+        // Flags are large values: they are read in place, by index, never copied per statement.
+        let flags = table.flags
+        var newPath: [Int] = []
+        for i in flags.indices {
+            let assignment = RoutingTable.assignment(flags[i], context: ctx)
+            if flags[i].stage == .canary { lastCohorts.append(assignment) }
+            if flags[i].routing == .rewrite && assignment.path == .new { newPath.append(i) }
         }
         let firstSchema = Self.firstSchema(ctx)
         // The first flag whose old relation this statement reads labels its latency.
         if let read = statements.first(where: { $0.kind == .read }) {
-            for flag in table.flags where flag.stage >= .canary && flag.routing == .rewrite {
-                var route = flag.route
+            for i in flags.indices where flags[i].stage >= .canary && flags[i].routing == .rewrite {
+                var route = flags[i].route
                 route.unqualifiedSchema = firstSchema
                 guard read.relations.contains(where: { route.matches($0) }) else { continue }
-                let onNew = newPathFlags.contains { $0.name == flag.name }
-                let cohort = flag.stage == .canary ? (onNew ? "canary" : "control") : flag.stage.rawValue
-                lastLatencyLabel = LatencyLabel(flag: flag.name, cohort: cohort, path: onNew ? .new : .old, fingerprint: read.fingerprint)
+                let onNew = newPath.contains(i)
+                let cohort = flags[i].stage == .canary ? (onNew ? "canary" : "control") : flags[i].stage.rawValue
+                lastLatencyLabel = LatencyLabel(flag: flags[i].name, cohort: cohort, path: onNew ? .new : .old, fingerprint: read.fingerprint)
                 break
             }
         }
-        guard !newPathFlags.isEmpty else { return .forward }
-        let routes = newPathFlags.map { flag -> ReadRoute in
-            var route = flag.route
+        guard !newPath.isEmpty else { return .forward }
+        let routes = newPath.map { i -> ReadRoute in
+            var route = flags[i].route
             // Unqualified names resolve through the search_path: follow the session's when known
             // (a SET or a startup parameter), else assume PostgreSQL's default, which finds public.
             route.unqualifiedSchema = firstSchema
@@ -212,7 +214,7 @@ public struct SessionRouter: Sendable {
         case .untouched:
             return .forward
         case let .rewritten(text):
-            return .rewritten(text, flags: newPathFlags.map(\.name))
+            return .rewritten(text, flags: newPath.map { flags[$0].name })
         case let .keptOnOldPath(reason):
             lastLatencyLabel?.path = .old
             return .keptOnOldPath(fingerprint: statements.first?.fingerprint ?? "", reason: reason)

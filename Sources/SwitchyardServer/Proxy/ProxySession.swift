@@ -80,6 +80,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
     /// Prepared reads, replayed at Bind with their parameters.
     private var shadowStatements: [String: ShadowCandidate] = [:]
+    /// Whether some flag samples shadow reads under the flag table of that version.
+    private var shadowPossible = false
+    private var shadowCheckedVersion: UInt64 = .max
     private var syncLabel: LatencyLabel?
     private var serverScanner: MessageScanner
     private var toServer = OutputBuffer()
@@ -273,7 +276,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// A read the shadow samplers may compare on both paths: nil when no flag at shadow or later
     /// covers it. Cheap: the new path's text is only made for a sampled read.
     private func shadowCandidate(sql: String, info: QueryInfo) -> ShadowCandidate? {
-        guard let router, context.shadow.withLock({ $0 }) != nil,
+        guard let router else { return nil }
+        // Whether any flag samples at all, worked out once per flag table.
+        if shadowCheckedVersion != router.table.version {
+            shadowCheckedVersion = router.table.version
+            let sampling = Set(context.settings.config.flags.filter { $0.shadow.samplePercentBasisPoints > 0 }.map(\.name))
+            shadowPossible = context.shadow.withLock({ $0 }) != nil
+                && router.table.flags.contains { sampling.contains($0.name) && $0.stage >= .shadow && $0.stage < .complete }
+        }
+        guard shadowPossible,
               let target = router.shadowTarget(statements: info.statements, commentTags: info.commentTags),
               let statement = info.statements.first else { return nil }
         return ShadowCandidate(sql: sql, flag: target.flag, route: target.route, cohortKey: target.cohortKey, searchPath: target.searchPath,
