@@ -32,6 +32,12 @@ struct ControlSchemaTests {
         let a = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema) })
         let b = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema) })
         #expect(try Self.waitFor("canary", on: b, within: 1) != nil)
+        // The schema is seeded (the history's first row) before the flip, so the history reads in
+        // order: a flip made before any control thread connected would come before the seed.
+        let seeded = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < seeded, ((try? cluster.psql("select count(*) from \(schema).flag_history")) ?? "") != "1" {
+            usleep(50_000)
+        }
         let flipped = Date()
         #expect(try a.psql("set flag users_v2 to live", database: "switchyard").isEmpty)
         let seen = try Self.waitFor("live", on: b, within: 1)
