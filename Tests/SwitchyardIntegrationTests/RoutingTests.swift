@@ -50,15 +50,18 @@ struct RoutingTests {
     /// reads the catalog of the upstream database, so it must be the one holding the tables.
     static func withProxy(
         yaml: String, upstreamDatabase: String, cluster: PostgresCluster,
-        controlSchema: String = "sy_ctl_\(UInt32.random(in: 0...UInt32.max))", _ body: (ProxyFixture) throws -> Void
+        controlSchema: String = "sy_ctl_\(UInt32.random(in: 0...UInt32.max))", controlDatabase: String? = nil,
+        _ body: (ProxyFixture) throws -> Void
     ) throws {
         let parsed = try ConfigLoader.parse(yaml: yaml)
         let upstream = try UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(cluster.port)/\(upstreamDatabase)")
+        let control = try controlDatabase.map { try UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(cluster.port)/\($0)") }
         try ProxyFixture.with(configure: { c in
             c.upstream = upstream
             c.migrations = parsed.migrations
             c.flags = parsed.flags
             c.control.schema = controlSchema
+            c.control.database = control
         }, body)
     }
 
@@ -109,8 +112,9 @@ struct RoutingTests {
         }
     }
 
-    @Test("a new table with the old row shape is read directly once the catalog is read; another shape through the projection")
-    func directForm() throws {
+    @Test("a new table with the old row shape is read directly once the catalog is read; another shape through the projection",
+          arguments: [false, true])
+    func directForm(separateControlDatabase: Bool) throws {
         let cluster = try PostgresCluster.shared()
         _ = try? cluster.psql("create database \(Self.database)")
         _ = try cluster.psql("""
@@ -138,7 +142,9 @@ struct RoutingTests {
 
             """)
         try #require(yaml.contains("abalance: balance"))
-        try Self.withProxy(yaml: yaml, upstreamDatabase: Self.database, cluster: cluster) { proxy in
+        // With the control schema in another database, the catalog is still read in the upstream's.
+        try Self.withProxy(yaml: yaml, upstreamDatabase: Self.database, cluster: cluster,
+                           controlDatabase: separateControlDatabase ? "postgres" : nil) { proxy in
             // The control thread reads the catalog shortly after start.
             let deadline = ContinuousClock.now + .seconds(15)
             func route(_ flag: String) -> ReadRoute? { proxy.server.context.routing.current.flags.first { $0.name == flag }?.route }

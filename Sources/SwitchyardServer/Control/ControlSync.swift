@@ -117,9 +117,13 @@ final class ControlSync: Sendable {
 
     /// The old relations' column types, so routed reads cast back to exactly them, and whether
     /// each new relation has the old row shape, so reads can name it directly.
+    /// The migrated tables live in the upstream's database: with a separate control database the
+    /// catalog is read over a connection of its own to the upstream.
     private func refreshCatalog(_ config: SwitchyardConfiguration, _ connection: ControlConnection) throws(ControlError) {
+        let catalogConnection = config.control.database == nil
+            ? connection : try ControlConnection(config.upstream, applicationName: "switchyard-control", purpose: "the upstream's catalog")
         var catalog: [String: RouteCatalog] = [:]
-        for m in config.migrations { catalog[m.name] = try MigrationCheck.routeCatalog(m, connection) }
+        for m in config.migrations { catalog[m.name] = try MigrationCheck.routeCatalog(m, catalogConnection) }
         hub.applyCatalog(catalog)
     }
 

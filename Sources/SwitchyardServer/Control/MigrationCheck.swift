@@ -28,7 +28,8 @@ struct CatalogColumn: Equatable {
 /// the target column's type.
 public enum MigrationCheck {
     public static func run(_ config: SwitchyardConfiguration) throws(ControlError) -> [CheckFinding] {
-        let connection = try ControlConnection(config.control.database ?? config.upstream, applicationName: "switchyard-check")
+        // The migrated tables are in the upstream's database, wherever the control schema lives.
+        let connection = try ControlConnection(config.upstream, applicationName: "switchyard-check")
         var findings: [CheckFinding] = []
         for m in config.migrations {
             findings += check(m, connection)
