@@ -317,6 +317,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         }
     }
 
+    /// The server messages the session state machine needs whole, by id.
+    static let inspectedByState: [Bool] = (0..<256).map { SessionStateMachine.inspectedServerMessages.contains(UInt8($0)) }
+
     static func makeFixer(marker: String) -> MirrorResponseFixer {
         MirrorResponseFixer(marker: marker, simpleColumn: WriteMirror.Wire.simple.rawValue, extendedColumn: WriteMirror.Wire.extended.rawValue,
                             returningColumn: WriteMirror.returningColumn)
@@ -631,18 +634,22 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             }
             let now = loop.clock.monotonicNanoseconds()
             let transactionsBefore = state.transactionCount
-            do {
-                try serverScanner.scan(chunk) { message in
-                    handleServerEvent(state.serverMessage(message, now: now))
-                }
+            defer {
                 if state.transactionCount > transactionsBefore {
                     context.stats.transactions.add(state.transactionCount - transactionsBefore, ordering: .relaxed)
                 }
-            } catch {
-                logger.error("malformed message from the server", metadata: ["error": "\(error)"])
-                context.stats.protocolErrors.add(1, ordering: .relaxed)
-                close(reason: "malformed server message")
-                return
+            }
+            if serverSplicer == nil {
+                do {
+                    try serverScanner.scan(chunk) { message in
+                        handleServerEvent(state.serverMessage(message, now: now))
+                    }
+                } catch {
+                    logger.error("malformed message from the server", metadata: ["error": "\(error)"])
+                    context.stats.protocolErrors.add(1, ordering: .relaxed)
+                    close(reason: "malformed server message")
+                    return
+                }
             }
             if serverSplicer != nil {
                 // Sessions with flags: answers to mirrored writes are restored on the way.
@@ -652,7 +659,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 var retryAfter: ErrorFields?
                 let start = chunk.baseAddress
                 do {
+                    // One pass over the server's stream: the messages the state machine reads are held
+                    // whole (small: ReadyForQuery, errors, parameters) and the fixer's while it watches.
                     try serverSplicer!.process(chunk, onMessage: { fixer?.sawHeader($0.id) }, onHeld: { id, body in
+                        if Self.inspectedByState[Int(id)] {
+                            handleServerEvent(state.serverMessage(ScannedMessage(id: id, bodyLength: body.count, body: body), now: now))
+                        }
                         switch fixer?.process(id: id, body: body) ?? .pass {
                         case .pass: return nil
                         case .drop: return []
@@ -661,7 +673,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                             retryAfter = error
                             return []
                         }
-                    }, holding: { id in fixer?.holds(id) ?? false }, emit: { piece in
+                    }, holding: { id in Self.inspectedByState[Int(id)] || (fixer?.holds(id) ?? false) }, emit: { piece in
                         if out.isEmpty && !whole && piece.baseAddress == start && piece.count == chunk.count {
                             whole = true
                         } else {
@@ -673,6 +685,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                         }
                     })
                 } catch {
+                    logger.error("malformed message from the server", metadata: ["error": "\(error)"])
+                    context.stats.protocolErrors.add(1, ordering: .relaxed)
                     close(reason: "malformed server message")
                     return
                 }
@@ -804,7 +818,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     router!.mirrorMarker = context.routing.mirrorMarker
                     fixer = Self.makeFixer(marker: context.routing.mirrorMarker)
                     serverSplicer = MessageSplicer(
-                        maxMessageSize: Int(Int32.max), hold: MirrorResponseFixer.watchedMessages.union(MirrorResponseFixer.retryMessages))
+                        maxMessageSize: Int(Int32.max),
+                        hold: MirrorResponseFixer.watchedMessages.union(MirrorResponseFixer.retryMessages).union(SessionStateMachine.inspectedServerMessages))
                 }
                 if !leftover.isEmpty {
                     leftover.withUnsafeBytes { forwardClientBytesBeforeConnect($0) }
