@@ -10,13 +10,7 @@ extension DocumentReader {
     /// `backfill: { batch_size: 1000, rows_per_second: 0, ... }`; a null section keeps the defaults.
     func backfill(_ section: Entry) throws(ConfigError) -> BackfillConfig {
         var result = BackfillConfig()
-        if isNull(section.value) { return result }
-        guard case .mapping = section.value else {
-            throw error(section.keyLine, section.path,
-                        "expected a mapping with the keys \(Self.backfillKeys.joined(separator: ", ")), "
-                            + "such as {batch_size: 1000, rows_per_second: 5000}, got \(describe(section.value))")
-        }
-        for entry in try entries(of: section.value, under: section.path) {
+        for entry in try nestedEntries(section, keys: Self.backfillKeys, example: "{batch_size: 1000, rows_per_second: 5000}") {
             switch entry.name {
             case "batch_size":
                 result.batchSize = try count(entry, in: BackfillConfig.batchSizeRange, what: "rows per batch")

@@ -247,6 +247,17 @@ struct DocumentReader {
         return try entries(of: section.value, under: section.path)
     }
 
+    /// The entries of a section nested in an item (`backfill:`, a flag's `shadow:`); a null one
+    /// keeps the defaults, anything but a mapping is an error showing `example`.
+    func nestedEntries(_ section: Entry, keys: [String], example: String) throws(ConfigError) -> [Entry] {
+        if isNull(section.value) { return [] }
+        guard case .mapping = section.value else {
+            throw error(section.keyLine, section.path,
+                        "expected a mapping with the keys \(keys.joined(separator: ", ")), such as \(example), got \(describe(section.value))")
+        }
+        return try entries(of: section.value, under: section.path)
+    }
+
     func entries(of node: Node, under parent: String?) throws(ConfigError) -> [Entry] {
         guard case .mapping(let mapping) = node else { return [] }
         var result: [Entry] = []

@@ -32,12 +32,7 @@ extension DocumentReader {
 
     func guardrails(_ entry: Entry) throws(ConfigError) -> GuardrailConfig {
         var result = GuardrailConfig()
-        if isNull(entry.value) { return result }
-        guard case .mapping = entry.value else {
-            throw error(entry.keyLine, entry.path, "expected a mapping with the keys \(Self.guardrailKeys.joined(separator: ", ")), "
-                            + "such as {max_divergence_percent: 1, min_samples: 100}, got \(describe(entry.value))")
-        }
-        for field in try entries(of: entry.value, under: entry.path) {
+        for field in try nestedEntries(entry, keys: Self.guardrailKeys, example: "{max_divergence_percent: 1, min_samples: 100}") {
             switch field.name {
             case "max_divergence_percent":
                 let text = try scalarText(field, expecting: "a percentage from 0 to 100, such as 1 or 0.5")

@@ -50,13 +50,7 @@ extension DocumentReader {
     /// a null section keeps the defaults.
     func flagShadow(_ section: Entry) throws(ConfigError) -> FlagShadowConfig {
         var result = FlagShadowConfig()
-        if isNull(section.value) { return result }
-        guard case .mapping = section.value else {
-            throw error(section.keyLine, section.path,
-                        "expected a mapping with the keys \(Self.flagShadowKeys.joined(separator: ", ")), "
-                            + "such as {sample_percent: 5}, got \(describe(section.value))")
-        }
-        for entry in try entries(of: section.value, under: section.path) {
+        for entry in try nestedEntries(section, keys: Self.flagShadowKeys, example: "{sample_percent: 5}") {
             switch entry.name {
             case "sample_percent":
                 result.samplePercentBasisPoints = try percent(entry)

@@ -242,7 +242,7 @@ public final class RoutingHub: Sendable {
     /// A write to a migrated table that was not mirrored; the control thread adds it to the shared counts.
     func recordWriteDivergence(migration: String, fingerprint: String, reason: String, query: String) {
         pendingDivergences.withLock { all in
-            let key = migration + "\u{0}" + fingerprint + "\u{0}" + reason
+            let key = Self.divergenceKey(migration, fingerprint, reason)
             if all[key] != nil {
                 all[key]!.count += 1
             } else if all.count < 10_000 {
@@ -263,10 +263,14 @@ public final class RoutingHub: Sendable {
     func restoreWriteDivergences(_ divergences: [WriteDivergence]) {
         for d in divergences {
             pendingDivergences.withLock { all in
-                let key = d.migration + "\u{0}" + d.fingerprint + "\u{0}" + d.reason
+                let key = Self.divergenceKey(d.migration, d.fingerprint, d.reason)
                 if all[key] != nil { all[key]!.count += d.count } else { all[key] = d }
             }
         }
+    }
+
+    private static func divergenceKey(_ migration: String, _ fingerprint: String, _ reason: String) -> String {
+        migration + "\u{0}" + fingerprint + "\u{0}" + reason
     }
 
     func applySharedDivergences(_ divergences: [WriteDivergence]) { sharedDivergences.withLock { $0 = divergences } }
