@@ -91,8 +91,7 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
     public static let workersRange = 0...256
 
     /// Event loops when `workers` is 0: half the cores, at least one. A proxy shares its host
-    /// with the database or the application far more often than not, and on two shared cores
-    /// one loop serves as many transactions as two with less CPU (loadtests/canary.sh).
+    /// with the database or the application far more often than not, so it leaves them cores.
     public static func defaultWorkers(cores: Int) -> Int { max(1, cores / 2) }
 
     /// Every setting at its default.
