@@ -141,7 +141,7 @@ flags:
     cohort_key: [comment:cohort, setting:switchyard.cohort, application_name]
     # Routing alone: shadow reads (sampled at 1% by default from the shadow stage on) cost the
     # server their own queries and are measured apart.
-    shadow: { sample_percent: 0 }
+    shadow_sample: 0
 control:
   schema: switchyard_bench
 EOF

@@ -5,7 +5,7 @@ import Yams
 extension DocumentReader {
     static let migrationKeys = ["name", "old", "new", "key", "columns", "extra_new_columns", "backfill", "strict"]
     static let columnKeys = ["new", "forward", "inverse"]
-    static let flagKeys = ["name", "migration", "stage", "percent", "cohort_key", "salt", "routing", "guardrails"]
+    static let flagKeys = ["name", "migration", "stage", "percent", "cohort_key", "salt", "routing", "shadow_sample", "guardrails"]
     static let searchPathKeys = ["old", "new"]
 
     /// A migration and the lines that the checks spanning several entries blame.
@@ -280,6 +280,7 @@ extension DocumentReader {
         var salt: String?
         var routing = RoutingMode.rewrite
         var guardrails = GuardrailConfig()
+        var shadow = FlagShadowConfig()
         for entry in fields {
             switch entry.name {
             case "name":
@@ -307,6 +308,9 @@ extension DocumentReader {
                 routing = try routingMode(entry)
             case "guardrails":
                 guardrails = try self.guardrails(entry)
+            case "shadow_sample":
+                // A share of reads, 0.10 for one in ten, kept in hundredths of a percent.
+                shadow.samplePercentBasisPoints = try rate(entry, example: "0.10 for one read in ten", decimals: 4) / 100
             default:
                 throw unknownKey(entry, known: Self.flagKeys)
             }
@@ -320,7 +324,7 @@ extension DocumentReader {
         }
         let config = FlagConfig(
             name: name.text, migration: migration.name, stage: stage, percentBasisPoints: percent, cohortKey: cohortKey,
-            salt: salt, routing: routing, guardrails: guardrails)
+            salt: salt, routing: routing, shadow: shadow, guardrails: guardrails)
         return FlagSite(config: config, path: item.path, nameLine: name.line, migrationLine: migration.line)
     }
 

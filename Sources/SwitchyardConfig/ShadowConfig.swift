@@ -8,8 +8,8 @@ public struct FlagShadowConfig: Sendable, Equatable {
     public static let defaultMaxPerFingerprintPerSecond = 50
     public static let maxPerFingerprintPerSecondRange = 0...1_000_000
 
-    /// sample_percent: the share of reads on a migrated relation answered on both paths, in hundredths of a
-    /// percent (0...10000). Default 1%.
+    /// The flag's shadow_sample: the share of reads on a migrated relation answered on both paths, in
+    /// hundredths of a percent (0...10000; `shadow_sample: 0.10` is 1000). Default 1%.
     public var samplePercentBasisPoints: Int
     /// calibration_percent: of those, the share also run twice on the old path, to find queries that do not
     /// agree with themselves. Default 10%.
@@ -32,12 +32,12 @@ public struct FlagShadowConfig: Sendable, Equatable {
         self.maxPerFingerprintPerSecond = maxPerFingerprintPerSecond
     }
 
-    /// The keys not at their defaults, as the summary shows them ("sample_percent: 5.00%").
+    /// The keys not at their defaults, as the summary shows them ("shadow_sample: 0.05").
     public var nonDefaultSettings: [(key: String, value: String)] {
         let defaults = FlagShadowConfig()
         var out: [(key: String, value: String)] = []
         if samplePercentBasisPoints != defaults.samplePercentBasisPoints {
-            out.append(("sample_percent", ConfigValues.describe(basisPoints: samplePercentBasisPoints)))
+            out.append(("shadow_sample", GuardrailConfig.describe(ppm: samplePercentBasisPoints * 100)))
         }
         if calibrationPercentBasisPoints != defaults.calibrationPercentBasisPoints {
             out.append(("calibration_percent", ConfigValues.describe(basisPoints: calibrationPercentBasisPoints)))

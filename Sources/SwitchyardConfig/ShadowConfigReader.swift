@@ -3,7 +3,7 @@
 import Yams
 
 extension DocumentReader {
-    static let flagShadowKeys = ["sample_percent", "calibration_percent", "redact_parameters", "max_per_fingerprint_per_second"]
+    static let flagShadowKeys = ["calibration_percent", "redact_parameters", "max_per_fingerprint_per_second"]
     static let shadowReadsKeys = ["connections", "queue", "statement_timeout"]
 
     /// The `flags:` list with each flag's `shadow:` section. The other keys of a flag are read by
@@ -33,12 +33,13 @@ extension DocumentReader {
         }
         var sites = try flags(Entry(name: section.name, path: section.path, keyLine: section.keyLine, value: .sequence(items)))
         for (index, entry) in shadows where index < sites.count {
-            sites[index].config.shadow = try flagShadow(entry)
+            sites[index].config.shadow = try flagShadow(entry, base: sites[index].config.shadow)
         }
         return sites
     }
 
     /// An unknown key in a flag, with a pointer to `shadow:` when it is one of that section's keys.
+    /// (The share of reads sampled is the flag's own `shadow_sample`.)
     private func unknownFlagKey(_ entry: Entry) -> ConfigError {
         if Self.flagShadowKeys.contains(entry.name) {
             return error(entry.keyLine, entry.path, "unknown key; \(entry.name) belongs under the flag's shadow:")
@@ -46,14 +47,12 @@ extension DocumentReader {
         return unknownKey(entry, known: Self.flagKeys + ["shadow"])
     }
 
-    /// `shadow: { sample_percent: 5, calibration_percent: 10, redact_parameters: false, max_per_fingerprint_per_second: 50 }`;
-    /// a null section keeps the defaults.
-    func flagShadow(_ section: Entry) throws(ConfigError) -> FlagShadowConfig {
-        var result = FlagShadowConfig()
-        for entry in try nestedEntries(section, keys: Self.flagShadowKeys, example: "{sample_percent: 5}") {
+    /// `shadow: { calibration_percent: 10, redact_parameters: false, max_per_fingerprint_per_second: 50 }`, over
+    /// `base` (the flag's `shadow_sample`); a null section keeps the defaults.
+    func flagShadow(_ section: Entry, base: FlagShadowConfig = FlagShadowConfig()) throws(ConfigError) -> FlagShadowConfig {
+        var result = base
+        for entry in try nestedEntries(section, keys: Self.flagShadowKeys, example: "{calibration_percent: 10}") {
             switch entry.name {
-            case "sample_percent":
-                result.samplePercentBasisPoints = try percent(entry)
             case "calibration_percent":
                 result.calibrationPercentBasisPoints = try percent(entry)
             case "redact_parameters":

@@ -18,17 +18,25 @@ public enum RouteDecision: Sendable, Equatable {
 
 /// Which flag, cohort and path served a read of a migrated relation, for latency per cohort and path.
 public struct LatencyLabel: Sendable, Hashable {
+    /// Where a timing comes from: a client's request as served, or a shadow read's run of each path
+    /// side by side on a side connection.
+    public enum Source: String, Sendable, Hashable {
+        case served, shadow
+    }
+
     public var flag: String
     /// `canary` or `control` at the canary stage; the stage's name otherwise (everyone is on one path).
     public var cohort: String
     public var path: ReadPath
     public var fingerprint: String
+    public var source: Source
 
-    public init(flag: String, cohort: String, path: ReadPath, fingerprint: String) {
+    public init(flag: String, cohort: String, path: ReadPath, fingerprint: String, source: Source = .served) {
         self.flag = flag
         self.cohort = cohort
         self.path = path
         self.fingerprint = fingerprint
+        self.source = source
     }
 }
 

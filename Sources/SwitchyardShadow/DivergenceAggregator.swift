@@ -80,7 +80,23 @@ public struct FingerprintStats: Sendable, Equatable {
     public var tally: ShadowTally
 }
 
-/// Aggregates reports into divergence records and per-fingerprint tallies, both bounded: past the
+/// A flag's shadow reads in one minute, for divergences over time.
+public struct TimelinePoint: Sendable, Equatable {
+    /// Minutes since the Unix epoch (the caller's time divided by 60,000 ms).
+    public var minute: Int64
+    public var same: UInt64 = 0
+    public var divergent: UInt64 = 0
+    public var nondeterministic: UInt64 = 0
+
+    public init(minute: Int64, same: UInt64 = 0, divergent: UInt64 = 0, nondeterministic: UInt64 = 0) {
+        self.minute = minute
+        self.same = same
+        self.divergent = divergent
+        self.nondeterministic = nondeterministic
+    }
+}
+
+/// Aggregates reports into divergence records, per-fingerprint tallies and per-minute timelines, all bounded: past the
 /// limits, new keys are counted together under ``DivergenceAggregator/other`` per flag (and kind), so a
 /// flood of distinct queries or cohorts costs no memory. Pure: the caller passes the time.
 public struct DivergenceAggregator: Sendable {
@@ -97,6 +113,8 @@ public struct DivergenceAggregator: Sendable {
         /// The normalized query and the detail text are cut at these lengths.
         public var maxQueryLength: Int
         public var maxDetailLength: Int
+        /// Minutes of timeline kept per flag, the latest.
+        public var timelineMinutes: Int = 1440
 
         public init(
             maxRecords: Int = 1000, maxFingerprints: Int = 10_000, sampleRows: Int = ResultComparison.defaultSampleLimit,
@@ -123,6 +141,7 @@ public struct DivergenceAggregator: Sendable {
     private var regularRecords = 0
     private var stats: [FingerprintKey: FingerprintStats] = [:]
     private var regularStats = 0
+    private var timelines: [String: [TimelinePoint]] = [:]
 
     struct FingerprintKey: Hashable {
         var flag: String
@@ -138,6 +157,7 @@ public struct DivergenceAggregator: Sendable {
     @discardableResult
     public mutating func record(_ report: ShadowReport, at time: Int64) -> DivergenceKey? {
         tally(report)
+        mark(report, minute: time / 60_000)
         guard case let .compared(.divergent(divergence)) = report.outcome else { return nil }
         var key = DivergenceKey(
             flag: report.flag, cohort: report.cohort ?? Self.noCohort, fingerprint: report.fingerprint, kind: divergence.kind)
@@ -159,6 +179,24 @@ public struct DivergenceAggregator: Sendable {
         update(&records[key]!, with: report, divergence: divergence, at: time)
         return opened ? key : nil
     }
+
+    /// Counts a judged report in its minute; reports arrive in time order, so the minute is the last or a new one.
+    private mutating func mark(_ report: ShadowReport, minute: Int64) {
+        guard case let .compared(verdict) = report.outcome else { return }
+        var points = timelines[report.flag] ?? []
+        if points.last.map({ $0.minute < minute }) ?? true { points.append(TimelinePoint(minute: minute)) }
+        let i = points.lastIndex { $0.minute <= minute } ?? points.count - 1
+        switch verdict {
+        case .same: points[i].same += 1
+        case .divergent: points[i].divergent += 1
+        case .nondeterministic: points[i].nondeterministic += 1
+        }
+        if points.count > limits.timelineMinutes { points.removeFirst(points.count - limits.timelineMinutes) }
+        timelines[report.flag] = points
+    }
+
+    /// A flag's judged shadow reads per minute, oldest first.
+    public func timeline(flag: String) -> [TimelinePoint] { timelines[flag] ?? [] }
 
     private mutating func tally(_ report: ShadowReport) {
         var key = FingerprintKey(flag: report.flag, fingerprint: report.fingerprint)
@@ -241,6 +279,7 @@ public struct DivergenceAggregator: Sendable {
     public mutating func removeAll() {
         records.removeAll()
         stats.removeAll()
+        timelines.removeAll()
         regularRecords = 0
         regularStats = 0
     }

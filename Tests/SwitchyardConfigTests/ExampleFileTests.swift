@@ -78,7 +78,8 @@ struct ExampleFileTests {
         #expect(config.flags == [
             FlagConfig(name: "users_v2", migration: "users_v2", stage: .canary, percentBasisPoints: 1000,
                        shadow: FlagShadowConfig(samplePercentBasisPoints: 500),
-                       guardrails: GuardrailConfig(maxDivergenceBasisPoints: 100, maxP99LatencyRatioHundredths: 200)),
+                       guardrails: GuardrailConfig(maxDivergencePPM: 10_000, maxP99RatioHundredths: 200, maxErrorRateIncreasePPM: 10_000,
+                                                   minSamples: 100)),
         ])
         #expect(config.control == ControlConfig())
         #expect(config.summaryLines().first { $0.key == "flags.users_v2" }?.value.hasPrefix("canary 10.00% ") == true)

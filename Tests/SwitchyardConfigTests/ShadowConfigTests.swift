@@ -36,8 +36,8 @@ struct ShadowConfigTests {
     @Test("every key is read; the summary shows the flag's non-default keys and the side connections")
     func everyKey() throws {
         let config = try ConfigLoader.parse(yaml: Self.flag("""
+                shadow_sample: 0.05
                 shadow:
-                  sample_percent: 5
                   calibration_percent: 12.5
                   redact_parameters: true
                   max_per_fingerprint_per_second: 0
@@ -48,7 +48,7 @@ struct ShadowConfigTests {
         // The flag's other keys are read as before.
         #expect(config.flags[0].stage == .canary && config.flags[0].percentBasisPoints == 1250)
         let values = Dictionary(uniqueKeysWithValues: config.summaryLines().map { ($0.key, $0.value) })
-        #expect(values["flags.users_v2"]?.hasSuffix(" shadow={sample_percent: 5.00%, calibration_percent: 12.50%, "
+        #expect(values["flags.users_v2"]?.hasSuffix(" shadow={shadow_sample: 0.05, calibration_percent: 12.50%, "
             + "redact_parameters: true, max_per_fingerprint_per_second: 0}") == true)
         #expect(values["shadow_reads.connections"] == "4")
         #expect(values["shadow_reads.queue"] == "250")
@@ -61,17 +61,19 @@ struct ShadowConfigTests {
             \(Fixture.upstreamLine)
             migrations: [{name: m, old: a, new: b, key: [id], columns: {id: id}}]
             flags:
-              - {shadow: {sample_percent: 0.25}, name: f, migration: m}
+              - {shadow: {calibration_percent: 5}, name: f, migration: m, shadow_sample: 0.0025}
             shadow_reads: {queue: 5}
             """)
-        #expect(config.flags == [FlagConfig(name: "f", migration: "m", shadow: FlagShadowConfig(samplePercentBasisPoints: 25))])
+        #expect(config.flags == [FlagConfig(name: "f", migration: "m", shadow: FlagShadowConfig(samplePercentBasisPoints: 25, calibrationPercentBasisPoints: 500))])
         #expect(config.shadowReads == ShadowReadsConfig(queue: 5))
     }
 
     @Test("mistakes name the key and line", arguments: [
-        InvalidCase(flag("    shadow:\n      sample_percent: 101"), key: "flags[0].shadow.sample_percent", line: 19,
+        InvalidCase(flag("    shadow_sample: 1.01"), key: "flags[0].shadow_sample", line: 18, "a rate from 0 to 1"),
+        InvalidCase(flag("    shadow_sample: 0.00001"), key: "flags[0].shadow_sample", line: 18, "up to four decimals"),
+        InvalidCase(flag("    shadow:\n      calibration_percent: 101"), key: "flags[0].shadow.calibration_percent", line: 19,
                     "a percentage is at most 100"),
-        InvalidCase(flag("    shadow:\n      sample_percent: 0.125"), key: "flags[0].shadow.sample_percent", line: 19,
+        InvalidCase(flag("    shadow:\n      calibration_percent: 0.125"), key: "flags[0].shadow.calibration_percent", line: 19,
                     "more than two decimals"),
         InvalidCase(flag("    shadow:\n      calibration_percent: lots"), key: "flags[0].shadow.calibration_percent", line: 19,
                     "expected a percentage from 0 to 100"),
@@ -80,13 +82,14 @@ struct ShadowConfigTests {
         InvalidCase(flag("    shadow:\n      max_per_fingerprint_per_second: -1"),
                     key: "flags[0].shadow.max_per_fingerprint_per_second", line: 19,
                     "samples per second (0: no cap) from 0 to 1000000, got -1"),
-        InvalidCase(flag("    shadow:\n      sample_precent: 5"), key: "flags[0].shadow.sample_precent", line: 19,
-                    "unknown key; did you mean sample_percent?"),
+        InvalidCase(flag("    shadow:\n      calibraton_percent: 5"), key: "flags[0].shadow.calibraton_percent", line: 19,
+                    "unknown key; did you mean calibration_percent?"),
         InvalidCase(flag("    shadow: 5"), key: "flags[0].shadow", line: 18,
-                    "expected a mapping with the keys sample_percent, calibration_percent"),
+                    "expected a mapping with the keys calibration_percent, redact_parameters"),
         InvalidCase(flag("    shadw: {}"), key: "flags[0].shadw", line: 18, "did you mean shadow?"),
-        InvalidCase(flag("    sample_percent: 5"), key: "flags[0].sample_percent", line: 18,
-                    "sample_percent belongs under the flag's shadow:"),
+        InvalidCase(flag("    redact_parameters: true"), key: "flags[0].redact_parameters", line: 18,
+                    "redact_parameters belongs under the flag's shadow:"),
+        InvalidCase(flag("    shadow:\n      sample_percent: 5"), key: "flags[0].shadow.sample_percent", line: 19, "unknown key"),
         InvalidCase(reads("shadow_reads:\n  connections: 0"), key: "shadow_reads.connections", line: 21,
                     "side connections from 1 to 64, got 0"),
         InvalidCase(reads("shadow_reads:\n  queue: 1e9"), key: "shadow_reads.queue", line: 21, "got \"1e9\""),
@@ -111,7 +114,7 @@ struct ShadowConfigTests {
 
     @Test("a flag's other mistakes are still reported as before")
     func otherFlagErrors() throws {
-        let error = try #require(Fixture.error(Self.flag("    shadow: {sample_percent: 5}\n    stage: sideways")))
+        let error = try #require(Fixture.error(Self.flag("    shadow: {calibration_percent: 5}\n    stage: sideways")))
         #expect(error.key == "flags[0].stage")
         #expect(error.line == 19)
     }
@@ -125,7 +128,8 @@ struct ShadowConfigTests {
         let documented = try ConfigLoader.load(path: Fixture.examplePath)
         #expect(documented.flags[0].shadow == FlagShadowConfig())
         let text = try String(contentsOfFile: Fixture.examplePath, encoding: .utf8)
-        for key in ["shadow"] + ["sample_percent", "calibration_percent", "redact_parameters", "max_per_fingerprint_per_second"]
+        #expect(text.contains("\n    shadow_sample:"), "shadow_sample missing")
+        for key in ["shadow"] + ["calibration_percent", "redact_parameters", "max_per_fingerprint_per_second"]
             .map({ "  \($0)" }) {
             #expect(text.contains("\n    \(key):"), "\(key) missing")
         }

@@ -10,8 +10,8 @@ struct ReportTests {
 
     static func yaml(port: Int, schema: String) -> String {
         RoutingTests.yaml.replacingOccurrences(of: "127.0.0.1:5432/postgres", with: "127.0.0.1:\(port)/\(database)")
-            + "\n    shadow: { sample_percent: 100, calibration_percent: 0 }"
-            + "\n    guardrails: { max_divergence_percent: 5, min_samples: 5 }"
+            + "\n    shadow_sample: 1\n    shadow: { calibration_percent: 0 }"
+            + "\n    guardrails: { max_divergence_rate: 0.05, min_samples: 5 }"
             + "\ncontrol:\n  schema: \(schema)\n"
     }
 

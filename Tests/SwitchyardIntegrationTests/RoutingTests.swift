@@ -207,18 +207,23 @@ extension RoutingTests {
             }
             try conn.prepare("canary_read", "/*cohort='\(Self.inside)'*/ select name from users where id = $1")
             for i in 1...4 { #expect(try conn.execute(prepared: "canary_read", parameters: ["\(i)"]) == [["new-\(i)"]]) }
+            // A failed read counts as a request and as an error of its cohort and path.
+            #expect(throws: PQConnection.Failure.self) { try conn.query("/*cohort='\(Self.inside)'*/ select name from users where id = 1 / (id - id)") }
             try conn.query("select 1")
             let shown = try proxy.psql("show latency", database: "switchyard")
             let rows = shown.split(separator: "\n").map { $0.split(separator: "|", omittingEmptySubsequences: false).map(String.init) }
-            func requests(_ cohort: String, _ path: String) -> Int {
-                rows.filter { $0.count == 8 && $0[0] == "users_v2" && $0[1] == cohort && $0[2] == path }.compactMap { Int($0[4]) }.reduce(0, +)
+            func sum(_ cohort: String, _ path: String, column: Int) -> Int {
+                rows.filter { $0.count == 10 && $0[0] == "users_v2" && $0[1] == "served" && $0[2] == cohort && $0[3] == path }
+                    .compactMap { Int($0[column]) }.reduce(0, +)
             }
-            #expect(requests("canary", "new") == 10, "\(shown)")
-            #expect(requests("control", "old") == 6, "\(shown)")
+            #expect(sum("canary", "new", column: 5) == 11, "\(shown)")
+            #expect(sum("canary", "new", column: 6) == 1, "\(shown)")
+            #expect(sum("control", "old", column: 5) == 6, "\(shown)")
+            #expect(sum("control", "old", column: 6) == 0, "\(shown)")
             let port = try #require(proxy.adminPort)
             let (status, text) = try httpGet(port: port, path: "/metrics")
             #expect(status == 200)
-            #expect(text.contains("switchyard_routed_read_duration_seconds_count{flag=\"users_v2\",cohort=\"canary\",path=\"new\"} 10"), "\(text)")
+            #expect(text.contains("switchyard_routed_read_duration_seconds_count{flag=\"users_v2\",cohort=\"canary\",path=\"new\"} 11"), "\(text)")
             #expect(text.contains("switchyard_routed_read_duration_seconds_count{flag=\"users_v2\",cohort=\"control\",path=\"old\"} 6"), "\(text)")
         }
     }

@@ -215,7 +215,7 @@ struct SessionTrafficTests {
                 #expect(s.serverMessage(server(message), now: readyTimes[i] - 5) == .none)
             }
             let event = s.serverMessage(server(.readyForQuery(.idle)), now: readyTimes[i])
-            guard case .requestCompleted(let ns) = event else {
+            guard case .requestCompleted(let ns, _) = event else {
                 Issue.record("ReadyForQuery \(i) gave \(event)")
                 continue
             }
@@ -248,7 +248,7 @@ struct SessionTrafficTests {
                 clock += 1_000
                 let start = starts.removeFirst()
                 expected.append(clock - start)
-                if case .requestCompleted(let ns) = s.serverMessage(server(.readyForQuery(.idle)), now: clock) {
+                if case .requestCompleted(let ns, _) = s.serverMessage(server(.readyForQuery(.idle)), now: clock) {
                     got.append(ns)
                 }
             }
@@ -291,23 +291,23 @@ struct SessionTrafficTests {
         #expect(s.clientMessage(client(.query("select 1")), now: 100) == .none)
         #expect(!s.isIdle)
         #expect(s.serverMessage(server(.commandComplete(tag: "SELECT 1")), now: 150) == .none)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 200) == .requestCompleted(nanoseconds: 100))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 200) == .requestCompleted(nanoseconds: 100, failed: false))
         #expect(s.statementCount == 1)
         #expect(s.transactionCount == 1)
         #expect(s.isIdle)
 
         // BEGIN; INSERT; COMMIT is one transaction of three statements, not idle in between.
         _ = s.clientMessage(client(.query("begin")), now: 300)
-        #expect(s.serverMessage(server(.readyForQuery(.inTransaction)), now: 310) == .requestCompleted(nanoseconds: 10))
+        #expect(s.serverMessage(server(.readyForQuery(.inTransaction)), now: 310) == .requestCompleted(nanoseconds: 10, failed: false))
         #expect(s.transactionStatus == .inTransaction)
         #expect(s.outstandingRequests == 0)
         #expect(!s.isIdle)
         _ = s.clientMessage(client(.query("insert into t values (1)")), now: 400)
-        #expect(s.serverMessage(server(.readyForQuery(.inTransaction)), now: 450) == .requestCompleted(nanoseconds: 50))
+        #expect(s.serverMessage(server(.readyForQuery(.inTransaction)), now: 450) == .requestCompleted(nanoseconds: 50, failed: false))
         #expect(!s.isIdle)
         _ = s.clientMessage(client(.query("commit")), now: 500)
         #expect(!s.isIdle)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 501) == .requestCompleted(nanoseconds: 1))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 501) == .requestCompleted(nanoseconds: 1, failed: false))
         #expect(s.isIdle)
         #expect(s.statementCount == 4)
         #expect(s.transactionCount == 2)
@@ -317,11 +317,11 @@ struct SessionTrafficTests {
         _ = s.clientMessage(client(.query("begin; select 1/0")), now: 600)
         let error = ErrorFields(severity: "ERROR", sqlState: "22012", message: "division by zero")
         #expect(s.serverMessage(server(.errorResponse(error)), now: 601) == .none)
-        #expect(s.serverMessage(server(.readyForQuery(.failed)), now: 602) == .requestCompleted(nanoseconds: 2))
+        #expect(s.serverMessage(server(.readyForQuery(.failed)), now: 602) == .requestCompleted(nanoseconds: 2, failed: true))
         #expect(s.transactionStatus == .failed)
         #expect(!s.isIdle)
         _ = s.clientMessage(client(.query("rollback")), now: 700)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 705) == .requestCompleted(nanoseconds: 5))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 705) == .requestCompleted(nanoseconds: 5, failed: false))
         #expect(s.isIdle)
         #expect(s.statementCount == 6)
         #expect(s.transactionCount == 3)
@@ -352,15 +352,15 @@ struct SessionTrafficTests {
         #expect(s.statementCount == 3)
         #expect(s.outstandingRequests == 2)
         #expect(s.serverMessage(server(.functionCallResponse(nil)), now: 20) == .none)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 30) == .requestCompleted(nanoseconds: 20))
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 40) == .requestCompleted(nanoseconds: 27))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 30) == .requestCompleted(nanoseconds: 20, failed: false))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 40) == .requestCompleted(nanoseconds: 27, failed: false))
     }
 
     @Test("a ReadyForQuery timestamped before its request reports zero, not a wrapped value")
     func clockSkew() {
         var s = establishedSession()
         _ = s.clientMessage(client(.sync), now: 1_000)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 999) == .requestCompleted(nanoseconds: 0))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 999) == .requestCompleted(nanoseconds: 0, failed: false))
     }
 
     @Test("a ReadyForQuery with nothing outstanding completes nothing")
@@ -411,7 +411,7 @@ struct SessionTrafficTests {
         #expect(s.backendKey == nil)
         #expect(s.outstandingRequests == 1)
         #expect(s.transactionStatus == .idle)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 9) == .requestCompleted(nanoseconds: 8))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 9) == .requestCompleted(nanoseconds: 8, failed: false))
     }
 
     @Test("the inspect set is exactly R, K, S, Z, E, G (CopyInResponse) and W (CopyBothResponse)")
@@ -465,7 +465,7 @@ struct SessionCopyTests {
         #expect(s.serverMessage(server(.commandComplete(tag: "COPY 2")), now: 900) == .none)
         let done = s.serverMessage(server(.readyForQuery(.idle)), now: 900)
         // The latency runs from the Sync that followed CopyDone (the one the server answers).
-        #expect(done == .requestCompleted(nanoseconds: 400))
+        #expect(done == .requestCompleted(nanoseconds: 400, failed: false))
         // Nothing is in flight any more: the session can be moved or closed.
         #expect(s.outstandingRequests == 0)
         #expect(s.isIdle)
@@ -475,7 +475,7 @@ struct SessionCopyTests {
 
         // The next query's latency must be measured from its own start, not from the COPY's second Sync.
         _ = s.clientMessage(client(.query("select 1")), now: 2_000)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 2_010) == .requestCompleted(nanoseconds: 10))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 2_010) == .requestCompleted(nanoseconds: 10, failed: false))
         #expect(s.isIdle)
     }
 
@@ -503,7 +503,7 @@ struct SessionCopyTests {
         } else {
             #expect(s.serverMessage(server(.commandComplete(tag: "COPY 2")), now: 1_600) == .none)
         }
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 1_700) == .requestCompleted(nanoseconds: 200))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 1_700) == .requestCompleted(nanoseconds: 200, failed: end == .copyFail(message: "client gave up")))
         #expect(s.outstandingRequests == 0)
         #expect(s.isIdle)
 
@@ -512,7 +512,7 @@ struct SessionCopyTests {
         _ = s.clientMessage(client(.sync), now: 2_001)
         #expect(s.outstandingRequests == 1)
         #expect(!s.isIdle)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 2_051) == .requestCompleted(nanoseconds: 50))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 2_051) == .requestCompleted(nanoseconds: 50, failed: false))
         #expect(s.requestCount == 2)
         #expect(s.statementCount == 2)
     }
@@ -533,7 +533,7 @@ struct SessionCopyTests {
         #expect(!s.isIdle)
         #expect(s.serverMessage(server(.commandComplete(tag: "COPY 2")), now: 14_000) == .none)
         #expect(s.outstandingRequests == 1)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 15_000) == .requestCompleted(nanoseconds: 5_000))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 15_000) == .requestCompleted(nanoseconds: 5_000, failed: false))
         #expect(s.outstandingRequests == 0)
         #expect(s.isIdle)
         #expect(s.requestCount == 1)
@@ -543,7 +543,7 @@ struct SessionCopyTests {
         // Syncs count again once CopyDone was sent.
         _ = s.clientMessage(client(.sync), now: 20_000)
         #expect(s.outstandingRequests == 1)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 20_007) == .requestCompleted(nanoseconds: 7))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 20_007) == .requestCompleted(nanoseconds: 7, failed: false))
     }
 
     @Test("simple-query COPY FROM STDIN aborted with CopyFail: the error's ReadyForQuery completes the Query")
@@ -559,14 +559,14 @@ struct SessionCopyTests {
         let error = ErrorFields(severity: "ERROR", sqlState: "57014", message: "COPY from stdin failed: interrupted")
         #expect(s.serverMessage(server(.errorResponse(error)), now: 1_800) == .none)
         #expect(s.outstandingRequests == 1)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 2_250) == .requestCompleted(nanoseconds: 1_250))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 2_250) == .requestCompleted(nanoseconds: 1_250, failed: true))
         #expect(s.outstandingRequests == 0)
         #expect(s.isIdle)
         #expect(s.requestCount == 1)
 
         // CopyFail ended copy-in mode: the next Sync is a request.
         _ = s.clientMessage(client(.sync), now: 3_000)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 3_003) == .requestCompleted(nanoseconds: 3))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 3_003) == .requestCompleted(nanoseconds: 3, failed: false))
         #expect(s.requestCount == 2)
     }
 
@@ -581,7 +581,7 @@ struct SessionCopyTests {
             #expect(s.serverMessage(server(m), now: 150) == .none)
             #expect(s.outstandingRequests == 1)
         }
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 180) == .requestCompleted(nanoseconds: 80))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 180) == .requestCompleted(nanoseconds: 80, failed: false))
         #expect(s.isIdle)
         // Not in copy-in mode: a Sync right after is a request.
         _ = s.clientMessage(client(.sync), now: 200)
@@ -603,7 +603,7 @@ struct SessionCopyTests {
         }
         #expect(s.outstandingRequests == 1)
         #expect(s.serverMessage(server(.commandComplete(tag: "COPY 1")), now: 350) == .none)
-        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 360) == .requestCompleted(nanoseconds: 60))
+        #expect(s.serverMessage(server(.readyForQuery(.idle)), now: 360) == .requestCompleted(nanoseconds: 60, failed: false))
         #expect(s.isIdle)
     }
 }

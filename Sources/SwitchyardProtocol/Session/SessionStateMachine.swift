@@ -34,7 +34,8 @@ public struct SessionStateMachine: Sendable {
     public enum ServerEvent: Sendable, Equatable {
         case none
         /// A Query, Sync or FunctionCall was answered by ReadyForQuery after this many nanoseconds.
-        case requestCompleted(nanoseconds: UInt64)
+        /// `failed`: the server sent an ErrorResponse while answering it.
+        case requestCompleted(nanoseconds: UInt64, failed: Bool)
         /// Authentication finished: the first ReadyForQuery.
         case sessionEstablished
         /// The server reported a FATAL or PANIC error; it will close the connection.
@@ -213,6 +214,7 @@ public struct SessionStateMachine: Sendable {
         let previous = transactionStatus
         transactionStatus = status
         if status == .idle { lastTransactionFailed = previous == .failed || errorSinceReady }
+        let failed = errorSinceReady
         errorSinceReady = false
         if phase == .authenticating {
             phase = .ready
@@ -223,7 +225,7 @@ public struct SessionStateMachine: Sendable {
         }
         if let request = popRequest() {
             requestCount += 1
-            return .requestCompleted(nanoseconds: now >= request.start ? now - request.start : 0)
+            return .requestCompleted(nanoseconds: now >= request.start ? now - request.start : 0, failed: failed)
         }
         return .none
     }

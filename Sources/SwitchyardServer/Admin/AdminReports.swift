@@ -104,16 +104,19 @@ enum AdminReports {
         timestamp(Date(timeIntervalSince1970: Double(milliseconds) / 1000))
     }
 
-    /// Per flag, cohort, path and fingerprint, the busiest first: requests and percentiles in µs.
-    static func latency(_ series: [LatencyLabel: Histogram<UInt64>]) -> AdminResult {
+    /// Per flag, source (served or shadow), cohort, path and fingerprint, the busiest first: requests,
+    /// errors and percentiles in µs.
+    static func latency(_ series: [LatencyLabel: LatencySeries]) -> AdminResult {
         let rows = series.sorted { a, b in
-            (a.key.flag, b.value.totalCount, a.key.cohort, a.key.path.rawValue, a.key.fingerprint)
-                < (b.key.flag, a.value.totalCount, b.key.cohort, b.key.path.rawValue, b.key.fingerprint)
-        }.map { label, h -> [String?] in
-            [label.flag, label.cohort, label.path.rawValue, label.fingerprint, "\(h.totalCount)",
-             "\(h.valueAtPercentile(50))", "\(h.valueAtPercentile(95))", "\(h.valueAtPercentile(99))"]
+            (a.key.flag, a.key.source.rawValue, b.value.requests, a.key.cohort, a.key.path.rawValue, a.key.fingerprint)
+                < (b.key.flag, b.key.source.rawValue, a.value.requests, b.key.cohort, b.key.path.rawValue, b.key.fingerprint)
+        }.map { label, s -> [String?] in
+            let h = s.histogram
+            return [label.flag, label.source.rawValue, label.cohort, label.path.rawValue, label.fingerprint, "\(h.totalCount)", "\(s.errors)",
+                    "\(h.valueAtPercentile(50))", "\(h.valueAtPercentile(95))", "\(h.valueAtPercentile(99))"]
         }
-        return AdminResult(columns: ["flag", "cohort", "path", "fingerprint", "requests", "p50_us", "p95_us", "p99_us"], rows: rows)
+        return AdminResult(columns: ["flag", "source", "cohort", "path", "fingerprint", "requests", "errors", "p50_us", "p95_us", "p99_us"],
+                           rows: rows)
     }
 
     static func version() -> AdminResult {

@@ -27,7 +27,15 @@ final class ControlSync: Sendable {
     private let shadowTally: @Sendable (String) -> (divergent: UInt64, judged: UInt64)?
     /// Per flag: the counts when the flag entered its current stage, so a guardrail judges only
     /// what happened since.
-    private let baselines = Mutex<[String: (state: String, divergent: UInt64, judged: UInt64)]>([:])
+    private let baselines = Mutex<[String: Baseline]>([:])
+
+    /// What a flag's counts were when it entered its stage.
+    struct Baseline {
+        var state: String
+        var divergent: UInt64 = 0
+        var judged: UInt64 = 0
+        var errors = Guardrails.ErrorEvidence(newErrors: 0, newRequests: 0, oldErrors: 0, oldRequests: 0)
+    }
 
     /// This instance's evidence for the cutover report, stored every few seconds under `instance`.
     private let evidence: @Sendable () -> [EvidenceRow]
@@ -58,33 +66,52 @@ final class ControlSync: Sendable {
         for flag in table.flags {
             guard let guardrails = config.flags.first(where: { $0.name == flag.name })?.guardrails, guardrails.isEnabled else { continue }
             let tally = shadowTally(flag.name) ?? (0, 0)
-            let state = "\(flag.stage.rawValue)/\(flag.percentBasisPoints)"
-            let baseline = baselines.withLock { all -> (divergent: UInt64, judged: UInt64) in
+            // The flag's served reads: the new path (any cohort) and the control cohort's old path.
+            let series = latency.filter { $0.key.flag == flag.name && $0.key.source == .served }
+            var errors = Guardrails.ErrorEvidence(newErrors: 0, newRequests: 0, oldErrors: 0, oldRequests: 0)
+            for (label, s) in series {
+                if label.path == .new {
+                    errors.newErrors += s.errors
+                    errors.newRequests += s.requests
+                } else if label.cohort == "control" {
+                    errors.oldErrors += s.errors
+                    errors.oldRequests += s.requests
+                }
+            }
+            let now = Baseline(state: "\(flag.stage.rawValue)/\(flag.percentBasisPoints)", divergent: tally.divergent, judged: tally.judged,
+                               errors: errors)
+            let baseline = baselines.withLock { all -> Baseline in
                 guard let b = all[flag.name] else {
                     // First seen: all the evidence so far belongs to the stage the flag is in.
-                    all[flag.name] = (state, 0, 0)
-                    return (0, 0)
+                    all[flag.name] = Baseline(state: now.state)
+                    return Baseline(state: now.state)
                 }
-                if b.state == state { return (b.divergent, b.judged) }
-                all[flag.name] = (state, tally.divergent, tally.judged)
-                return (tally.divergent, tally.judged)
+                if b.state == now.state { return b }
+                all[flag.name] = now
+                return now
             }
             guard Guardrails.guards(flag.stage) else { continue }
             // Per fingerprint: the new path's requests (any cohort) against the control cohort's old path.
             var evidence: [Guardrails.LatencyEvidence] = []
-            let series = latency.filter { $0.key.flag == flag.name }
-            for (label, h) in series where label.path == .new {
+            for (label, s) in series where label.path == .new {
                 guard let old = series.first(where: { $0.key.fingerprint == label.fingerprint && $0.key.path == .old && $0.key.cohort == "control" })?.value
                 else { continue }
                 evidence.append(Guardrails.LatencyEvidence(
-                    fingerprint: label.fingerprint, newP99Micros: h.valueAtPercentile(99), newRequests: h.totalCount,
-                    oldP99Micros: old.valueAtPercentile(99), oldRequests: old.totalCount))
+                    fingerprint: label.fingerprint, newP99Micros: s.histogram.valueAtPercentile(99), newRequests: s.requests,
+                    oldP99Micros: old.histogram.valueAtPercentile(99), oldRequests: old.requests))
             }
+            let sinceStage = Guardrails.ErrorEvidence(
+                newErrors: errors.newErrors &- baseline.errors.newErrors, newRequests: errors.newRequests &- baseline.errors.newRequests,
+                oldErrors: errors.oldErrors &- baseline.errors.oldErrors, oldRequests: errors.oldRequests &- baseline.errors.oldRequests)
             guard let reason = Guardrails.breach(guardrails, divergent: tally.divergent &- baseline.divergent,
-                                                 judged: tally.judged &- baseline.judged, latency: evidence) else { continue }
+                                                 judged: tally.judged &- baseline.judged, latency: evidence, errors: sinceStage) else { continue }
             _ = try store.setFlag(connection, name: flag.name, stage: guardrails.stepBackTo, percentBasisPoints: nil, by: "switchyard guardrail", why: reason)
             // Until the flip comes back through NOTIFY the table still says canary or live: judge from scratch.
-            baselines.withLock { $0[flag.name] = ("stepped back", tally.divergent, tally.judged) }
+            baselines.withLock {
+                var stepped = now
+                stepped.state = "stepped back"
+                $0[flag.name] = stepped
+            }
             logger.warning("guardrail stepped a flag back", metadata: [
                 "flag": "\(flag.name)", "from": "\(flag.stage.rawValue)", "to": "\(guardrails.stepBackTo.rawValue)", "reason": "\(reason)",
             ])

@@ -723,11 +723,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         switch event {
         case .none:
             break
-        case let .requestCompleted(nanoseconds):
+        case let .requestCompleted(nanoseconds, failed):
             context.stats.recordRequest(nanoseconds: nanoseconds, loop: loop.index)
             if labelHead < requestLabels.count {
                 if let label = requestLabels[labelHead] {
-                    context.routing.recordLatency(loop: loop.index, label: label, nanoseconds: nanoseconds)
+                    context.routing.recordLatency(loop: loop.index, label: label, nanoseconds: nanoseconds, failed: failed)
                 }
                 labelHead += 1
                 if labelHead == requestLabels.count {

@@ -6,14 +6,16 @@ import SwitchyardRouting
 import SwitchyardShadow
 
 enum Evidence {
-    /// Shadow-read tallies per flag, latency per cohort, path and query, and aggregated read divergences.
-    static func rows(flags: [FlagConfig], latency: [LatencyLabel: Histogram<UInt64>], reader: ShadowReader?) -> [EvidenceRow] {
+    /// Shadow-read tallies and per-minute timeline per flag, latency per source, cohort, path and query (with the
+    /// histogram's recorded values, so the report can merge instances exactly), and aggregated read divergences.
+    static func rows(flags: [FlagConfig], latency: [LatencyLabel: LatencySeries], reader: ShadowReader?) -> [EvidenceRow] {
         var rows: [EvidenceRow] = []
         if let reader {
             for flag in flags {
                 let t = reader.totals(flag: flag.name)
                 rows.append(EvidenceRow(flag: flag.name, kind: "shadow", key: "", json: json([
                     "samples": t.samples, "same": t.same, "divergent": t.divergent, "nondeterministic": t.nondeterministic, "skipped": t.skipped,
+                    "timeline": reader.timeline(flag: flag.name).map { [$0.minute, $0.same, $0.divergent, $0.nondeterministic] as [Any] },
                 ])))
             }
             for d in reader.divergences {
@@ -25,10 +27,14 @@ enum Evidence {
                 ])))
             }
         }
-        for (label, h) in latency {
-            rows.append(EvidenceRow(flag: label.flag, kind: "latency", key: "\(label.cohort)|\(label.path.rawValue)|\(label.fingerprint)", json: json([
-                "cohort": label.cohort, "path": label.path.rawValue, "fingerprint": label.fingerprint, "requests": h.totalCount,
+        for (label, series) in latency {
+            let h = series.histogram
+            let key = "\(label.source.rawValue)|\(label.cohort)|\(label.path.rawValue)|\(label.fingerprint)"
+            rows.append(EvidenceRow(flag: label.flag, kind: "latency", key: key, json: json([
+                "source": label.source.rawValue, "cohort": label.cohort, "path": label.path.rawValue, "fingerprint": label.fingerprint,
+                "requests": h.totalCount, "errors": series.errors,
                 "p50_us": h.valueAtPercentile(50), "p95_us": h.valueAtPercentile(95), "p99_us": h.valueAtPercentile(99),
+                "values": h.recordedValues().map { [$0.value, $0.count] },
             ])))
         }
         return rows

@@ -24,47 +24,7 @@ public enum ReportRunner {
                 instances: [], shadow: (0, 0, 0, 0, 0), latency: [], readDivergences: [],
                 writeDivergences: try store.divergences(connection, limit: 1000).filter { $0.migration == flag.migration },
                 backfill: nil, verify: nil, history: try store.history(connection, limit: 1000), guardrails: flag.guardrails)
-            var instances = Set<String>()
-            var latency: [String: CutoverReport.LatencyRow] = [:]
-            var reads: [String: CutoverReport.ReadDivergence] = [:]
-            for (instance, row) in try store.evidence(connection, flag: name) {
-                instances.insert(instance)
-                guard let object = try? JSONSerialization.jsonObject(with: Data(row.json.utf8)) as? [String: Any] else { continue }
-                func number(_ key: String) -> UInt64 { (object[key] as? NSNumber)?.uint64Value ?? 0 }
-                func int(_ key: String) -> Int { (object[key] as? NSNumber)?.intValue ?? -1 }
-                func text(_ key: String) -> String { object[key] as? String ?? "" }
-                switch row.kind {
-                case "shadow":
-                    report.shadow.samples += number("samples")
-                    report.shadow.same += number("same")
-                    report.shadow.divergent += number("divergent")
-                    report.shadow.nondeterministic += number("nondeterministic")
-                    report.shadow.skipped += number("skipped")
-                case "latency":
-                    var l = latency[row.key] ?? CutoverReport.LatencyRow(cohort: text("cohort"), path: text("path"), fingerprint: text("fingerprint"),
-                                                                        requests: 0, p50Micros: 0, p95Micros: 0, p99Micros: 0)
-                    l.requests += number("requests")
-                    l.p50Micros = max(l.p50Micros, number("p50_us"))
-                    l.p95Micros = max(l.p95Micros, number("p95_us"))
-                    l.p99Micros = max(l.p99Micros, number("p99_us"))
-                    latency[row.key] = l
-                case "read_divergence":
-                    func examples(_ key: String) -> String {
-                        ((object[key] as? [[Any]]) ?? []).map { "(" + $0.map { ($0 as? String) ?? "NULL" }.joined(separator: ", ") + ")" }.joined(separator: " ")
-                    }
-                    var d = reads[row.key] ?? CutoverReport.ReadDivergence(
-                        cohort: text("cohort"), fingerprint: text("fingerprint"), kind: text("kind"), count: 0, query: text("query"),
-                        oldRows: int("old_rows"), newRows: int("new_rows"), detail: text("detail"),
-                        examplesOld: examples("only_in_old"), examplesNew: examples("only_in_new"))
-                    d.count += number("count")
-                    reads[row.key] = d
-                default:
-                    continue
-                }
-            }
-            report.instances = instances.sorted()
-            report.latency = latency.values.sorted { ($0.cohort, $0.path, $0.fingerprint) < ($1.cohort, $1.path, $1.fingerprint) }
-            report.readDivergences = Array(reads.values)
+            report.absorb(evidence: try store.evidence(connection, flag: name))
             // Backfill and verify, when those commands have run against this control schema.
             if let row = try? connection.execute(
                 "SELECT rows_inserted, finished_at::text FROM \(q).backfill_progress WHERE migration = $1", [flag.migration]).first {

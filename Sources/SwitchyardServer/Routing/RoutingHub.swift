@@ -4,6 +4,7 @@ import Histogram
 import Synchronization
 import SwitchyardConfig
 import SwitchyardRouting
+import SwitchyardShadow
 
 /// Errors from changing a flag at run time.
 public enum FlagChangeError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -16,6 +17,29 @@ public enum FlagChangeError: Error, Sendable, Equatable, CustomStringConvertible
             "unknown flag \"\(name)\"" + (known.isEmpty ? "; no flags are configured" : "; known flags: \(known.joined(separator: ", "))")
         case let .invalidPercent(text): "invalid percent \"\(text)\": use 0 to 100 with at most two decimals"
         }
+    }
+}
+
+/// The timings of one latency series, and how many of its requests failed.
+public struct LatencySeries: Sendable {
+    public var histogram: Histogram<UInt64>
+    public var errors: UInt64 = 0
+
+    public init(histogram: Histogram<UInt64> = RoutingHub.emptyLatencyHistogram(), errors: UInt64 = 0) {
+        self.histogram = histogram
+        self.errors = errors
+    }
+
+    public var requests: UInt64 { histogram.totalCount }
+
+    mutating func record(_ micros: UInt64, failed: Bool) {
+        _ = histogram.record(micros)
+        if failed { errors += 1 }
+    }
+
+    mutating func add(_ other: LatencySeries) {
+        histogram.add(other.histogram)
+        errors += other.errors
     }
 }
 
@@ -32,33 +56,47 @@ public final class RoutingHub: Sendable {
         let cache = QueryInfoCache()
         let routed = Mutex<[String: UInt64]>([:])
         let cohorts = Mutex<[String: [String: CohortSeen]]>([:])
-        let latency = Mutex<[LatencyLabel: Histogram<UInt64>]>([:])
+        let latency = Mutex<[LatencyLabel: LatencySeries]>([:])
     }
 
     /// Distinct (flag, cohort, path, fingerprint) latency series kept per loop; later fingerprints
     /// are counted under "other", so a flood of distinct statements costs no memory.
     static let latencySeriesKept = 200
 
-    static func emptyLatencyHistogram() -> Histogram<UInt64> {
+    public static func emptyLatencyHistogram() -> Histogram<UInt64> {
         // Microseconds, 1 µs to 1 minute, 2 significant digits: small enough to keep one per series.
         Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
     }
 
-    /// The latency of one client request served for a read of a migrated relation.
-    func recordLatency(loop: Int, label: LatencyLabel, nanoseconds: UInt64) {
+    /// The latency of one client request served for a read of a migrated relation (or of one path of a
+    /// shadow read), and whether it failed.
+    func recordLatency(loop: Int, label: LatencyLabel, nanoseconds: UInt64, failed: Bool = false) {
         let micros = min(max(nanoseconds / 1000, 1), 60_000_000)
         shards[loop % shards.count].latency.withLock { all in
             var key = label
             if all[key] == nil, all.count >= Self.latencySeriesKept { key.fingerprint = "other" }
-            _ = all[key, default: Self.emptyLatencyHistogram()].record(micros)
+            all[key, default: LatencySeries()].record(micros, failed: failed)
+        }
+    }
+
+    /// A shadow read's time on each path, side by side on one side connection, under source `shadow`
+    /// and cohort `sampled`; the new path failing counts as its error.
+    func recordShadowTimings(_ report: ShadowReport) {
+        var newFailed = false
+        if case .compared(.divergent(.error)) = report.outcome { newFailed = true }
+        for (path, duration, failed) in [(ReadPath.old, report.oldDuration, false), (.new, report.newDuration, newFailed)] {
+            guard let duration else { continue }
+            let label = LatencyLabel(flag: report.flag, cohort: "sampled", path: path, fingerprint: report.fingerprint, source: .shadow)
+            let nanoseconds = UInt64(max(0, duration.components.seconds)) * 1_000_000_000 + UInt64(max(0, duration.components.attoseconds / 1_000_000_000))
+            recordLatency(loop: 0, label: label, nanoseconds: nanoseconds, failed: failed)
         }
     }
 
     /// Latency per flag, cohort and path (fingerprints summed), as cumulative counts at `boundsMicros`.
     func latencyBuckets(boundsMicros: [UInt64]) -> [(flag: String, cohort: String, path: String, cumulativeCounts: [UInt64], total: UInt64)] {
         var merged: [[String]: Histogram<UInt64>] = [:]
-        for (label, h) in latencySeries {
-            merged[[label.flag, label.cohort, label.path.rawValue], default: Self.emptyLatencyHistogram()].add(h)
+        for (label, series) in latencySeries where label.source == .served {
+            merged[[label.flag, label.cohort, label.path.rawValue], default: Self.emptyLatencyHistogram()].add(series.histogram)
         }
         return merged.keys.sorted { $0.lexicographicallyPrecedes($1) }.map { key in
             let h = merged[key]!
@@ -67,11 +105,11 @@ public final class RoutingHub: Sendable {
     }
 
     /// Every loop's latency series merged.
-    public var latencySeries: [LatencyLabel: Histogram<UInt64>] {
-        var merged: [LatencyLabel: Histogram<UInt64>] = [:]
+    public var latencySeries: [LatencyLabel: LatencySeries] {
+        var merged: [LatencyLabel: LatencySeries] = [:]
         for shard in shards {
             shard.latency.withLock { all in
-                for (label, h) in all { merged[label, default: Self.emptyLatencyHistogram()].add(h) }
+                for (label, series) in all { merged[label, default: LatencySeries()].add(series) }
             }
         }
         return merged

@@ -84,8 +84,9 @@ public final class SwitchyardServer: Sendable {
         let config = context.settings.config
         if !config.flags.isEmpty {
             let context = self.context
+            let routing = context.routing
             let reader = ShadowReader(upstream: config.upstream, settings: ShadowReader.Settings(config.shadowReads),
-                                      logger: context.logger)
+                                      logger: context.logger, onReport: { routing.recordShadowTimings($0) })
             context.shadow.withLock { $0 = ShadowReads(reader: reader, samplers: ShadowSamplers(flags: config.flags)) }
             reader.start()
             let sync = ControlSync(hub: context.routing, logger: context.logger, settings: { context.settings.config }, shadowTally: { flag in

@@ -186,6 +186,8 @@ public final class ShadowReader: Sendable {
     public var fingerprints: [FingerprintStats] { aggregator.withLock { $0.fingerprints } }
     /// One flag's tally, for its divergence rate.
     public func totals(flag: String) -> ShadowTally { aggregator.withLock { $0.totals(flag: flag) } }
+
+    public func timeline(flag: String) -> [TimelinePoint] { aggregator.withLock { $0.timeline(flag: flag) } }
     /// The fingerprints found nondeterministic, oldest first.
     public var nondeterministicFingerprints: [String] { noise.withLock { $0.fingerprints } }
 
