@@ -166,7 +166,8 @@ else
     admin_port=$(free_port)
     while [[ $admin_port == "$port" ]]; do admin_port=$(free_port); done
     # A migration of pgbench_accounts to pgbench_accounts_v2 (abalance renamed to balance),
-    # with its flag off: the demo moves it to canary once the new table exists.
+    # with its flag off: the demo moves it through every stage once the new table exists.
+    # Guardrails watch canary and live; the report judges with the same thresholds.
     cat >"$tmp/switchyard.yaml" <<YAML
 listen: 127.0.0.1:$port
 upstream: postgresql://switchyard@127.0.0.1:$pg_port/postgres
@@ -182,6 +183,12 @@ flags:
     migration: accounts_v2
     stage: off
     cohort_key: [comment:cohort, setting:switchyard.cohort, application_name]
+    shadow_sample: 0.20
+    guardrails:
+      max_divergence_rate: 0.001
+      max_error_rate_increase: 0.01
+      min_samples: 200
+      step_back_to: shadow
 YAML
     say "starting Switchyard on 127.0.0.1:$port (admin/metrics on 127.0.0.1:$admin_port), config $tmp/switchyard.yaml"
     "$switchyard" serve --config "$tmp/switchyard.yaml" >"$tmp/switchyard.log" 2>&1 &
@@ -195,35 +202,76 @@ fi
 
 say "pgbench -i -s 1 through port $port"
 timeout --foreground 300 pgbench -i -s 1 -q -h 127.0.0.1 -p "$port" -U postgres postgres
-say "pgbench -c 4 -T 10 -P 2 through port $port"
-timeout --foreground 120 pgbench -c 4 -T 10 -P 2 -h 127.0.0.1 -p "$port" -U postgres postgres
+say "pgbench -c 4 -T 5 -P 1 through port $port"
+timeout --foreground 120 pgbench -c 4 -T 5 -P 1 -h 127.0.0.1 -p "$port" -U postgres postgres
 
 if [[ $direct != 1 ]]; then
-    say "migration: creating pgbench_accounts_v2 (abalance renamed to balance) and copying the rows"
+    # The story of one migration: the new table starts empty, dual-write keeps it in step from the
+    # flip on, the backfill copies the rest, verify proves them equal, shadow reads compare answers,
+    # a canary cohort reads the new table, then everyone does, and the report decides.
+    say "migration: creating pgbench_accounts_v2 (abalance renamed to balance), empty"
     psql -X -q -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-        -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance AS balance, filler FROM pgbench_accounts" \
-        -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)"
+        -c "CREATE TABLE pgbench_accounts_v2 (aid int PRIMARY KEY, bid int, balance int, filler char(84))"
     say "switchyard check"
     "$switchyard" check --config "$tmp/switchyard.yaml" || die "switchyard check failed"
-    say "switchyard flag set accounts_v2 dual_write: every write to pgbench_accounts is mirrored into pgbench_accounts_v2"
-    "$switchyard" flag set accounts_v2 dual_write --why "demo" --config "$tmp/switchyard.yaml"
-    say "pgbench -c 4 -T 5 (TPC-B-like: updates pgbench_accounts) through port $port"
-    timeout --foreground 120 pgbench -n -c 4 -T 5 -h 127.0.0.1 -p "$port" -U postgres postgres | grep -E '^(tps|number of (transactions|failed))'
-    differing=$(psql -X -A -t -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -c "
-        SELECT count(*) FROM (
-          (SELECT aid, bid, abalance, filler FROM pgbench_accounts EXCEPT SELECT aid, bid, balance, filler FROM pgbench_accounts_v2)
-          UNION ALL
-          (SELECT aid, bid, balance, filler FROM pgbench_accounts_v2 EXCEPT SELECT aid, bid, abalance, filler FROM pgbench_accounts)) d")
-    say "rows that differ between pgbench_accounts and pgbench_accounts_v2 after the mirrored writes: $differing"
-    [[ $differing == 0 ]] || die "dual-write left $differing differing rows"
-    say "switchyard flag set accounts_v2 canary 50"
-    "$switchyard" flag set accounts_v2 canary 50 --why "demo" --config "$tmp/switchyard.yaml"
-    # Each statement names its cohort in a sqlcommenter comment, as ORMs emit them.
-    printf '%s\n' '\set aid random(1, 100000 * :scale)' '\set c random(1, 1000)' \
-        "SELECT /*cohort='tenant-:c'*/ abalance FROM pgbench_accounts WHERE aid = :aid;" >"$tmp/canary.sql"
-    say "pgbench -c 4 -T 5 select-only with a cohort per statement: half the cohorts read pgbench_accounts_v2"
-    timeout --foreground 120 pgbench -n -c 4 -T 5 -f "$tmp/canary.sql" -h 127.0.0.1 -p "$port" -U postgres postgres | grep -E '^(tps|number of transactions)'
-    psql -X -x -h 127.0.0.1 -p "$port" -U postgres switchyard -c "SHOW FLAGS"
+
+    # Each transaction reads an account as some tenant (a sqlcommenter comment, as ORMs emit them)
+    # and moves its balance: reads are routed per cohort, writes are mirrored.
+    printf '%s\n' '\set aid random(1, 100000 * :scale)' '\set c random(1, 1000)' '\set delta random(-5000, 5000)' \
+        "SELECT /*cohort='tenant-:c'*/ abalance FROM pgbench_accounts WHERE aid = :aid;" \
+        "UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;" >"$tmp/workload.sql"
+    # workload SECONDS: the mixed workload through the proxy; any failed or aborted client stops the demo.
+    workload() {
+        local out
+        out=$(timeout --foreground $(($1 + 60)) pgbench -n -c 4 -T "$1" -f "$tmp/workload.sql" -h 127.0.0.1 -p "$port" -U postgres postgres 2>&1) ||
+            { echo "$out" >&2; die "the workload failed"; }
+        grep -qE 'aborted|^number of failed transactions: [1-9]' <<<"$out" && { echo "$out" >&2; die "the workload had client errors"; }
+        say "  $(grep -E '^tps' <<<"$out" | sed 's/ (without initial connection time)//')"
+    }
+    flag() {
+        say "switchyard flag set accounts_v2 $*"
+        "$switchyard" flag set accounts_v2 "$@" --why "demo" --config "$tmp/switchyard.yaml" >/dev/null
+    }
+
+    flag dual_write
+    say "every write to pgbench_accounts is now mirrored into pgbench_accounts_v2, in the same transaction"
+    workload 4
+    say "switchyard backfill accounts_v2: copying the rows that existed before dual-write"
+    timeout --foreground 300 "$switchyard" backfill accounts_v2 --config "$tmp/switchyard.yaml" 2>&1 | tail -n 2
+    say "switchyard verify accounts_v2"
+    timeout --foreground 300 "$switchyard" verify accounts_v2 --config "$tmp/switchyard.yaml" | tail -n 3 ||
+        die "verify found differences after the backfill"
+
+    flag shadow
+    say "every fifth read of pgbench_accounts is also answered from pgbench_accounts_v2 and compared"
+    workload 6
+    flag canary 5
+    workload 5
+    flag canary 50
+    say "half of the tenants now read pgbench_accounts_v2; the others read pgbench_accounts"
+    workload 5
+    flag live
+    workload 5
+    say "switchyard verify accounts_v2, after the rollout"
+    timeout --foreground 300 "$switchyard" verify accounts_v2 --config "$tmp/switchyard.yaml" | tail -n 3 ||
+        die "verify found differences after the rollout"
+    # The instances store their evidence every two seconds.
+    sleep 3
+    psql -X -h 127.0.0.1 -p "$port" -U postgres switchyard -c "SHOW FLAGS" -c "SHOW LATENCY"
+
+    # The report lands outside the throwaway directory, so it outlives the demo.
+    report_dir=$root/demo-report
+    mkdir -p "$report_dir"
+    say "switchyard report accounts_v2"
+    set +e
+    "$switchyard" report accounts_v2 --config "$tmp/switchyard.yaml" >"$report_dir/cutover-report.md"
+    verdict_status=$?
+    "$switchyard" report accounts_v2 --config "$tmp/switchyard.yaml" --format html >"$report_dir/cutover-report.html"
+    "$switchyard" report accounts_v2 --config "$tmp/switchyard.yaml" --format json >"$report_dir/cutover-report.json"
+    set -e
+    sed -n '1,/^## Traffic/p' "$report_dir/cutover-report.md" | sed '$d'
+    ((verdict_status <= 1)) || die "switchyard report failed (exit $verdict_status)"
+    say "cutover report ($([[ $verdict_status == 0 ]] && echo GO || echo NO-GO)): $report_dir/cutover-report.html (also .md and .json)"
 fi
 
 cat <<EOF
@@ -231,7 +279,7 @@ cat <<EOF
   Switchyard demo is running (logs in $tmp).
   Connect through the proxy:   psql -h 127.0.0.1 -p $port -U postgres postgres
   Admin console:               psql -h 127.0.0.1 -p $port -U postgres switchyard   then  SHOW STATS; SHOW FLAGS; SHOW COHORTS;
-  Move the flag:               $switchyard flag set accounts_v2 live --config $tmp/switchyard.yaml
+  Step the flag back:          $switchyard flag set accounts_v2 shadow --config $tmp/switchyard.yaml
   Metrics:                     curl http://127.0.0.1:${admin_port:-ADMIN_PORT}/metrics
   PostgreSQL itself:           psql -h 127.0.0.1 -p $pg_port -U postgres postgres
 
