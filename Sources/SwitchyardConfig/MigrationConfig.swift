@@ -58,10 +58,22 @@ public struct MigrationConfig: Sendable, Equatable {
     /// strict: a write whose mirror the new relation rejects fails for the client. By default
     /// (false) the client's write is applied alone and the failure recorded as a write divergence.
     public var strict: Bool
+    /// unmirrored_writes: what happens to a write of the old relation in a form Switchyard cannot
+    /// mirror (COPY FROM, MERGE, ...). Default: `refuse` when strict, else `record`.
+    public var unmirroredWrites: UnmirroredWrites
+
+    /// The two answers to a write that cannot be mirrored.
+    public enum UnmirroredWrites: String, Sendable, Equatable, CaseIterable {
+        /// Let it through and record a write divergence (SHOW DIVERGENCES, the cutover report).
+        case record
+        /// Refuse it: the client gets an error naming the migration, and nothing of the statement runs.
+        case refuse
+    }
 
     public init(
         name: String, old: RelationName, new: RelationName, key: [String], columns: [ColumnMapping],
-        extraNewColumns: [ExtraNewColumn] = [], backfill: BackfillConfig = BackfillConfig(), strict: Bool = false
+        extraNewColumns: [ExtraNewColumn] = [], backfill: BackfillConfig = BackfillConfig(), strict: Bool = false,
+        unmirroredWrites: UnmirroredWrites? = nil
     ) {
         self.name = name
         self.old = old
@@ -71,6 +83,7 @@ public struct MigrationConfig: Sendable, Equatable {
         self.extraNewColumns = extraNewColumns
         self.backfill = backfill
         self.strict = strict
+        self.unmirroredWrites = unmirroredWrites ?? (strict ? .refuse : .record)
     }
 
     /// The mapping of an old column, if it is mapped.

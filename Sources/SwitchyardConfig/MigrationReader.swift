@@ -3,7 +3,7 @@
 import Yams
 
 extension DocumentReader {
-    static let migrationKeys = ["name", "old", "new", "key", "columns", "extra_new_columns", "backfill", "strict"]
+    static let migrationKeys = ["name", "old", "new", "key", "columns", "extra_new_columns", "backfill", "strict", "unmirrored_writes"]
     static let columnKeys = ["new", "forward", "inverse"]
     static let flagKeys = ["name", "migration", "stage", "percent", "cohort_key", "salt", "routing", "shadow_sample", "guardrails"]
     static let searchPathKeys = ["old", "new"]
@@ -69,6 +69,7 @@ extension DocumentReader {
         var extras: [(column: ExtraNewColumn, path: String, line: Int?)] = []
         var backfill = BackfillConfig()
         var strict = false
+        var unmirrored: MigrationConfig.UnmirroredWrites?
         for entry in fields {
             switch entry.name {
             case "name":
@@ -88,6 +89,12 @@ extension DocumentReader {
             case "strict":
                 let text = try scalarText(entry, expecting: "true or false")
                 strict = try located(entry) { () throws(ConfigError) in try ConfigValues.bool(text, key: entry.path) }
+            case "unmirrored_writes":
+                let text = try scalarText(entry, expecting: "record or refuse")
+                guard let value = MigrationConfig.UnmirroredWrites(rawValue: text) else {
+                    throw error(entry.valueLine, entry.path, "expected record or refuse, got \(quoted(text))")
+                }
+                unmirrored = value
             default:
                 throw unknownKey(entry, known: Self.migrationKeys)
             }
@@ -133,7 +140,8 @@ extension DocumentReader {
         }
         let config = MigrationConfig(
             name: name.text, old: old.relation, new: new.relation, key: key.columns.map(\.name),
-            columns: columns.map(\.mapping), extraNewColumns: extras.map(\.column), backfill: backfill, strict: strict)
+            columns: columns.map(\.mapping), extraNewColumns: extras.map(\.column), backfill: backfill, strict: strict,
+            unmirroredWrites: unmirrored)
         return MigrationSite(config: config, path: item.path, nameLine: name.line, oldLine: old.line, newLine: new.line)
     }
 

@@ -87,7 +87,10 @@ public struct PreparedStatements: Sendable {
         for (name, statement) in statements {
             let text = desired(statement.sql)
             guard text != statement.serverText else { continue }
-            out.append(Swap(name: name, text: text, parameterTypes: statement.parameterTypes, previous: statement.serverText))
+            // A refusal declares the client's parameters typed, so its Bind still fits.
+            let types = WriteMirror.isRefusal(text)
+                ? WriteMirror.refusalParameterTypes(declared: statement.parameterTypes, sql: statement.sql) : statement.parameterTypes
+            out.append(Swap(name: name, text: text, parameterTypes: types, previous: statement.serverText))
             statements[name]?.serverText = text
         }
         // A stable order, so the same state always sends the same bytes.

@@ -22,6 +22,8 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
     public var rowWidth: Int?
     /// A write whose mirror fails fails for the client (else it is applied alone and recorded).
     public var strict: Bool
+    /// A write in a form not mirrored is refused (else it goes through and is recorded).
+    public var refusesUnmirrored: Bool
 
     public struct Column: Sendable, Equatable, Hashable {
         public var newColumn: String
@@ -43,6 +45,7 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
         // `switchyard check` requires every old column to be mapped.
         rowWidth = m.columns.count
         strict = m.strict
+        refusesUnmirrored = m.unmirroredWrites == .refuse
     }
 
     /// Reverse mirroring, for `live`: writes to the new relation applied to the old one through
@@ -61,6 +64,7 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
         // The new relation may have columns the mapping does not name.
         rowWidth = nil
         strict = m.strict
+        refusesUnmirrored = m.unmirroredWrites == .refuse
     }
 
     func matches(_ r: RelationReference) -> Bool {
@@ -121,6 +125,36 @@ public enum WriteMirror {
     /// The first column of a mirrored statement with RETURNING: the client's rows follow it and
     /// the old row (for the mirror), and a last row carries the command tag (see `MirrorResponseFixer`).
     public static let returningColumn = "switchyard_mirrored_r"
+
+    /// The statement sent instead of a write that is refused: it fails with SQLSTATE 0A000
+    /// (feature_not_supported) and a message naming the migration, and changes nothing.
+    public static func refusal(migration: String, reason: String) -> String {
+        let message = "switchyard: this write is refused because migration \(migration) cannot mirror it into its new table: \(reason)"
+        let hint = "migration \(migration) sets unmirrored_writes: refuse (or strict: true); rewrite the statement as INSERT, UPDATE or DELETE, "
+            + "or set unmirrored_writes: record to let such writes through as recorded write divergences"
+        func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
+        return "DO $switchyard_refusal$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = \(literal(message)), "
+            + "HINT = \(literal(hint)); END$switchyard_refusal$"
+    }
+
+    public static func isRefusal(_ text: String) -> Bool { text.hasPrefix("DO $switchyard_refusal$") }
+
+    /// The parameter types of a refusal prepared in place of `sql`: the client's declared types,
+    /// unspecified ones as text, and as many as the highest `$n` in `sql`, so the client's Bind
+    /// still fits (PostgreSQL rejects an unused parameter of unknown type).
+    public static func refusalParameterTypes(declared: [Int32], sql: String) -> [Int32] {
+        let text: Int32 = 25  // pg_type's text
+        var types = declared.map { $0 == 0 ? text : $0 }
+        var used = 0
+        if let tokens = try? SQLAnalyzer.tokens(in: sql) {
+            let bytes = Array(sql.utf8)
+            used = tokens.filter { $0.kind == .parameter }.compactMap { token in
+                Int(String(decoding: bytes[token.byteRange].dropFirst(), as: UTF8.self))
+            }.max() ?? 0
+        }
+        if types.count < used { types += Array(repeating: text, count: used - types.count) }
+        return types
+    }
 
     /// Whether a statement text is a mirrored write (it answers with a marker).
     public static func isMirrored(_ text: String) -> Bool { text.contains("switchyard_mirrored_") }

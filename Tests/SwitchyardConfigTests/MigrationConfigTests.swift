@@ -302,6 +302,21 @@ struct MigrationConfigTests {
         #expect(error.message.contains(invalid.messageContains), "\(error.message)")
     }
 
+    @Test("unmirrored_writes: record or refuse; without it, refuse follows strict")
+    func unmirroredWrites() throws {
+        func policy(_ lines: String) throws -> MigrationConfig.UnmirroredWrites? {
+            try ConfigLoader.parse(yaml: MigrationDocument.replacing([6: "    key: [id]" + lines])).migrations.first?.unmirroredWrites
+        }
+        #expect(try policy("") == .record)
+        #expect(try policy("\n    strict: true") == .refuse)
+        #expect(try policy("\n    unmirrored_writes: refuse") == .refuse)
+        #expect(try policy("\n    strict: true\n    unmirrored_writes: record") == .record)
+        let error = try #require(Fixture.error(MigrationDocument.replacing([6: "    key: [id]\n    unmirrored_writes: reject"])))
+        #expect(error.key == "migrations[0].unmirrored_writes")
+        #expect(error.line == 7)
+        #expect(error.message == "expected record or refuse, got \"reject\"", "\(error.message)")
+    }
+
     @Test("an error's description carries the file, line and indexed key")
     func description() throws {
         let error = try #require(Fixture.error(MigrationDocument.replacing([10: "      created: { new: created_at, forward: '' }"]),

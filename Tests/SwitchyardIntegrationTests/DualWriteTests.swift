@@ -235,6 +235,51 @@ struct DualWriteTests {
         }
     }
 
+    @Test("unmirrored_writes: refuse (the default under strict): a form not mirrored fails with 0A000 naming the migration, changes nothing, records nothing")
+    func refusedWrites() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        let schema = "sy_ctl_rf_\(UInt32.random(in: 0...UInt32.max))"
+        let yaml = Self.yaml.replacingOccurrences(of: "    key: [id]\n", with: "    key: [id]\n    unmirrored_writes: refuse\n")
+        try #require(yaml.contains("unmirrored_writes: refuse"))
+        try RoutingTests.withProxy(yaml: yaml, upstreamDatabase: Self.database, cluster: cluster, controlSchema: schema) { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            func expectRefused(_ run: () throws -> Void, _ what: String) {
+                do {
+                    try run()
+                    Issue.record("\(what) was not refused")
+                } catch let failure as PQConnection.Failure {
+                    #expect(failure.sqlState == "0A000", "\(what): \(failure)")
+                    #expect(failure.message.contains("migration users_v2 cannot mirror it"), "\(what): \(failure)")
+                } catch {
+                    Issue.record("\(what): \(error)")
+                }
+            }
+            // Simple protocol: a key change, a MERGE, and a string whose other statement must not run either.
+            expectRefused({ _ = try conn.command("update users set id = id + 1000 where id = 12") }, "a key change")
+            expectRefused({ _ = try conn.command("""
+                merge into users u using (values (1, 'merged')) v(id, name) on u.id = v.id
+                when matched then update set name = v.name
+                """) }, "MERGE")
+            expectRefused({ _ = try conn.command("update users set name = 'kept?' where id = 3; update users set id = 1013 where id = 13") },
+                          "a string with a refused statement")
+            // Extended protocol, with parameters, once and prepared.
+            expectRefused({ _ = try conn.command("update users set id = $1 where id = $2", parameters: ["1014", "14"]) }, "extended key change")
+            try conn.prepare("move", "update users set id = $1::int where id = $2")
+            for _ in 1...2 { expectRefused({ _ = try conn.execute(prepared: "move", parameters: ["1015", "15"]) }, "prepared key change") }
+            // The session is fine, and ordinary writes are still mirrored.
+            #expect(try conn.command("update users set name = 'after' where id = 16") == "UPDATE 1")
+            #expect(try cluster.psql("select count(*) from users where id > 1000 or name in ('merged', 'kept?')", database: Self.database) == "0")
+            try Self.expectEqual(cluster)
+            // Refused writes changed nothing, so they are no write divergence; SHOW ROUTING says why they failed.
+            usleep(1_500_000)
+            let stored = (try? cluster.psql("select count(*) from \(schema).write_divergences", database: Self.database)) ?? "0"
+            #expect(stored == "0", "\(stored)")
+            let routing = try proxy.psql("show routing", database: "switchyard")
+            #expect(routing.contains("write refused (users_v2): the statement assigns the key column id"), "\(routing)")
+        }
+    }
+
     @Test("shadow reads: sampled reads are answered on both paths and a wrong row is recorded as a read divergence")
     func shadowReads() throws {
         let cluster = try PostgresCluster.shared()

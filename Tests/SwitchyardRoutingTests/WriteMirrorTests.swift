@@ -125,3 +125,26 @@ struct WriteMirrorTests {
         #expect(cache.shapeCount == 1)
     }
 }
+
+@Suite("Write refusal")
+struct WriteRefusalTests {
+    @Test("a refusal fails with 0A000, names the migration and the reason, and quotes them safely")
+    func text() {
+        let text = WriteMirror.refusal(migration: "users_v2", reason: "MergeStmt is not mirrored yet; it's so")
+        #expect(WriteMirror.isRefusal(text))
+        #expect(text.hasPrefix("DO $switchyard_refusal$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = "))
+        #expect(text.contains("migration users_v2 cannot mirror it into its new table: MergeStmt is not mirrored yet; it''s so'"))
+        #expect(text.hasSuffix("END$switchyard_refusal$"))
+    }
+
+    @Test("a refusal takes the client's parameters: declared types kept, unknown ones as text, up to the highest $n",
+          arguments: [
+              ([], "update t set id = $1 where id = $2", [25, 25] as [Int32]),
+              ([23], "update t set id = $1 where id = $3", [23, 25, 25]),
+              ([0, 20, 0], "update t set id = $1", [25, 20, 25]),
+              ([], "delete from t", []),
+          ] as [([Int32], String, [Int32])])
+    func parameters(declared: [Int32], sql: String, expected: [Int32]) {
+        #expect(WriteMirror.refusalParameterTypes(declared: declared, sql: sql) == expected)
+    }
+}

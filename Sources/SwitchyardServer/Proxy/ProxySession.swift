@@ -505,10 +505,26 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 pendingRetry = nil
             }
         case let .writeNotMirrored(fingerprint, migration, reason):
-            context.routing.recordFallback(fingerprint: fingerprint, reason: "write not mirrored (\(migration)): \(reason)", query: sql)
-            context.routing.recordWriteDivergence(migration: migration, fingerprint: fingerprint, reason: reason, query: sql)
-            logger.warning("a write to a migrated table was not mirrored", metadata: ["migration": "\(migration)", "reason": "\(reason)"])
-            message = nil
+            if router!.table.flags.first(where: { $0.migration == migration })?.mirror?.refusesUnmirrored == true {
+                // Refused: a statement that fails with the reason runs in its place, so the client
+                // gets the error where it expects an answer and nothing of its text runs.
+                context.routing.recordFallback(fingerprint: fingerprint, reason: "write refused (\(migration)): \(reason)", query: sql)
+                logger.warning("a write to a migrated table was refused", metadata: ["migration": "\(migration)", "reason": "\(reason)"])
+                let refusal = WriteMirror.refusal(migration: migration, reason: reason)
+                if case let .parse(parse) = decoded {
+                    // Typed parameters, as many as the client's text uses, so its Bind still fits.
+                    let types = WriteMirror.refusalParameterTypes(declared: parse.parameterTypes, sql: sql)
+                    sentText = refusal
+                    message = FrontendMessage.parse(Parse(statementName: parse.statementName, query: refusal, parameterTypes: types)).encoded()
+                } else {
+                    message = replaced(by: refusal)
+                }
+            } else {
+                context.routing.recordFallback(fingerprint: fingerprint, reason: "write not mirrored (\(migration)): \(reason)", query: sql)
+                context.routing.recordWriteDivergence(migration: migration, fingerprint: fingerprint, reason: reason, query: sql)
+                logger.warning("a write to a migrated table was not mirrored", metadata: ["migration": "\(migration)", "reason": "\(reason)"])
+                message = nil
+            }
         }
         return prefixed(message)
     }
@@ -526,7 +542,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         let swaps = prepared.swaps { sql in
             switch router.decision(sql: sql, info: cache.info(for: sql), cache: cache, wire: .extended) {
             case let .rewritten(text, _), let .mirrored(text, _): return text
-            case .forward, .keptOnOldPath, .writeNotMirrored: return sql
+            case let .writeNotMirrored(_, migration, reason):
+                let refuses = router.table.flags.first { $0.migration == migration }?.mirror?.refusesUnmirrored == true
+                return refuses ? WriteMirror.refusal(migration: migration, reason: reason) : sql
+            case .forward, .keptOnOldPath: return sql
             }
         }
         var out: [UInt8] = []
