@@ -18,12 +18,13 @@ struct Report: ParsableCommand {
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
-        case md, json
+        case md, json, html
     }
 
     @OptionGroup var options: ConfigOptions
     @Argument(help: "The flag's name (flags[].name).") var flag: String
-    @Option(help: "md (Markdown) or json.") var format: Format = .md
+    @Option(help: "md (Markdown), json, or html (one self-contained page with inline SVG charts, opens without a network).")
+    var format: Format = .md
     @Option(help: "Write the report to this file instead of standard output.") var output: String?
 
     func run() throws {
@@ -35,7 +36,12 @@ struct Report: ParsableCommand {
             FileHandle.standardError.write(Data("switchyard: \(error)\n".utf8))
             throw ExitCode(error.isUsage ? 2 : 3)
         }
-        let text = format == .md ? report.markdown() : report.json() + "\n"
+        let text: String
+        switch format {
+        case .md: text = report.markdown()
+        case .json: text = report.json() + "\n"
+        case .html: text = report.html()
+        }
         if let output {
             do {
                 try text.write(toFile: output, atomically: true, encoding: .utf8)
@@ -43,7 +49,9 @@ struct Report: ParsableCommand {
                 FileHandle.standardError.write(Data("switchyard: cannot write \(output): \(error)\n".utf8))
                 throw ExitCode(2)
             }
-            print("\(report.isGo ? "GO" : "NO-GO"): report written to \(output)")
+            // The absolute path, so a script's output says where to open it whatever its directory.
+            let shown = output.hasPrefix("/") ? output : FileManager.default.currentDirectoryPath + "/" + output
+            print("\(report.isGo ? "GO" : "NO-GO"): report written to \(shown)")
         } else {
             print(text, terminator: "")
         }

@@ -62,6 +62,17 @@ struct ReportTests {
             #expect(markdown.stdout.contains("select name from users where id = $1"), "\(markdown.stdout)")
             #expect(markdown.stdout.contains("| backfill complete | pass |"), "\(markdown.stdout)")
             #expect(markdown.stdout.contains("| verify equal | pass |"), "\(markdown.stdout)")
+
+            // The same verdict as a page written to a file: one line on stdout says where it is.
+            let page = NSTemporaryDirectory() + "switchyard-report-\(UUID().uuidString).html"
+            defer { unlink(page) }
+            let html = try Self.cli(["report", "users_v2", "--format", "html", "--output", page], config: path)
+            #expect(html.status == 1, "\(html.stdout)\(html.stderr)")
+            #expect(html.stdout == "NO-GO: report written to \(page)\n")
+            let text = try String(contentsOfFile: page, encoding: .utf8)
+            #expect(text.contains("<section class=\"verdict nogo\">"))
+            #expect(text.contains("select name from users where id = $1"))
+            #expect(text.contains("data-series=\"divergent\""))
         }
     }
 }
