@@ -156,6 +156,93 @@ public enum WriteMirror {
         return types
     }
 
+    struct Unmirrorable: Error {
+        var text: String
+    }
+
+    /// The edits that mirror an UPDATE assigning a key column. RETURNING cannot show a row's key
+    /// before the update, so the statement joins the old relation to itself by key (the row as it
+    /// was), returns the old key beside the new row, and the mirror deletes the moved rows' old keys
+    /// from the new relation before upserting the rows under their new keys. The join is on the key,
+    /// not on `ctid`: when a concurrent update makes PostgreSQL recheck a row, its latest version
+    /// still has the key (a `ctid` would have moved, and the row would be skipped).
+    ///
+    /// The old relation joins as a subquery whose columns are renamed, so the statement's unqualified
+    /// column names do not become ambiguous.
+    ///
+    ///     WITH switchyard_rows AS (UPDATE users SET id = id + 1000
+    ///                              FROM (SELECT id AS switchyard_old_key_1 FROM public.users) AS switchyard_prior
+    ///                              WHERE (id = 12) AND switchyard_prior.switchyard_old_key_1 = users.id
+    ///                              RETURNING users.*, switchyard_prior.switchyard_old_key_1),
+    ///          switchyard_moved AS (DELETE FROM <new> WHERE (id) IN (<old keys of rows whose key changed>)),
+    ///          switchyard_mirror AS (<upsert>)
+    ///     SELECT '<marker>:UPDATE ' || count(*) …
+    static func keyChangeEdits(
+        statement: StatementAnalysis, tokens: [SQLToken], target: MirrorTarget, targetEnd: Int, visible: String, wire: Wire, marker: String
+    ) -> Result<[ReadRewriter.Edit], Unmirrorable> {
+        let bytes = Array(statement.text.utf8)
+        func word(_ t: SQLToken) -> String { String(decoding: bytes[t.byteRange], as: UTF8.self).lowercased() }
+        // The clauses of the UPDATE itself: keywords at parenthesis depth 0 after the target.
+        var depth = 0
+        var from: SQLToken?
+        var whereAt: Int?
+        for (i, t) in tokens.enumerated() where !t.isComment {
+            let text = t.byteRange.count == 1 ? word(t) : ""
+            if text == "(" { depth += 1 } else if text == ")" { depth -= 1 }
+            guard depth == 0, t.byteRange.lowerBound >= targetEnd, t.isKeyword else { continue }
+            switch word(t) {
+            case "from" where from == nil: from = t
+            case "where": whereAt = i
+            default: break
+            }
+        }
+        if let w = whereAt, let next = tokens[(w + 1)...].first(where: { !$0.isComment }), word(next) == "current" {
+            return .failure(Unmirrorable(text: "an UPDATE … WHERE CURRENT OF that assigns a key column is not mirrored"))
+        }
+        guard let firstToken = tokens.first(where: { !$0.isComment }),
+              let lastToken = tokens.last(where: { !$0.isComment && $0.kind != .semicolon }) else {
+            return .failure(Unmirrorable(text: "cannot scan the statement"))
+        }
+        let offset = statement.range.lowerBound
+        let oldKeys = (1...target.oldKey.count).map { "switchyard_old_key_\($0)" }
+        let renamed = zip(target.oldKey, oldKeys).map { "\(quoteIdentifier($0)) AS \($1)" }.joined(separator: ", ")
+        let old = "(SELECT \(renamed) FROM \(quoteIdentifier(target.oldSchema)).\(quoteIdentifier(target.oldName)))"
+        let join = zip(target.oldKey, oldKeys).map { "switchyard_prior.\($1) = \(visible).\(quoteIdentifier($0))" }.joined(separator: " AND ")
+        let priorKeys = oldKeys.map { "switchyard_prior.\($0)" }
+        var edits = [ReadRewriter.Edit(range: (offset + firstToken.byteRange.lowerBound)..<(offset + firstToken.byteRange.lowerBound),
+                                       replacement: "WITH switchyard_rows AS (")]
+        var tail = ""
+        if let from {
+            // The row as it was joins first, so the statement's own FROM items keep their order.
+            let at = offset + from.byteRange.upperBound
+            edits.append(ReadRewriter.Edit(range: at..<at, replacement: " \(old) AS switchyard_prior,"))
+        }
+        if let w = whereAt {
+            guard let condition = tokens[(w + 1)...].first(where: { !$0.isComment }) else {
+                return .failure(Unmirrorable(text: "cannot scan the statement"))
+            }
+            let at = offset + condition.byteRange.lowerBound
+            edits.append(ReadRewriter.Edit(range: at..<at, replacement: "("))
+            tail += ") AND \(join)"
+        } else {
+            tail += (from == nil ? " FROM \(old) AS switchyard_prior" : "") + " WHERE \(join)"
+        }
+        if from == nil, let w = whereAt {
+            let at = offset + tokens[w].byteRange.lowerBound
+            edits.append(ReadRewriter.Edit(range: at..<at, replacement: "FROM \(old) AS switchyard_prior "))
+        }
+        let newKeys = target.oldKey.map { quoteIdentifier($0) }
+        let moved = "DELETE FROM \(target.newRelation) WHERE (\(target.newKey.joined(separator: ", "))) IN "
+            + "(SELECT \(oldKeys.joined(separator: ", ")) FROM switchyard_rows "
+            + "WHERE (\(oldKeys.joined(separator: ", "))) IS DISTINCT FROM (\(newKeys.joined(separator: ", "))))"
+        tail += " RETURNING \(visible).*, \(priorKeys.joined(separator: ", "))), switchyard_moved AS (\(moved)), "
+            + "switchyard_mirror AS (\(target.mirrorStatement(.update))) "
+            + "SELECT '\(marker):UPDATE ' || count(*) AS \(wire.rawValue) FROM switchyard_rows"
+        let end = offset + lastToken.byteRange.upperBound
+        edits.append(ReadRewriter.Edit(range: end..<end, replacement: tail))
+        return .success(edits)
+    }
+
     /// Whether a statement text is a mirrored write (it answers with a marker).
     public static func isMirrored(_ text: String) -> Bool { text.contains("switchyard_mirrored_") }
 
@@ -201,8 +288,11 @@ public enum WriteMirror {
             if statement.relations.contains(where: { $0.access != .read && $0.byteRange.lowerBound != shape.targetLocation }) {
                 return (.notMirrored(migration: target.migration, reason: "a statement that also writes other tables in a WITH clause is not mirrored"), [])
             }
-            if let key = shape.assignedColumns.first(where: { target.oldKey.contains($0) }) {
-                return (.notMirrored(migration: target.migration, reason: "the statement assigns the key column \(key)"), [])
+            let keyChange = shape.assignedColumns.first(where: { target.oldKey.contains($0) })
+            if let key = keyChange, shape.command != .update || shape.hasReturning {
+                return (.notMirrored(migration: target.migration, reason: shape.command == .update
+                    ? "an UPDATE that assigns the key column \(key) with RETURNING is not mirrored yet"
+                    : "the statement assigns the key column \(key)"), [])
             }
             guard let tokens = try? SQLAnalyzer.tokens(in: statement.text),
                   let firstToken = tokens.first(where: { !$0.isComment }),
@@ -210,6 +300,17 @@ public enum WriteMirror {
                 return (.notMirrored(migration: target.migration, reason: "cannot scan the statement"), [])
             }
             let visible = quoteIdentifier(first.alias ?? first.name)
+            if keyChange != nil {
+                switch keyChangeEdits(statement: statement, tokens: tokens, target: target, targetEnd: first.byteRange.upperBound,
+                                      visible: visible, wire: wire, marker: marker) {
+                case let .success(more):
+                    edits += more
+                    migrations.append(target.migration)
+                    continue
+                case let .failure(reason):
+                    return (.notMirrored(migration: target.migration, reason: reason.text), [])
+                }
+            }
             let tag = shape.command == .insert ? "INSERT 0 " : "\(shape.command.rawValue) "
             let offset = statement.range.lowerBound
             if shape.hasReturning {
