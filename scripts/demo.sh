@@ -6,6 +6,7 @@
 #   DEMO_SECONDS=N    exit by itself N seconds after the workload instead of waiting for Ctrl-C
 #   SWITCHYARD_BIN    the switchyard executable (default: $(swift build --show-bin-path)/switchyard)
 #   DEMO_DIRECT=1     diagnostic: skip Switchyard and run the workload straight against PostgreSQL
+#   DEMO_REPORT_DIR   where the cutover report is written (default: demo-report/ in the repository)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -260,7 +261,7 @@ if [[ $direct != 1 ]]; then
     psql -X -h 127.0.0.1 -p "$port" -U postgres switchyard -c "SHOW FLAGS" -c "SHOW LATENCY"
 
     # The report lands outside the throwaway directory, so it outlives the demo.
-    report_dir=$root/demo-report
+    report_dir=${DEMO_REPORT_DIR:-$root/demo-report}
     mkdir -p "$report_dir"
     say "switchyard report accounts_v2"
     set +e
