@@ -243,6 +243,77 @@ public enum WriteMirror {
         return .success(edits)
     }
 
+    /// The staging table a mirrored COPY FROM fills; the proxy drops its statements' answers.
+    public static let copyStaging = "pg_temp.switchyard_copy"
+
+    /// Whether a mirrored text is a COPY FROM through the staging table.
+    public static func isMirroredCopy(_ text: String) -> Bool { text.contains("CREATE TEMP TABLE switchyard_copy ") }
+
+    /// The edits that mirror `COPY users [(a, b)] FROM …`, alone in a simple-protocol query. The
+    /// rows go to a temporary staging table shaped like the old relation (same columns and types,
+    /// no defaults and no constraints, NOT NULL included: a column the COPY leaves out is NULL
+    /// there), then one statement inserts them into the old relation (whose
+    /// defaults, sequences and triggers apply to the columns the COPY leaves out, as they would)
+    /// and mirrors what it stored, all in the query's one transaction:
+    ///
+    ///     CREATE TEMP TABLE switchyard_copy AS SELECT * FROM public.users WITH NO DATA;
+    ///     COPY pg_temp.switchyard_copy (a, b) FROM STDIN …;
+    ///     WITH switchyard_rows AS (INSERT INTO public.users (a, b) SELECT a, b FROM pg_temp.switchyard_copy RETURNING users.*),
+    ///          switchyard_mirror AS (<upsert>)
+    ///     SELECT '<marker>:COPY ' || count(*) …;
+    ///     DROP TABLE pg_temp.switchyard_copy
+    ///
+    /// The client's COPY data flows to the server untouched; the proxy drops the answers of the
+    /// staging statements and turns the marker into the `COPY n` tag.
+    static func copyEdits(statement: StatementAnalysis, relation: RelationReference, target: MirrorTarget, marker: String)
+        -> Result<[ReadRewriter.Edit], Unmirrorable> {
+        guard let tokens = try? SQLAnalyzer.tokens(in: statement.text),
+              let firstToken = tokens.first(where: { !$0.isComment }),
+              let lastToken = tokens.last(where: { !$0.isComment && $0.kind != .semicolon }),
+              let nameEnd = tokens.firstIndex(where: { $0.byteRange.upperBound == relation.byteRange.upperBound }) else {
+            return .failure(Unmirrorable(text: "cannot scan the statement"))
+        }
+        let bytes = Array(statement.text.utf8)
+        func text(_ t: SQLToken) -> String { String(decoding: bytes[t.byteRange], as: UTF8.self) }
+        // The COPY's column list, if any: identifiers between the parentheses after the name.
+        var columns: [String] = []
+        var i = nameEnd + 1
+        while i < tokens.count, tokens[i].isComment { i += 1 }
+        if i < tokens.count, text(tokens[i]) == "(" {
+            i += 1
+            while i < tokens.count, text(tokens[i]) != ")" {
+                let t = tokens[i]
+                if t.kind == .identifier || t.isKeyword {
+                    var name = text(t)
+                    if name.hasPrefix("\"") {
+                        name = String(name.dropFirst().dropLast()).replacingOccurrences(of: "\"\"", with: "\"")
+                    } else {
+                        name = name.lowercased()
+                    }
+                    columns.append(name)
+                } else if !t.isComment && text(t) != "," {
+                    return .failure(Unmirrorable(text: "cannot read the COPY's column list"))
+                }
+                i += 1
+            }
+        }
+        // Without a list the COPY fills every column, in the table's order, as the staging table has them.
+        let list = columns.map(quoteIdentifier).joined(separator: ", ")
+        let insert = columns.isEmpty ? "SELECT *" : "(\(list)) SELECT \(list)"
+        let old = "\(quoteIdentifier(target.oldSchema)).\(quoteIdentifier(target.oldName))"
+        let offset = statement.range.lowerBound
+        let start = offset + firstToken.byteRange.lowerBound
+        let name = (offset + relation.byteRange.lowerBound)..<(offset + relation.byteRange.upperBound)
+        let end = offset + lastToken.byteRange.upperBound
+        return .success([
+            ReadRewriter.Edit(range: start..<start, replacement: "CREATE TEMP TABLE switchyard_copy AS SELECT * FROM \(old) WITH NO DATA; "),
+            ReadRewriter.Edit(range: name, replacement: copyStaging),
+            ReadRewriter.Edit(range: end..<end, replacement: "; WITH switchyard_rows AS (INSERT INTO \(old) \(insert) FROM \(copyStaging) "
+                + "RETURNING \(quoteIdentifier(target.oldName)).*), switchyard_mirror AS (\(target.mirrorStatement(.insert))) "
+                + "SELECT '\(marker):COPY ' || count(*) AS \(Wire.simple.rawValue) FROM switchyard_rows; DROP TABLE \(copyStaging)"),
+        ])
+    }
+
     /// Whether a statement text is a mirrored write (it answers with a marker).
     public static func isMirrored(_ text: String) -> Bool { text.contains("switchyard_mirrored_") }
 
@@ -254,6 +325,7 @@ public enum WriteMirror {
         guard !targets.isEmpty else { return (.untouched, []) }
         var edits: [ReadRewriter.Edit] = []
         var migrations: [String] = []
+        var addedStatements = 0
         for statement in statements {
             let written = statement.relations.filter { r in r.access != .read && targets.contains { $0.matches(r) } }
             guard let first = written.first, let target = targets.first(where: { $0.matches(first) }) else { continue }
@@ -277,6 +349,23 @@ public enum WriteMirror {
                     migrations.append(t.migration)
                 }
                 continue
+            }
+            if statement.statementType == "CopyStmt" {
+                guard wire == .simple, statements.count == 1 else {
+                    return (.notMirrored(migration: target.migration, reason: wire == .simple
+                        ? "COPY FROM in a query string with other statements is not mirrored"
+                        : "COPY FROM in the extended protocol is not mirrored"), [])
+                }
+                switch copyEdits(statement: statement, relation: first, target: target, marker: marker) {
+                case let .success(more):
+                    edits += more
+                    // The staging table's creation, the insert and the drop.
+                    addedStatements += 3
+                    migrations.append(target.migration)
+                    continue
+                case let .failure(reason):
+                    return (.notMirrored(migration: target.migration, reason: reason.text), [])
+                }
             }
             guard let shape = statement.write else {
                 let what = statement.statementType == "SelectStmt" ? "writes to the table inside a WITH clause are" : "\(statement.statementType ?? "this statement") is"
@@ -358,7 +447,7 @@ public enum WriteMirror {
         }
         guard !edits.isEmpty, let text = ReadRewriter.apply(edits, to: sql) else { return (.untouched, []) }
         let check = SQLAnalyzer.analyze(text)
-        guard check.count == statements.count, check.allSatisfy({ $0.error == nil }) else {
+        guard check.count == statements.count + addedStatements, check.allSatisfy({ $0.error == nil }) else {
             return (.notMirrored(migration: migrations.first ?? "", reason: "the mirrored statement does not parse"), [])
         }
         return (.mirrored(text, migrations: migrations), edits)

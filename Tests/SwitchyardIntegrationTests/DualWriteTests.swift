@@ -213,6 +213,40 @@ struct DualWriteTests {
         }
     }
 
+    @Test("COPY FROM STDIN is mirrored: psql's \\copy in text and CSV, with and without a column list; a bad row fails the whole COPY on both sides")
+    func copyFrom() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        try RoutingTests.withProxy(yaml: Self.yaml, upstreamDatabase: Self.database, cluster: cluster) { proxy in
+            /// psql's commands through the proxy with `data` on its standard input: the tags psql prints, or the error.
+            func copy(_ commands: String..., data: String) throws -> ProcessResult {
+                try runProcess(cluster.psqlPath, ["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(proxy.port),
+                                                  "-U", "postgres", "-d", Self.database] + commands.flatMap { ["-c", $0] },
+                               stdin: data, timeout: .seconds(60))
+            }
+            let text = try copy("\\copy users from stdin", data: "200\tcopied-200\t2025-01-01 10:00:00\n201\tcopied-201\t2025-01-01 11:00:00\n")
+            #expect(text.status == 0 && text.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "COPY 2", "\(text.stdout)\(text.stderr)")
+            let csv = try copy("\\copy users (created, id, name) from stdin with (format csv)", data: "2025-02-01 00:00:00,202,\"csv, quoted\"\n")
+            #expect(csv.status == 0 && csv.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "COPY 1", "\(csv.stdout)\(csv.stderr)")
+            // A row the old table refuses (a duplicate key) fails the COPY: nothing of it lands on either side.
+            let bad = try copy("\\copy users from stdin", data: "203\tok\t2025-01-01 00:00:00\n1\tdup\t2025-01-01 00:00:00\n")
+            #expect(bad.status != 0 && bad.stderr.contains("duplicate key value violates unique constraint"), "\(bad.stdout)\(bad.stderr)")
+            #expect(try cluster.psql("select count(*) from users where id = 203", database: Self.database) == "0")
+            try Self.expectEqual(cluster)
+            #expect(try cluster.psql("select full_name from users_v2 where id = 202", database: Self.database) == "csv, quoted")
+            #expect(try cluster.psql("select count(*) from users_v2 where id between 200 and 203", database: Self.database) == "3")
+            // The staging table goes with each COPY: two in one transaction work, and roll back together.
+            let twice = try copy("begin", "\\copy users (id, name, created) from stdin", "\\copy users (id, name, created) from stdin", "commit",
+                                 data: "204\tfirst\t2025-03-01 00:00:00\n\\.\n205\tsecond\t2025-03-01 00:00:00\n\\.\n")
+            #expect(twice.status == 0 && twice.stdout.components(separatedBy: "COPY 1").count == 3, "\(twice.stdout)\(twice.stderr)")
+            let undone = try copy("begin", "\\copy users (id, name, created) from stdin", "rollback",
+                                  data: "206\tundone\t2025-03-01 00:00:00\n\\.\n")
+            #expect(undone.status == 0, "\(undone.stderr)")
+            #expect(try cluster.psql("select count(*) from users_v2 where id in (204, 205, 206)", database: Self.database) == "2")
+            try Self.expectEqual(cluster)
+        }
+    }
+
     @Test("a write the new table rejects: applied alone and recorded by default, failed with strict: true")
     func rejectedMirror() throws {
         let cluster = try PostgresCluster.shared()

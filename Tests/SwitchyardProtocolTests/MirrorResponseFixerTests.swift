@@ -135,4 +135,26 @@ struct MirrorResponseFixerTests {
         let lookalike: BackendMessage = .dataRow(DataRow(values: [Array("sy_12345:UPDATE 1".utf8)]))
         #expect(Self.run(&f, [lookalike, .commandComplete(tag: "SELECT 1")]) == [lookalike, .commandComplete(tag: "SELECT 1")])
     }
+
+    @Test("a mirrored COPY: the client gets CopyInResponse, notices and errors, and one tag, COPY n; the staging statements' tags go")
+    func copy() {
+        var f = Self.fixer()
+        f.requestSent()
+        f.mirroredCopySent()
+        let copyIn = BackendMessage.copyInResponse(CopyResponse(overallFormat: 0, columnFormats: [0, 0, 0]))
+        let out = Self.run(&f, [
+            .commandComplete(tag: "SELECT 0"), copyIn, .commandComplete(tag: "COPY 2"),
+            Self.marker("switchyard_mirrored_q"), Self.markerRow("COPY 2"), .commandComplete(tag: "SELECT 1"),
+            .commandComplete(tag: "DROP TABLE"), .readyForQuery(.idle),
+        ])
+        #expect(out == [copyIn, .commandComplete(tag: "COPY 2"), .readyForQuery(.idle)])
+        #expect(!f.isWatching)
+        // A failed COPY: the error reaches the client, no tag; the next request is not touched.
+        f.requestSent()
+        f.mirroredCopySent()
+        let error = BackendMessage.errorResponse(ErrorFields(severity: "ERROR", sqlState: "23505", message: "duplicate key value"))
+        #expect(Self.run(&f, [.commandComplete(tag: "SELECT 0"), copyIn, error, .readyForQuery(.idle)]) == [copyIn, error, .readyForQuery(.idle)])
+        f.requestSent()
+        #expect(Self.run(&f, [.commandComplete(tag: "DROP TABLE"), .readyForQuery(.idle)]) == [.commandComplete(tag: "DROP TABLE"), .readyForQuery(.idle)])
+    }
 }

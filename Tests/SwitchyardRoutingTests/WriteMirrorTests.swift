@@ -99,7 +99,7 @@ struct WriteMirrorTests {
         ("update users set name = 'x' from other returning *", "RETURNING * over other tables is not mirrored yet"),
         ("delete from users using other o returning o.*", "RETURNING * over other tables is not mirrored yet"),
         ("with d as (delete from users returning *) select * from d", "writes to the table inside a WITH clause are not mirrored yet"),
-        ("copy users from stdin", "CopyStmt is not mirrored yet"),
+        ("copy users from stdin; select 1", "COPY FROM in a query string with other statements is not mirrored"),
         ("merge into users u using src s on u.id = s.id when matched then delete", "MergeStmt is not mirrored yet"),
     ])
     func notMirrored(sql: String, reason: String) {
@@ -181,5 +181,39 @@ struct KeyChangeMirrorTests {
     ])
     func notMirrored(sql: String, reason: String) {
         #expect(WriteMirrorTests.plan(sql) == .notMirrored(migration: "users_v2", reason: reason))
+    }
+}
+
+@Suite("Write mirror: COPY FROM")
+struct CopyMirrorTests {
+    static func tail(_ insert: String) -> String {
+        "; WITH switchyard_rows AS (INSERT INTO public.users \(insert) FROM pg_temp.switchyard_copy RETURNING users.*), "
+            + "switchyard_mirror AS (\(WriteMirrorTests.upsert)) SELECT 'm:COPY ' || count(*) AS switchyard_mirrored_q FROM switchyard_rows; "
+            + "DROP TABLE pg_temp.switchyard_copy"
+    }
+    static let staging = "CREATE TEMP TABLE switchyard_copy AS SELECT * FROM public.users WITH NO DATA; "
+
+    @Test("COPY FROM fills a staging table; one statement inserts its rows into the old table and mirrors them")
+    func withColumns() {
+        let sql = #"COPY public.users (id, "Name", Created) FROM STDIN WITH (FORMAT csv)"#
+        #expect(WriteMirrorTests.plan(sql) == .mirrored(
+            Self.staging + #"COPY pg_temp.switchyard_copy (id, "Name", Created) FROM STDIN WITH (FORMAT csv)"#
+                + Self.tail(#"(id, "Name", created) SELECT id, "Name", created"#),
+            migrations: ["users_v2"]))
+        #expect(WriteMirror.isMirroredCopy(Self.staging))
+    }
+
+    @Test("without a column list every column goes across, in the table's order")
+    func allColumns() {
+        #expect(WriteMirrorTests.plan("copy users from stdin;") == .mirrored(
+            Self.staging + "copy pg_temp.switchyard_copy from stdin" + Self.tail("SELECT *") + ";",
+            migrations: ["users_v2"]))
+    }
+
+    @Test("COPY FROM in the extended protocol is not mirrored; COPY TO is a read")
+    func notMirrored() {
+        #expect(WriteMirrorTests.plan("copy users from stdin", wire: .extended)
+                == .notMirrored(migration: "users_v2", reason: "COPY FROM in the extended protocol is not mirrored"))
+        #expect(WriteMirrorTests.plan("copy users to stdout") == .untouched)
     }
 }

@@ -32,6 +32,8 @@ public struct MirrorResponseFixer: Sendable {
     private var failure: ErrorFields?
     /// Set when a retried statement has been answered: whether it succeeded alone.
     public private(set) var retryOutcome: Bool?
+    /// The request that carries a mirrored COPY: its staging statements' tags are dropped.
+    private var copyRequest: UInt64?
 
     /// The messages the fixer needs whole while watching; it sees every other one's header.
     public static let watchedMessages: Set<UInt8> = [
@@ -78,6 +80,14 @@ public struct MirrorResponseFixer: Sendable {
         }
     }
 
+    /// The Query just counted by ``requestSent()`` is a mirrored COPY FROM (see `WriteMirror`):
+    /// of its answer the client gets the CopyInResponse, errors and notices, and one tag, `COPY n`,
+    /// made of the marker; the tags of the staging statements around it are dropped.
+    public mutating func mirroredCopySent() {
+        watchUntil = max(watchUntil, sent)
+        copyRequest = sent
+    }
+
     /// The session sent the client's statement alone after a dropped failure.
     public mutating func retrySent() {
         sent += 1
@@ -108,6 +118,7 @@ public struct MirrorResponseFixer: Sendable {
         if id == BackendMessageID.readyForQuery.rawValue {
             if answered < sent { answered += 1 }
             pendingTag = nil
+            if let r = copyRequest, answered >= r { copyRequest = nil }
         }
     }
 
@@ -177,7 +188,11 @@ public struct MirrorResponseFixer: Sendable {
             pendingTag = String(decoding: rest, as: UTF8.self)
             return .drop
         case BackendMessageID.commandComplete.rawValue:
-            guard let tag = pendingTag else { return .pass }
+            guard let tag = pendingTag else {
+                // A staging statement of a mirrored COPY (the request being answered is the COPY's).
+                if let r = copyRequest, answered + 1 == r { return .drop }
+                return .pass
+            }
             pendingTag = nil
             return .replace(BackendMessage.commandComplete(tag: tag).encoded())
         default:

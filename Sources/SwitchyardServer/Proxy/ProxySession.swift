@@ -417,7 +417,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 prepared.parsed(name: parse.statementName, sql: sql, parameterTypes: parse.parameterTypes, sentText: sentText)
                 setMirrored(parse.statementName, text: sentText)
             } else if mirrored {
-                fixer?.mirroredQuerySent(retryable: pendingRetry != nil)
+                if WriteMirror.isMirroredCopy(sentText) {
+                    fixer?.mirroredCopySent()
+                } else {
+                    fixer?.mirroredQuerySent(retryable: pendingRetry != nil)
+                }
             }
         }
         // With no flag routing reads, only SET statements matter (a cohort setting for later), and
@@ -496,8 +500,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             message = replaced(by: text)
             // Not strict: an autocommit write whose mirror fails is retried alone (not with
             // RETURNING, whose row description has already gone to the client by then).
+            // (Nor a COPY: its data has gone to the server already.)
             if case .query = decoded, heldStartedIdle, state.transactionStatus == .idle, info.statements.count == 1,
-               !text.contains(WriteMirror.returningColumn),
+               !text.contains(WriteMirror.returningColumn), !WriteMirror.isMirroredCopy(text),
                migrations.allSatisfy({ m in router!.table.flags.first { $0.migration == m }?.mirror?.strict == false }) {
                 pendingRetry = PendingRetry(query: FrontendMessage.wholeMessage(id: id, body: body), sql: sql,
                                             fingerprint: info.statements.first?.fingerprint ?? "", migrations: migrations)
