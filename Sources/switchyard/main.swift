@@ -145,9 +145,10 @@ struct FlagList: ParsableCommand {
     func run() throws {
         let config = try loadOrExit(options)
         let flags = try controlOrExit { () throws(ControlError) in try FlagAdmin.list(config) }
-        print("name\tmigration\tstage\tpercent\tupdated_at\tupdated_by")
+        print("name\tmigration\tstage\tpercent\tupdated_at\tupdated_by\twhy")
         for f in flags {
-            print("\(f.name)\t\(f.migration)\t\(f.stage.rawValue)\t\(ConfigValues.describe(basisPoints: f.percentBasisPoints))\t\(f.updatedAt)\t\(f.updatedBy ?? "")")
+            print("\(f.name)\t\(f.migration)\t\(f.stage.rawValue)\t\(ConfigValues.describe(basisPoints: f.percentBasisPoints))\t\(f.updatedAt)"
+                + "\t\(f.updatedBy ?? "")\t\(f.updatedWhy)")
         }
     }
 }

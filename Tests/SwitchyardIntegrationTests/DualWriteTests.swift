@@ -407,6 +407,14 @@ struct DualWriteTests {
                 usleep(100_000)
             }
             #expect(shown.contains("|shadow|"), "\(shown)")
+            // The flag says why it is back at shadow, wherever it is shown.
+            #expect(shown.contains("|switchyard guardrail: guardrail: ") && shown.contains("shadow reads diverged"), "\(shown)")
+            let path = NSTemporaryDirectory() + "switchyard-guardrail-\(UUID().uuidString).yaml"
+            try (yaml.replacingOccurrences(of: "127.0.0.1:5432/postgres", with: "127.0.0.1:\(cluster.port)/\(Self.database)")
+                + "control:\n  schema: \(schema)\n").write(toFile: path, atomically: true, encoding: .utf8)
+            defer { unlink(path) }
+            let listed = try runProcess(try switchyardBinaryPath, ["flag", "list", "--config", path])
+            #expect(listed.stdout.contains("\tswitchyard guardrail\tguardrail: "), "\(listed.stdout)\(listed.stderr)")
         }
     }
 

@@ -252,7 +252,8 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
             } else {
                 control = "this instance only"
             }
-            return AdminReports.flags(context.routing.current, routed: context.routing.routedReads, control: control)
+            return AdminReports.flags(context.routing.current, routed: context.routing.routedReads, control: control,
+                                      lastChanges: context.routing.lastChanges)
         case .showRouting: return AdminReports.routing(context.routing.fallbackList)
         case .showCohorts: return AdminReports.cohorts(context.routing.cohortList, table: context.routing.current)
         case .showDivergences:

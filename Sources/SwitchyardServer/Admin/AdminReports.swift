@@ -60,13 +60,14 @@ enum AdminReports {
             rows: c.summaryLines().map { [$0.key, $0.value, restartOnly.contains($0.key) ? "no" : "yes"] })
     }
 
-    static func flags(_ table: RoutingTable, routed: [String: UInt64], control: String) -> AdminResult {
+    /// `lastChanges`: per flag, the latest flip's author and reason (a guardrail's step-back says why).
+    static func flags(_ table: RoutingTable, routed: [String: UInt64], control: String, lastChanges: [String: String] = [:]) -> AdminResult {
         AdminResult(
-            columns: ["name", "migration", "stage", "percent", "cohort_key", "old", "new", "reads_routed_to_new", "control"],
+            columns: ["name", "migration", "stage", "percent", "cohort_key", "old", "new", "reads_routed_to_new", "control", "last_change"],
             rows: table.flags.map { f in
                 [f.name, f.migration, f.stage.rawValue, ConfigValues.describe(basisPoints: f.percentBasisPoints),
                  f.cohortKey.map(\.description).joined(separator: ", "), "\(f.route.oldSchema).\(f.route.oldName)",
-                 f.route.readForm, "\(routed[f.name] ?? 0)", control]
+                 f.route.readForm, "\(routed[f.name] ?? 0)", control, lastChanges[f.name] ?? ""]
             })
     }
 

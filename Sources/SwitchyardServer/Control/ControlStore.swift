@@ -11,6 +11,14 @@ public struct StoredFlag: Sendable, Equatable {
     public var percentBasisPoints: Int
     public var updatedAt: String
     public var updatedBy: String?
+    /// Why the flag is where it is: the latest flip's reason (a guardrail's breach, an operator's note).
+    public var updatedWhy: String = ""
+
+    /// "switchyard guardrail: guardrail: 5 of 205 shadow reads diverged …", or "" before any flip.
+    public var lastChange: String {
+        guard let by = updatedBy, !by.isEmpty else { return updatedWhy }
+        return updatedWhy.isEmpty ? by : "\(by): \(updatedWhy)"
+    }
 }
 
 /// One recorded flip.
@@ -114,10 +122,15 @@ struct ControlStore {
     }
 
     func load(_ c: ControlConnection) throws(ControlError) -> [StoredFlag] {
-        try c.execute("SELECT name, migration, stage, percent_bp, updated_at::text, updated_by FROM \(q).flags ORDER BY name").compactMap { row in
+        try c.execute("""
+            SELECT name, migration, stage, percent_bp, updated_at::text, updated_by,
+                   (SELECT why FROM \(q).flag_history h WHERE h.flag = f.name ORDER BY id DESC LIMIT 1)
+            FROM \(q).flags f ORDER BY name
+            """).compactMap { row in
             guard let name = row[0], let migration = row[1], let stageText = row[2], let stage = FlagStage(rawValue: stageText),
                   let bp = row[3].flatMap({ Int($0) }) else { return nil }
-            return StoredFlag(name: name, migration: migration, stage: stage, percentBasisPoints: bp, updatedAt: row[4] ?? "", updatedBy: row[5])
+            return StoredFlag(name: name, migration: migration, stage: stage, percentBasisPoints: bp, updatedAt: row[4] ?? "", updatedBy: row[5],
+                              updatedWhy: row[6] ?? "")
         }
     }
 

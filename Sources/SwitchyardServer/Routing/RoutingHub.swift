@@ -224,6 +224,9 @@ public final class RoutingHub: Sendable {
         rebuild()
     }
 
+    /// Per flag, why it is where it is (the latest flip's author and reason), from the control schema.
+    public var lastChanges: [String: String] { stored.withLock { $0.mapValues(\.lastChange) } }
+
     /// Configured flags with the stored stage and percent laid over them.
     private func rebuild() {
         let overrides = stored.withLock { $0 }
