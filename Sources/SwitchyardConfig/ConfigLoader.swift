@@ -67,6 +67,7 @@ public enum ConfigLoader {
         }
         var config = draft.config
         config.upstream = upstream
+        config.applyServerTLSToSideConnections()
         if let admin = config.adminListen, admin.port != 0, admin.port == config.listen.port,
            admin.host == config.listen.host || isWildcard(admin.host) || isWildcard(config.listen.host) {
             // Blame the setting the operator wrote: admin_listen if it was given, else listen.

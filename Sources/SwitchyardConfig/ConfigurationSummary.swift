@@ -27,7 +27,7 @@ extension SwitchyardConfiguration {
             ("shadow_reads.connections", String(shadowReads.connections)),
             ("shadow_reads.queue", String(shadowReads.queue)),
             ("shadow_reads.statement_timeout", ConfigValues.describe(duration: shadowReads.statementTimeout)),
-        ]
+        ] + tlsSummaryLines()
         for migration in migrations {
             lines.append(("migrations.\(migration.name)", Self.summary(of: migration)))
         }

@@ -10,7 +10,7 @@ struct DocumentReader {
     static let topLevelKeys = [
         "listen", "upstream", "admin_listen", "workers", "max_client_connections", "max_message_size",
         "startup_timeout", "connect_timeout", "shutdown_timeout", "tcp_keepalive", "admin_console", "log",
-        "shadow_reads", "migrations", "flags", "control",
+        "shadow_reads", "migrations", "flags", "control", "client_tls", "server_tls",
     ]
     static let sectionKeys: [String: [String]] = [
         "tcp_keepalive": ["enabled", "idle", "interval", "count"],
@@ -18,6 +18,8 @@ struct DocumentReader {
         "log": ["level", "format"],
         "control": ["schema", "database"],
         "shadow_reads": DocumentReader.shadowReadsKeys,
+        "client_tls": DocumentReader.clientTLSKeys,
+        "server_tls": DocumentReader.serverTLSKeys,
     ]
 
     /// One key and its value, with the dotted path and line used in errors.
@@ -89,6 +91,10 @@ struct DocumentReader {
                 flags = try flagsWithShadow(entry)
             case "control":
                 draft.config.control = try control(entry)
+            case "client_tls":
+                draft.config.clientTLS = try clientTLS(entry)
+            case "server_tls":
+                draft.config.serverTLS = try serverTLS(entry)
             default:
                 throw unknownKey(entry, known: Self.topLevelKeys)
             }

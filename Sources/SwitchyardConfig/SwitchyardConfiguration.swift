@@ -83,6 +83,10 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
     public var flags: [FlagConfig]
     /// control: where flag state, history and divergences are kept.
     public var control: ControlConfig
+    /// client_tls: TLS between applications and Switchyard.
+    public var clientTLS: ClientTLSConfig
+    /// server_tls: TLS between Switchyard and PostgreSQL.
+    public var serverTLS: ServerTLSConfig
 
     public static let defaultListen = HostPort(host: "127.0.0.1", port: 6432)
     public static let defaultAdminListen = HostPort(host: "127.0.0.1", port: 9187)
@@ -112,6 +116,8 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
         self.migrations = []
         self.flags = []
         self.control = ControlConfig()
+        self.clientTLS = ClientTLSConfig()
+        self.serverTLS = ServerTLSConfig()
     }
 }
 

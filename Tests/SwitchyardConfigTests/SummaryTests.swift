@@ -15,12 +15,13 @@ struct SummaryTests {
             "tcp_keepalive.enabled", "tcp_keepalive.idle", "tcp_keepalive.interval", "tcp_keepalive.count",
             "admin_console.users", "admin_console.password", "log.level", "log.format",
             "shadow_reads.connections", "shadow_reads.queue", "shadow_reads.statement_timeout",
+            "client_tls.mode", "client_tls.cert", "client_tls.key", "client_tls.ca", "server_tls.sslmode", "server_tls.root_cert",
             "control.schema", "control.database",
         ])
         #expect(lines.map(\.value) == [
             "127.0.0.1:6432", "postgresql://switchyard@db.internal:5432/postgres", "127.0.0.1:9187", "0", "2000",
             "1GB", "10s", "5s", "30s", "true", "1m", "10s", "6", "[postgres]", "(none)", "info", "text",
-            "2", "100", "5s", "switchyard", "(upstream)",
+            "2", "100", "5s", "disable", "null", "null", "null", "disable", "null", "switchyard", "(upstream)",
         ])
     }
 
@@ -100,6 +101,7 @@ struct SummaryTests {
             case "admin_console.users": value  // Already a YAML flow list.
             case "admin_console.password": "pw"
             case "control.database": "null"  // "(upstream)": no separate control database.
+            case _ where value == "null": value
             default: "'\(value)'"
             }
             if parts.count == 2 {
