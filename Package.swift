@@ -43,10 +43,10 @@ let package = Package(
         .target(name: "SwitchyardMigration", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
         // Pure core: shadow reads: result comparison, noise calibration, sampling and divergence records.
         .target(name: "SwitchyardShadow", swiftSettings: strict),
-        // I/O: sockets, the epoll event loops, signals.
+        // I/O: sockets, TLS over them, the epoll event loops, signals.
         .target(
             name: "SwitchyardIO",
-            dependencies: ["CShims", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CShims", "COpenSSL", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         // Server: client sessions, cancel routing, admin console, metrics, lifecycle.

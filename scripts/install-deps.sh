@@ -22,10 +22,10 @@ if [[ $(id -u) != 0 ]]; then
     sudo=(sudo)
 fi
 
-# C libraries the package links (libpq, OpenSSL, libpg_query), the PostgreSQL server the tests
-# run, pgbouncer for comparisons, Python for the client-library tests, and a headless browser
+# C libraries the package links (libpq, OpenSSL, libpg_query), the openssl command the TLS tests make
+# their certificates with, the PostgreSQL server the tests run, pgbouncer for comparisons, Python for the client-library tests, and a headless browser
 # the HTML report test opens the page in.
-packages=(libpq-dev libssl-dev libpg-query-dev pkg-config postgresql postgresql-contrib pgbouncer chromium-headless-shell)
+packages=(libpq-dev libssl-dev openssl libpg-query-dev pkg-config postgresql postgresql-contrib pgbouncer chromium-headless-shell)
 # Any Python 3 with a working venv (pyenv's, say) will do; Debian's only when there is none.
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     packages+=(python3 python3-venv)

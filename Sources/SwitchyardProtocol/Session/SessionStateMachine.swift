@@ -20,6 +20,8 @@ public struct SessionStateMachine: Sendable {
     public enum StartupAction: Sendable, Equatable {
         /// Answer SSLRequest or GSSENCRequest with the single byte 'N'.
         case declineEncryption
+        /// Answer SSLRequest with 'S' and accept a TLS handshake; call `tlsEstablished` once it is done.
+        case acceptEncryption
         /// Open a connection to the upstream and send it these exact bytes.
         case connectUpstream(StartupMessage)
         /// The client asked for the admin console database.
@@ -50,6 +52,12 @@ public struct SessionStateMachine: Sendable {
 
     /// The admin console's database name, as PgBouncer's `pgbouncer` database.
     public let adminDatabase: String
+    /// What the client's transport must be (client_tls.mode).
+    public let encryption: ClientEncryptionPolicy
+    /// The client's TLS identity once its handshake is done; nil while the connection is plaintext.
+    public private(set) var tls: ClientTLSIdentity?
+    /// An SSLRequest was answered 'S' and the handshake is not done yet.
+    private var encryptionAccepted = false
 
     public private(set) var phase: Phase = .awaitingStartup
     public private(set) var startup: StartupMessage?
@@ -76,8 +84,9 @@ public struct SessionStateMachine: Sendable {
         var isSync: Bool
     }
 
-    public init(adminDatabase: String = "switchyard") {
+    public init(adminDatabase: String = "switchyard", encryption: ClientEncryptionPolicy = .plaintextOnly) {
         self.adminDatabase = adminDatabase
+        self.encryption = encryption
     }
 
     /// Requests sent by the client and not yet answered by ReadyForQuery.
@@ -96,7 +105,16 @@ public struct SessionStateMachine: Sendable {
 
     public mutating func startupPacketReceived(_ packet: StartupPacket) -> StartupAction {
         switch packet {
-        case .sslRequest, .gssEncRequest:
+        case .sslRequest:
+            if tls != nil || encryptionAccepted {
+                phase = .closed
+                return .reject(ErrorFields(severity: "FATAL", sqlState: SQLState.protocolViolation,
+                                           message: "SSLRequest on a connection that is already encrypted"))
+            }
+            guard encryption.offersTLS else { return .declineEncryption }
+            encryptionAccepted = true
+            return .acceptEncryption
+        case .gssEncRequest:
             return .declineEncryption
         case let .cancel(key):
             phase = .closed
@@ -107,6 +125,10 @@ public struct SessionStateMachine: Sendable {
                 return .reject(ErrorFields(severity: "FATAL", sqlState: SQLState.invalidAuthorizationSpecification,
                                            message: "no PostgreSQL user name specified in startup packet"))
             }
+            if let refusal = encryption.refusal(user: user, tls: tls) {
+                phase = .closed
+                return .reject(refusal)
+            }
             startup = message
             if message.database == adminDatabase {
                 phase = .ready
@@ -115,6 +137,20 @@ public struct SessionStateMachine: Sendable {
             phase = .connecting
             return .connectUpstream(message)
         }
+    }
+
+    /// The TLS handshake that followed `acceptEncryption` is done; the startup message comes next, encrypted.
+    public mutating func tlsEstablished(_ identity: ClientTLSIdentity) {
+        encryptionAccepted = false
+        tls = identity
+    }
+
+    /// Bytes that came after an SSLRequest answered 'S' but before the handshake: they were sent in the
+    /// clear where only TLS may follow, so they cannot be trusted as part of the encrypted session.
+    public mutating func plaintextAfterSSLRequest() -> ErrorFields {
+        phase = .closed
+        return ErrorFields(severity: "FATAL", sqlState: SQLState.protocolViolation,
+                           message: "received unencrypted data after SSL request")
     }
 
     /// A startup packet that could not be decoded.

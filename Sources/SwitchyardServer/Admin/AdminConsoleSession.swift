@@ -12,7 +12,7 @@ import SwitchyardProtocol
 /// the client must also answer an MD5 password challenge.
 final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendable {
     let context: ServerContext
-    let client: Socket
+    let client: Link
     unowned let loop: EventLoop
     let startup: StartupMessage
     let info: SessionInfo
@@ -31,7 +31,7 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
         FrontendMessageID.query.rawValue, FrontendMessageID.password.rawValue,
     ]
 
-    init(context: ServerContext, client: Socket, loop: EventLoop, startup: StartupMessage, info: SessionInfo) {
+    init(context: ServerContext, client: Link, loop: EventLoop, startup: StartupMessage, info: SessionInfo) {
         self.context = context
         self.client = client
         self.loop = loop
@@ -98,10 +98,14 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
         if readiness.isWritable { flush() }
         guard !closed, readiness.isReadable || readiness.isErrorOrHangup else { return }
         do {
-            switch try client.read(into: loop.scratch) {
-            case .wouldBlock: return
-            case .endOfFile: close(); return
-            case let .bytes(n): consume(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))
+            // Over TLS, bytes OpenSSL already decrypted do not wake the loop again: read them now (bounded).
+            for _ in 0..<16 {
+                switch try client.read(into: loop.scratch) {
+                case .wouldBlock: break
+                case .endOfFile: close(); return
+                case let .bytes(n): consume(UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n]))
+                }
+                if closed || !client.hasBufferedBytes { break }
             }
         } catch {
             close()

@@ -23,8 +23,8 @@ struct OutputBuffer {
         chunk.withUnsafeBytes { append($0) }
     }
 
-    /// Writes as much as the socket takes. Returns true when everything went out.
-    mutating func flush(to socket: Socket) throws(SocketError) -> Bool {
+    /// Writes as much as the link takes. Returns true when everything went out.
+    mutating func flush(to socket: Link) throws(SocketError) -> Bool {
         while !isEmpty {
             let result = bytes.withUnsafeBytes { raw in
                 Result { () throws(SocketError) -> Int in try socket.write(UnsafeRawBufferPointer(rebasing: raw[offset...])) }
@@ -40,7 +40,7 @@ struct OutputBuffer {
 }
 
 /// Writes `chunk` to `socket` directly when nothing is queued, queueing what it does not take.
-func forward(_ chunk: UnsafeRawBufferPointer, to socket: Socket, queue: inout OutputBuffer) throws(SocketError) {
+func forward(_ chunk: UnsafeRawBufferPointer, to socket: Link, queue: inout OutputBuffer) throws(SocketError) {
     if queue.isEmpty {
         let n = try socket.write(chunk)
         if n < chunk.count { queue.append(UnsafeRawBufferPointer(rebasing: chunk[n...])) }

@@ -14,8 +14,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     let context: ServerContext
     let settings: SessionSettings
     let info: SessionInfo
-    let client: Socket
-    var upstream: Socket?
+    private(set) var client: Link
+    private(set) var upstream: Link?
     unowned let loop: EventLoop
 
     private var state: SessionStateMachine
@@ -98,15 +98,33 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private let createdAt: UInt64
     private var connectStartedAt: UInt64 = 0
     private var logger: Logger
+    /// While the client's TLS handshake is under way: the readiness it waits for.
+    private var clientHandshake: Interest?
+    /// Whether and how the upstream link is encrypted (server_tls.sslmode), and the step it is at
+    /// between the TCP connection and the startup message.
+    private var negotiation: UpstreamNegotiation
+    private enum UpstreamStep {
+        case sslResponse
+        case handshake(Interest)
+    }
+    private var upstreamStep: UpstreamStep?
+    /// The startup message, kept for a second attempt when sslmode is allow.
+    private var startupBytes: [UInt8] = []
+    /// Present while the upstream link is TLS and its first answer has not gone by: removes the
+    /// channel-binding mechanism from the SASL offer.
+    private var saslFilter: SASLOfferFilter?
+    /// The offer lost its channel-binding mechanism: the client's answer is checked before it goes on.
+    private var checkSASLAnswer = false
 
     init(context: ServerContext, client: Socket, loop: EventLoop) {
         self.context = context
         self.settings = context.settings
-        self.client = client
+        self.client = Link(client)
         self.loop = loop
         self.info = SessionInfo(id: context.registry.makeID(), clientAddress: client.peerDescription, loopIndex: loop.index)
         let maxSize = settings.config.maxMessageSize
-        self.state = SessionStateMachine()
+        self.state = SessionStateMachine(encryption: settings.tls.clientPolicy)
+        self.negotiation = UpstreamNegotiation(mode: settings.tls.upstreamMode)
         self.clientScanner = MessageScanner(maxMessageSize: maxSize, inspect: [])
         if context.routing.hasFlags.load(ordering: .acquiring) {
             splicer = MessageSplicer(maxMessageSize: maxSize, hold: [
@@ -149,19 +167,34 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         guard !closed else { return }
         do {
             if fd == client.fd {
-                if readiness.isWritable { try flushToClient() }
-                if readiness.isReadable || readiness.isErrorOrHangup, !closed, clientInterest.contains(.readable) || readiness.isErrorOrHangup {
-                    try readClient()
+                if clientHandshake != nil {
+                    try continueClientHandshake()
+                } else {
+                    // A TLS read or write can wait on the other direction (Link.extraInterest).
+                    if readiness.isWritable || (readiness.isReadable && client.extraInterest.contains(.readable)) { try flushToClient() }
+                    if readiness.isReadable || readiness.isErrorOrHangup || (readiness.isWritable && client.extraInterest.contains(.writable)), !closed,
+                       clientInterest.contains(.readable) || readiness.isErrorOrHangup {
+                        try readClient()
+                    }
                 }
             } else if let upstream, fd == upstream.fd {
                 if connecting {
-                    if readiness.isWritable || readiness.isErrorOrHangup { finishConnect() }
+                    if upstreamStep != nil {
+                        continueUpstreamNegotiation()
+                    } else if readiness.isWritable || readiness.isErrorOrHangup {
+                        finishConnect()
+                    }
                 } else {
-                    if readiness.isWritable { try flushToServer() }
-                    if readiness.isReadable || readiness.isErrorOrHangup, !closed, serverInterest.contains(.readable) || readiness.isErrorOrHangup {
+                    if readiness.isWritable || (readiness.isReadable && upstream.extraInterest.contains(.readable)) { try flushToServer() }
+                    if readiness.isReadable || readiness.isErrorOrHangup || (readiness.isWritable && upstream.extraInterest.contains(.writable)), !closed,
+                       serverInterest.contains(.readable) || readiness.isErrorOrHangup {
                         try readServer()
                     }
                 }
+            }
+            if !closed && (client.isTLS || upstream?.isTLS == true) {
+                updateInterests()
+                try drainDecryptedBytes()
             }
         } catch {
             close(reason: "\(error)")
@@ -183,6 +216,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             info.bytesIn.add(UInt64(n), ordering: .relaxed)
             if state.phase == .awaitingStartup {
                 try handleStartupBytes(chunk)
+            } else if checkSASLAnswer, let refusal = channelBindingRefusal(chunk) {
+                sendFatalAndClose(refusal)
             } else {
                 try forwardClientBytes(chunk)
             }
@@ -631,7 +666,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
 
     private func readServer() throws(SocketError) {
         guard let upstream else { return }
-        switch try upstream.read(into: loop.scratch) {
+        let read = saslFilter == nil && !negotiation.watchingFirstAnswer
+            ? try upstream.read(into: loop.scratch) : try readServerAuthenticating(upstream)
+        switch read {
         case .wouldBlock: return
         case .endOfFile:
             // Deliver what the server said last (often a FATAL error) before closing.
@@ -814,6 +851,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 return
             }
             switch state.startupPacketReceived(packet) {
+            case .acceptEncryption:
+                acceptEncryption(leftover: leftover)
+                return
             case .declineEncryption:
                 try client.writeAll([UInt8(ascii: "N")])
                 guard !leftover.isEmpty else { return }
@@ -835,6 +875,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     $0.upstreamAddress = settings.upstreamAddress
                 }
                 toServer.append(bytes)
+                if negotiation.mode == .allow { startupBytes = bytes }
                 if splicer != nil {
                     var startup: [String: String] = [:]
                     for (k, v) in message.parameters { startup[k] = v }
@@ -882,7 +923,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         }
         do {
             let (socket, connected) = try Socket.connect(to: settings.upstreamAddress)
-            upstream = socket
+            upstream = Link(socket)
             connecting = !connected
             connectStartedAt = loop.clock.monotonicNanoseconds()
             try loop.register(fd: socket.fd, interest: .writable, handler: self)
@@ -899,8 +940,6 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             failConnect(reason: error.reason)
             return
         }
-        connecting = false
-        state.upstreamConnected()
         if settings.upstreamAddress.family != AF_UNIX {
             upstream.setNoDelay()
             let keepalive = settings.config.tcpKeepalive
@@ -908,6 +947,19 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 upstream.setKeepalive(idleSeconds: Int(keepalive.idle.components.seconds), intervalSeconds: Int(keepalive.interval.components.seconds), count: keepalive.count)
             }
         }
+        if negotiation.mode == .disable {
+            upstreamReady()
+        } else {
+            negotiate(negotiation.connected())
+        }
+    }
+
+    /// The upstream link is ready for the startup message and what follows it.
+    private func upstreamReady() {
+        connecting = false
+        upstreamStep = nil
+        state.upstreamConnected()
+        if negotiation.isTLS { saslFilter = SASLOfferFilter() }
         do {
             try flushToServer()
         } catch {
@@ -931,6 +983,189 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         closed = true
         let console = AdminConsoleSession(context: context, client: client, loop: loop, startup: message, info: info)
         console.start(leftover: leftover)
+    }
+
+    // MARK: TLS
+
+    /// SSLRequest answered 'S': the client's TLS handshake comes next.
+    private func acceptEncryption(leftover: [UInt8]) {
+        guard leftover.isEmpty else {
+            context.stats.protocolErrors.add(1, ordering: .relaxed)
+            sendFatalAndClose(state.plaintextAfterSSLRequest())
+            return
+        }
+        guard let tls = settings.tls.client else {
+            close(reason: "TLS accepted without a TLS context")
+            return
+        }
+        do {
+            try client.writeAll([UInt8(ascii: "S")])
+            client.startTLS(try tls.accepting(client.socket))
+        } catch {
+            close(reason: "could not start TLS: \(error)")
+            return
+        }
+        clientHandshake = .readable
+        do { try continueClientHandshake() } catch { close(reason: "\(error)") }
+    }
+
+    private func continueClientHandshake() throws(SocketError) {
+        guard let stream = client.tls else { return }
+        let progress: TLSStream.HandshakeProgress
+        do {
+            progress = try stream.handshake()
+        } catch {
+            // Nothing can be said to the client in the clear once TLS has begun, as PostgreSQL does.
+            logger.info("client TLS handshake failed", metadata: ["error": "\(error.reason)"])
+            close(reason: "TLS handshake failed: \(error.reason)")
+            return
+        }
+        switch progress {
+        case .wantRead: clientHandshake = .readable
+        case .wantWrite: clientHandshake = .writable
+        case .done:
+            clientHandshake = nil
+            state.tlsEstablished(ClientTLSIdentity(hasCertificate: stream.hasPeerCertificate, commonName: stream.peerCommonName))
+            logger.debug("client TLS established", metadata: ["protocol": "\(stream.protocolVersion)"])
+        }
+    }
+
+    /// Carries out a step of the upstream's sslmode negotiation.
+    private func negotiate(_ action: UpstreamNegotiation.Action) {
+        guard let upstream else { return }
+        switch action {
+        case .sendStartup:
+            upstreamReady()
+        case .sendSSLRequest:
+            do {
+                // Eight bytes on a connection that has sent nothing yet: the socket takes them at once.
+                try upstream.writeAll(StartupPacket.sslRequest.encode(), timeoutMs: 100)
+            } catch {
+                failConnect(reason: "sending the SSL request: \(error.reason)")
+                return
+            }
+            upstreamStep = .sslResponse
+        case .startTLS:
+            guard let tls = settings.tls.server else {
+                failConnect(reason: "TLS is not configured (server_tls)")
+                return
+            }
+            do {
+                self.upstream?.startTLS(try tls.connecting(upstream.socket, host: settings.config.upstream.host))
+            } catch {
+                failConnect(reason: "\(error)")
+                return
+            }
+            upstreamStep = .handshake(.writable)
+            continueUpstreamNegotiation()
+        case .reconnect:
+            // allow: the server refused the plaintext attempt before authenticating; once more with TLS.
+            loop.deregister(fd: upstream.fd)
+            upstream.close()
+            self.upstream = nil
+            context.stats.serversActive.subtract(1, ordering: .relaxed)
+            toServer = OutputBuffer()
+            toServer.append(startupBytes)
+            upstreamStep = nil
+            logger.debug("upstream refused a plaintext connection; connecting again with TLS (server_tls.sslmode allow)")
+            startConnect()
+        case let .fail(reason):
+            failConnect(reason: reason)
+        }
+    }
+
+    /// Readiness on the upstream while it answers the SSLRequest or runs the handshake.
+    private func continueUpstreamNegotiation() {
+        guard let upstream, let step = upstreamStep else { return }
+        switch step {
+        case .sslResponse:
+            // One byte exactly: what follows an 'S' belongs to the TLS handshake.
+            let result: ReadResult
+            do {
+                result = try upstream.socket.read(into: UnsafeMutableRawBufferPointer(rebasing: loop.scratch[0..<1]))
+            } catch {
+                failConnect(reason: "reading the answer to the SSL request: \(error.reason)")
+                return
+            }
+            switch result {
+            case .wouldBlock: return
+            case .endOfFile: failConnect(reason: "the server closed the connection after the SSL request")
+            case .bytes: negotiate(negotiation.sslResponse(loop.scratch.load(as: UInt8.self)))
+            }
+        case .handshake:
+            guard let stream = upstream.tls else { return }
+            do {
+                switch try stream.handshake() {
+                case .wantRead: upstreamStep = .handshake(.readable)
+                case .wantWrite: upstreamStep = .handshake(.writable)
+                case .done:
+                    logger.debug("upstream TLS established", metadata: ["protocol": "\(stream.protocolVersion)"])
+                    negotiate(negotiation.tlsEstablished())
+                }
+            } catch {
+                failConnect(reason: "TLS with the upstream failed: \(error.reason)")
+            }
+        }
+    }
+
+    /// A server read while its first answer still matters: whether allow must retry with TLS, and the
+    /// SASL offer without channel binding. The bytes to process are left at the start of the scratch
+    /// buffer; `.wouldBlock` when there are none yet.
+    private func readServerAuthenticating(_ upstream: Link) throws(SocketError) -> ReadResult {
+        // Room is left for a held incomplete first message, so the filtered bytes fit back in the buffer.
+        let room = EventLoop.scratchSize - SASLOfferFilter.maximumFirstMessage
+        let result = try upstream.read(into: UnsafeMutableRawBufferPointer(rebasing: loop.scratch[0..<room]))
+        guard case let .bytes(n) = result else { return result }
+        let chunk = UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n])
+        if let action = negotiation.firstAnswer(isError: chunk[0] == BackendMessageID.errorResponse.rawValue) {
+            negotiate(action)
+            return .wouldBlock
+        }
+        guard saslFilter != nil else { return result }
+        let passed: [UInt8]
+        do {
+            passed = try saslFilter!.process(chunk)
+        } catch {
+            throw SocketError("read", errno: EPROTO, detail: "malformed authentication message from the server: \(error)")
+        }
+        if !saslFilter!.isActive {
+            checkSASLAnswer = saslFilter!.removedChannelBinding
+            saslFilter = nil
+        }
+        if passed.isEmpty { return .wouldBlock }
+        passed.withUnsafeBytes { loop.scratch.copyMemory(from: $0) }
+        return .bytes(passed.count)
+    }
+
+    /// The refusal for a client's SASL answer that asks for channel binding the upstream would reject.
+    private func channelBindingRefusal(_ chunk: UnsafeRawBufferPointer) -> ErrorFields? {
+        checkSASLAnswer = false
+        guard let refusal = SASLOfferFilter.refusal(forClientBytes: chunk) else { return nil }
+        logger.info("client asked for SCRAM channel binding through the proxy; refused with a hint")
+        return refusal
+    }
+
+    /// Reads what OpenSSL already holds decrypted: the socket will not signal those bytes again.
+    /// Bounded; whatever is left after that is picked up on the loop's next turn.
+    private func drainDecryptedBytes() throws(SocketError) {
+        for _ in 0..<16 {
+            if closed { return }
+            if clientHandshake == nil && client.hasBufferedBytes && clientInterest.contains(.readable) {
+                try readClient()
+            } else if !connecting, let upstream, upstream.hasBufferedBytes, serverInterest.contains(.readable) {
+                try readServer()
+            } else {
+                return
+            }
+            if !closed { updateInterests() }
+        }
+        if !closed && (client.hasBufferedBytes || upstream?.hasBufferedBytes == true) {
+            loop.execute { [self] in
+                guard !closed else { return }
+                do { try drainDecryptedBytes() } catch { close(reason: "\(error)") }
+                if !closed { updateInterests() }
+            }
+        }
     }
 
     // MARK: Flushing and interest
@@ -958,6 +1193,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         if !closeAfterClientFlush && (state.phase == .awaitingStartup || (upstreamReady && toServer.isEmpty)) {
             wantClient.insert(.readable)
         }
+        if let clientHandshake {
+            wantClient = clientHandshake
+        } else if client.isTLS {
+            wantClient.formUnion(client.extraInterest)
+        }
         if wantClient != clientInterest {
             clientInterest = wantClient
             loop.setInterest(fd: client.fd, wantClient)
@@ -966,6 +1206,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             var wantServer: Interest = []
             if connecting || !toServer.isEmpty { wantServer.insert(.writable) }
             if !connecting && toClient.isEmpty { wantServer.insert(.readable) }
+            switch upstreamStep {
+            case .sslResponse: wantServer = .readable
+            case let .handshake(interest): wantServer = interest
+            case nil: if upstream.isTLS { wantServer.formUnion(upstream.extraInterest) }
+            }
             if wantServer != serverInterest {
                 serverInterest = wantServer
                 loop.setInterest(fd: upstream.fd, wantServer)

@@ -10,10 +10,33 @@ import SwitchyardIO
 public struct SessionSettings: Sendable {
     public var config: SwitchyardConfiguration
     public var upstreamAddress: SocketAddress
+    public var tls: TLSSettings
 
-    public init(config: SwitchyardConfiguration) throws(SocketError) {
+    public init(config: SwitchyardConfiguration) throws(SettingsError) {
         self.config = config
-        self.upstreamAddress = try SocketAddress.resolve(host: config.upstream.host, port: config.upstream.port)
+        do {
+            self.upstreamAddress = try SocketAddress.resolve(host: config.upstream.host, port: config.upstream.port)
+        } catch {
+            throw .upstream(error)
+        }
+        do {
+            self.tls = try TLSSettings(config)
+        } catch {
+            throw .tls(error)
+        }
+    }
+}
+
+/// Why settings could not be built from a configuration that read correctly.
+public enum SettingsError: Error, Sendable, CustomStringConvertible {
+    case upstream(SocketError)
+    case tls(TLSError)
+
+    public var description: String {
+        switch self {
+        case let .upstream(error): "cannot resolve the upstream: \(error.reason)"
+        case let .tls(error): "TLS: \(error)"
+        }
     }
 }
 

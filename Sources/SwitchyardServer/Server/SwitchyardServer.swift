@@ -7,12 +7,14 @@ import SwitchyardIO
 
 public enum ServerError: Error, Sendable, CustomStringConvertible {
     case cannotResolveUpstream(SocketError)
+    case tls(TLSError)
     case cannotListen(address: String, SocketError)
     case eventLoop(SocketError)
 
     public var description: String {
         switch self {
         case let .cannotResolveUpstream(e): "cannot resolve the upstream: \(e.reason)"
+        case let .tls(e): "cannot set up TLS: \(e)"
         case let .cannotListen(address, e): "cannot listen on \(address): \(e.reason)"
         case let .eventLoop(e): "cannot start event loops: \(e)"
         }
@@ -34,7 +36,14 @@ public final class SwitchyardServer: Sendable {
 
     public init(config: SwitchyardConfiguration, logger: Logger, reload: (@Sendable () throws -> SwitchyardConfiguration)? = nil) throws(ServerError) {
         let settings: SessionSettings
-        do { settings = try SessionSettings(config: config) } catch { throw .cannotResolveUpstream(error) }
+        do {
+            settings = try SessionSettings(config: config)
+        } catch {
+            switch error {
+            case let .upstream(e): throw .cannotResolveUpstream(e)
+            case let .tls(e): throw .tls(e)
+            }
+        }
         let loops = config.workers > 0 ? config.workers : SwitchyardConfiguration.defaultWorkers(cores: ProcessInfo.processInfo.activeProcessorCount)
         let context = ServerContext(settings: settings, loops: loops, logger: logger)
         self.context = context
@@ -123,7 +132,7 @@ public final class SwitchyardServer: Sendable {
             settings = try SessionSettings(config: new)
         } catch {
             context.logger.error("config reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
-            return .failure(ReloadError(message: "reload failed, running configuration kept: cannot resolve upstream: \(error.reason)"))
+            return .failure(ReloadError(message: "reload failed, running configuration kept: \(error)"))
         }
         let restartOnly = old.restartRequiredChanges(to: new)
         var applied = new
