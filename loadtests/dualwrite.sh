@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Cost of dual-write: pgbench TPC-B-like (every transaction updates pgbench_accounts) through a
 # Switchyard whose flag mirrors pgbench_accounts into pgbench_accounts_v2, against a plain
-# passthrough Switchyard and direct PostgreSQL, interleaved in one run. Each target has its own
-# database of the same scale on the one PostgreSQL (direct: dw_direct, A: dw_a, B: dw_b), so only
-# B's writes touch B's tables: at the end B's two tables must hold the same rows (through the
-# mapping abalance -> balance), or the run fails.
+# passthrough Switchyard, direct PostgreSQL, and direct PostgreSQL doing the same dual-write with a
+# trigger (the way pg-osc and pgroll keep a new schema in step), interleaved in one run. Each
+# target has its own database of the same scale on the one PostgreSQL (direct: dw_direct, A: dw_a,
+# B: dw_b, T: dw_t), so only B's and T's writes touch their tables. pgbench_accounts_v2 renames
+# abalance to balance and widens it to bigint (a cast); at the end B's and T's two tables must
+# hold the same rows through that mapping, or the run fails.
 #
 #   A  passthrough: serve --listen ... --upstream ... --admin-listen off (no migrations, no flags)
 #   B  dual_write:  serve --config dualwrite.yaml, flag accounts_v2 at stage dual_write
+#   T  trigger:     direct to PostgreSQL; an AFTER INSERT OR UPDATE OR DELETE row trigger on
+#                   pgbench_accounts upserts (or deletes) the row in pgbench_accounts_v2
+# The issue's target: B keeps at least 90% of T's TPS.
 #
 # Usage: loadtests/dualwrite.sh [--quick]
 # Environment: DURATION (10; 3 with --quick), ROUNDS (5; 1), CLIENTS (8), SCALE (10),
@@ -45,8 +50,8 @@ dualwrite_cleanup() {
 trap dualwrite_cleanup EXIT
 
 lt_start_postgres 100
-declare -A database=([direct]=dw_direct [A]=dw_a [B]=dw_b)
-for target in direct A B; do
+declare -A database=([direct]=dw_direct [A]=dw_a [B]=dw_b [T]=dw_t)
+for target in direct A B T; do
     db=${database[$target]}
     lt_psql_direct -c "CREATE DATABASE $db" >/dev/null
     say "pgbench -i -s $SCALE $db"
@@ -55,9 +60,33 @@ for target in direct A B; do
         die "pgbench -i failed"
     }
 done
-psql_b() { timeout 120 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$lt_pg_port" -U postgres -d dw_b "$@"; }
-psql_b -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance AS balance, filler FROM pgbench_accounts" \
-    -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)" -c "VACUUM ANALYZE" >/dev/null
+psql_db() {
+    local db=$1
+    shift
+    timeout 120 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$lt_pg_port" -U postgres -d "$db" "$@"
+}
+for db in dw_b dw_t; do
+    psql_db "$db" -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance::bigint AS balance, filler FROM pgbench_accounts" \
+        -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)" -c "VACUUM ANALYZE" >/dev/null
+done
+# T: the trigger-based dual-write, the same mapping in PL/pgSQL.
+psql_db dw_t >/dev/null <<'SQL'
+CREATE FUNCTION pgbench_accounts_mirror() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND (TG_OP = 'DELETE' OR NEW.aid <> OLD.aid) THEN
+        DELETE FROM pgbench_accounts_v2 WHERE aid = OLD.aid;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    INSERT INTO pgbench_accounts_v2 (aid, bid, balance, filler) VALUES (NEW.aid, NEW.bid, NEW.abalance::bigint, NEW.filler)
+    ON CONFLICT (aid) DO UPDATE SET bid = EXCLUDED.bid, balance = EXCLUDED.balance, filler = EXCLUDED.filler;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER pgbench_accounts_mirror AFTER INSERT OR UPDATE OR DELETE ON pgbench_accounts
+    FOR EACH ROW EXECUTE FUNCTION pgbench_accounts_mirror();
+SQL
 
 sy_b_port=$(lt_free_port)
 config_b=$lt_tmp/dualwrite.yaml
@@ -71,7 +100,11 @@ migrations:
     old: public.pgbench_accounts
     new: public.pgbench_accounts_v2
     key: [aid]
-    columns: { aid: aid, bid: bid, abalance: balance, filler: filler }
+    columns:
+      aid: aid
+      bid: bid
+      abalance: { new: balance, forward: "abalance::bigint", inverse: "balance::integer" }
+      filler: filler
 flags:
   - name: accounts_v2
     migration: accounts_v2
@@ -82,16 +115,16 @@ EOF
 lt_start_switchyard "$switchyard_bin"
 lt_spawn_switchyard "$switchyard_bin" "$sy_b_port" "$lt_tmp/switchyard-b.log" --config "$config_b"
 sy_b_pid=$lt_spawned_pid
-declare -A port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port)
+declare -A port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port [T]=$lt_pg_port)
 declare -A pid=([A]=$lt_sy_pid [B]=$sy_b_pid)
 
 declare -A tps cpu
 failures=0
 for ((round = 1; round <= ROUNDS; round++)); do
     for mode in $MODES; do
-        for target in direct A B; do
+        for target in direct A B T; do
             before=""
-            [[ $target != direct ]] && before=$(lt_cpu_seconds "${pid[$target]}")
+            [[ -n ${pid[$target]:-} ]] && before=$(lt_cpu_seconds "${pid[$target]}")
             out=$(timeout $((DURATION + 60)) pgbench -n -M "$mode" -c "$CLIENTS" -j $((CLIENTS < 2 ? CLIENTS : 2)) -T "$DURATION" \
                 -h 127.0.0.1 -p "${port[$target]}" -U postgres "${database[$target]}" 2>&1) || {
                 failures=$((failures + 1))
@@ -103,7 +136,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             failed=$(awk -F': ' '/^number of failed transactions/ { split($2, a, " "); print a[1]; exit }' <<<"$out")
             [[ -n $failed && $failed != 0 ]] && failures=$((failures + 1))
             tps[$mode,$target]+="$t "
-            if [[ $target != direct ]]; then
+            if [[ -n ${pid[$target]:-} ]]; then
                 after=$(lt_cpu_seconds "${pid[$target]}")
                 cpu[$mode,$target]+="$(awk -v a="$before" -v b="$after" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') "
             fi
@@ -112,37 +145,46 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-differing=$(psql_b -A -t -c "SELECT count(*) FROM (
-    (SELECT aid, bid, abalance, filler FROM pgbench_accounts EXCEPT SELECT aid, bid, balance, filler FROM pgbench_accounts_v2)
-    UNION ALL
-    (SELECT aid, bid, balance, filler FROM pgbench_accounts_v2 EXCEPT SELECT aid, bid, abalance, filler FROM pgbench_accounts)) d")
+differences() {
+    psql_db "$1" -A -t -c "SELECT count(*) FROM (
+        (SELECT aid, bid, abalance::bigint, filler FROM pgbench_accounts EXCEPT SELECT aid, bid, balance, filler FROM pgbench_accounts_v2)
+        UNION ALL
+        (SELECT aid, bid, balance, filler FROM pgbench_accounts_v2 EXCEPT SELECT aid, bid, abalance::bigint, filler FROM pgbench_accounts)) d"
+}
+differing=$(differences dw_b)
+differing_t=$(differences dw_t)
 
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 results_dir=$(dirname "${BASH_SOURCE[0]}")/results
 mkdir -p "$results_dir"
 report=$results_dir/dualwrite-latest.md
 {
-    echo "# Dual-write cost: pgbench TPC-B-like with pgbench_accounts mirrored vs plain passthrough"
+    echo "# Dual-write cost: pgbench TPC-B-like with pgbench_accounts mirrored, against passthrough and a trigger"
     echo
-    echo "Command: \`$command_line\`; pgbench -c $CLIENTS -j $((CLIENTS < 2 ? CLIENTS : 2)), scale $SCALE, $ROUNDS rounds of $DURATION s, targets interleaved (direct, A, B) within each round."
-    echo "A is a passthrough Switchyard; B mirrors every write to pgbench_accounts into pgbench_accounts_v2 (stage dual_write)."
-    echo "Each target runs on its own database of the same scale in one PostgreSQL (direct: dw_direct, A: dw_a, B: dw_b)."
+    echo "Command: \`$command_line\`; pgbench -c $CLIENTS -j $((CLIENTS < 2 ? CLIENTS : 2)), scale $SCALE, $ROUNDS rounds of $DURATION s, targets interleaved (direct, A, B, T) within each round."
+    echo "A is a passthrough Switchyard; B mirrors every write to pgbench_accounts into pgbench_accounts_v2 (stage dual_write;"
+    echo "abalance renamed to balance and cast to bigint); T is direct PostgreSQL with a row trigger doing the same dual-write."
+    echo "Each target runs on its own database of the same scale in one PostgreSQL (direct: dw_direct, A: dw_a, B: dw_b, T: dw_t)."
+    echo "Target: B / T at least 0.90."
     echo
     lt_machine_md "$switchyard_bin"
     echo
-    echo "| -M | direct TPS | A TPS | B TPS | **B / A** | A CPU µs/tx | B CPU µs/tx | B TPS per round |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    echo "| -M | direct TPS | A TPS | B TPS | T TPS | B / A | **B / T** | A CPU µs/tx | B CPU µs/tx | B TPS per round | T TPS per round |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (a > 0) ? b / a : 0 }'; }
     for mode in $MODES; do
         d=$(median "${tps[$mode,direct]:-}")
         a=$(median "${tps[$mode,A]:-}")
         b=$(median "${tps[$mode,B]:-}")
-        echo "| $mode | $d | $a | $b | **$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", (a > 0) ? b / a : 0 }')** |" \
-            "$(median "${cpu[$mode,A]:-}") | $(median "${cpu[$mode,B]:-}") | ${tps[$mode,B]:-} |"
+        t=$(median "${tps[$mode,T]:-}")
+        echo "| $mode | $d | $a | $b | $t | $(ratio "$a" "$b") | **$(ratio "$t" "$b")** |" \
+            "$(median "${cpu[$mode,A]:-}") | $(median "${cpu[$mode,B]:-}") | ${tps[$mode,B]:-} | ${tps[$mode,T]:-} |"
     done
     echo
-    echo "Rows differing between pgbench_accounts and pgbench_accounts_v2 after every run: **$differing** (must be 0)."
+    echo "Rows differing between pgbench_accounts and pgbench_accounts_v2 after every run: B **$differing**, T **$differing_t** (both must be 0)."
     echo "Failed pgbench runs or transactions: $failures."
 } >"$report"
 cat "$report"
 [[ $differing == 0 ]] || die "$differing rows differ between the old and new tables"
+[[ $differing_t == 0 ]] || die "$differing_t rows differ between the trigger's old and new tables"
 ((failures == 0)) || die "$failures pgbench runs failed"

@@ -56,7 +56,7 @@ extension SwitchyardConfiguration {
     }
 
     /// "canary 12.50% migration=users_v2 cohort_key=[comment:cohort, ...]", plus salt, routing and the shadow keys
-    /// when not defaults ("shadow={sample_percent: 5.00%}").
+    /// when not defaults ("shadow={shadow_sample: 0.05}").
     static func summary(of flag: FlagConfig) -> String {
         var text = "\(flag.stage.rawValue) \(ConfigValues.describe(basisPoints: flag.percentBasisPoints))"
         text += " migration=\(flag.migration)"
