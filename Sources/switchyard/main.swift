@@ -110,6 +110,14 @@ struct CheckConfig: ParsableCommand {
 
     func run() throws {
         let config = try loadOrExit(options)
+        // The certificates and keys are loaded as serve would load them, so a key that is not the
+        // certificate's, or a file that is not PEM, is found here too.
+        do {
+            _ = try TLSSettings(config)
+        } catch {
+            FileHandle.standardError.write(Data("switchyard: config error: TLS: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         for line in config.summaryLines() {
             print("\(line.key) = \(line.value)")
         }

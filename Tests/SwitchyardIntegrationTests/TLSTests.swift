@@ -6,6 +6,7 @@ import SwitchyardConfig
 import SwitchyardProtocol
 import SwitchyardServer
 import SwitchyardTestSupport
+import Synchronization
 import Testing
 
 @Suite(.serialized, .timeLimit(.minutes(10)))
@@ -69,16 +70,18 @@ final class TLSTests {
         #expect(copy.status == 0, "\(copy.stderr)")
         #expect(copy.stdout.contains("100000|5000050000|9950000"), "\(copy.stdout)")
 
-        // pgbench with verify-full: every transaction over TLS.
+        // pgbench with require and with verify-full: every transaction over TLS.
         let pgbenchScript = certificates.directory + "/select.sql"
         try "select 1;\nselect count(*) from generate_series(1, 100);\n".write(toFile: pgbenchScript, atomically: true, encoding: .utf8)
-        let pgbench = try runProcess(
-            try pgbenchPath(), ["-n", "-h", "127.0.0.1", "-p", String(proxy.port), "-U", "postgres", "-c", "4", "-j", "2", "-t", "50",
-                                "-f", pgbenchScript, "postgres"],
-            environment: ["PGSSLMODE": "verify-full", "PGSSLROOTCERT": certificates.caCertificate, "PGCONNECT_TIMEOUT": "10"],
-            timeout: .seconds(120))
-        #expect(pgbench.status == 0, "\(pgbench.stderr)")
-        #expect(pgbench.stdout.contains("number of transactions actually processed: 200/200"), "\(pgbench.stdout)")
+        for mode in ["require", "verify-full"] {
+            let pgbench = try runProcess(
+                try pgbenchPath(), ["-n", "-h", "127.0.0.1", "-p", String(proxy.port), "-U", "postgres", "-c", "4", "-j", "2", "-t", "50",
+                                    "-f", pgbenchScript, "postgres"],
+                environment: ["PGSSLMODE": mode, "PGSSLROOTCERT": certificates.caCertificate, "PGCONNECT_TIMEOUT": "10"],
+                timeout: .seconds(120))
+            #expect(pgbench.status == 0, "\(mode): \(pgbench.stderr)")
+            #expect(pgbench.stdout.contains("number of transactions actually processed: 200/200"), "\(mode): \(pgbench.stdout)")
+        }
 
         // psycopg 3 with verify-full.
         let python = try pythonForTests
@@ -272,14 +275,48 @@ final class TLSTests {
         #expect(check.status == 2)
         #expect(check.stderr.contains("\(config):5: client_tls.key: cannot read \(missing): No such file or directory"), "\(check.stderr)")
 
-        // A key that is not the certificate's is found when the server starts, naming both files.
+        // A key that is not the certificate's is found by check-config and when the server starts or
+        // reloads, naming both files.
         let other = try certificates.client("alice")
+        try """
+            upstream: postgresql://switchyard@127.0.0.1:\(cluster.port)/postgres
+            client_tls:
+              mode: require
+              cert: \(certificates.serverCertificate)
+              key: \(other.key)
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let mismatch = try runProcess(try switchyardBinaryPath, ["check-config", "--config", config], timeout: .seconds(60))
+        #expect(mismatch.status == 2)
+        #expect(mismatch.stderr.contains("loading the private key \(other.key) for the certificate \(certificates.serverCertificate)"),
+                "\(mismatch.stderr)")
         var settings = SwitchyardConfiguration(upstream: try UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(cluster.port)/postgres"))
         settings.listen = HostPort(host: "127.0.0.1", port: 0)
         settings.adminListen = nil
         settings.clientTLS = ClientTLSConfig(mode: .require, cert: certificates.serverCertificate, key: other.key)
         let error = try #require(throws: ServerError.self) { _ = try SwitchyardServer(config: settings, logger: .init(label: "tls-test")) }
         #expect("\(error)".contains(other.key) && "\(error)".contains(certificates.serverCertificate), "\(error)")
+
+        settings.clientTLS = clientTLS(.require)
+        let next = Mutex(settings)
+        let server = try SwitchyardServer(config: settings, logger: .init(label: "tls-test"), reload: { next.withLock { $0 } })
+        server.start()
+        defer { server.shutdown(timeout: .seconds(5)) }
+        next.withLock { $0.clientTLS.key = other.key }
+        guard case let .failure(reload) = server.reload() else {
+            Issue.record("a reload with a key that is not the certificate's succeeded")
+            return
+        }
+        #expect(reload.message.contains("running configuration kept") && reload.message.contains(other.key), "\(reload.message)")
+        let still = try psql(port: server.port, ssl: verifyFull, "select 1")
+        #expect(still.status == 0, "\(still.stderr)")
+        // A good reload takes effect for new sessions: verify-full now wants a client certificate.
+        next.withLock { $0.clientTLS = clientTLS(.verifyFull) }
+        guard case .success = server.reload() else {
+            Issue.record("a good reload failed")
+            return
+        }
+        let refused = try psql(port: server.port, ssl: verifyFull, "select 1")
+        #expect(refused.status == 2 && refused.stderr.contains("connection requires a valid client certificate"), "\(refused.stderr)")
     }
 
     // MARK: - Setup
