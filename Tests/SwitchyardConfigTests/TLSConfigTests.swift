@@ -59,6 +59,25 @@ struct TLSConfigTests {
         #expect(config.serverTLS.libpqParameters.map { "\($0.0)=\($0.1)" } == ["sslmode=verify-ca", "sslrootcert=\(files.ca)"])
     }
 
+    @Test("proxy-config/tls-example.yaml loads once the files it names exist: require in, verify-full out")
+    func exampleLoads() throws {
+        let files = try Files()
+        let components = #filePath.split(separator: "/", omittingEmptySubsequences: false)
+        let path = (components.dropLast(3) + ["proxy-config", "tls-example.yaml"]).joined(separator: "/")
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+            .replacingOccurrences(of: "/etc/switchyard/tls/switchyard.crt", with: files.cert)
+            .replacingOccurrences(of: "/etc/switchyard/tls/switchyard.key", with: files.key)
+            .replacingOccurrences(of: "/etc/switchyard/tls/postgres-ca.crt", with: files.ca)
+        let config = try ConfigLoader.parse(yaml: text, file: path)
+        #expect(config.clientTLS == ClientTLSConfig(mode: .require, cert: files.cert, key: files.key))
+        #expect(config.serverTLS == ServerTLSConfig(sslmode: .verifyFull, rootCert: files.ca))
+        #expect(config.upstream.parameters == ["sslmode": "verify-full", "sslrootcert": files.ca])
+        // As written, the placeholder paths do not exist, and loading says which.
+        let error = try #require(throws: ConfigError.self) { try ConfigLoader.load(path: path) }
+        #expect(error.key == "client_tls.cert")
+        #expect(error.message.hasPrefix("cannot read /etc/switchyard/tls/switchyard.crt"))
+    }
+
     @Test("what each client mode asks of the application")
     func clientModes() {
         let table: [(ClientTLSMode, offers: Bool, requires: Bool, certificate: Bool)] = [
