@@ -257,6 +257,16 @@ final class TLSTests {
         defer { required.stop() }
         let refused = try psql(port: required.port, ssl: ["sslmode": "disable"], "select 1")
         #expect(refused.status == 2 && refused.stderr.contains("does not accept TLS connections"), "\(refused.stderr)")
+
+        // As in libpq, sslmode does not apply to a Unix socket upstream.
+        let socketURI = try UpstreamURI.parse("postgresql://switchyard@/postgres?host=\(cluster.socketDirectory)&port=\(cluster.port)")
+        let overSocket = try ProxyFixture {
+            $0.upstream = socketURI
+            $0.serverTLS = ServerTLSConfig(sslmode: .require)
+        }
+        defer { overSocket.stop() }
+        let local = try psql(port: overSocket.port, ssl: ["sslmode": "disable"], "select 1")
+        #expect(local.status == 0 && local.stdout.contains("1"), "\(local.stderr)")
     }
 
     // MARK: - Configuration

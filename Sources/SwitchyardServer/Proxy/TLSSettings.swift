@@ -25,7 +25,8 @@ public struct TLSSettings: Sendable {
             client = nil
         }
         let serverTLS = config.serverTLS
-        switch serverTLS.sslmode {
+        // As in libpq, sslmode does not apply to a Unix socket (PostgreSQL offers no TLS on one).
+        switch config.upstream.isUnixSocket ? .disable : serverTLS.sslmode {
         case .disable: upstreamMode = .disable
         case .allow: upstreamMode = .allow
         case .prefer: upstreamMode = .prefer
