@@ -756,7 +756,7 @@ out.append("")
 out.append("## Problems seen")
 out.append("")
 notes = open(notes_path).read().rstrip()
-out.append(notes if notes else "None: every run succeeded, neither Switchyard exited, and their stderr has no warnings.")
+out.append(notes if notes else "None: every run succeeded, no Switchyard exited, and their stderr has no warnings.")
 print("\n".join(out))
 PY
 mv "$report.tmp" "$report"
