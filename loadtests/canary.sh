@@ -7,6 +7,8 @@
 # `switchyard check` on the canary configuration, and starts two Switchyard instances on it:
 #   A  passthrough: serve --listen ... --upstream ... --admin-listen off (no migrations, no flags)
 #   B  canary:      serve --config canary.yaml, flag accounts_v2 at stage canary, percent 50
+#   C  shadow 10%:  serve --config canary-shadow.yaml, B's flag with shadow_sample 0.10: one read in
+#                   ten is also answered on both paths by the side connections and compared
 # Each statement carries its cohort in a sqlcommenter comment, /*cohort='...'*/, so the cohorts
 # spread over the canary:
 #   var    one script, SELECT /*cohort='k:c'*/ abalance FROM pgbench_accounts WHERE aid = :aid, with
@@ -17,10 +19,11 @@
 #          the cohorts are in the canary (found by probing B once per candidate cohort before the
 #          timed runs), so half of the transactions use a routed statement. Works in both protocols.
 # For every scenario (protocol:script) and client count, the targets run interleaved
-# (direct, A, B, direct, A, B, ...) for ROUNDS rounds. Reported: median TPS, B / A, B's routed
-# share (SHOW FLAGS reads_routed_to_new before and after each run, against the transactions
-# pgbench ran) and the proxies' CPU time per transaction. The markdown report goes to stdout and
-# to loadtests/results/canary-latest.md.
+# (direct, A, B, C, direct, A, B, C, ...) for ROUNDS rounds. Reported: median TPS, B / A, C / B,
+# B's routed share (SHOW FLAGS reads_routed_to_new before and after each run, against the
+# transactions pgbench ran), C's shadow reads compared and dropped per run (its /metrics before and
+# after) and the proxies' CPU time per transaction. The markdown report goes to stdout and to
+# loadtests/results/canary-latest.md.
 #
 # Usage: loadtests/canary.sh [--quick]
 #   --quick            smoke run: DURATION=3, ROUNDS=1
@@ -32,6 +35,10 @@
 #                      simple:files is also accepted)
 #   PREPARED_FILES=N   scripts in the files set, even, 2 to 100 (default 32)
 #   SCALE=N            pgbench -i scale factor (default 10)
+#   TARGETS="..."      the targets, in their order within a round (default "direct A B C")
+#   SHADOW_SAMPLE=X    C's shadow_sample (default 0.10)
+#   SHADOW_CAP=N       C's max_per_fingerprint_per_second (default 0, no cap: the default of 50 would
+#                      hold pgbench's single query far below the sample rate)
 #   SWITCHYARD_BIN     the switchyard executable (default: $(swift build -c release --show-bin-path)/switchyard)
 set -euo pipefail
 
@@ -50,7 +57,25 @@ CLIENTS=${CLIENTS:-"1 8"}
 SCENARIOS=${SCENARIOS:-"simple:var prepared:files"}
 PREPARED_FILES=${PREPARED_FILES:-32}
 SCALE=${SCALE:-10}
+TARGETS=${TARGETS:-"direct A B C"}
+SHADOW_SAMPLE=${SHADOW_SAMPLE:-0.10}
+SHADOW_CAP=${SHADOW_CAP:-0}
 TARGET_RATIO=0.95
+SHADOW_TARGET_RATIO=0.90
+for target in $TARGETS; do
+    [[ $target == direct || $target == A || $target == B || $target == C ]] || {
+        echo "canary: unknown target '$target' (direct, A, B, C)" >&2
+        exit 2
+    }
+done
+[[ " $TARGETS " == *" B "* ]] || {
+    echo "canary: TARGETS must include B (the cohort probe and the routed share use it)" >&2
+    exit 2
+}
+[[ $SHADOW_SAMPLE =~ ^(0(\.[0-9]{1,4})?|1)$ && $SHADOW_CAP =~ ^[0-9]{1,5}$ ]] || {
+    echo "canary: SHADOW_SAMPLE must be 0 to 1 with at most four decimals and SHADOW_CAP a count (got '$SHADOW_SAMPLE', '$SHADOW_CAP')" >&2
+    exit 2
+}
 for value in "$DURATION" "$ROUNDS" "$SCALE" "$PREPARED_FILES" $CLIENTS; do
     [[ $value =~ ^[1-9][0-9]{0,4}$ ]] || {
         echo "canary: DURATION, ROUNDS, SCALE, PREPARED_FILES and CLIENTS must be positive integers (got '$value')" >&2
@@ -59,7 +84,7 @@ for value in "$DURATION" "$ROUNDS" "$SCALE" "$PREPARED_FILES" $CLIENTS; do
 done
 for c in $CLIENTS; do
     ((c <= 64)) || {
-        echo "canary: at most 64 clients (PostgreSQL runs with max_connections=200, shared by three targets)" >&2
+        echo "canary: at most 64 clients (PostgreSQL runs with max_connections=200, shared by the targets)" >&2
         exit 2
     }
 done
@@ -92,12 +117,15 @@ switchyard_bin=$(lt_switchyard_bin)
 sy_b_pid=""
 sy_b_port=""
 sy_b_log=""
+sy_c_pid=""
 canary_cleanup() {
     local status=$?
     set +e
     lt_stop "$sy_b_pid" TERM "switchyard B"
-    # A B that lt_spawn_switchyard started but gave up on before sy_b_pid was set.
-    [[ -n $lt_spawned_pid && $lt_spawned_pid != "$sy_b_pid" ]] && lt_stop "$lt_spawned_pid" TERM "switchyard B"
+    lt_stop "$sy_c_pid" TERM "switchyard C"
+    # A B or C that lt_spawn_switchyard started but gave up on before its pid was kept.
+    [[ -n $lt_spawned_pid && $lt_spawned_pid != "$sy_b_pid" && $lt_spawned_pid != "$sy_c_pid" ]] &&
+        lt_stop "$lt_spawned_pid" TERM "switchyard"
     (exit "$status")
     lt_cleanup
 }
@@ -146,6 +174,18 @@ control:
   schema: switchyard_bench
 EOF
 
+# C's configuration: B's, on its own port and control schema, with shadow reads at SHADOW_SAMPLE and its
+# admin HTTP on, whose /metrics counts the shadow reads compared and dropped.
+sy_c_port=$(lt_free_port)
+sy_c_http=$(lt_free_port)
+config_c=$lt_tmp/canary-shadow.yaml
+sed -e "s/^listen: .*/listen: 127.0.0.1:$sy_c_port/" -e "s/^admin_listen: .*/admin_listen: 127.0.0.1:$sy_c_http/" \
+    -e "s/^# Generated by .*/# Generated by loadtests\/canary.sh: instance C, B's flag with shadow reads sampled./" \
+    -e "s/^    shadow_sample: 0\$/    shadow_sample: $SHADOW_SAMPLE\n    shadow:\n      max_per_fingerprint_per_second: $SHADOW_CAP/" \
+    -e "s/^  schema: switchyard_bench\$/  schema: switchyard_bench_c/" \
+    -e '/^    # Routing alone/d' -e '/^    # server their own queries/d' "$config_b" >"$config_c"
+grep -q "shadow_sample: $SHADOW_SAMPLE" "$config_c" || die "could not derive C's configuration from B's"
+
 say "switchyard check --config canary.yaml"
 check_out=$lt_tmp/check.out
 check_rc=0
@@ -163,22 +203,40 @@ start_b() {
     sy_b_pid=$lt_spawned_pid
 }
 start_b
+sy_c_log=$lt_tmp/switchyard-c.log
+start_c() {
+    lt_spawn_switchyard "$switchyard_bin" "$sy_c_port" "$sy_c_log" --config "$config_c"
+    sy_c_pid=$lt_spawned_pid
+}
+[[ " $TARGETS " == *" C "* ]] && start_c
 
-declare -A target_port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port)
-targets=(direct A B)
+declare -A target_port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port [C]=$sy_c_port)
+read -r -a targets <<<"$TARGETS"
 for target in "${targets[@]}"; do
     out=$(timeout 30 psql -X -At -h 127.0.0.1 -p "${target_port[$target]}" -U postgres -d postgres \
         -c 'select count(*) from pgbench_branches' 2>&1) || die "$target does not answer: $out"
     [[ $out == "$SCALE" ]] || die "$target answered '$out' to select count(*) from pgbench_branches"
 done
 
-# routed_reads: B's reads_routed_to_new for the flag (empty if the console does not answer).
+# routed_reads [PORT]: B's (or PORT's) reads_routed_to_new for the flag (empty if the console does not answer).
 routed_reads() {
-    lt_admin_query "$sy_b_port" 'SHOW FLAGS' 2>/dev/null | awk -F'\t' '
+    lt_admin_query "${1:-$sy_b_port}" 'SHOW FLAGS' 2>/dev/null | awk -F'\t' '
         NR == 1 { for (i = 1; i <= NF; i++) if ($i == "reads_routed_to_new") col = i; next }
         col && $1 == "accounts_v2" { print $col; exit }'
 }
 [[ $(routed_reads) =~ ^[0-9]+$ ]] || die "B's admin console does not show the flag's reads_routed_to_new"
+
+# shadow_counts: C's shadow reads so far from its /metrics, "completed divergent dropped" (empty if it
+# does not answer). Completed is every outcome: same, divergent, nondeterministic, skipped, error.
+shadow_counts() {
+    timeout 10 curl -sf "http://127.0.0.1:$sy_c_http/metrics" 2>/dev/null | awk '
+        /^switchyard_shadow_reads_total\{/ { done += $2; if ($1 ~ /"divergent"/) div += $2; seen = 1 }
+        /^switchyard_shadow_reads_dropped_total / { dropped = $2 }
+        END { if (seen) print done + 0, div + 0, dropped + 0 }'
+}
+if [[ " $TARGETS " == *" C "* ]]; then
+    [[ -n $(shadow_counts) ]] || die "C's /metrics does not show switchyard_shadow_reads_total"
+fi
 
 # The scripts. aid as in pgbench's select-only; -s SCALE makes :scale right for custom scripts.
 scripts_dir=$lt_tmp/scripts
@@ -238,7 +296,7 @@ mkdir -p "$runs_dir"
 tsv=$lt_tmp/results.tsv
 notes=$lt_tmp/notes.md
 : >"$notes"
-printf 'mode\tscript\tclients\tround\ttarget\tstatus\ttps\tlatency_ms\txacts\tfailed_tx\trouted\tnew_xacts\tcpu_s\n' >"$tsv"
+printf 'mode\tscript\tclients\tround\ttarget\tstatus\ttps\tlatency_ms\txacts\tfailed_tx\trouted\tnew_xacts\tcpu_s\tshadow_done\tshadow_divergent\tshadow_dropped\n' >"$tsv"
 failures=0
 restarts=0
 
@@ -272,12 +330,14 @@ run_one() {
         for f in "$scripts_dir"/files/*.sql; do args+=(-f "$f@1"); done
     fi
     local log=$runs_dir/$mode-$script-c$clients-r$round-$target.log
-    local pid="" cpu_before="" routed_before=""
+    local pid="" cpu_before="" routed_before="" shadow_before=""
     case $target in
     A) pid=$lt_sy_pid ;;
-    B)
+    B | C)
         pid=$sy_b_pid
-        routed_before=$(routed_reads || true)
+        [[ $target == C ]] && pid=$sy_c_pid
+        routed_before=$(routed_reads "$port" || true)
+        [[ $target == C ]] && shadow_before=$(shadow_counts || true)
         ;;
     esac
     [[ -n $pid ]] && cpu_before=$(lt_cpu_seconds "$pid")
@@ -291,10 +351,21 @@ run_one() {
             cpu=$(awk -v a="$cpu_before" -v b="$cpu_after" 'BEGIN { printf "%.2f", b - a }')
         fi
     fi
-    if [[ $target == B ]]; then
-        routed_after=$(routed_reads || true)
+    if [[ $target == B || $target == C ]]; then
+        routed_after=$(routed_reads "$port" || true)
         if [[ $routed_before =~ ^[0-9]+$ && $routed_after =~ ^[0-9]+$ ]]; then
             routed=$((routed_after - routed_before))
+        fi
+    fi
+    # C's shadow reads during the run: completed (every outcome), divergent, dropped. Samples still in
+    # the side connections' queue when pgbench ends (at most shadow_reads.queue) count in the next run.
+    local shadow_delta=("-" "-" "-")
+    if [[ $target == C ]]; then
+        local shadow_after
+        shadow_after=$(shadow_counts || true)
+        if [[ -n $shadow_before && -n $shadow_after ]]; then
+            read -r -a shadow_delta <<<"$(awk -v a="$shadow_before" -v b="$shadow_after" 'BEGIN {
+                split(a, x, " "); split(b, y, " "); print y[1] - x[1], y[2] - x[2], y[3] - x[3] }')"
         fi
     fi
     local tps latency xacts failed new_xacts="-"
@@ -322,8 +393,9 @@ run_one() {
             echo '  ```'
         } >>"$notes"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$script" "$clients" "$round" \
-        "$target" "$status" "${tps:--}" "${latency:--}" "${xacts:--}" "${failed:--}" "$routed" "$new_xacts" "$cpu" >>"$tsv"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$script" "$clients" "$round" \
+        "$target" "$status" "${tps:--}" "${latency:--}" "${xacts:--}" "${failed:--}" "$routed" "$new_xacts" "$cpu" \
+        "${shadow_delta[@]}" >>"$tsv"
     printf '%-8s %-5s c=%-2s r=%s %-6s %9s tps %7s ms routed=%-7s cpu=%ss %s\n' "$mode" "$script" "$clients" \
         "$round" "$target" "${tps:--}" "${latency:--}" "$routed" "$cpu" "$status" >&2
 
@@ -340,6 +412,12 @@ run_one() {
         mv "$sy_b_log" "$lt_tmp/switchyard-b-crash-$restarts.log"
         sy_b_pid=""
         start_b
+    fi
+    if [[ $target == C ]] && ! lt_alive "$sy_c_pid"; then
+        note_exit C "$sy_c_pid" "$sy_c_log" "$what"
+        mv "$sy_c_log" "$lt_tmp/switchyard-c-crash-$restarts.log"
+        sy_c_pid=""
+        start_c
     fi
 }
 
@@ -365,11 +443,14 @@ routing_out=$lt_tmp/show-routing.txt
 lt_admin_query "$sy_b_port" 'SHOW ROUTING' >"$routing_out" 2>&1 || true
 flags_out=$lt_tmp/show-flags.txt
 lt_admin_query "$sy_b_port" 'SHOW FLAGS' >"$flags_out" 2>&1 || true
+divergences_out=$lt_tmp/show-divergences-c.txt
+: >"$divergences_out"
+[[ -n $sy_c_pid ]] && { lt_admin_query "$sy_c_port" 'SHOW DIVERGENCES' >"$divergences_out" 2>&1 || true; }
 
 if ((failures)); then
     lt_keep_logs_dir=$results_dir/canary-latest-logs
 fi
-for pair in "A:$sy_a_log_first" "B:$sy_b_log"; do
+for pair in "A:$sy_a_log_first" "B:$sy_b_log" "C:$sy_c_log"; do
     name=${pair%%:*}
     log=${pair#*:}
     if grep -Eiq 'warning|error|critical|fatal' "$log" 2>/dev/null; then
@@ -399,18 +480,28 @@ meta=$lt_tmp/meta.md
         "PREPARED_FILES=$PREPARED_FILES, pgbench scale $SCALE; $total runs in ${elapsed} s" \
         "(load average before the runs: $load_before). Each run:" \
         "\`pgbench -h 127.0.0.1 -p PORT -U postgres -n -M {simple|prepared} -c C -j min(C,2) -T $DURATION -s $SCALE -f SCRIPT... postgres\`," \
-        "the targets interleaved within each round: direct, A, B."
+        "the targets interleaved within each round: ${targets[*]}."
     echo
     echo "Targets, all on one PostgreSQL (max_connections=200, shared_buffers=256MB, fsync=off, synchronous_commit=off, 127.0.0.1 only):"
     echo
     echo "- **direct**: PostgreSQL itself, for reference."
     echo "- **A** (passthrough): \`switchyard serve --listen 127.0.0.1:PORT --upstream postgresql://postgres@127.0.0.1:PGPORT/postgres --admin-listen off\`, no migrations or flags."
     echo "- **B** (canary 50%): \`switchyard serve --config canary.yaml\`, below; its admin console answers SHOW FLAGS."
+    echo "- **C** (canary 50% and shadow reads): \`switchyard serve --config canary-shadow.yaml\`, B's configuration with" \
+        "\`shadow_sample: $SHADOW_SAMPLE\` and \`max_per_fingerprint_per_second: $SHADOW_CAP\` (0: no cap), its own" \
+        "control schema, and its admin HTTP on for \`/metrics\` (shadow reads: default pool, 2 side connections, queue 100)."
     echo
-    echo "Both use the default worker count (one event loop per core)."
+    echo "All use the default worker count (one event loop per two cores)."
     echo
     echo '```yaml'
     sed "s/$sy_b_port/PORT/; s/$lt_pg_port/PGPORT/" "$config_b"
+    echo '```'
+    echo
+    echo "C's differences from B's configuration:"
+    echo
+    echo '```diff'
+    diff -U0 <(sed "s/$sy_b_port/PORT/; s/$lt_pg_port/PGPORT/" "$config_b") \
+        <(sed "s/$sy_c_port/PORT/; s/$sy_c_http/HTTPPORT/; s/$lt_pg_port/PGPORT/" "$config_c") | tail -n +3 || true
     echo '```'
     echo
     echo "\`switchyard check --config canary.yaml\` (exit $check_rc):"
@@ -441,15 +532,17 @@ meta=$lt_tmp/meta.md
 } >"$meta"
 
 report=$results_dir/canary-latest.md
-python3 - "$tsv" "$meta" "$notes" "$TARGET_RATIO" "$PREPARED_FILES" "$routing_out" "$flags_out" >"$report.tmp" <<'PY'
+python3 - "$tsv" "$meta" "$notes" "$TARGET_RATIO" "$PREPARED_FILES" "$routing_out" "$flags_out" "$TARGETS" \
+    "$SHADOW_TARGET_RATIO" "$SHADOW_SAMPLE" "$divergences_out" >"$report.tmp" <<'PY'
 import csv
 import statistics
 import sys
 
 tsv, meta_path, notes_path, target_ratio, n_files, routing_path, flags_path = sys.argv[1:8]
+TARGETS = sys.argv[8].split()
+shadow_ratio, shadow_sample, divergences_path = float(sys.argv[9]), float(sys.argv[10]), sys.argv[11]
 target_ratio = float(target_ratio)
 n_files = int(n_files)
-TARGETS = ["direct", "A", "B"]
 
 
 def num(text):
@@ -520,7 +613,7 @@ def cpu_us(key, target):
     return med(vals)
 
 
-def per_round(key):
+def per_round(key, top="B", bottom="A"):
     ratios = []
     by_round = {}
     for r in rows:
@@ -528,8 +621,8 @@ def per_round(key):
             by_round.setdefault(r["round"], {})[r["target"]] = float(r["tps"])
     for rnd in sorted(by_round, key=int):
         d = by_round[rnd]
-        if "A" in d and "B" in d:
-            ratios.append(d["B"] / d["A"])
+        if top in d and bottom in d:
+            ratios.append(d[top] / d[bottom])
     return ratios
 
 
@@ -551,7 +644,7 @@ out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |
 verdicts = []
 for key in scenarios:
     mode, script, clients = key
-    m = {t: med([float(r["tps"]) for r in runs(key, t)]) for t in TARGETS}
+    m = {t: med([float(r["tps"]) for r in runs(key, t)]) for t in ["direct", "A", "B", "C"]}
     ba = ratio(m["B"], m["A"])
     pr = per_round(key)
     pr_text = f"{med(pr):.3f} ({min(pr):.3f}–{max(pr):.3f})" if pr else "—"
@@ -597,6 +690,41 @@ for key, ba, pr, met in verdicts:
         out.append(f"- For reference, -M prepared ({key[1]}), {key[2]} client(s): B / A = {ba:.3f}"
                    f" ({'≥' if met else '<'} 0.95{spread}).")
 out.append("")
+if "C" in TARGETS:
+    out.append(f"## Target: shadow reads at {shadow_sample:g} keep at least {shadow_ratio:.0%} of the TPS (C / B)")
+    out.append("")
+    out.append("C is B with shadow reads sampled. **C / B** is the ratio of the median TPS, with the per-round ratios"
+               " (B and C ran back to back). The shadow reads are C's `/metrics` counters read before and after each run:"
+               " compared is every finished sample (same, divergent, nondeterministic, skipped, error), dropped the samples"
+               " refused because the side connections' queue was full. Drawn = compared + dropped, so drawn / statements"
+               " should be close to the sample rate, and compared / statements is the share actually compared.")
+    out.append("")
+    out.append("| protocol | script | clients | B TPS | C TPS | **C / B** | C / B per round (median, min–max) | B CPU µs/tx "
+               "| C CPU µs/tx | statements (C) | drawn | compared | dropped | divergent | C ≥ 90% of B? |")
+    out.append("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | --- |")
+    for key in scenarios:
+        b = med([float(r["tps"]) for r in runs(key, "B")])
+        c = med([float(r["tps"]) for r in runs(key, "C")])
+        cb = ratio(c, b)
+        pr = per_round(key, "C", "B")
+        pr_text = f"{med(pr):.3f} ({min(pr):.3f}–{max(pr):.3f})" if pr else "—"
+        cr = [r for r in runs(key, "C") if num(r["shadow_done"]) is not None and num(r["xacts"])]
+        xs = sum(num(r["xacts"]) for r in cr)
+        done = sum(num(r["shadow_done"]) for r in cr)
+        dropped = sum(num(r["shadow_dropped"]) for r in cr)
+        div = sum(num(r["shadow_divergent"]) for r in cr)
+        pct = (lambda n: f"{n:.0f} ({n / xs:.2%})") if xs else (lambda n: "—")
+        met = None if cb is None else cb >= shadow_ratio
+        out.append(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(b, '.0f')} | {fmt(c, '.0f')} | **{fmt(cb, '.3f')}** | {pr_text} "
+                   f"| {fmt(cpu_us(key, 'B'), '.0f')} | {fmt(cpu_us(key, 'C'), '.0f')} | {xs:.0f} | {pct(done + dropped)} "
+                   f"| {pct(done)} | {pct(dropped)} | {div:.0f} | {'—' if met is None else ('yes' if met else '**no**')} |")
+    out.append("")
+    out.append("C's `SHOW DIVERGENCES` after the runs (a correct mapping: there should be none):")
+    out.append("")
+    out.append("```")
+    out.append(open(divergences_path).read().rstrip())
+    out.append("```")
+    out.append("")
 out.append("## Every run (TPS)")
 out.append("")
 rounds = sorted({int(r["round"]) for r in rows})
@@ -628,7 +756,7 @@ out.append("")
 out.append("## Problems seen")
 out.append("")
 notes = open(notes_path).read().rstrip()
-out.append(notes if notes else "None: every run succeeded, neither Switchyard exited, and their stderr has no warnings.")
+out.append(notes if notes else "None: every run succeeded, no Switchyard exited, and their stderr has no warnings.")
 print("\n".join(out))
 PY
 mv "$report.tmp" "$report"
