@@ -407,6 +407,10 @@ struct DualWriteTests {
                 usleep(100_000)
             }
             #expect(shown.contains("|shadow|"), "\(shown)")
+            // One breach, one step-back: no second flip while the first comes back through the control schema.
+            usleep(1_000_000)
+            #expect(try cluster.psql("select count(*) from \(schema).flag_history where changed_by = 'switchyard guardrail'",
+                                     database: Self.database) == "1")
             // The flag says why it is back at shadow, wherever it is shown.
             #expect(shown.contains("|switchyard guardrail: guardrail: ") && shown.contains("shadow reads diverged"), "\(shown)")
             let path = NSTemporaryDirectory() + "switchyard-guardrail-\(UUID().uuidString).yaml"

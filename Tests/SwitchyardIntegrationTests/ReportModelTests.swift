@@ -86,4 +86,18 @@ struct ReportModelTests {
         #expect(canary["p95"] != nil && canary["p99"] != nil && canary["errors"] as? Int == 5)
         #expect(object["divergences"] as? [Any] != nil)
     }
+
+    @Test("a latency histogram since a copy of it holds only what was recorded after, so a guardrail judges the stage alone")
+    func histogramSince() {
+        var h = RoutingHub.emptyLatencyHistogram()
+        _ = h.record(50_000, count: 100)
+        let base = h
+        _ = h.record(1_000, count: 300)
+        _ = h.record(50_000, count: 1)
+        let since = h.since(base)
+        #expect(since.totalCount == 301)
+        #expect(since.valueAtPercentile(50) / 10 == 100)
+        #expect(h.since(nil).totalCount == 401)
+        #expect(h.since(h).totalCount == 0)
+    }
 }

@@ -1,5 +1,6 @@
 // Keeps this instance's flags in step with the control schema: LISTEN for flips, reload on notice.
 import Foundation
+import Histogram
 import Logging
 import Synchronization
 import SwitchyardConfig
@@ -35,7 +36,12 @@ final class ControlSync: Sendable {
         var divergent: UInt64 = 0
         var judged: UInt64 = 0
         var errors = Guardrails.ErrorEvidence(newErrors: 0, newRequests: 0, oldErrors: 0, oldRequests: 0)
+        /// The flag's served latency histograms, so the p99 guardrail also judges only the stage's requests.
+        var latency: [LatencyLabel: Histogram<UInt64>] = [:]
     }
+
+    /// The baseline state between a step-back and the flip's return through the control schema.
+    static let steppedBack = "stepped back"
 
     /// This instance's evidence for the cutover report, stored every few seconds under `instance`.
     private let evidence: @Sendable () -> [EvidenceRow]
@@ -79,37 +85,42 @@ final class ControlSync: Sendable {
                 }
             }
             let now = Baseline(state: "\(flag.stage.rawValue)/\(flag.percentBasisPoints)", divergent: tally.divergent, judged: tally.judged,
-                               errors: errors)
-            let baseline = baselines.withLock { all -> Baseline in
+                               errors: errors, latency: series.mapValues(\.histogram))
+            let baseline = baselines.withLock { all -> Baseline? in
                 guard let b = all[flag.name] else {
                     // First seen: all the evidence so far belongs to the stage the flag is in.
                     all[flag.name] = Baseline(state: now.state)
                     return Baseline(state: now.state)
                 }
                 if b.state == now.state { return b }
+                // Stepped back, and the flip has not come back yet: nothing to judge (judging the
+                // same evidence again would step back a second time).
+                if b.state == Self.steppedBack && Guardrails.guards(flag.stage) { return nil }
                 all[flag.name] = now
                 return now
             }
-            guard Guardrails.guards(flag.stage) else { continue }
-            // Per fingerprint: the new path's requests (any cohort) against the control cohort's old path.
+            guard let baseline, Guardrails.guards(flag.stage) else { continue }
+            // Per fingerprint, since the stage began: the new path's requests (any cohort) against
+            // the control cohort's old path.
+            let sinceStage = series.map { label, s in (label, s.histogram.since(baseline.latency[label])) }
             var evidence: [Guardrails.LatencyEvidence] = []
-            for (label, s) in series where label.path == .new {
-                guard let old = series.first(where: { $0.key.fingerprint == label.fingerprint && $0.key.path == .old && $0.key.cohort == "control" })?.value
+            for (label, new) in sinceStage where label.path == .new {
+                guard let old = sinceStage.first(where: { $0.0.fingerprint == label.fingerprint && $0.0.path == .old && $0.0.cohort == "control" })?.1
                 else { continue }
                 evidence.append(Guardrails.LatencyEvidence(
-                    fingerprint: label.fingerprint, newP99Micros: s.histogram.valueAtPercentile(99), newRequests: s.requests,
-                    oldP99Micros: old.histogram.valueAtPercentile(99), oldRequests: old.requests))
+                    fingerprint: label.fingerprint, newP99Micros: new.valueAtPercentile(99), newRequests: new.totalCount,
+                    oldP99Micros: old.valueAtPercentile(99), oldRequests: old.totalCount))
             }
-            let sinceStage = Guardrails.ErrorEvidence(
+            let errorsSinceStage = Guardrails.ErrorEvidence(
                 newErrors: errors.newErrors &- baseline.errors.newErrors, newRequests: errors.newRequests &- baseline.errors.newRequests,
                 oldErrors: errors.oldErrors &- baseline.errors.oldErrors, oldRequests: errors.oldRequests &- baseline.errors.oldRequests)
             guard let reason = Guardrails.breach(guardrails, divergent: tally.divergent &- baseline.divergent,
-                                                 judged: tally.judged &- baseline.judged, latency: evidence, errors: sinceStage) else { continue }
+                                                 judged: tally.judged &- baseline.judged, latency: evidence, errors: errorsSinceStage) else { continue }
             _ = try store.setFlag(connection, name: flag.name, stage: guardrails.stepBackTo, percentBasisPoints: nil, by: "switchyard guardrail", why: reason)
             // Until the flip comes back through NOTIFY the table still says canary or live: judge from scratch.
             baselines.withLock {
                 var stepped = now
-                stepped.state = "stepped back"
+                stepped.state = Self.steppedBack
                 $0[flag.name] = stepped
             }
             logger.warning("guardrail stepped a flag back", metadata: [

@@ -43,6 +43,19 @@ public struct LatencySeries: Sendable {
     }
 }
 
+extension Histogram<UInt64> {
+    /// The values recorded since `base` was a copy of this histogram (all of them when there is none).
+    func since(_ base: Histogram<UInt64>?) -> Histogram<UInt64> {
+        guard let base, base.totalCount > 0 else { return self }
+        var out = RoutingHub.emptyLatencyHistogram()
+        for v in recordedValues() {
+            let before = base.countForValue(v.value)
+            if v.count > before { _ = out.record(v.value, count: v.count - before) }
+        }
+        return out
+    }
+}
+
 /// Holds the routing table in force. Sessions read it at transaction boundaries;
 /// the console, a reload or (later) the control schema replace it.
 public final class RoutingHub: Sendable {
