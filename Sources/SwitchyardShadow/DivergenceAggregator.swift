@@ -137,8 +137,9 @@ public struct DivergenceAggregator: Sendable {
 
     public let limits: Limits
     private var records: [DivergenceKey: DivergenceRecord] = [:]
-    /// How many of `records` are not overflow records.
+    /// How many of `records` are not overflow records, and how many overflow records keep their query.
     private var regularRecords = 0
+    private var overflowRecords = 0
     private var stats: [FingerprintKey: FingerprintStats] = [:]
     private var regularStats = 0
     private var timelines: [String: [TimelinePoint]] = [:]
@@ -164,8 +165,16 @@ public struct DivergenceAggregator: Sendable {
         var opened = false
         if records[key] == nil {
             if regularRecords >= limits.maxRecords {
+                // Past the limit a query keeps its own record for all further cohorts, so the report
+                // still names it; past the limit again, everything new counts together.
                 key.cohort = Self.other
-                key.fingerprint = Self.other
+                if records[key] == nil {
+                    if overflowRecords >= limits.maxRecords {
+                        key.fingerprint = Self.other
+                    } else {
+                        overflowRecords += 1
+                    }
+                }
             } else {
                 regularRecords += 1
             }
@@ -281,6 +290,7 @@ public struct DivergenceAggregator: Sendable {
         stats.removeAll()
         timelines.removeAll()
         regularRecords = 0
+        overflowRecords = 0
         regularStats = 0
     }
 }

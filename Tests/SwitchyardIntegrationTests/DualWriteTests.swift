@@ -370,6 +370,21 @@ struct DualWriteTests {
             let metrics = try httpGet(port: port, path: "/metrics").body
             #expect(metrics.contains("switchyard_shadow_reads_total{outcome=\"divergent\"} 2"), "\(metrics)")
             #expect(metrics.contains("switchyard_shadow_reads_total{outcome=\"same\"} 2"), "\(metrics)")
+            #expect(metrics.contains("switchyard_shadow_reads_capped_total 0"), "\(metrics)")
+        }
+        // With a cap of one sample per query and second, a burst of one query is mostly capped, and counted.
+        let capped = yaml.replacingOccurrences(of: "shadow: { calibration_percent: 0 }", with: "shadow: { calibration_percent: 0, max_per_fingerprint_per_second: 1 }")
+        try #require(capped.contains("max_per_fingerprint_per_second: 1"))
+        try RoutingTests.withProxy(yaml: capped, upstreamDatabase: Self.database, cluster: cluster) { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            let start = ContinuousClock.now
+            for _ in 1...5 { #expect(try conn.query("select name from users where id = 8") == [["old-8"]]) }
+            let port = try #require(proxy.adminPort)
+            let metrics = try httpGet(port: port, path: "/metrics").body
+            // Five reads within a second leave four capped (a slow machine may cross into the next second once).
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("switchyard_shadow_reads_capped_total ") }
+            let count = line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? -1
+            if ContinuousClock.now - start < .seconds(1) { #expect(count == 4, "\(metrics)") } else { #expect((3...4).contains(count), "\(metrics)") }
         }
     }
 

@@ -50,6 +50,10 @@ struct ReportModelTests {
                 "old_rows": 1, "new_rows": 1, "detail": "1 rows only on the old path, 1 only on the new",
                 "only_in_old": [["old-3"]], "only_in_new": [["wrong"]],
             ]))),
+            ("a:1", EvidenceRow(flag: "users_v2", kind: "read_divergence", key: "y", json: Evidence.json([
+                "cohort": "t-2", "fingerprint": "f1", "kind": "rows", "count": 2, "query": "select name from users where id = $1",
+                "old_rows": 1, "new_rows": 1, "detail": "", "only_in_old": [], "only_in_new": [],
+            ]))),
         ])
         #expect(report.instances == ["a:1", "b:2"])
         let old = try #require(report.paths.first { $0.source == "served" && $0.cohort == "control" })
@@ -61,6 +65,10 @@ struct ReportModelTests {
         #expect(report.paths.map { "\($0.source)/\($0.cohort)/\($0.path)" } == ["served/canary/new", "served/control/old", "shadow/sampled/new"])
         #expect(report.shadow.same == 60 && report.shadow.divergent == 1)
         #expect(report.timeline == [TimelinePoint(minute: 29_000_000, same: 60, divergent: 1)])
+        // One divergence per query and kind, whichever cohorts saw it.
+        #expect(report.readDivergences.count == 1)
+        #expect(report.readDivergences.first?.count == 3)
+        #expect(report.readDivergences.first?.cohort == "t-1 and 1 more cohorts")
         #expect(!report.isGo)
         #expect(report.reasons == ["shadow reads agree: 1 of 61 diverged (1.64%), max_divergence_rate 0.01; 0 nondeterministic"])
     }

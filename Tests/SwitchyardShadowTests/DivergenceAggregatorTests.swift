@@ -74,18 +74,29 @@ struct DivergenceAggregatorTests {
         #expect(!report.parameters.joined().contains("secret"))
     }
 
-    @Test("records are bounded: past the limit new divergences count into one (other) record per flag and kind")
+    @Test("records are bounded: past the limit a query's further cohorts count into one (other) record of that query; past it again, all into one")
     func boundedRecords() {
         var aggregator = DivergenceAggregator(limits: .init(maxRecords: 3))
         for i in 0..<10 {
             aggregator.record(ShadowReport(job: job(cohort: "c\(i)"), outcome: rowDivergence(old: [["1"]], new: [])), at: Int64(i))
         }
-        let records = aggregator.divergences
+        var records = aggregator.divergences
         #expect(records.count == 4)
+        let otherCohorts = records.first { $0.cohort == DivergenceAggregator.other }
+        #expect(otherCohorts?.count == 7)
+        #expect(otherCohorts?.fingerprint == "fp1")
+        #expect(otherCohorts?.normalizedQuery == "SELECT * FROM users WHERE id = $1")
+        #expect(otherCohorts?.firstSeen == 3 && otherCohorts?.lastSeen == 9)
+        // Other queries past the limit keep a record each, up to the limit again; then one (other) for all.
+        for i in 0..<6 {
+            aggregator.record(ShadowReport(job: job(cohort: "c\(i)", fingerprint: "fq\(i)"), outcome: rowDivergence(old: [["1"]], new: [])),
+                              at: Int64(10 + i))
+        }
+        records = aggregator.divergences
+        #expect(records.filter { $0.cohort == DivergenceAggregator.other && $0.fingerprint != DivergenceAggregator.other }.count == 3)
         let other = records.first { $0.fingerprint == DivergenceAggregator.other }
-        #expect(other?.count == 7)
+        #expect(other?.count == 4)
         #expect(other?.cohort == DivergenceAggregator.other)
-        #expect(other?.firstSeen == 3 && other?.lastSeen == 9)
         #expect(other?.parameters == [])
         // A cohort already recorded keeps counting into its own record.
         aggregator.record(ShadowReport(job: job(cohort: "c0"), outcome: rowDivergence(old: [["1"]], new: [])), at: 20)

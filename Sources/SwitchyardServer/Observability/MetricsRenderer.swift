@@ -120,6 +120,9 @@ final class MetricsRenderer: Sendable {
         }
         out += "# HELP switchyard_shadow_reads_dropped_total Sampled reads dropped because the side connections were busy.\n# TYPE switchyard_shadow_reads_dropped_total counter\n"
         out += "switchyard_shadow_reads_dropped_total \(c.dropped)\n"
+        out += "# HELP switchyard_shadow_reads_capped_total Reads drawn for a sample but not shadowed: their query had its samples for the second "
+            + "(max_per_fingerprint_per_second).\n# TYPE switchyard_shadow_reads_capped_total counter\n"
+        out += "switchyard_shadow_reads_capped_total \(c.capped)\n"
         return out
     }
 

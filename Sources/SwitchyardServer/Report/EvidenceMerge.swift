@@ -18,6 +18,7 @@ extension CutoverReport {
         var instances = Set(self.instances)
         var series: [String: (row: LatencyRow, histogram: Histogram<UInt64>)] = [:]
         var reads: [String: ReadDivergence] = [:]
+        var cohortsSeen: [String: Set<String>] = [:]
         var minutes: [Int64: TimelinePoint] = [:]
         for point in timeline { minutes[point.minute] = point }
         for (instance, row) in evidence {
@@ -65,13 +66,17 @@ extension CutoverReport {
                 func examples(_ key: String) -> String {
                     ((object[key] as? [[Any]]) ?? []).map { "(" + $0.map { ($0 as? String) ?? "NULL" }.joined(separator: ", ") + ")" }.joined(separator: " ")
                 }
-                let key = "\(text("cohort"))|\(text("fingerprint"))|\(text("kind"))"
+                // One divergence per query and kind, whichever cohorts saw it (a named query in the
+                // overflow record of "(other)" cohorts included), with the first record's example.
+                let key = "\(text("fingerprint"))|\(text("kind"))"
                 var d = reads[key] ?? ReadDivergence(
                     cohort: text("cohort"), fingerprint: text("fingerprint"), kind: text("kind"), count: 0, query: text("query"),
                     oldRows: int("old_rows"), newRows: int("new_rows"), detail: text("detail"),
                     examplesOld: examples("only_in_old"), examplesNew: examples("only_in_new"))
+                if d.query == "(other)" || d.query.isEmpty { d.query = text("query") }
                 d.count += number("count")
                 reads[key] = d
+                cohortsSeen[key, default: []].insert(text("cohort"))
             default:
                 continue
             }
@@ -111,6 +116,11 @@ extension CutoverReport {
             }
             return summary
         }.sorted { ($0.source, $0.cohort, $0.path) < ($1.source, $1.cohort, $1.path) }
+        for (key, cohorts) in cohortsSeen where cohorts.count > 1 {
+            let named = cohorts.subtracting([DivergenceAggregator.other]).sorted()
+            let more = cohorts.contains(DivergenceAggregator.other) ? "more" : "\(named.count - 1) more"
+            reads[key]?.cohort = "\(named.first ?? DivergenceAggregator.other) and \(more) cohorts"
+        }
         readDivergences = reads.values.sorted { ($1.count, $0.fingerprint, $0.cohort) < ($0.count, $1.fingerprint, $1.cohort) }
         timeline = minutes.values.sorted { $0.minute < $1.minute }
     }

@@ -58,7 +58,13 @@ public final class SwitchyardServer: Sendable {
         if let admin = config.adminListen {
             do {
                 let http = try AdminHTTPServer(host: admin.host, port: admin.port, renderer: MetricsRenderer(
-                    stats: context.stats, routing: context.routing, shadowCounters: { [context] in context.shadow.withLock { $0 }?.reader.counters }),
+                    stats: context.stats, routing: context.routing, shadowCounters: { [context] in
+                        context.shadow.withLock { $0 }.map { shadow in
+                            var counters = shadow.reader.counters
+                            counters.capped = shadow.samplers.capped
+                            return counters
+                        }
+                    }),
                     logger: logger)
                 adminHTTP = http
                 adminPort = http.port

@@ -27,6 +27,8 @@ public struct ShadowCounters: Sendable, Equatable {
     public var connected: Int = 0
     /// Side connections opened after a failure.
     public var reconnects: UInt64 = 0
+    /// Drawn reads not shadowed because their query had its samples for the second (the samplers count these).
+    public var capped: UInt64 = 0
 
     public init() {}
 }

@@ -18,6 +18,11 @@ extension ShadowSampler.Settings {
 public final class ShadowSamplers: Sendable {
     private let samplers = Mutex<[String: ShadowSampler]>([:])
     private let origin = ContinuousClock.now
+    private let cappedCount = Atomic<UInt64>(0)
+
+    /// Reads drawn for a sample but not shadowed because their query had its samples for the second
+    /// (max_per_fingerprint_per_second): with the pool's drops, why fewer reads were compared than drawn.
+    public var capped: UInt64 { cappedCount.load(ordering: .relaxed) }
     private let seed: UInt64
 
     /// `seed` fixes the draws (tests); by default every process draws differently.
@@ -49,7 +54,9 @@ public final class ShadowSamplers: Sendable {
         let now = ContinuousClock.now - origin
         return samplers.withLock { all in
             guard let i = all.index(forKey: flag) else { return .skip }
-            return all.values[i].decide(fingerprint: fingerprint, now: now)
+            let decision = all.values[i].decide(fingerprint: fingerprint, now: now)
+            if decision == .capped { cappedCount.add(1, ordering: .relaxed) }
+            return decision
         }
     }
 }
