@@ -84,6 +84,17 @@ public enum ConfigLoader {
                 throw ConfigError(key: blamed.1, message: message)
             }
         }
+        // /metrics tells anyone who can reach it about the traffic: on an address other hosts can
+        // reach, it must ask for the admin password.
+        if let admin = config.adminListen, !HostPort.isLoopback(admin.host), config.adminConsole.password == nil {
+            let message = "\(admin) can be reached from other hosts, and /metrics would answer without credentials; "
+                + "set admin_console.password (then /metrics asks for it, HTTP Basic) or listen on 127.0.0.1"
+            switch draft.adminListenSource {
+            case .file(let line): throw ConfigError(file: file, line: line, key: "admin_listen", message: message)
+            case .flag(let flag): throw ConfigError(key: flag, message: message)
+            case .default: throw ConfigError(key: "admin_listen", message: message)
+            }
+        }
         return config
     }
 

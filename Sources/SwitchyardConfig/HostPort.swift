@@ -11,6 +11,13 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
         self.port = port
     }
 
+    /// Whether `host` (a name or an address, IPv6 without brackets, as in ``host``) can only be
+    /// reached from this machine: localhost, 127.0.0.0/8 or ::1.
+    public static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased()
+        return h == "localhost" || h == "::1" || h.hasPrefix("127.") || h == "0:0:0:0:0:0:0:1"
+    }
+
     /// The form the parser accepts, with IPv6 literals bracketed so the port stays unambiguous.
     public var description: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

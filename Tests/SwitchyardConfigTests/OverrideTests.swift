@@ -10,6 +10,7 @@ struct OverrideTests {
         upstream: postgresql://switchyard@file-db:5432/postgres
         admin_listen: 10.0.0.1:9187
         workers: 3
+        admin_console: { password: secret }
         """
 
     @Test("overrides win over the file")
@@ -30,6 +31,22 @@ struct OverrideTests {
         #expect(config.listen == HostPort(host: "10.0.0.1", port: 6432))
         #expect(config.upstream.host == "file-db")
         #expect(config.adminListen == HostPort(host: "10.0.0.1", port: 9187))
+    }
+
+    @Test("an admin endpoint other hosts can reach needs the admin password, from the file or a flag")
+    func remoteAdminNeedsPassword() throws {
+        let open = fileYAML.replacingOccurrences(of: "admin_console: { password: secret }", with: "")
+        let fromFile = try #require(throws: ConfigError.self) { try ConfigLoader.parse(yaml: open) }
+        #expect(fromFile.key == "admin_listen" && fromFile.line == 3, "\(fromFile)")
+        #expect(fromFile.message.contains("set admin_console.password"), "\(fromFile)")
+        let fromFlag = try #require(throws: ConfigError.self) {
+            try ConfigLoader.parse(yaml: open, overrides: ConfigOverrides(adminListen: "0.0.0.0:9187"))
+        }
+        #expect(fromFlag.key == "--admin-listen")
+        // Loopback needs none.
+        for local in ["127.0.0.1:9187", "[::1]:9187", "localhost:9187"] {
+            #expect(try ConfigLoader.parse(yaml: open, overrides: ConfigOverrides(adminListen: local)).adminListen != nil)
+        }
     }
 
     @Test("--admin-listen off disables the admin endpoint")

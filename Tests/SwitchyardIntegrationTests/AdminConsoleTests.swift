@@ -1,5 +1,6 @@
 // The admin console (`psql ... switchyard`) and the /metrics endpoint.
 import Foundation
+@testable import SwitchyardServer
 import SwitchyardTestSupport
 import Testing
 
@@ -50,7 +51,29 @@ struct AdminConsoleTests {
             }
             let console = try PQConnection(proxy.connectionString(user: "md5_user", database: "switchyard", password: "console-secret"))
             #expect(try console.query("show version").count == 1)
+            // With a password set, /metrics asks for it too (HTTP Basic, a user of admin_console.users); /health does not.
+            let port = try #require(proxy.adminPort)
+            func basic(_ credentials: String) -> [String] { ["Authorization: Basic " + Data(credentials.utf8).base64EncodedString()] }
+            let refused = try httpGet(port: port, path: "/metrics")
+            #expect(refused.status == 401 && refused.body.contains("authentication required"), "\(refused)")
+            #expect(try httpGet(port: port, path: "/metrics", headers: basic("md5_user:wrong")).status == 401)
+            #expect(try httpGet(port: port, path: "/metrics", headers: basic("postgres:console-secret")).status == 401)
+            let allowed = try httpGet(port: port, path: "/metrics", headers: basic("md5_user:console-secret"))
+            #expect(allowed.status == 200 && allowed.body.contains("switchyard_clients_active"), "\(allowed.status)")
+            #expect(!allowed.body.contains("console-secret"))
+            #expect(try httpGet(port: port, path: "/health").status == 200)
+            // SHOW CONFIG never shows the secret.
+            let shown = try console.query("show config").map { $0.compactMap { $0 }.joined(separator: "=") }.joined(separator: "\n")
+            #expect(shown.contains("admin_console.password=********") && !shown.contains("console-secret"), "\(shown)")
         }
+    }
+
+    @Test("without a password the console takes local clients only", arguments: [
+        ("127.0.0.1:50000", true), ("127.8.9.10:1", true), ("::1:50000", true), ("unix", true),
+        ("10.0.0.5:50000", false), ("192.168.1.2:5432", false), ("2001:db8::1:5432", false),
+    ])
+    func localOnly(address: String, local: Bool) {
+        #expect(AdminConsoleSession.isLocal(address) == local)
     }
 
     @Test("/metrics serves Prometheus text with connection, byte, statement and latency series")

@@ -87,9 +87,10 @@ final class RawClient {
 }
 
 /// A plain HTTP/1.1 GET over RawClient, for the admin port.
-func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
+func httpGet(port: Int, path: String, headers: [String] = []) throws -> (status: Int, body: String) {
     let client = try RawClient(port: port)
-    client.send(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+    let extra = headers.map { $0 + "\r\n" }.joined()
+    client.send(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\(extra)Connection: close\r\n\r\n".utf8))
     let text = String(decoding: client.receive().bytes, as: UTF8.self)
     guard let headerEnd = text.range(of: "\r\n\r\n") else { return (0, text) }
     let statusLine = text[..<headerEnd.lowerBound].split(separator: "\r\n").first ?? ""

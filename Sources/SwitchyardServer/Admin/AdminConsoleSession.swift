@@ -63,6 +63,13 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
                   hint: "List the user under admin_console.users in the Switchyard config.")
             return
         }
+        if settings.password == nil && !Self.isLocal(info.clientAddress) {
+            context.logger.warning("admin console access refused: no password and a remote client", metadata: ["user": "\(user)", "client": "\(info.clientAddress)"])
+            fatal(SQLState.invalidAuthorizationSpecification,
+                  "the Switchyard admin console takes connections from other hosts only with a password",
+                  hint: "Set admin_console.password in the Switchyard config, or connect from this host.")
+            return
+        }
         if settings.password != nil {
             var salt = [UInt8](repeating: 0, count: 4)
             _ = RAND_bytes(&salt, 4)
@@ -73,6 +80,13 @@ final class AdminConsoleSession: EventHandler, ShutdownTarget, @unchecked Sendab
         }
         if !leftover.isEmpty { leftover.withUnsafeBytes { consume($0) } }
         flush()
+    }
+
+    /// Whether a client address ("127.0.0.1:5432", "::1:5432", "unix") is this machine.
+    static func isLocal(_ address: String) -> Bool {
+        if address == "unix" { return true }
+        guard let colon = address.lastIndex(of: ":") else { return false }
+        return HostPort.isLoopback(String(address[..<colon]))
     }
 
     private func completeLogin() {

@@ -65,7 +65,7 @@ public final class SwitchyardServer: Sendable {
                             return counters
                         }
                     }),
-                    logger: logger)
+                    credentials: { [context] in context.settings.config.adminConsole }, logger: logger)
                 adminHTTP = http
                 adminPort = http.port
             } catch {
