@@ -15,6 +15,8 @@ extension SwitchyardConfiguration {
             ("startup_timeout", ConfigValues.describe(duration: startupTimeout)),
             ("connect_timeout", ConfigValues.describe(duration: connectTimeout)),
             ("shutdown_timeout", ConfigValues.describe(duration: shutdownTimeout)),
+            ("client_idle_timeout", ConfigValues.describe(duration: clientIdleTimeout)),
+            ("idle_transaction_timeout", ConfigValues.describe(duration: idleTransactionTimeout)),
             ("tcp_keepalive.enabled", String(tcpKeepalive.enabled)),
             ("tcp_keepalive.idle", ConfigValues.describe(duration: tcpKeepalive.idle)),
             ("tcp_keepalive.interval", ConfigValues.describe(duration: tcpKeepalive.interval)),

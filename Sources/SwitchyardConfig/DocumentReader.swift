@@ -9,7 +9,7 @@ struct DocumentReader {
 
     static let topLevelKeys = [
         "listen", "upstream", "admin_listen", "workers", "max_client_connections", "max_message_size",
-        "startup_timeout", "connect_timeout", "shutdown_timeout", "tcp_keepalive", "admin_console", "log",
+        "startup_timeout", "connect_timeout", "shutdown_timeout", "client_idle_timeout", "idle_transaction_timeout", "tcp_keepalive", "admin_console", "log",
         "shadow_reads", "migrations", "flags", "control", "client_tls", "server_tls",
     ]
     static let sectionKeys: [String: [String]] = [
@@ -77,6 +77,10 @@ struct DocumentReader {
                 draft.config.connectTimeout = try duration(entry, allowZero: false)
             case "shutdown_timeout":
                 draft.config.shutdownTimeout = try duration(entry, allowZero: true)
+            case "client_idle_timeout":
+                draft.config.clientIdleTimeout = try duration(entry, allowZero: true)
+            case "idle_transaction_timeout":
+                draft.config.idleTransactionTimeout = try duration(entry, allowZero: true)
             case "tcp_keepalive":
                 draft.config.tcpKeepalive = try tcpKeepalive(entry)
             case "admin_console":

@@ -69,6 +69,11 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
     public var connectTimeout: Duration
     /// shutdown_timeout: how long SIGTERM waits for transactions in flight.
     public var shutdownTimeout: Duration
+    /// client_idle_timeout: a client idle outside a transaction this long is closed; zero is off.
+    public var clientIdleTimeout: Duration
+    /// idle_transaction_timeout: a client idle inside a transaction this long is closed (its upstream
+    /// transaction rolls back); zero is off.
+    public var idleTransactionTimeout: Duration
     /// tcp_keepalive
     public var tcpKeepalive: TCPKeepalive
     /// admin_console
@@ -109,6 +114,8 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
         self.startupTimeout = .seconds(10)
         self.connectTimeout = .seconds(5)
         self.shutdownTimeout = .seconds(30)
+        self.clientIdleTimeout = .zero
+        self.idleTransactionTimeout = .zero
         self.tcpKeepalive = TCPKeepalive()
         self.adminConsole = AdminConsoleConfig()
         self.log = LogConfig()

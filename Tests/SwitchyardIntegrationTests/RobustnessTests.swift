@@ -122,6 +122,45 @@ struct RobustnessTests {
         }
     }
 
+    @Test("client_idle_timeout closes an idle session with 57P05; idle_transaction_timeout closes one idle in a transaction with 25P03, rolling it back")
+    func idleTimeouts() throws {
+        let cluster = try PostgresCluster.shared()
+        _ = try cluster.psql("create table if not exists sy_idle_probe (id int primary key); truncate sy_idle_probe")
+        try ProxyFixture.with(configure: { $0.clientIdleTimeout = .milliseconds(400); $0.idleTransactionTimeout = .milliseconds(400) }) { proxy in
+            // A busy session is not idle: queries 100 ms apart for a second keep it open.
+            let busy = try RawClient(port: proxy.port, timeoutSeconds: 5)
+            #expect(RawClient.errors(busy.startup()).isEmpty)
+            for _ in 0..<10 {
+                usleep(100_000)
+                #expect(RawClient.errors(busy.query("select 1")).isEmpty)
+            }
+            // Idle outside a transaction: closed with 57P05, naming the setting.
+            let started = Date()
+            let (bytes, closed) = busy.receive()
+            #expect(closed)
+            let error = RawClient.errors(RawClient.messages(bytes)).first
+            #expect(error?.sqlState == "57P05" && error?.message?.contains("client_idle_timeout") == true, "\(String(describing: error))")
+            #expect(Date().timeIntervalSince(started) < 3)
+
+            // Idle in a transaction: closed with 25P03, and the transaction's insert rolled back.
+            let open = try RawClient(port: proxy.port, timeoutSeconds: 5)
+            #expect(RawClient.errors(open.startup()).isEmpty)
+            #expect(RawClient.errors(open.query("begin; insert into sy_idle_probe values (1)")).isEmpty)
+            let (more, ended) = open.receive()
+            #expect(ended)
+            #expect(RawClient.errors(RawClient.messages(more)).first?.sqlState == "25P03")
+            var rows = ""
+            let deadline = ContinuousClock.now + .seconds(5)
+            repeat {
+                rows = try cluster.psql("select count(*) from pg_stat_activity where state like 'idle in transaction%' and query like '%sy_idle_probe%'")
+                if rows == "0" { break }
+                usleep(50_000)
+            } while ContinuousClock.now < deadline
+            #expect(rows == "0")
+            #expect(try cluster.psql("select count(*) from sy_idle_probe") == "0")
+        }
+    }
+
     @Test("an unreachable upstream gives SQLSTATE 08001 naming the address")
     func unreachableUpstream() throws {
         let deadPort = freeTCPPort()

@@ -12,6 +12,9 @@ public enum SQLState {
     public static let programLimitExceeded = "54000"
     public static let adminShutdown = "57P01"
     public static let cannotConnectNow = "57P03"
+    /// idle_session_timeout and idle_in_transaction_session_timeout, as PostgreSQL names them.
+    public static let idleSessionTimeout = "57P05"
+    public static let idleInTransactionSessionTimeout = "25P03"
     public static let syntaxError = "42601"
     /// The server has no prepared statement by that name.
     public static let invalidSQLStatementName = "26000"

@@ -96,6 +96,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// Close once `toClient` drains (after a FATAL error we wrote ourselves).
     private var closeAfterClientFlush = false
     private let createdAt: UInt64
+    /// When the client last sent bytes: the idle timeouts count from here.
+    private var lastClientRead: UInt64
     private var connectStartedAt: UInt64 = 0
     private var logger: Logger
     /// While the client's TLS handshake is under way: the readiness it waits for.
@@ -136,6 +138,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         // Server messages are trusted to be well-formed; a DataRow may legitimately exceed the client limit.
         self.serverScanner = MessageScanner(maxMessageSize: Int(Int32.max), inspect: SessionStateMachine.inspectedServerMessages)
         self.createdAt = loop.clock.monotonicNanoseconds()
+        self.lastClientRead = createdAt
         var logger = context.logger
         logger[metadataKey: "session"] = "\(info.id)"
         logger[metadataKey: "client"] = "\(info.clientAddress)"
@@ -213,6 +216,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .bytes(n):
             let chunk = UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n])
             context.stats.bytesFromClients.add(UInt64(n), ordering: .relaxed)
+            lastClientRead = loop.clock.monotonicNanoseconds()
             info.bytesIn.add(UInt64(n), ordering: .relaxed)
             if state.phase == .awaitingStartup {
                 try handleStartupBytes(chunk)
@@ -1227,6 +1231,18 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             close(reason: "no startup message within startup_timeout")
         } else if connecting, now &- connectStartedAt > UInt64(config.connectTimeout.nanoseconds) {
             failConnect(reason: "timed out after \(config.connectTimeout) (connect_timeout)")
+        } else if state.phase == .ready, toClient.isEmpty, state.outstandingRequests == 0 {
+            // Waiting on the client alone: the idle timeouts apply.
+            let idle = now &- lastClientRead
+            let inTransaction = state.transactionStatus != .idle
+            let limit = inTransaction ? config.idleTransactionTimeout : config.clientIdleTimeout
+            guard limit > .zero, idle > UInt64(limit.nanoseconds) else { return }
+            let (key, code) = inTransaction
+                ? ("idle_transaction_timeout", SQLState.idleInTransactionSessionTimeout) : ("client_idle_timeout", SQLState.idleSessionTimeout)
+            let what = inTransaction ? "idle in a transaction" : "idle"
+            sendFatalAndClose(ErrorFields(severity: "FATAL", sqlState: code,
+                                          message: "terminating connection: \(what) for longer than \(key) (\(ConfigValues.describe(duration: limit)))"))
+            if !closed { close(reason: "\(what) for longer than \(key)") }
         }
     }
 
