@@ -327,6 +327,8 @@ public enum WriteMirror {
         var migrations: [String] = []
         var addedStatements = 0
         for statement in statements {
+            // LOCK changes no rows; locking the old relation already holds back the writes it would mirror.
+            if statement.statementType == "LockStmt" { continue }
             let written = statement.relations.filter { r in r.access != .read && targets.contains { $0.matches(r) } }
             guard let first = written.first, let target = targets.first(where: { $0.matches(first) }) else { continue }
             if statement.statementType == "TruncateStmt" {

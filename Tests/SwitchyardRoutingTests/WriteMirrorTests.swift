@@ -95,6 +95,18 @@ struct WriteMirrorTests {
         #expect(Self.plan("select * from users") == .untouched)
     }
 
+    @Test("LOCK TABLE changes no rows: nothing to mirror, and no write divergence, in any mode")
+    func lock() {
+        #expect(Self.plan("lock table users in share row exclusive mode") == .untouched)
+        #expect(Self.plan("lock users, other") == .untouched)
+        guard case let .mirrored(text, migrations) = Self.plan("lock table users in exclusive mode; update users set name = 'a'") else {
+            Issue.record("the update after the lock is not mirrored")
+            return
+        }
+        #expect(migrations == ["users_v2"])
+        #expect(text.hasPrefix("lock table users in exclusive mode; WITH switchyard_rows AS (update users set name = 'a'"))
+    }
+
     @Test("forms not mirrored yet say so, naming the migration", arguments: [
         ("update users set name = 'x' from other returning *", "RETURNING * over other tables is not mirrored yet"),
         ("delete from users using other o returning o.*", "RETURNING * over other tables is not mirrored yet"),

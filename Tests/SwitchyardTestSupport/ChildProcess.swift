@@ -101,6 +101,15 @@ public final class ChildProcess: Sendable {
         return waitForExit(timeout: .seconds(10)) ?? unknownExitStatus
     }
 
+    /// The process's resident set size in kilobytes (VmRSS in /proc/<pid>/status), nil once it has
+    /// ended or if /proc cannot be read.
+    public var residentKilobytes: Int? {
+        guard isRunning, let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return nil }
+        return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap { Int($0) }
+    }
+
     /// The last `maxBytes` of the log file, for failure messages.
     public func outputTail(maxBytes: Int = 4_096) -> String {
         guard let stdoutPath else { return "" }
