@@ -1,6 +1,7 @@
-// Faults survived with nothing lost: the upstream restarting, backends killed, clients vanishing or stalling, Switchyard itself killed.
+// Faults survived with nothing lost: the upstream restarting, backends killed, clients vanishing or stalling, the control database gone, Switchyard itself killed.
 import Foundation
 import Glibc
+import SwitchyardConfig
 import SwitchyardProtocol
 import SwitchyardTestSupport
 import Testing
@@ -221,6 +222,59 @@ struct FaultTests {
         #expect(process.isRunning)
     }
 
+    // MARK: - The control database unreachable
+
+    @Test("the control database unreachable: routing keeps the last known flag state, SHOW FLAGS and /metrics say so, flips resume once it is back")
+    func controlDatabaseUnreachable() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = "sy_faults_control"
+        try RoutingTests.prepare(cluster, database: database)
+        // The control schema in a cluster of its own, which the test stops and starts again.
+        let control = try PostgresCluster.start()
+        defer { control.stop() }
+        let schema = "sy_ctl_faults_\(UInt32.random(in: 0...UInt32.max))"
+        let proxy = try ProxyFixture(configure: { c in
+            RoutingTests.configure(&c, controlSchema: schema)
+            c.upstream = try! UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(cluster.port)/\(database)")
+            c.control.database = try! UpstreamURI.parse(control.connectionURI(user: "switchyard"))
+        })
+        defer { proxy.stop() }
+        let adminPort = try #require(proxy.adminPort)
+        func flags() throws -> String { try proxy.psql("show flags", database: "switchyard") }
+        func reachable() throws -> Double? { Self.metric("switchyard_control_schema_reachable", in: try httpGet(port: adminPort, path: "/metrics").body) }
+        let outside = "/*cohort='\(RoutingTests.outside)'*/ select name from users where id = 3"
+
+        #expect(try Self.eventually { try flags().contains("|shared (control schema)|") }, "\((try? flags()) ?? "")")
+        #expect(try reachable() == 1)
+        #expect(try proxy.psql("set flag users_v2 to live", database: "switchyard").isEmpty)
+        let conn = try PQConnection(proxy.connectionString(database: database))
+        #expect(try conn.query(outside) == [["new-3"]])
+
+        control.stopServer(mode: .fast)
+        #expect(try Self.eventually { try flags().contains("control schema unreachable: cannot connect to the control database at postgresql://switchyard@127.0.0.1:\(control.port)/postgres") },
+                "\((try? flags()) ?? "")")
+        #expect(try reachable() == 0)
+        // Fail-static: the last known stage (live), not the config's seed (canary 50%), for open and new sessions.
+        #expect(try Self.stage(flags()) == "live")
+        #expect(try conn.query(outside) == [["new-3"]])
+        #expect(try PQConnection(proxy.connectionString(database: database)).query(outside) == [["new-3"]])
+        do {
+            _ = try proxy.psql("set flag users_v2 to off", database: "switchyard")
+            Issue.record("SET FLAG succeeded without a control database")
+        } catch {
+            #expect("\(error)".contains("cannot connect to the control database"), "\(error)")
+        }
+        #expect(try conn.query(outside) == [["new-3"]])
+
+        // Back: the control thread reconnects (its backoff is at most 5 s) and flips apply again.
+        try control.startServer()
+        #expect(try Self.eventually(.seconds(15)) { try flags().contains("|shared (control schema)|") }, "\((try? flags()) ?? "")")
+        #expect(try reachable() == 1)
+        #expect(try proxy.psql("set flag users_v2 to off", database: "switchyard").isEmpty)
+        #expect(try conn.query(outside) == [["old-3"]])
+        #expect(try control.psql("select to_stage from \(schema).flag_history order by id desc limit 1") == "off")
+    }
+
     // MARK: - Switchyard killed during dual-write
 
     @Test("switchyard killed with SIGKILL during dual-write under pgbench: no transaction left open, and after a restart verify finds both tables equal",
@@ -382,6 +436,11 @@ extension FaultTests {
             return row.values.first.flatMap { $0.map { String(decoding: $0, as: UTF8.self) } }
         }
         return nil
+    }
+
+    /// The stage column of SHOW FLAGS' first row.
+    static func stage(_ flags: String) -> String {
+        flags.split(separator: "|").dropFirst(2).first.map(String.init) ?? ""
     }
 
     /// Reads until ReadyForQuery (or `atMost` bytes) without keeping what passed: the byte count and

@@ -19,11 +19,15 @@ final class MetricsRenderer: Sendable {
 
     private let routing: RoutingHub?
     private let shadowCounters: @Sendable () -> ShadowCounters?
+    /// Whether the control schema is connected and listening; nil when flags are not shared through one.
+    private let controlReachable: @Sendable () -> Bool?
 
-    init(stats: ServerStats, routing: RoutingHub? = nil, shadowCounters: @escaping @Sendable () -> ShadowCounters? = { nil }) {
+    init(stats: ServerStats, routing: RoutingHub? = nil, shadowCounters: @escaping @Sendable () -> ShadowCounters? = { nil },
+         controlReachable: @escaping @Sendable () -> Bool? = { nil }) {
         self.stats = stats
         self.routing = routing
         self.shadowCounters = shadowCounters
+        self.controlReachable = controlReachable
         let defs: [(@Sendable (ServerStats.Snapshot) -> UInt64, String, String)] = [
             ({ $0.clientsAccepted }, "client_connections_total", "Client connections accepted."),
             ({ $0.clientsRejected }, "client_connections_rejected_total", "Client connections refused (limits, shutdown)."),
@@ -61,6 +65,11 @@ final class MetricsRenderer: Sendable {
         var text = String(decoding: bytes, as: UTF8.self)
         text += renderLatency(sumNanos: snapshot.requestNanos)
         if let routing { text += renderRouting(routing) }
+        if let reachable = controlReachable() {
+            // 0 means routing runs fail-static on the last known flag state; SHOW FLAGS says why.
+            text += "# HELP switchyard_control_schema_reachable Whether the control schema is connected and listening for flips (0: routing keeps the last known flag state).\n"
+                + "# TYPE switchyard_control_schema_reachable gauge\nswitchyard_control_schema_reachable \(reachable ? 1 : 0)\n"
+        }
         if let shadow = shadowCounters() { text += Self.renderShadow(shadow) }
         return text
     }

@@ -64,7 +64,8 @@ public final class SwitchyardServer: Sendable {
                             counters.capped = shadow.samplers.capped
                             return counters
                         }
-                    }),
+                    },
+                    controlReachable: { [context] in context.control.withLock { $0 }?.healthy.load(ordering: .relaxed) }),
                     credentials: { [context] in context.settings.config.adminConsole }, logger: logger)
                 adminHTTP = http
                 adminPort = http.port
