@@ -53,6 +53,43 @@ struct FaultTests {
         #expect(Self.metric("switchyard_servers_active", in: metrics) == 0)
     }
 
+    @Test("the upstream restarting under a migration at shadow: the control thread and the shadow reads reconnect, and writes stay mirrored")
+    func upstreamRestartUnderMigration() throws {
+        let cluster = try PostgresCluster.start()
+        defer { cluster.stop() }
+        let database = "sy_faults_restart"
+        try Self.prepareUsers(cluster, database: database)
+        let yaml = RoutingTests.yaml.replacingOccurrences(of: "    stage: canary\n", with: "    stage: shadow\n    shadow_sample: 1\n")
+        try RoutingTests.withProxy(yaml: yaml, upstreamDatabase: database, cluster: cluster) { proxy in
+            let adminPort = try #require(proxy.adminPort)
+            func flags() throws -> String { try proxy.psql("show flags", database: "switchyard") }
+            func metrics() throws -> String { try httpGet(port: adminPort, path: "/metrics").body }
+            func sameReads() throws -> Double { Self.metric("switchyard_shadow_reads_total{outcome=\"same\"}", in: try metrics()) ?? 0 }
+            /// Reads through a new session until the shadow reads answered alike go past `count`.
+            func shadowReadsResume(after count: Double) throws -> Bool {
+                let conn = try PQConnection(proxy.connectionString(database: database))
+                return try Self.eventually(.seconds(15)) {
+                    #expect(try conn.query("select name from users where id = 7") == [["old-7"]])
+                    return try sameReads() > count
+                }
+            }
+            #expect(try Self.eventually { try flags().contains("|shared (control schema)|") }, "\((try? flags()) ?? "")")
+            #expect(try shadowReadsResume(after: 0))
+
+            try cluster.restart(mode: .fast)
+
+            #expect(try Self.eventually(.seconds(15)) { try flags().contains("|shared (control schema)|") }, "\((try? flags()) ?? "")")
+            #expect(Self.metric("switchyard_control_schema_reachable", in: try metrics()) == 1)
+            #expect(try shadowReadsResume(after: try sameReads()), "\((try? metrics()) ?? "")")
+            let conn = try PQConnection(proxy.connectionString(database: database))
+            #expect(try conn.command("update users set name = 'after restart' where id = 5") == "UPDATE 1")
+            #expect(try cluster.psql("select full_name from users_v2 where id = 5", database: database) == "after restart")
+            try Self.expectUsersEqual(cluster, database: database)
+            #expect(try proxy.psql("set flag users_v2 to canary 10", database: "switchyard").isEmpty)
+            #expect(try Self.stage(flags()) == "canary")
+        }
+    }
+
     // MARK: - A backend killed mid-transaction
 
     @Test("a backend killed mid-transaction with pg_terminate_backend: its FATAL 57P01 reaches the client, the session is gone, its work rolled back")
@@ -165,13 +202,41 @@ struct FaultTests {
 
     // MARK: - A stalled client
 
-    @Test("a client that stops reading a large result holds the server back, not the proxy's memory, and other sessions answer promptly")
-    func stalledClient() throws {
+    enum Stall: String, CaseIterable, Sendable, CustomStringConvertible {
+        /// A plain SELECT, passed through untouched.
+        case select = "a SELECT"
+        /// An INSERT … RETURNING into a migrated table at dual_write: sent mirrored, its answer
+        /// fixed row by row on the way back.
+        case mirroredReturning = "a mirrored INSERT … RETURNING"
+        var description: String { rawValue }
+
+        /// The statement that answers `rows` rows of about 1 kB, from `first` on.
+        func statement(rows: Int, first: Int = 1) -> String {
+            switch self {
+            case .select: "select repeat('x', 1000) from generate_series(\(first), \(first + rows - 1))"
+            case .mirroredReturning:
+                "insert into stall_items select g, 'p' from generate_series(\(first), \(first + rows - 1)) g returning id, repeat('x', 1000)"
+            }
+        }
+
+        func tag(rows: Int) -> String { self == .select ? "SELECT \(rows)" : "INSERT 0 \(rows)" }
+    }
+
+    @Test("a client that stops reading a large result holds the server back, not the proxy's memory, and other sessions answer promptly",
+          arguments: Stall.allCases)
+    func stalledClient(_ stall: Stall) throws {
         let cluster = try PostgresCluster.shared()
-        let proxy = try SwitchyardChild("upstream: postgresql://switchyard@127.0.0.1:\(cluster.port)/postgres\n")
+        let database = "sy_faults_stall"
+        _ = try? cluster.psql("create database \(database)")
+        _ = try cluster.psql("""
+            drop table if exists stall_items, stall_items_v2;
+            create table stall_items (id int primary key, payload text);
+            create table stall_items_v2 (id bigint primary key, payload text);
+            """, database: database)
+        let proxy = try SwitchyardChild.dualWrite(cluster: cluster, database: database, table: "stall_items", columns: "{ id: id, payload: payload }")
         defer { proxy.stop() }
         let process = try proxy.start()
-        let other = try PQConnection(proxy.connectionString())
+        let other = try PQConnection(proxy.connectionString(database: database))
         // Warm up: the proxy's buffers and allocator at their working size, one large result read in full.
         #expect(try other.valueLengths("select repeat('w', 1000) from generate_series(1, 5000)").count == 5_000)
         let baseline = try #require(process.residentKilobytes)
@@ -179,8 +244,8 @@ struct FaultTests {
         // About 60 MB of rows that the client never reads.
         let rows = 60_000
         let stalled = try RawClient(port: proxy.port, timeoutSeconds: 20)
-        #expect(stalled.startup(application: "stalled").contains(.readyForQuery(.idle)))
-        stalled.send(FrontendMessage.query("select repeat('x', 1000) from generate_series(1, \(rows))").encoded())
+        #expect(stalled.startup(application: "stalled", database: database).contains(.readyForQuery(.idle)))
+        stalled.send(FrontendMessage.query(stall.statement(rows: rows)).encoded())
         // Backpressure reaches PostgreSQL: its backend waits to write to the proxy.
         #expect(try Self.eventually(.seconds(15)) {
             try cluster.psql("select wait_event from pg_stat_activity where application_name = 'stalled' and state = 'active'") == "ClientWrite"
@@ -191,27 +256,28 @@ struct FaultTests {
         for i in 0..<20 {
             let started = ContinuousClock.now
             #expect(try other.query("select count(*) from generate_series(1, \(10_000 + i))") == [["\(10_000 + i)"]])
+            #expect(try other.command("insert into stall_items values (\(-1 - i), 'other')") == "INSERT 0 1")
             slowest = max(slowest, ContinuousClock.now - started)
             peak = max(peak, process.residentKilobytes ?? 0)
             usleep(100_000)
         }
-        let fresh = try PQConnection(proxy.connectionString())
+        let fresh = try PQConnection(proxy.connectionString(database: database))
         #expect(try fresh.query("select 'new session'") == [["new session"]])
-        print("stalled client: proxy RSS \(baseline) kB before, \(peak) kB at most while \(rows) rows of 1 kB waited; slowest other query \(slowest)")
+        print("stalled client, \(stall): proxy RSS \(baseline) kB before, \(peak) kB at most while \(rows) rows of 1 kB waited; slowest other query \(slowest)")
         #expect(peak - baseline < 16 * 1024, "the proxy grew by \(peak - baseline) kB holding a result nobody reads")
         #expect(slowest < .seconds(1))
 
         // Nothing was lost: once the client reads again, every row arrives and the statement completes.
         let (total, tail) = Self.drain(stalled, atMost: rows * 1_100)
         #expect(total > rows * 1_000)
-        #expect(String(decoding: tail, as: UTF8.self).contains("SELECT \(rows)"))
+        #expect(String(decoding: tail, as: UTF8.self).contains(stall.tag(rows: rows)))
         #expect(process.isRunning)
 
         // A client that vanishes while stalled takes its backend with it.
         do {
             let gone = try RawClient(port: proxy.port, timeoutSeconds: 20)
-            #expect(gone.startup(application: "stalled-gone").contains(.readyForQuery(.idle)))
-            gone.send(FrontendMessage.query("select repeat('x', 1000) from generate_series(1, \(rows))").encoded())
+            #expect(gone.startup(application: "stalled-gone", database: database).contains(.readyForQuery(.idle)))
+            gone.send(FrontendMessage.query(stall.statement(rows: rows, first: 100_001)).encoded())
             #expect(try Self.eventually(.seconds(15)) {
                 try cluster.psql("select wait_event from pg_stat_activity where application_name = 'stalled-gone' and state = 'active'") == "ClientWrite"
             })
@@ -220,6 +286,16 @@ struct FaultTests {
         }
         #expect(try Self.eventually { try cluster.psql("select count(*) from pg_stat_activity where application_name = 'stalled-gone'") == "0" })
         #expect(process.isRunning)
+        // Its statement never finished, so nothing of it stays; both tables hold the same rows.
+        let expected = stall == .select ? "0|0|20|20" : "0|0|60020|60020"
+        #expect(try cluster.psql("""
+            select (select count(*) from stall_items where id > 100000), (select count(*) from stall_items_v2 where id > 100000),
+                   (select count(*) from stall_items), (select count(*) from stall_items_v2)
+            """, database: database) == expected)
+        #expect(try cluster.psql("""
+            select count(*) from ((table stall_items except select id::int, payload from stall_items_v2)
+                                  union all (select id::int, payload from stall_items_v2 except table stall_items)) d
+            """, database: database) == "0")
     }
 
     // MARK: - The control database unreachable
@@ -290,31 +366,10 @@ struct FaultTests {
             insert into items select g, g, 'seed' from generate_series(1, 2000) g;
             insert into items_v2 select id, val, note from items;
             """, database: database)
-        let schema = "sy_ctl_kill_\(UInt32.random(in: 0...UInt32.max))"
-        let proxy = try SwitchyardChild("""
-            upstream: postgresql://switchyard@127.0.0.1:\(cluster.port)/\(database)
-            migrations:
-              - name: items
-                old: public.items
-                new: public.items_v2
-                key: [id]
-                columns:
-                  id: id
-                  val: { new: value, forward: "val::bigint", inverse: "value::int" }
-                  note: note
-                unmirrored_writes: refuse
-            flags:
-              - name: items
-                migration: items
-                stage: dual_write
-            control:
-              schema: \(schema)
-
+        let proxy = try SwitchyardChild.dualWrite(cluster: cluster, database: database, table: "items", columns: """
+            { id: id, val: { new: value, forward: "val::bigint", inverse: "value::int" }, note: note }
             """)
-        defer {
-            proxy.stop()
-            _ = try? cluster.psql("drop schema if exists \(schema) cascade", database: database)
-        }
+        defer { proxy.stop() }
         // Each transaction touches one key (so no deadlocks): an upsert and an update, then a delete of its neighbour.
         let script = NSTemporaryDirectory() + "switchyard-faults-\(UUID().uuidString).sql"
         try """
@@ -483,8 +538,8 @@ extension Array where Element == UInt8 {
 
 extension RawClient {
     /// Startup with an application_name, so the server's pg_stat_activity can find the session.
-    func startup(application: String) -> [BackendMessage] {
-        send(StartupPacket.startup(StartupMessage(parameters: [("user", "postgres"), ("database", "postgres"), ("application_name", application)])).encode())
+    func startup(application: String, database: String = "postgres") -> [BackendMessage] {
+        send(StartupPacket.startup(StartupMessage(parameters: [("user", "postgres"), ("database", database), ("application_name", application)])).encode())
         return Self.messages(receive(until: Self.endsWithReadyForQuery).bytes)
     }
 }
@@ -497,11 +552,37 @@ final class SwitchyardChild {
     let configPath = NSTemporaryDirectory() + "switchyard-faults-\(UUID().uuidString).yaml"
     var logPath: String { configPath + ".log" }
     private var process: ChildProcess?
+    private let cleanup: () -> Void
 
-    /// `body` holds everything but the listen addresses.
-    init(_ body: String) throws {
+    /// `body` holds everything but the listen addresses; `cleanup` runs on `stop()`.
+    init(_ body: String, cleanup: @escaping () -> Void = {}) throws {
+        self.cleanup = cleanup
         try ("listen: 127.0.0.1:\(port)\nadmin_listen: 127.0.0.1:\(adminPort)\nshutdown_timeout: 2s\n" + body)
             .write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// A proxy in front of `database` whose one migration, named `table`, moves `table` to
+    /// `<table>_v2` with the `columns` mapping (YAML), its flag at dual_write and unmirrored forms
+    /// refused, with a control schema of its own that `stop()` drops.
+    static func dualWrite(cluster: PostgresCluster, database: String, table: String, columns: String) throws -> SwitchyardChild {
+        let schema = "sy_ctl_\(table)_\(UInt32.random(in: 0...UInt32.max))"
+        return try SwitchyardChild("""
+            upstream: postgresql://switchyard@127.0.0.1:\(cluster.port)/\(database)
+            migrations:
+              - name: \(table)
+                old: public.\(table)
+                new: public.\(table)_v2
+                key: [id]
+                columns: \(columns)
+                unmirrored_writes: refuse
+            flags:
+              - name: \(table)
+                migration: \(table)
+                stage: dual_write
+            control:
+              schema: \(schema)
+
+            """, cleanup: { _ = try? cluster.psql("drop schema if exists \(schema) cascade", database: database) })
     }
 
     /// Starts the process and waits until it accepts connections.
@@ -523,6 +604,7 @@ final class SwitchyardChild {
     /// Stops the process (SIGTERM, then SIGKILL) and removes its files.
     func stop() {
         process?.terminate(gracePeriod: .seconds(5))
+        cleanup()
         unlink(configPath)
         unlink(logPath)
     }
