@@ -241,15 +241,18 @@ struct FaultTests {
         #expect(try other.valueLengths("select repeat('w', 1000) from generate_series(1, 5000)").count == 5_000)
         let baseline = try #require(process.residentKilobytes)
 
-        // About 60 MB of rows that the client never reads.
+        // Four clients, each sent about 60 MB of rows it does not read.
         let rows = 60_000
-        let stalled = try RawClient(port: proxy.port, timeoutSeconds: 20)
-        #expect(stalled.startup(application: "stalled", database: database).contains(.readyForQuery(.idle)))
-        stalled.send(FrontendMessage.query(stall.statement(rows: rows)).encoded())
+        let stalled = try (0..<4).map { i in
+            let client = try RawClient(port: proxy.port, timeoutSeconds: 20)
+            #expect(client.startup(application: "stalled-\(i)", database: database).contains(.readyForQuery(.idle)))
+            client.send(FrontendMessage.query(stall.statement(rows: rows, first: 1 + i * rows)).encoded())
+            return client
+        }
         // Backpressure reaches PostgreSQL: its backend waits to write to the proxy.
         #expect(try Self.eventually(.seconds(15)) {
-            try cluster.psql("select wait_event from pg_stat_activity where application_name = 'stalled' and state = 'active'") == "ClientWrite"
-        }, "the backend of the stalled session never waited on ClientWrite")
+            try cluster.psql("select count(*) from pg_stat_activity where application_name like 'stalled-_' and state = 'active' and wait_event = 'ClientWrite'") == "4"
+        }, "the backends of the stalled sessions did not all wait on ClientWrite")
 
         var peak = baseline
         var slowest: Duration = .zero
@@ -263,21 +266,23 @@ struct FaultTests {
         }
         let fresh = try PQConnection(proxy.connectionString(database: database))
         #expect(try fresh.query("select 'new session'") == [["new session"]])
-        print("stalled client, \(stall): proxy RSS \(baseline) kB before, \(peak) kB at most while \(rows) rows of 1 kB waited; slowest other query \(slowest)")
+        print("stalled client, \(stall): proxy RSS \(baseline) kB before, \(peak) kB at most while 4 × \(rows) rows of 1 kB waited; slowest other query \(slowest)")
         #expect(peak - baseline < 16 * 1024, "the proxy grew by \(peak - baseline) kB holding a result nobody reads")
         #expect(slowest < .seconds(1))
 
-        // Nothing was lost: once the client reads again, every row arrives and the statement completes.
-        let (total, tail) = Self.drain(stalled, atMost: rows * 1_100)
-        #expect(total > rows * 1_000)
-        #expect(String(decoding: tail, as: UTF8.self).contains(stall.tag(rows: rows)))
+        // Nothing was lost: once the clients read again, every row arrives and each statement completes.
+        for client in stalled {
+            let (total, tail) = Self.drain(client, atMost: rows * 1_100)
+            #expect(total > rows * 1_000)
+            #expect(String(decoding: tail, as: UTF8.self).contains(stall.tag(rows: rows)))
+        }
         #expect(process.isRunning)
 
         // A client that vanishes while stalled takes its backend with it.
         do {
             let gone = try RawClient(port: proxy.port, timeoutSeconds: 20)
             #expect(gone.startup(application: "stalled-gone", database: database).contains(.readyForQuery(.idle)))
-            gone.send(FrontendMessage.query(stall.statement(rows: rows, first: 100_001)).encoded())
+            gone.send(FrontendMessage.query(stall.statement(rows: rows, first: 1_000_001)).encoded())
             #expect(try Self.eventually(.seconds(15)) {
                 try cluster.psql("select wait_event from pg_stat_activity where application_name = 'stalled-gone' and state = 'active'") == "ClientWrite"
             })
@@ -287,9 +292,9 @@ struct FaultTests {
         #expect(try Self.eventually { try cluster.psql("select count(*) from pg_stat_activity where application_name = 'stalled-gone'") == "0" })
         #expect(process.isRunning)
         // Its statement never finished, so nothing of it stays; both tables hold the same rows.
-        let expected = stall == .select ? "0|0|20|20" : "0|0|60020|60020"
+        let expected = stall == .select ? "0|0|20|20" : "0|0|240020|240020"
         #expect(try cluster.psql("""
-            select (select count(*) from stall_items where id > 100000), (select count(*) from stall_items_v2 where id > 100000),
+            select (select count(*) from stall_items where id > 1000000), (select count(*) from stall_items_v2 where id > 1000000),
                    (select count(*) from stall_items), (select count(*) from stall_items_v2)
             """, database: database) == expected)
         #expect(try cluster.psql("""
@@ -346,6 +351,9 @@ struct FaultTests {
         try control.startServer()
         #expect(try Self.eventually(.seconds(15)) { try flags().contains("|shared (control schema)|") }, "\((try? flags()) ?? "")")
         #expect(try reachable() == 1)
+        // Reconnecting reads the stored state back; the config's seed does not overwrite it.
+        #expect(try Self.stage(flags()) == "live")
+        #expect(try conn.query(outside) == [["new-3"]])
         #expect(try proxy.psql("set flag users_v2 to off", database: "switchyard").isEmpty)
         #expect(try conn.query(outside) == [["old-3"]])
         #expect(try control.psql("select to_stage from \(schema).flag_history order by id desc limit 1") == "off")
