@@ -10,7 +10,7 @@ import Testing
 struct FaultTests {
     // MARK: - The upstream restarting
 
-    @Test("the upstream restarting: open sessions get 57P01 and a close, new ones get 08001 while it is down and work once it is back")
+    @Test("the upstream restarting under pgbench: open sessions get 57P01 as from PostgreSQL, new ones get 08001 while it is down and work once it is back")
     func upstreamRestart() throws {
         // A cluster of its own: the shared one cannot restart under the other suites' feet.
         let cluster = try PostgresCluster.start()
@@ -23,7 +23,30 @@ struct FaultTests {
         #expect(idle.startup().contains(.readyForQuery(.idle)))
         let inTransaction = try PQConnection(proxy.connectionString())
         try inTransaction.query("begin; create table restart_probe (id int); insert into restart_probe values (1)")
+        // The same, straight to PostgreSQL, for what libpq reports without a proxy in between.
+        let directInTransaction = try PQConnection(cluster.connectionString() + " sslmode=disable")
+        try directInTransaction.query("begin; create table restart_direct (id int)")
         #expect(try proxy.psql("show servers", database: "switchyard").split(separator: "\n").count == 2)
+        // And under load: pgbench through the proxy, reading and writing in transactions.
+        _ = try cluster.psql("create table restart_load (id int primary key, n int); insert into restart_load select g, 0 from generate_series(1, 100) g")
+        let script = NSTemporaryDirectory() + "switchyard-faults-\(UUID().uuidString).sql"
+        try """
+            \\set id random(1, 100)
+            BEGIN;
+            UPDATE restart_load SET n = n + 1 WHERE id = :id;
+            SELECT n FROM restart_load WHERE id = :id;
+            COMMIT;
+
+            """.write(toFile: script, atomically: true, encoding: .utf8)
+        defer { unlink(script) }
+        let pgbenchArguments = ["-n", "-f", script, "-c", "4", "-j", "2", "-h", "127.0.0.1", "-p", String(proxy.port), "-U", "postgres", "postgres"]
+        let bench = try ChildProcess.start(executable: try Self.pgbench(cluster), arguments: pgbenchArguments + ["-T", "30"],
+                                           environment: ["PGCONNECT_TIMEOUT": "10"], stdoutPath: script + ".log")
+        defer {
+            bench.terminate(gracePeriod: .seconds(2))
+            unlink(script + ".log")
+        }
+        #expect(try Self.eventually { try cluster.psql("select sum(n) >= 200 from restart_load") == "t" })
 
         try cluster.restart(mode: .fast)
 
@@ -35,7 +58,14 @@ struct FaultTests {
         #expect(closed)
         // The session in a transaction gets the same error on its next statement, and its work is gone.
         let failure = Self.failure { try inTransaction.query("insert into restart_probe values (2)") }
-        #expect(failure?.sqlState == "57P01" || failure?.message.contains("server closed the connection") == true, "\(String(describing: failure))")
+        let direct = Self.failure { try directInTransaction.query("insert into restart_direct values (2)") }
+        #expect(failure != nil)
+        #expect(failure?.sqlState == direct?.sqlState)
+        #expect(failure?.message == direct?.message, "\(String(describing: failure)) against \(String(describing: direct))")
+        // pgbench's clients stop on their lost connections; the proxy carries on.
+        let benchStatus = bench.waitForExit(timeout: .seconds(20))
+        #expect(benchStatus != nil && benchStatus != 0, "pgbench status \(String(describing: benchStatus)): \(bench.outputTail())")
+        #expect(bench.outputTail().contains("number of failed transactions: 0 "), "\(bench.outputTail())")
         #expect(try Self.eventually { try proxy.psql("show servers", database: "switchyard").isEmpty }, "sessions left after the restart")
         #expect(try proxy.psql("select to_regclass('restart_probe') is null") == "t")
 
@@ -47,10 +77,15 @@ struct FaultTests {
         #expect(refusal.first?.message?.contains("127.0.0.1:\(cluster.port)") == true, "\(refusal)")
         try cluster.startServer()
         #expect(try proxy.psql("select 'back'") == "back")
-        let metrics = try httpGet(port: adminPort, path: "/metrics").body
-        #expect(Self.metric("switchyard_server_connect_failures_total", in: metrics) == 1)
-        #expect(Self.metric("switchyard_clients_active", in: metrics) == 0, "\(metrics)")
-        #expect(Self.metric("switchyard_servers_active", in: metrics) == 0)
+        let again = try runProcess(try Self.pgbench(cluster), pgbenchArguments + ["-t", "100"], environment: ["PGCONNECT_TIMEOUT": "10"], timeout: .seconds(60))
+        #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
+        #expect(again.stdout.contains("number of transactions actually processed: 400/400"), "\(again.stdout)")
+        // Every session closed: the gauges are back at zero once the loops have seen pgbench's Terminates.
+        func metrics() throws -> String { try httpGet(port: adminPort, path: "/metrics").body }
+        #expect(try Self.eventually {
+            try Self.metric("switchyard_clients_active", in: metrics()) == 0 && Self.metric("switchyard_servers_active", in: metrics()) == 0
+        }, "\((try? metrics()) ?? "")")
+        #expect(Self.metric("switchyard_server_connect_failures_total", in: try metrics()) == 1)
     }
 
     @Test("the upstream restarting under a migration at shadow: the control thread and the shadow reads reconnect, and writes stay mirrored")
@@ -391,7 +426,7 @@ struct FaultTests {
 
             """.write(toFile: script, atomically: true, encoding: .utf8)
         defer { unlink(script) }
-        let pgbench = access(cluster.binDirectory + "/pgbench", X_OK) == 0 ? cluster.binDirectory + "/pgbench" : try findExecutable("pgbench")
+        let pgbench = try Self.pgbench(cluster)
         func pgbenchArguments(_ run: [String]) -> [String] {
             ["-n", "-f", script, "-c", "4", "-j", "2", "-M", queryMode] + run + ["-h", "127.0.0.1", "-p", String(proxy.port), "-U", "postgres", database]
         }
@@ -486,6 +521,11 @@ extension FaultTests {
     static func proxiedClients(_ proxy: ProxyFixture) throws -> [String] {
         try proxy.psql("show clients", database: "switchyard").split(separator: "\n").map(String.init)
             .filter { $0.split(separator: "|", omittingEmptySubsequences: false).dropFirst(2).first != "switchyard" }
+    }
+
+    /// pgbench of the server's own version, else the one on PATH.
+    static func pgbench(_ cluster: PostgresCluster) throws -> String {
+        access(cluster.binDirectory + "/pgbench", X_OK) == 0 ? cluster.binDirectory + "/pgbench" : try findExecutable("pgbench")
     }
 
     /// The value of an unlabelled series in /metrics text.
