@@ -1,6 +1,7 @@
 // Malformed input from one client gets an error or a closed connection, and no other session notices.
 import Foundation
 import Synchronization
+import SwitchyardIO
 import SwitchyardProtocol
 import SwitchyardTestSupport
 import Testing
@@ -158,6 +159,32 @@ struct RobustnessTests {
             } while ContinuousClock.now < deadline
             #expect(rows == "0")
             #expect(try cluster.psql("select count(*) from sy_idle_probe") == "0")
+        }
+    }
+
+    @Test("an upstream that closes during startup without a word gives the client SQLSTATE 08006, not a bare close")
+    func upstreamClosesDuringStartup() throws {
+        // A stand-in upstream (a server shutting down, say): it takes the startup message and hangs up.
+        let listener = try Socket.listen(host: "127.0.0.1", port: 0, backlog: 4)
+        defer { listener.close() }
+        let done = Atomic<Bool>(false)
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 1024)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline, !done.load(ordering: .acquiring) {
+                guard let peer = try? listener.accept() else { usleep(10_000); continue }
+                usleep(50_000)
+                _ = buffer.withUnsafeMutableBytes { try? peer.read(into: $0) }
+                peer.close()
+            }
+        }
+        thread.start()
+        defer { done.store(true, ordering: .releasing) }
+        try ProxyFixture.with(configure: { $0.upstream.port = listener.localPort }) { proxy in
+            let client = try RawClient(port: proxy.port, timeoutSeconds: 5)
+            let errors = RawClient.errors(client.startup())
+            #expect(errors.first?.sqlState == "08006", "\(errors)")
+            #expect(errors.first?.message?.contains("closed the connection during startup") == true, "\(errors)")
         }
     }
 

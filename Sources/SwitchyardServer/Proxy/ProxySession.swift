@@ -96,6 +96,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// Close once `toClient` drains (after a FATAL error we wrote ourselves).
     private var closeAfterClientFlush = false
     private let createdAt: UInt64
+    /// The server sent a FATAL error (it closes the connection next).
+    private var serverSentFatal = false
     /// When the client last sent bytes: the idle timeouts count from here.
     private var lastClientRead: UInt64
     private var connectStartedAt: UInt64 = 0
@@ -675,6 +677,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         switch read {
         case .wouldBlock: return
         case .endOfFile:
+            if state.phase == .authenticating && !serverSentFatal {
+                // Closed before the session began and without a word (a server shutting down): the
+                // client gets an error it can act on rather than a bare close.
+                let fields = ErrorFields(severity: "FATAL", sqlState: SQLState.connectionFailure,
+                                         message: "the upstream server at \(settings.upstreamAddress) closed the connection during startup")
+                toClient.append(BackendMessage.errorResponse(fields).encoded())
+            }
             // Deliver what the server said last (often a FATAL error) before closing.
             _ = try? toClient.flush(to: client)
             close(reason: "server closed the connection")
@@ -816,6 +825,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             updateStateGauge()
             logger.debug("session established")
         case let .fatalError(fields):
+            serverSentFatal = true
             logger.info("server reported a fatal error", metadata: ["sqlstate": "\(fields.sqlState ?? "")", "message": "\(fields.message ?? "")"])
         }
     }
