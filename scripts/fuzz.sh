@@ -5,13 +5,14 @@
 #
 # TARGET is frontend, backend, startup or sql (or FuzzFrontend...); all four by default.
 # Each target runs until N iterations (-runs, default 100000) or S seconds (-max_total_time,
-# default 60), whichever comes first, from the committed seeds in Fuzz/corpus/<target>. New
-# inputs it finds go to a working corpus in $FUZZ_WORK_DIR (default .build-fuzz/work), never
-# into the committed one; crash, timeout and out-of-memory inputs go to $FUZZ_WORK_DIR/artifacts.
-# The build goes to $FUZZ_SCRATCH_PATH (default .build-fuzz), apart from the plain build, since
-# every module is compiled with -sanitize=fuzzer,address. --debug builds unoptimized (faster to
-# build, slower to run). Prints per target the iterations, exec/s, coverage and any crash file,
-# and exits 1 if any target crashed, timed out or ran out of memory.
+# default 60), whichever comes first, from the committed seeds in Fuzz/corpus/<target> and the
+# dictionary Fuzz/<target>.dict if there is one. New inputs it finds go to a working corpus in
+# $FUZZ_WORK_DIR (default .build-fuzz/work), never into the committed one; crash, timeout and
+# out-of-memory inputs go to $FUZZ_WORK_DIR/artifacts/<target>. The build goes to
+# $FUZZ_SCRATCH_PATH (default .build-fuzz), apart from the plain build, since every module is
+# compiled with -sanitize=fuzzer,address. --debug builds unoptimized (faster to build, slower
+# to run). Prints per target the iterations, exec/s, coverage and any crash file, and exits 1
+# if any target crashed, timed out or ran out of memory.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
         --runs) runs=$2; shift 2 ;;
         --seconds) seconds=$2; shift 2 ;;
         --debug) config=debug; shift ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
     esac
@@ -76,17 +77,19 @@ for product in "${products[@]}"; do
     log=$work/$name.log
     mkdir -p "$corpus" "$artifacts"
     rm -f "$artifacts"/*
+    dictionary=()
+    if [ -f "$root/Fuzz/$name.dict" ]; then dictionary=(-dict="$root/Fuzz/$name.dict"); fi
     status=0
     # timeout(1) is a second bound, should libFuzzer itself hang.
     timeout --kill-after=10 $((seconds + 120)) "$scratch/$config/$product" \
         -runs="$runs" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
-        -print_final_stats=1 -artifact_prefix="$artifacts/" \
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "${dictionary[@]}" \
         "$corpus" "$root/Fuzz/corpus/$name" >"$log" 2>&1 || status=$?
     executed=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     coverage=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1 || true)
     found=$(ls "$artifacts" 2>/dev/null | sed "s|^|$artifacts/|" | tr '\n' ' ')
-    line="$name: $executed iterations, $rate exec/s, ${coverage:-cov: ? ft: ?}, corpus $(ls "$corpus" | wc -l) new inputs"
+    line="$name: $executed iterations, $rate exec/s, ${coverage:-cov: ? ft: ?}, working corpus $(ls "$corpus" | wc -l) inputs"
     if [ "$status" -ne 0 ] || [ -n "$found" ]; then
         failed=1
         line="$line, FAILED (exit $status) ${found:-no artifact}"
