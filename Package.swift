@@ -91,5 +91,19 @@ let package = Package(
                            "SwitchyardShadow"],
             swiftSettings: strict
         ),
+
+        // Fuzzing (scripts/fuzz.sh builds these with -sanitize=fuzzer; a plain build replays inputs).
+        .target(name: "FuzzSupport", dependencies: ["SwitchyardProtocol"], path: "Fuzz/FuzzSupport", swiftSettings: strict),
+        .executableTarget(name: "FuzzFrontend", dependencies: ["FuzzSupport", "SwitchyardProtocol"], path: "Fuzz/FuzzFrontend", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzBackend", dependencies: ["FuzzSupport", "SwitchyardProtocol", "SwitchyardRouting"], path: "Fuzz/FuzzBackend", swiftSettings: strict
+        ),
+        .executableTarget(name: "FuzzStartup", dependencies: ["FuzzSupport", "SwitchyardProtocol"], path: "Fuzz/FuzzStartup", swiftSettings: strict),
+        .executableTarget(
+            name: "FuzzSQL",
+            dependencies: ["FuzzSupport", "SwitchyardSQL", "SwitchyardRouting", "SwitchyardConfig", "CPgQuery"],
+            path: "Fuzz/FuzzSQL",
+            swiftSettings: strict
+        ),
     ]
 )

@@ -76,6 +76,22 @@ struct BackendMessageTests {
         }
     }
 
+    @Test("an ErrorResponse value that is not UTF-8 alone is repaired, and the repaired message round-trips")
+    func errorFieldSplitFromItsCode() throws {
+        // Found by FuzzBackend: field code 0xEF then a value starting 0xBF 0xBD is UTF-8 as a whole
+        // body but not as a value. The value decodes with U+FFFD in place of each bad byte.
+        let body: [UInt8] = [0xEF, 0xBF, 0xBD, 0x72, 0x00, 0x4D] + Array("relation \"nope\" does not exist".utf8) + [0x00, 0x00]
+        let decoded = try BackendMessage.decode(id: BackendMessageID.errorResponse.rawValue, body: body)
+        guard case let .errorResponse(fields) = decoded else {
+            Issue.record("decoded as \(decoded)")
+            return
+        }
+        #expect(fields.fields.map(\.code) == [0xEF, 0x4D])
+        #expect(fields.fields[0].value == "\u{FFFD}\u{FFFD}r")
+        let again = try #require(frame(decoded.encoded()))
+        #expect(try BackendMessage.decode(id: again.id, body: again.body) == decoded)
+    }
+
     @Test("ErrorFields accessors prefer the non-localized severity")
     func errorFieldAccessors() {
         let localized = ErrorFields(fields: [(0x53, "FEHLER"), (0x56, "ERROR"), (0x43, "22012")])

@@ -54,6 +54,26 @@ struct MirrorResponseFixerTests {
         #expect(!f.isWatching)
     }
 
+    @Test("a marker value holding a NUL byte is no marker: the CommandComplete after it passes as it came")
+    func nulInMarkerValue() throws {
+        // Found by FuzzBackend: the value became the tag of a CommandComplete whose length field
+        // counted bytes after its string's end, a message no client can read.
+        var f = Self.fixer()
+        f.requestSent()
+        f.mirroredQuerySent()
+        let messages: [BackendMessage] = [
+            Self.marker("switchyard_mirrored_q"), .dataRow(DataRow(values: [Array("sy_1234:UPDA".utf8) + [0x13, 0, 0, 0]])),
+            .commandComplete(tag: "SELECT 1"),
+        ]
+        var actions: [MirrorResponseFixer.Action] = []
+        for m in messages {
+            let (id, body) = Self.body(m)
+            f.sawHeader(id)
+            actions.append(f.process(id: id, body: body))
+        }
+        #expect(actions == [.drop, .pass, .pass])
+    }
+
     @Test("extended protocol: Describe gets NoData; Execute's marker row goes and its tag is restored; other rows pass")
     func extended() {
         var f = Self.fixer()

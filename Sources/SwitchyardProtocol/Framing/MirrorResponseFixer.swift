@@ -174,6 +174,9 @@ public struct MirrorResponseFixer: Sendable {
             guard let count = try? r.readInt16(), count >= 1, let length = try? r.readInt32(),
                   Int(length) > marker.count, Int(length) <= r.remaining, let value = try? r.readBytes(Int(length)),
                   value.starts(with: marker) else { return .pass }
+            // PostgreSQL text never holds a NUL, so such a value is not a marker; as a tag it would
+            // end the CommandComplete's string early and leave its length counting bytes after it.
+            if value.contains(0) { return .pass }
             let rest = value[marker.count...]
             if count == 1 {
                 pendingTag = String(decoding: rest, as: UTF8.self)
