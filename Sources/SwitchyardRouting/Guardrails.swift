@@ -29,7 +29,7 @@ public enum Guardrails {
         public var oldErrors: UInt64
         public var oldRequests: UInt64
 
-        public init(newErrors: UInt64, newRequests: UInt64, oldErrors: UInt64, oldRequests: UInt64) {
+        public init(newErrors: UInt64 = 0, newRequests: UInt64 = 0, oldErrors: UInt64 = 0, oldRequests: UInt64 = 0) {
             self.newErrors = newErrors
             self.newRequests = newRequests
             self.oldErrors = oldErrors

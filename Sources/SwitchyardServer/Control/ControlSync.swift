@@ -35,7 +35,7 @@ final class ControlSync: Sendable {
         var state: String
         var divergent: UInt64 = 0
         var judged: UInt64 = 0
-        var errors = Guardrails.ErrorEvidence(newErrors: 0, newRequests: 0, oldErrors: 0, oldRequests: 0)
+        var errors = Guardrails.ErrorEvidence()
         /// The flag's served latency histograms, so the p99 guardrail also judges only the stage's requests.
         var latency: [LatencyLabel: Histogram<UInt64>] = [:]
     }
@@ -74,7 +74,7 @@ final class ControlSync: Sendable {
             let tally = shadowTally(flag.name) ?? (0, 0)
             // The flag's served reads: the new path (any cohort) and the control cohort's old path.
             let series = latency.filter { $0.key.flag == flag.name && $0.key.source == .served }
-            var errors = Guardrails.ErrorEvidence(newErrors: 0, newRequests: 0, oldErrors: 0, oldRequests: 0)
+            var errors = Guardrails.ErrorEvidence()
             for (label, s) in series {
                 if label.path == .new {
                     errors.newErrors += s.errors
@@ -116,7 +116,7 @@ final class ControlSync: Sendable {
                 oldErrors: errors.oldErrors &- baseline.errors.oldErrors, oldRequests: errors.oldRequests &- baseline.errors.oldRequests)
             guard let reason = Guardrails.breach(guardrails, divergent: tally.divergent &- baseline.divergent,
                                                  judged: tally.judged &- baseline.judged, latency: evidence, errors: errorsSinceStage) else { continue }
-            _ = try store.setFlag(connection, name: flag.name, stage: guardrails.stepBackTo, percentBasisPoints: nil, by: "switchyard guardrail", why: reason)
+            _ = try store.setFlag(connection, name: flag.name, stage: guardrails.stepBackTo, percentBasisPoints: nil, by: CutoverReport.guardrailActor, why: reason)
             // Until the flip comes back through NOTIFY the table still says canary or live: judge from scratch.
             baselines.withLock {
                 var stepped = now

@@ -453,12 +453,14 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         }
         var sentText = sql
         var mirrored = false
+        /// The mirrored write is a COPY through the staging table (looked for once per text).
+        var mirroredCopy = false
         defer {
             if case let .parse(parse) = decoded {
                 prepared.parsed(name: parse.statementName, sql: sql, parameterTypes: parse.parameterTypes, sentText: sentText)
                 setMirrored(parse.statementName, text: sentText)
             } else if mirrored {
-                if WriteMirror.isMirroredCopy(sentText) {
+                if mirroredCopy {
                     fixer?.mirroredCopySent()
                 } else {
                     fixer?.mirroredQuerySent(retryable: pendingRetry != nil)
@@ -538,12 +540,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             message = nil
         case let .mirrored(text, migrations):
             mirrored = true
+            mirroredCopy = WriteMirror.isMirroredCopy(text)
             message = replaced(by: text)
             // Not strict: an autocommit write whose mirror fails is retried alone (not with
             // RETURNING, whose row description has already gone to the client by then).
             // (Nor a COPY: its data has gone to the server already.)
             if case .query = decoded, heldStartedIdle, state.transactionStatus == .idle, info.statements.count == 1,
-               !text.contains(WriteMirror.returningColumn), !WriteMirror.isMirroredCopy(text),
+               !text.contains(WriteMirror.returningColumn), !mirroredCopy,
                migrations.allSatisfy({ m in router!.table.flags.first { $0.migration == m }?.mirror?.strict == false }) {
                 pendingRetry = PendingRetry(query: FrontendMessage.wholeMessage(id: id, body: body), sql: sql,
                                             fingerprint: info.statements.first?.fingerprint ?? "", migrations: migrations)

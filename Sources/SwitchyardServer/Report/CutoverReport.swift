@@ -130,7 +130,7 @@ public struct CutoverReport: Sendable {
         }
         let served = latency.filter { $0.source == "served" }
         if let limit = guardrails.maxErrorRateIncreasePPM {
-            var errors = Guardrails.ErrorEvidence(newErrors: 0, newRequests: 0, oldErrors: 0, oldRequests: 0)
+            var errors = Guardrails.ErrorEvidence()
             for row in served where row.path == "new" {
                 errors.newErrors += row.errors
                 errors.newRequests += row.requests
@@ -166,10 +166,10 @@ public struct CutoverReport: Sendable {
                                  detail: failing.isEmpty ? detail : "over the limit: \(failing.joined(separator: ", ")); \(detail)"))
         }
         let flips = history.filter { $0.flag == flag }
-        if let last = flips.first, last.by == "switchyard guardrail" {
+        if let last = flips.first, last.by == Self.guardrailActor {
             out.append(Criterion(name: "no guardrail step-back", passed: false, detail: "the last flip was a guardrail's, \(last.at): \(last.why)"))
         } else {
-            let count = flips.filter { $0.by == "switchyard guardrail" }.count
+            let count = flips.filter { $0.by == Self.guardrailActor }.count
             out.append(Criterion(name: "no guardrail step-back", passed: true,
                                  detail: count == 0 ? "no guardrail event" : "\(count) earlier guardrail events, since cleared by a flip"))
         }
@@ -177,6 +177,14 @@ public struct CutoverReport: Sendable {
     }
 
     public var isGo: Bool { criteria.allSatisfy(\.passed) }
+
+    /// Who the flag history names for a guardrail's step-back.
+    public static let guardrailActor = "switchyard guardrail"
+
+    /// "1000 rows copied, finished …", "… not finished" or "none recorded".
+    var backfillStatus: String {
+        backfill.map { "\($0.rowsInserted) rows copied, " + ($0.finishedAt.map { "finished \($0)" } ?? "not finished") } ?? "none recorded"
+    }
 
     /// The failed criteria, in words: "shadow reads agree: 1 of 11 diverged (9.09%), ...".
     public var reasons: [String] { criteria.filter { !$0.passed }.map { "\($0.name): \($0.detail)" } }
@@ -249,7 +257,7 @@ public struct CutoverReport: Sendable {
             for w in writeDivergences { out += "| `\(Self.cell(w.query))` | \(w.count) | \(Self.cell(w.reason)) | \(w.lastSeen) |\n" }
         }
         out += "\n## Backfill and verify\n\n"
-        out += "- Backfill: " + (backfill.map { "\($0.rowsInserted) rows copied, " + ($0.finishedAt.map { "finished \($0)" } ?? "not finished") } ?? "none recorded") + "\n"
+        out += "- Backfill: " + backfillStatus + "\n"
         out += "- Verify: " + (verify.map { ($0.equal ? "EQUAL" : "DIFFERENT, \($0.differingKeys) keys") + " at \($0.finishedAt)" } ?? "none recorded") + "\n"
         out += "\n## Flag history\n\n| at | from | to | by | why |\n| --- | --- | --- | --- | --- |\n"
         for f in history where f.flag == flag { out += "| \(f.at) | \(f.from) | \(f.to) | \(f.by) | \(Self.cell(f.why)) |\n" }

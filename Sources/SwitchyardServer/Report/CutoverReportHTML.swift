@@ -54,8 +54,7 @@ extension CutoverReport {
         }
 
         out += "<h2>Backfill and verify</h2>\n<ul>\n"
-        out += "<li>Backfill: " + (backfill.map { "\($0.rowsInserted) rows copied, " + ($0.finishedAt.map { "finished \($0)" } ?? "not finished") }
-            ?? "none recorded").htmlEscaped + "</li>\n"
+        out += "<li>Backfill: " + backfillStatus.htmlEscaped + "</li>\n"
         out += "<li>Verify: " + (verify.map { ($0.equal ? "EQUAL, \($0.rowsOld) rows" : "DIFFERENT, \($0.differingKeys) keys") + " at \($0.finishedAt)" }
             ?? "none recorded").htmlEscaped + "</li>\n</ul>\n"
 
@@ -75,8 +74,6 @@ extension CutoverReport {
     }
 
     /// Who a guardrail's step-back is recorded as, in the flag history.
-    static let guardrailActor = "switchyard guardrail"
-
     private func verdictBanner(_ criteria: [Criterion]) -> String {
         let failed = criteria.filter { !$0.passed }
         var out = "<section class=\"verdict \(isGo ? "go" : "nogo")\"><p class=\"word\">\(isGo ? "GO" : "NO-GO")</p>"
