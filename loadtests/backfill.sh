@@ -52,7 +52,7 @@ timeout 1800 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres
     die "pgbench -i failed"
 }
 rows=$(lt_psql_direct -A -t -c "SELECT count(*) FROM pgbench_accounts")
-lt_psql_direct -c "CREATE TABLE pgbench_accounts_v2 (aid integer PRIMARY KEY, bid integer, balance bigint, filler character(84))" >/dev/null
+lt_psql_direct -c "$lt_accounts_v2_ddl" >/dev/null
 
 sy_port=$(lt_free_port)
 config=$lt_tmp/backfill.yaml
@@ -61,16 +61,7 @@ cat >"$config" <<YAML
 listen: 127.0.0.1:$sy_port
 upstream: postgresql://postgres@127.0.0.1:$lt_pg_port/postgres
 admin_listen: off
-migrations:
-  - name: accounts_v2
-    old: public.pgbench_accounts
-    new: public.pgbench_accounts_v2
-    key: [aid]
-    columns:
-      aid: aid
-      bid: bid
-      abalance: { new: balance, forward: "abalance::bigint", inverse: "balance::integer" }
-      filler: filler
+$(lt_accounts_migration)
     backfill:
       rows_per_second: $ROWS_PER_SECOND
       target_batch_ms: $TARGET_BATCH_MS

@@ -95,16 +95,7 @@ cat >"$config_b" <<EOF
 listen: 127.0.0.1:$sy_b_port
 upstream: postgresql://postgres@127.0.0.1:$lt_pg_port/dw_b
 admin_listen: off
-migrations:
-  - name: accounts_v2
-    old: public.pgbench_accounts
-    new: public.pgbench_accounts_v2
-    key: [aid]
-    columns:
-      aid: aid
-      bid: bid
-      abalance: { new: balance, forward: "abalance::bigint", inverse: "balance::integer" }
-      filler: filler
+$(lt_accounts_migration)
 flags:
   - name: accounts_v2
     migration: accounts_v2

@@ -357,6 +357,28 @@ lt_machine_md() {
     echo "| Switchyard binary | \`$bin\` |"
 }
 
+# --- The migration the write scripts share (dualwrite.sh, backfill.sh, soak.sh) ---
+
+# The new table: pgbench_accounts with abalance renamed to balance and widened to bigint, empty.
+lt_accounts_v2_ddl="CREATE TABLE pgbench_accounts_v2 (aid integer PRIMARY KEY, bid integer, balance bigint, filler character(84))"
+
+# lt_accounts_migration: the config's migrations: section for that table (a rename and a cast); a
+# script adds keys of its own under the entry (backfill:, ...) on the lines after it.
+lt_accounts_migration() {
+    cat <<'YAML'
+migrations:
+  - name: accounts_v2
+    old: public.pgbench_accounts
+    new: public.pgbench_accounts_v2
+    key: [aid]
+    columns:
+      aid: aid
+      bid: bid
+      abalance: { new: balance, forward: "abalance::bigint", inverse: "balance::integer" }
+      filler: filler
+YAML
+}
+
 # --- Helpers for a second Switchyard and its admin console (used by canary.sh) ---
 
 lt_spawned_pid=""

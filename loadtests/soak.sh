@@ -134,7 +134,7 @@ naccounts=$((SCALE * 100000))
 # The load leaves the last 10 accounts alone: the killed clients write there, so their rollback can be checked.
 load_accounts=$((naccounts - 10))
 tx_aid=$naccounts
-lt_psql_direct -c "CREATE TABLE pgbench_accounts_v2 (aid integer PRIMARY KEY, bid integer, balance bigint, filler character(84))" >/dev/null
+lt_psql_direct -c "$lt_accounts_v2_ddl" >/dev/null
 
 # --- Switchyard at stage shadow, its control schema in the second cluster ---
 sy_port=$(lt_free_port)
@@ -144,16 +144,7 @@ cat >"$config" <<YAML
 listen: 127.0.0.1:$sy_port
 upstream: postgresql://postgres@127.0.0.1:$lt_pg_port/postgres
 admin_listen: off
-migrations:
-  - name: accounts_v2
-    old: public.pgbench_accounts
-    new: public.pgbench_accounts_v2
-    key: [aid]
-    columns:
-      aid: aid
-      bid: bid
-      abalance: { new: balance, forward: "abalance::bigint", inverse: "balance::integer" }
-      filler: filler
+$(lt_accounts_migration)
 flags:
   - name: accounts_v2
     migration: accounts_v2
