@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# What a mirrored write costs PostgreSQL itself, without any proxy: pgbench TPC-B-like on three
+# databases of the same scale, interleaved: plain (no dual-write), trigger (an AFTER row trigger in
+# PL/pgSQL upserts each changed row into pgbench_accounts_v2) and mirrored (the UPDATE of
+# pgbench_accounts replaced by the exact statement Switchyard sends for it at stage dual_write).
+# The mirrored form's planning and execution times come from EXPLAIN (ANALYZE, SUMMARY) of one
+# UPDATE of a row, both forms, repeated.
+#
+# Usage: loadtests/mirror-cost.sh [--quick]
+# Environment: DURATION (10; 3 with --quick), ROUNDS (5; 1), CLIENTS (8), SCALE (10),
+#   MODES ("simple prepared").
+# Writes loadtests/results/mirror-cost-latest.md.
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+lt_parse_args mirror-cost "${BASH_SOURCE[0]}" "$@"
+DURATION=${DURATION:-$([[ $quick == 1 ]] && echo 3 || echo 10)}
+ROUNDS=${ROUNDS:-$([[ $quick == 1 ]] && echo 1 || echo 5)}
+CLIENTS=${CLIENTS:-8}
+SCALE=${SCALE:-10}
+MODES=${MODES:-"simple prepared"}
+for value in "$DURATION" "$ROUNDS" "$CLIENTS" "$SCALE"; do
+    [[ $value =~ ^[1-9][0-9]{0,4}$ ]] || die "DURATION, ROUNDS, CLIENTS and SCALE must be positive integers (got '$value')"
+done
+
+lt_init mirror-cost
+lt_start_postgres 100
+psql_db() {
+    local db=$1
+    shift
+    timeout 120 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$lt_pg_port" -U postgres -d "$db" "$@"
+}
+for db in plain trig mirrored; do
+    lt_psql_direct -c "CREATE DATABASE $db" >/dev/null
+    say "pgbench -i -s $SCALE $db"
+    timeout 900 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres "$db" >"$lt_tmp/init.log" 2>&1 || die "pgbench -i failed"
+done
+for db in trig mirrored; do
+    psql_db "$db" -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance::bigint AS balance, filler FROM pgbench_accounts" \
+        -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)" -c "VACUUM ANALYZE" >/dev/null
+done
+# The trigger, as loadtests/dualwrite.sh's target T has it.
+psql_db trig >/dev/null <<'SQL'
+CREATE FUNCTION pgbench_accounts_mirror() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND (TG_OP = 'DELETE' OR NEW.aid <> OLD.aid) THEN
+        DELETE FROM pgbench_accounts_v2 WHERE aid = OLD.aid;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    INSERT INTO pgbench_accounts_v2 (aid, bid, balance, filler) VALUES (NEW.aid, NEW.bid, NEW.abalance::bigint, NEW.filler)
+    ON CONFLICT (aid) DO UPDATE SET bid = EXCLUDED.bid, balance = EXCLUDED.balance, filler = EXCLUDED.filler;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER pgbench_accounts_mirror AFTER INSERT OR UPDATE OR DELETE ON pgbench_accounts
+    FOR EACH ROW EXECUTE FUNCTION pgbench_accounts_mirror();
+SQL
+
+# What Switchyard sends for "UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid"
+# with the mapping of loadtests/dualwrite.sh (the marker's ':' would be a pgbench variable, so '-').
+mirrored_update() {
+    echo "WITH switchyard_rows AS (UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2 RETURNING pgbench_accounts.*)," \
+        "switchyard_mirror AS (INSERT INTO public.pgbench_accounts_v2 (aid, bid, balance, filler) SELECT aid, bid, abalance::bigint, filler" \
+        "FROM switchyard_rows AS pgbench_accounts ON CONFLICT (aid) DO UPDATE SET bid = EXCLUDED.bid, balance = EXCLUDED.balance," \
+        "filler = EXCLUDED.filler) SELECT 'm-UPDATE ' || count(*) AS switchyard_mirrored_q FROM switchyard_rows"
+}
+cat >"$lt_tmp/mirrored.sql" <<SQL
+\\set aid random(1, 100000 * :scale)
+\\set bid random(1, 1 * :scale)
+\\set tid random(1, 10 * :scale)
+\\set delta random(-5000, 5000)
+BEGIN;
+$(mirrored_update :delta :aid);
+SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
+UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
+INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
+END;
+SQL
+
+declare -A tps
+for ((round = 1; round <= ROUNDS; round++)); do
+    for mode in $MODES; do
+        for db in plain trig mirrored; do
+            script=()
+            [[ $db == mirrored ]] && script=(-f "$lt_tmp/mirrored.sql")
+            out=$(timeout $((DURATION + 60)) pgbench -n -M "$mode" -c "$CLIENTS" -j $((CLIENTS < 2 ? CLIENTS : 2)) -T "$DURATION" \
+                "${script[@]}" -h 127.0.0.1 -p "$lt_pg_port" -U postgres "$db" 2>&1) || die "pgbench $db -M $mode failed: $out"
+            t=$(awk '/^tps = / { print $3; exit }' <<<"$out")
+            tps[$mode,$db]+="$t "
+            say "round $round -M $mode $db: $t tps"
+        done
+    done
+done
+
+# Planning and execution of one UPDATE of a row, plain and mirrored, on the mirrored database.
+explain_times() {
+    local sql=$1 i
+    for ((i = 0; i < 20; i++)); do
+        psql_db mirrored -A -t -c "EXPLAIN (ANALYZE, SUMMARY) $sql" | awk '/Planning Time/ { p = $3 } /Execution Time/ { e = $3 } END { print p, e }'
+    done
+}
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+plain_times=$(explain_times "UPDATE pgbench_accounts SET abalance = abalance + 5 WHERE aid = 77")
+mirrored_times=$(explain_times "$(mirrored_update 5 77)")
+
+results_dir=$(dirname "${BASH_SOURCE[0]}")/results
+mkdir -p "$results_dir"
+report=$results_dir/mirror-cost-latest.md
+{
+    echo "# What a mirrored write costs PostgreSQL (no proxy)"
+    echo
+    echo "Command: \`$command_line\`; pgbench TPC-B-like -c $CLIENTS, scale $SCALE, $ROUNDS rounds of $DURATION s, databases interleaved."
+    echo
+    lt_machine_md "(none: PostgreSQL only)"
+    echo
+    echo "| -M | plain TPS | trigger TPS | mirrored statement TPS | trigger / plain | **mirrored / trigger** |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    for mode in $MODES; do
+        p=$(median "${tps[$mode,plain]}")
+        t=$(median "${tps[$mode,trig]}")
+        m=$(median "${tps[$mode,mirrored]}")
+        echo "| $mode | $p | $t | $m | $(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.3f", a / b }') |" \
+            "**$(awk -v a="$m" -v b="$t" 'BEGIN { printf "%.3f", a / b }')** |"
+    done
+    echo
+    echo "One UPDATE of a row, EXPLAIN (ANALYZE, SUMMARY), median of 20 (ms):"
+    echo
+    echo "| form | planning | execution |"
+    echo "| --- | ---: | ---: |"
+    echo "| plain UPDATE | $(median "$(awk '{ print $1 }' <<<"$plain_times")") | $(median "$(awk '{ print $2 }' <<<"$plain_times")") |"
+    echo "| mirrored statement | $(median "$(awk '{ print $1 }' <<<"$mirrored_times")") | $(median "$(awk '{ print $2 }' <<<"$mirrored_times")") |"
+} >"$report"
+cat "$report"
