@@ -12,6 +12,8 @@
 #   B  dual_write:  serve --config dualwrite.yaml, flag accounts_v2 at stage dual_write
 #   T  trigger:     direct to PostgreSQL; an AFTER INSERT OR UPDATE OR DELETE row trigger on
 #                   pgbench_accounts upserts (or deletes) the row in pgbench_accounts_v2
+#   TS trigger through Switchyard: T's database through A, so the proxy sits in front of both
+#                   dual-writes and B / TS compares the two ways of writing twice alone
 # The issue's target: B keeps at least 90% of T's TPS.
 #
 # Usage: loadtests/dualwrite.sh [--quick]
@@ -106,14 +108,15 @@ EOF
 lt_start_switchyard "$switchyard_bin"
 lt_spawn_switchyard "$switchyard_bin" "$sy_b_port" "$lt_tmp/switchyard-b.log" --config "$config_b"
 sy_b_pid=$lt_spawned_pid
-declare -A port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port [T]=$lt_pg_port)
-declare -A pid=([A]=$lt_sy_pid [B]=$sy_b_pid)
+database[TS]=dw_t
+declare -A port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port [T]=$lt_pg_port [TS]=$lt_sy_port)
+declare -A pid=([A]=$lt_sy_pid [B]=$sy_b_pid [TS]=$lt_sy_pid)
 
 declare -A tps cpu
 failures=0
 for ((round = 1; round <= ROUNDS; round++)); do
     for mode in $MODES; do
-        for target in direct A B T; do
+        for target in direct A B T TS; do
             before=""
             [[ -n ${pid[$target]:-} ]] && before=$(lt_cpu_seconds "${pid[$target]}")
             out=$(timeout $((DURATION + 60)) pgbench -n -M "$mode" -c "$CLIENTS" -j $((CLIENTS < 2 ? CLIENTS : 2)) -T "$DURATION" \
@@ -152,23 +155,25 @@ report=$results_dir/dualwrite-latest.md
 {
     echo "# Dual-write cost: pgbench TPC-B-like with pgbench_accounts mirrored, against passthrough and a trigger"
     echo
-    echo "Command: \`$command_line\`; pgbench -c $CLIENTS -j $((CLIENTS < 2 ? CLIENTS : 2)), scale $SCALE, $ROUNDS rounds of $DURATION s, targets interleaved (direct, A, B, T) within each round."
+    echo "Command: \`$command_line\`; pgbench -c $CLIENTS -j $((CLIENTS < 2 ? CLIENTS : 2)), scale $SCALE, $ROUNDS rounds of $DURATION s, targets interleaved (direct, A, B, T, TS) within each round."
     echo "A is a passthrough Switchyard; B mirrors every write to pgbench_accounts into pgbench_accounts_v2 (stage dual_write;"
-    echo "abalance renamed to balance and cast to bigint); T is direct PostgreSQL with a row trigger doing the same dual-write."
+    echo "abalance renamed to balance and cast to bigint); T is direct PostgreSQL with a row trigger doing the same dual-write;"
+    echo "TS is T's database through A, so B / TS compares the two ways of writing twice with the proxy in front of both."
     echo "Each target runs on its own database of the same scale in one PostgreSQL (direct: dw_direct, A: dw_a, B: dw_b, T: dw_t)."
     echo "Target: B / T at least 0.90."
     echo
     lt_machine_md "$switchyard_bin"
     echo
-    echo "| -M | direct TPS | A TPS | B TPS | T TPS | B / A | **B / T** | A CPU µs/tx | B CPU µs/tx | B TPS per round | T TPS per round |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+    echo "| -M | direct TPS | A TPS | B TPS | T TPS | TS TPS | B / A | **B / T** | B / TS | A CPU µs/tx | B CPU µs/tx | B TPS per round | T TPS per round |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
     ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (a > 0) ? b / a : 0 }'; }
     for mode in $MODES; do
         d=$(median "${tps[$mode,direct]:-}")
         a=$(median "${tps[$mode,A]:-}")
         b=$(median "${tps[$mode,B]:-}")
         t=$(median "${tps[$mode,T]:-}")
-        echo "| $mode | $d | $a | $b | $t | $(ratio "$a" "$b") | **$(ratio "$t" "$b")** |" \
+        ts=$(median "${tps[$mode,TS]:-}")
+        echo "| $mode | $d | $a | $b | $t | $ts | $(ratio "$a" "$b") | **$(ratio "$t" "$b")** | $(ratio "$ts" "$b") |" \
             "$(median "${cpu[$mode,A]:-}") | $(median "${cpu[$mode,B]:-}") | ${tps[$mode,B]:-} | ${tps[$mode,T]:-} |"
     done
     echo

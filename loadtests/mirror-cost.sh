@@ -2,7 +2,8 @@
 # What a mirrored write costs PostgreSQL itself, without any proxy: pgbench TPC-B-like on three
 # databases of the same scale, interleaved: plain (no dual-write), trigger (an AFTER row trigger in
 # PL/pgSQL upserts each changed row into pgbench_accounts_v2) and mirrored (the UPDATE of
-# pgbench_accounts replaced by the exact statement Switchyard sends for it at stage dual_write).
+# pgbench_accounts replaced by the exact statement Switchyard sends for it at stage dual_write, in
+# its tag form and, as a fourth target on the same database, in its marker form).
 # The mirrored form's planning and execution times come from EXPLAIN (ANALYZE, SUMMARY) of one
 # UPDATE of a row, both forms, repeated.
 #
@@ -60,38 +61,51 @@ CREATE TRIGGER pgbench_accounts_mirror AFTER INSERT OR UPDATE OR DELETE ON pgben
 SQL
 
 # What Switchyard sends for "UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid"
-# with the mapping of loadtests/dualwrite.sh (the marker's ':' would be a pgbench variable, so '-').
+# with the mapping of loadtests/dualwrite.sh (the marker's ':' would be a pgbench variable, so '-'):
+# the tag form, and the marker form it sends for the same UPDATE beside other statements in one text.
 mirrored_update() {
+    echo "WITH switchyard_rows AS (UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2 RETURNING pgbench_accounts.*)" \
+        "INSERT INTO public.pgbench_accounts_v2 (aid, bid, balance, filler) SELECT aid, bid, abalance::bigint, filler" \
+        "FROM switchyard_rows AS pgbench_accounts ON CONFLICT (aid) DO UPDATE SET bid = EXCLUDED.bid, balance = EXCLUDED.balance," \
+        "filler = EXCLUDED.filler /*switchyard_tag-m-UPDATE*/"
+}
+marker_update() {
     echo "WITH switchyard_rows AS (UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2 RETURNING pgbench_accounts.*)," \
         "switchyard_mirror AS (INSERT INTO public.pgbench_accounts_v2 (aid, bid, balance, filler) SELECT aid, bid, abalance::bigint, filler" \
         "FROM switchyard_rows AS pgbench_accounts ON CONFLICT (aid) DO UPDATE SET bid = EXCLUDED.bid, balance = EXCLUDED.balance," \
         "filler = EXCLUDED.filler) SELECT 'm-UPDATE ' || count(*) AS switchyard_mirrored_q FROM switchyard_rows"
 }
-cat >"$lt_tmp/mirrored.sql" <<SQL
+# pgbench's TPC-B-like script with the UPDATE of pgbench_accounts replaced by $1.
+tpcb_with() {
+    cat <<SQL
 \\set aid random(1, 100000 * :scale)
 \\set bid random(1, 1 * :scale)
 \\set tid random(1, 10 * :scale)
 \\set delta random(-5000, 5000)
 BEGIN;
-$(mirrored_update :delta :aid);
+$1;
 SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
 UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;
 UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;
 INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);
 END;
 SQL
+}
+tpcb_with "$(mirrored_update :delta :aid)" >"$lt_tmp/mirrored.sql"
+tpcb_with "$(marker_update :delta :aid)" >"$lt_tmp/marker.sql"
 
 declare -A tps
 for ((round = 1; round <= ROUNDS; round++)); do
     for mode in $MODES; do
-        for db in plain trig mirrored; do
-            script=()
-            [[ $db == mirrored ]] && script=(-f "$lt_tmp/mirrored.sql")
+        for target in plain trig mirrored marker; do
+            db=$target script=()
+            [[ $target == mirrored ]] && script=(-f "$lt_tmp/mirrored.sql")
+            [[ $target == marker ]] && db=mirrored script=(-f "$lt_tmp/marker.sql")
             out=$(timeout $((DURATION + 60)) pgbench -n -M "$mode" -c "$CLIENTS" -j $((CLIENTS < 2 ? CLIENTS : 2)) -T "$DURATION" \
                 "${script[@]}" -h 127.0.0.1 -p "$lt_pg_port" -U postgres "$db" 2>&1) || die "pgbench $db -M $mode failed: $out"
             t=$(awk '/^tps = / { print $3; exit }' <<<"$out")
-            tps[$mode,$db]+="$t "
-            say "round $round -M $mode $db: $t tps"
+            tps[$mode,$target]+="$t "
+            say "round $round -M $mode $target: $t tps"
         done
     done
 done
@@ -106,6 +120,7 @@ explain_times() {
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 plain_times=$(explain_times "UPDATE pgbench_accounts SET abalance = abalance + 5 WHERE aid = 77")
 mirrored_times=$(explain_times "$(mirrored_update 5 77)")
+marker_times=$(explain_times "$(marker_update 5 77)")
 
 results_dir=$(dirname "${BASH_SOURCE[0]}")/results
 mkdir -p "$results_dir"
@@ -117,14 +132,15 @@ report=$results_dir/mirror-cost-latest.md
     echo
     lt_machine_md "(none: PostgreSQL only)"
     echo
-    echo "| -M | plain TPS | trigger TPS | mirrored statement TPS | trigger / plain | **mirrored / trigger** |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+    echo "| -M | plain TPS | trigger TPS | tag form TPS | marker form TPS | trigger / plain | **tag form / trigger** | marker form / trigger |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
     for mode in $MODES; do
         p=$(median "${tps[$mode,plain]}")
         t=$(median "${tps[$mode,trig]}")
         m=$(median "${tps[$mode,mirrored]}")
-        echo "| $mode | $p | $t | $m | $(awk -v a="$t" -v b="$p" 'BEGIN { printf "%.3f", a / b }') |" \
-            "**$(awk -v a="$m" -v b="$t" 'BEGIN { printf "%.3f", a / b }')** |"
+        k=$(median "${tps[$mode,marker]}")
+        echo "| $mode | $p | $t | $m | $k | $(ratio "$t" "$p") | **$(ratio "$m" "$t")** | $(ratio "$k" "$t") |"
     done
     echo
     echo "One UPDATE of a row, EXPLAIN (ANALYZE, SUMMARY), median of 20 (ms):"
@@ -132,6 +148,7 @@ report=$results_dir/mirror-cost-latest.md
     echo "| form | planning | execution |"
     echo "| --- | ---: | ---: |"
     echo "| plain UPDATE | $(median "$(awk '{ print $1 }' <<<"$plain_times")") | $(median "$(awk '{ print $2 }' <<<"$plain_times")") |"
-    echo "| mirrored statement | $(median "$(awk '{ print $1 }' <<<"$mirrored_times")") | $(median "$(awk '{ print $2 }' <<<"$mirrored_times")") |"
+    echo "| mirrored, tag form | $(median "$(awk '{ print $1 }' <<<"$mirrored_times")") | $(median "$(awk '{ print $2 }' <<<"$mirrored_times")") |"
+    echo "| mirrored, marker form | $(median "$(awk '{ print $1 }' <<<"$marker_times")") | $(median "$(awk '{ print $2 }' <<<"$marker_times")") |"
 } >"$report"
 cat "$report"

@@ -2,6 +2,7 @@
 // statement, and the client sees exactly the answer of its own statement.
 import Foundation
 import Glibc
+import SwitchyardProtocol
 import SwitchyardTestSupport
 import Testing
 
@@ -116,6 +117,47 @@ struct DualWriteTests {
             #expect(try conn.query("select name from users where id = $1", parameters: ["20"]) == [["old-20+"]])
             try Self.expectEqual(cluster)
             #expect(try cluster.psql("select full_name from users_v2 where id = 39", database: Self.database) == "old-39+")
+        }
+    }
+
+    @Test("extended protocol, pipelined: each mirrored write among other statements keeps its own tag; an error ends its batch alone")
+    func pipelined() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        try RoutingTests.withProxy(yaml: Self.yaml, upstreamDatabase: Self.database, cluster: cluster) { proxy in
+            let client = try RawClient(port: proxy.port)
+            _ = client.startup(database: Self.database)
+            func run(_ sql: String, _ parameters: [String] = []) -> [UInt8] {
+                FrontendMessage.parse(Parse(statementName: "", query: sql)).encoded()
+                    + FrontendMessage.bind(Bind(portalName: "", statementName: "", parameters: parameters.map { Array($0.utf8) })).encoded()
+                    + FrontendMessage.execute(Execute(portalName: "")).encoded()
+            }
+            func tags(_ messages: [BackendMessage]) -> [String] {
+                messages.compactMap {
+                    switch $0 {
+                    case let .commandComplete(tag): tag
+                    case let .errorResponse(fields): "error \(fields.sqlState ?? "")"
+                    case .readyForQuery: "ready"
+                    default: nil
+                    }
+                }
+            }
+            // One batch of five statements and its Sync; a second whose mirrored write fails (a
+            // duplicate key) before a statement the error skips; a third after it; all sent at once.
+            client.send(
+                run("select 1") + run("update users set name = $1 where id = $2", ["p1", "5"]) + run("insert into users values (500, 'five hundred', now())")
+                    + run("update users set name = name || '!' where id in (6, 7)") + run("select 2")
+                    + FrontendMessage.sync.encoded()
+                    + run("insert into users values (500, 'again', now())") + run("update users set name = 'skipped' where id = 8")
+                    + FrontendMessage.sync.encoded()
+                    + run("update users set name = 'p9' where id = 9") + FrontendMessage.sync.encoded())
+            let answer = RawClient.messages(client.receive(until: { RawClient.messages($0).filter {
+                if case .readyForQuery = $0 { true } else { false }
+            }.count == 3 }).bytes)
+            #expect(tags(answer) == ["SELECT 1", "UPDATE 1", "INSERT 0 1", "UPDATE 2", "SELECT 1", "ready", "error 23505", "ready", "UPDATE 1", "ready"])
+            #expect(!answer.contains { if case .dataRow(let row) = $0 { row.values.first??.starts(with: Array("switchyard".utf8)) ?? false } else { false } })
+            try Self.expectEqual(cluster)
+            #expect(try cluster.psql("select full_name from users_v2 where id in (5, 8, 9) order by id", database: Self.database) == "p1\nold-8\np9")
         }
     }
 

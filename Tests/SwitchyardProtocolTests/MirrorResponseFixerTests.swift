@@ -54,6 +54,49 @@ struct MirrorResponseFixerTests {
         #expect(!f.isWatching)
     }
 
+    @Test("tag form, simple protocol: the mirror's INSERT 0 n becomes UPDATE n; the next request's tag passes")
+    func tagFormSimple() {
+        var f = Self.fixer()
+        _ = Self.run(&f, [.readyForQuery(.idle)])
+        f.requestSent()
+        f.mirroredQuerySent()
+        f.renameExpected(extended: false, ordinal: 0, verb: "UPDATE")
+        #expect(Self.run(&f, [.commandComplete(tag: "INSERT 0 3"), .readyForQuery(.idle)])
+                == [.commandComplete(tag: "UPDATE 3"), .readyForQuery(.idle)])
+        f.requestSent()
+        #expect(Self.run(&f, [.commandComplete(tag: "INSERT 0 1"), .readyForQuery(.idle)])
+                == [.commandComplete(tag: "INSERT 0 1"), .readyForQuery(.idle)])
+    }
+
+    @Test("tag form, extended protocol: only the completions of the tag-form Executes are renamed, in a pipeline")
+    func tagFormPipelined() {
+        var f = Self.fixer()
+        _ = Self.run(&f, [.readyForQuery(.idle)])
+        // Sync 1: an INSERT, the tag-form UPDATE, another INSERT. Sync 2: a tag-form UPDATE
+        // that fails, and an Execute the error skips. Sync 3: a tag-form UPDATE after a portal
+        // suspended once.
+        f.renameExpected(extended: true, ordinal: 1, verb: "UPDATE")
+        f.requestSent()
+        f.renameExpected(extended: true, ordinal: 0, verb: "UPDATE")
+        f.requestSent()
+        f.renameExpected(extended: true, ordinal: 2, verb: "UPDATE")
+        f.requestSent()
+        let error = ErrorFields(severity: "ERROR", sqlState: "23514", message: "violates check constraint")
+        let out = Self.run(&f, [
+            .bindComplete, .commandComplete(tag: "INSERT 0 1"), .bindComplete, .commandComplete(tag: "INSERT 0 2"),
+            .bindComplete, .commandComplete(tag: "INSERT 0 1"), .readyForQuery(.inTransaction),
+            .bindComplete, .errorResponse(error), .readyForQuery(.failed),
+            .portalSuspended, .emptyQueryResponse, .commandComplete(tag: "INSERT 0 5"), .readyForQuery(.idle),
+        ])
+        #expect(out == [
+            .bindComplete, .commandComplete(tag: "INSERT 0 1"), .bindComplete, .commandComplete(tag: "UPDATE 2"),
+            .bindComplete, .commandComplete(tag: "INSERT 0 1"), .readyForQuery(.inTransaction),
+            .bindComplete, .errorResponse(error), .readyForQuery(.failed),
+            .portalSuspended, .emptyQueryResponse, .commandComplete(tag: "UPDATE 5"), .readyForQuery(.idle),
+        ])
+        #expect(!f.holds(BackendMessageID.commandComplete.rawValue))
+    }
+
     @Test("a marker value holding a NUL byte is no marker: the CommandComplete after it passes as it came")
     func nulInMarkerValue() throws {
         // Found by FuzzBackend: the value became the tag of a CommandComplete whose length field

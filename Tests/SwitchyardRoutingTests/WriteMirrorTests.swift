@@ -25,21 +25,42 @@ struct WriteMirrorTests {
         + "SELECT id, name, created AT TIME ZONE 'UTC', 0 FROM switchyard_rows AS users "
         + "ON CONFLICT (id) DO UPDATE SET full_name = EXCLUDED.full_name, created_at = EXCLUDED.created_at"
 
-    @Test("an UPDATE returns the changed rows to an upsert of the new table, and a marker row with its tag")
+    @Test("an UPDATE alone returns the changed rows to an upsert of the new table, whose tag the proxy renames")
     func update() {
-        #expect(Self.plan("update users set name = 'x' where id = 3") == .mirrored(
+        let text = "WITH switchyard_rows AS (update users set name = 'x' where id = 3 RETURNING users.*) \(Self.upsert) /*switchyard_tag:m:UPDATE*/"
+        #expect(Self.plan("update users set name = 'x' where id = 3") == .mirrored(text, migrations: ["users_v2"]))
+        #expect(WriteMirror.renamedVerb(text, marker: "m") == "UPDATE")
+        #expect(WriteMirror.renamedVerb(text, marker: "other") == nil)
+        #expect(!WriteMirror.isMirrored(text))
+    }
+
+    @Test("beside other statements an UPDATE ends in a marker row with its tag")
+    func updateAmongOthers() {
+        #expect(Self.plan("update users set name = 'x' where id = 3; select 1") == .mirrored(
             "WITH switchyard_rows AS (update users set name = 'x' where id = 3 RETURNING users.*), "
-                + "switchyard_mirror AS (\(Self.upsert)) SELECT 'm:UPDATE ' || count(*) AS switchyard_mirrored_q FROM switchyard_rows",
+                + "switchyard_mirror AS (\(Self.upsert)) SELECT 'm:UPDATE ' || count(*) AS switchyard_mirrored_q FROM switchyard_rows; select 1",
             migrations: ["users_v2"]))
     }
 
-    @Test("an INSERT keeps its alias, comments and ON CONFLICT; the tag is INSERT 0 n; the extended protocol marks its column")
+    @Test("an INSERT keeps its alias, comments and ON CONFLICT, and answers with the upsert's INSERT 0 n, as it would alone")
     func insert() {
         let sql = "/* app */ INSERT INTO public.users AS u (id, name, created) VALUES (1, 'a', now()) ON CONFLICT (id) DO NOTHING -- done"
-        #expect(Self.plan(sql, wire: .extended) == .mirrored(
-            "/* app */ WITH switchyard_rows AS (INSERT INTO public.users AS u (id, name, created) VALUES (1, 'a', now()) ON CONFLICT (id) DO NOTHING "
-                + "RETURNING u.*), switchyard_mirror AS (\(Self.upsert)) SELECT 'm:INSERT 0 ' || count(*) AS switchyard_mirrored_x FROM switchyard_rows -- done",
-            migrations: ["users_v2"]))
+        let text = "/* app */ WITH switchyard_rows AS (INSERT INTO public.users AS u (id, name, created) VALUES (1, 'a', now()) ON CONFLICT (id) DO NOTHING "
+            + "RETURNING u.*) \(Self.upsert) -- done"
+        #expect(Self.plan(sql, wire: .extended) == .mirrored(text, migrations: ["users_v2"]))
+        #expect(WriteMirror.renamedVerb(text, marker: "m") == nil)
+    }
+
+    @Test("when every mapped column is a key the upsert may skip rows, so the marker row carries the tag")
+    func keysOnly() {
+        let keys = MigrationConfig(
+            name: "tags", old: RelationName(schema: "public", name: "tags"), new: RelationName(schema: "public", name: "tags_v2"),
+            key: ["id"], columns: [ColumnMapping(oldColumn: "id", newColumn: "tag_id")])
+        let sql = "insert into tags values (1)"
+        #expect(WriteMirror.plan(sql: sql, statements: SQLAnalyzer.analyze(sql), targets: [MirrorTarget(migration: keys)], wire: .extended, marker: "m").plan
+            == .mirrored("WITH switchyard_rows AS (insert into tags values (1) RETURNING tags.*), switchyard_mirror AS (INSERT INTO public.tags_v2 (tag_id) "
+                + "SELECT id FROM switchyard_rows AS tags ON CONFLICT (tag_id) DO NOTHING) "
+                + "SELECT 'm:INSERT 0 ' || count(*) AS switchyard_mirrored_x FROM switchyard_rows", migrations: ["tags"]))
     }
 
     @Test("a DELETE returns the keys to a delete by key of the new table")
@@ -65,11 +86,10 @@ struct WriteMirrorTests {
         let reverse = MirrorTarget(reverseOf: Self.migration)
         let sql = "update users_v2 set full_name = 'x' where id = 1"
         #expect(WriteMirror.plan(sql: sql, statements: SQLAnalyzer.analyze(sql), targets: [reverse], wire: .simple, marker: "m").plan == .mirrored(
-            "WITH switchyard_rows AS (update users_v2 set full_name = 'x' where id = 1 RETURNING users_v2.*), "
-                + "switchyard_mirror AS (INSERT INTO public.users (id, name, created) "
+            "WITH switchyard_rows AS (update users_v2 set full_name = 'x' where id = 1 RETURNING users_v2.*) "
+                + "INSERT INTO public.users (id, name, created) "
                 + "SELECT id, full_name, created_at AT TIME ZONE 'UTC' FROM switchyard_rows AS users_v2 "
-                + "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, created = EXCLUDED.created) "
-                + "SELECT 'm:UPDATE ' || count(*) AS switchyard_mirrored_q FROM switchyard_rows",
+                + "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, created = EXCLUDED.created /*switchyard_tag:m:UPDATE*/",
             migrations: ["users_v2"]))
         let star = "delete from users_v2 returning *"
         #expect(WriteMirror.plan(sql: star, statements: SQLAnalyzer.analyze(star), targets: [reverse], wire: .simple, marker: "m").plan
@@ -130,7 +150,7 @@ struct WriteMirrorTests {
                 continue
             }
             #expect(text.hasPrefix("WITH switchyard_rows AS (update users set name = \(value) where id = \(id) RETURNING users.*)"), "\(text)")
-            #expect(text.hasSuffix("FROM switchyard_rows /* \(sql == a ? "x" : "y") */"), "\(text)")
+            #expect(text.hasSuffix("created_at = EXCLUDED.created_at /*switchyard_tag:m:UPDATE*/ /* \(sql == a ? "x" : "y") */"), "\(text)")
         }
         #expect(cache.shapeCount == 1)
     }

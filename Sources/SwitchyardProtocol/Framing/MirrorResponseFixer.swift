@@ -10,6 +10,12 @@
 /// Everything else passes untouched. The session only routes messages through the fixer while a
 /// mirrored answer may be on its way (``isWatching``), so other traffic is not slowed.
 ///
+/// A mirrored UPDATE may also go out in the tag form (see `WriteMirror`), whose answer is the
+/// mirror's own `INSERT 0 n`: no marker comes back, so the session says which completion of which
+/// request carries it (``renameExpected(ordinal:verb:)``) and the fixer makes that tag `UPDATE n`.
+/// Completions are counted per request: each Execute, and each statement of a Query, ends in one
+/// CommandComplete, EmptyQueryResponse or PortalSuspended, in order, until an error skips the rest.
+///
 /// A mirrored write that may be retried alone (an autocommit Query, nothing else in flight, see
 /// ``mirroredQuerySent(retryable:)``) is watched for an error too: the error and its
 /// ReadyForQuery are dropped and the session sends the client's own statement instead, whose
@@ -34,6 +40,17 @@ public struct MirrorResponseFixer: Sendable {
     public private(set) var retryOutcome: Bool?
     /// The request that carries a mirrored COPY: its staging statements' tags are dropped.
     private var copyRequest: UInt64?
+    /// Tag-form writes whose completion's tag is renamed, in the order they were sent.
+    private var renames: [TagRename] = []
+    private struct TagRename: Sendable {
+        var request: UInt64
+        var ordinal: Int
+        var verb: String
+    }
+    /// Completions seen so far in the request being answered.
+    private var completions = 0
+    /// The verb for the CommandComplete whose header was just seen, if it is a tag-form write's.
+    private var renaming: String?
 
     /// The messages the fixer needs whole while watching; it sees every other one's header.
     public static let watchedMessages: Set<UInt8> = [
@@ -46,7 +63,7 @@ public struct MirrorResponseFixer: Sendable {
     /// Whether server message `id` must be held whole now.
     public func holds(_ id: UInt8) -> Bool {
         if Self.retryMessages.contains(id) { return retryState != .none }
-        return isWatching
+        return isWatching || renaming != nil
     }
 
     public init(marker: String, simpleColumn: String, extendedColumn: String, returningColumn: String) {
@@ -103,6 +120,13 @@ public struct MirrorResponseFixer: Sendable {
     /// An Execute or Describe of a mirrored statement went out: answered before the next Sync's ReadyForQuery.
     public mutating func mirroredExtendedSent() { watchUntil = max(watchUntil, sent + 1) }
 
+    /// A tag-form write went out as completion `ordinal` of its request: the Query just counted by
+    /// ``requestSent()`` (`extended` false, ordinal 0), or the Sync still to come (`extended`, the
+    /// count of Executes before it since the last Sync). Its tag, `INSERT 0 n`, becomes `<verb> n`.
+    public mutating func renameExpected(extended: Bool, ordinal: Int, verb: String) {
+        renames.append(TagRename(request: extended ? sent + 1 : sent, ordinal: ordinal, verb: verb))
+    }
+
     public enum Action: Sendable, Equatable {
         case pass
         case drop
@@ -115,10 +139,27 @@ public struct MirrorResponseFixer: Sendable {
     /// Every server message's header, in order: ReadyForQuery answers a request (the one that
     /// ends authentication answers none).
     public mutating func sawHeader(_ id: UInt8) {
-        if id == BackendMessageID.readyForQuery.rawValue {
+        switch id {
+        case BackendMessageID.readyForQuery.rawValue:
             if answered < sent { answered += 1 }
             pendingTag = nil
             if let r = copyRequest, answered >= r { copyRequest = nil }
+            completions = 0
+            renaming = nil
+            // An error skips the rest of its request: renames it left unused end with it.
+            if !renames.isEmpty { renames.removeAll { $0.request <= answered } }
+        case BackendMessageID.commandComplete.rawValue, BackendMessageID.emptyQueryResponse.rawValue,
+             BackendMessageID.portalSuspended.rawValue:
+            renaming = nil
+            if let first = renames.first, first.request == answered + 1 {
+                if first.ordinal == completions {
+                    renames.removeFirst()
+                    if id == BackendMessageID.commandComplete.rawValue { renaming = first.verb }
+                }
+            }
+            completions += 1
+        default:
+            break
         }
     }
 
@@ -191,6 +232,12 @@ public struct MirrorResponseFixer: Sendable {
             pendingTag = String(decoding: rest, as: UTF8.self)
             return .drop
         case BackendMessageID.commandComplete.rawValue:
+            if let verb = renaming {
+                renaming = nil
+                guard case let .commandComplete(tag)? = try? BackendMessage.decode(id: id, body: body),
+                      let count = tag.split(separator: " ").last, tag.hasPrefix("INSERT ") else { return .pass }
+                return .replace(BackendMessage.commandComplete(tag: "\(verb) \(count)").encoded())
+            }
             guard let tag = pendingTag else {
                 // A staging statement of a mirrored COPY (the request being answered is the COPY's).
                 if let r = copyRequest, answered + 1 == r { return .drop }

@@ -48,6 +48,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// Mirrored statements with RETURNING: they return two more leading columns than the client's.
     private var mirroredReturning: Set<String> = []
     private var mirroredPortals: Set<String> = []
+    /// Mirrored writes in the tag form whose tag the fixer renames: the verb per statement and portal.
+    private var renamedStatements: [String: String] = [:]
+    private var renamedPortals: [String: String] = [:]
+    /// Executes since the last Sync or Query: which completion of its request the next one is.
+    private var executesSinceSync = 0
     private var fixer: MirrorResponseFixer?
     private var serverSplicer: MessageSplicer?
     /// The autocommit mirrored write that is sent again alone if the new table rejects its mirror.
@@ -263,6 +268,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             }
             if message.id == FrontendMessageID.query.rawValue || message.id == FrontendMessageID.sync.rawValue {
                 self.fixer?.requestSent()
+                self.executesSinceSync = 0
+            } else if message.id == FrontendMessageID.execute.rawValue {
+                self.executesSinceSync += 1
             }
             let before = self.state.statementCount
             let requestsBefore = self.state.outstandingRequests
@@ -285,7 +293,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 // Describe and Execute only matter while some statement answers with the marker row.
                 try splicer!.process(chunk, onMessage: onMessage, onHeld: { id, body in self.routeHeld(id: id, body: body) },
                                      holding: { id in
-                                         !self.mirroredStatements.isEmpty
+                                         !self.mirroredStatements.isEmpty || !self.renamedStatements.isEmpty
                                              || (id != FrontendMessageID.describe.rawValue && id != FrontendMessageID.execute.rawValue)
                                      },
                                      emit: emit)
@@ -416,6 +424,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 if let label = statementLabels[names[1]] { syncLabel = label }
                 if let candidate = shadowStatements[names[1]] { shadowBound(candidate, id: id, body: body) }
                 if mirroredStatements.contains(names[1]) { mirroredPortals.insert(names[0]) } else { mirroredPortals.remove(names[0]) }
+                renamedPortals[names[0]] = renamedStatements[names[1]]
                 // Per-column result formats must cover the two leading columns the client does not see.
                 if mirroredReturning.contains(names[1]), case var .bind(bind)? = try? FrontendMessage.decode(id: id, body: body),
                    bind.resultFormats.count > 1 {
@@ -431,7 +440,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             }
             return prefixed(nil)
         case FrontendMessageID.execute.rawValue:
-            if let portal = Self.leadingCStrings(body, count: 1)?.first, mirroredPortals.contains(portal) { fixer?.mirroredExtendedSent() }
+            if let portal = Self.leadingCStrings(body, count: 1)?.first {
+                if mirroredPortals.contains(portal) { fixer?.mirroredExtendedSent() }
+                if let verb = renamedPortals[portal] { fixer?.renameExpected(extended: true, ordinal: executesSinceSync - 1, verb: verb) }
+            }
             return prefixed(nil)
         default:
             break
@@ -447,6 +459,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 setMirrored(close.name, text: "")
             } else {
                 mirroredPortals.remove(close.name)
+                renamedPortals[close.name] = nil
             }
             return prefixed(nil)
         default: return prefixed(nil)
@@ -464,6 +477,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     fixer?.mirroredCopySent()
                 } else {
                     fixer?.mirroredQuerySent(retryable: pendingRetry != nil)
+                    if let verb = WriteMirror.renamedVerb(sentText, marker: context.routing.mirrorMarker) {
+                        fixer?.renameExpected(extended: false, ordinal: 0, verb: verb)
+                    }
                 }
             }
         }
@@ -635,6 +651,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// Whether statement `name`, prepared as `text`, answers with the marker row of a mirrored write.
     private func setMirrored(_ name: String, text: String) {
         if WriteMirror.isMirrored(text) { mirroredStatements.insert(name) } else { mirroredStatements.remove(name) }
+        renamedStatements[name] = WriteMirror.renamedVerb(text, marker: context.routing.mirrorMarker)
         if text.contains(WriteMirror.returningColumn) { mirroredReturning.insert(name) } else { mirroredReturning.remove(name) }
     }
 
