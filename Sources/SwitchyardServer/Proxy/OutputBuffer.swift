@@ -48,3 +48,43 @@ func forward(_ chunk: UnsafeRawBufferPointer, to socket: Link, queue: inout Outp
         queue.append(chunk)
     }
 }
+
+/// What a splicer emits for one chunk, gathered so it leaves in one write: one write per piece
+/// would wake the peer for each (a Bind, then its Execute, then the Sync). A chunk that comes out
+/// untouched, as one piece, is sent as it is, without a copy.
+struct SplicedOutput {
+    private let chunk: UnsafeRawBufferPointer
+    private var whole = false
+    private var bytes: [UInt8] = []
+
+    init(of chunk: UnsafeRawBufferPointer) { self.chunk = chunk }
+
+    mutating func emit(_ piece: UnsafeRawBufferPointer) {
+        if bytes.isEmpty && !whole && piece.baseAddress == chunk.baseAddress && piece.count == chunk.count {
+            whole = true
+            return
+        }
+        if whole {
+            bytes.append(contentsOf: chunk)
+            whole = false
+        }
+        bytes.append(contentsOf: piece)
+    }
+
+    /// Writes the gathered output, queueing what the socket does not take.
+    func send(to socket: Link, queue: inout OutputBuffer) throws(SocketError) {
+        if whole {
+            try forward(chunk, to: socket, queue: &queue)
+        } else if !bytes.isEmpty {
+            let sent = bytes.withUnsafeBytes { raw in
+                Result { () throws(SocketError) in try forward(raw, to: socket, queue: &queue) }
+            }
+            try sent.get()
+        }
+    }
+
+    /// Queues the gathered output without writing.
+    func append(to queue: inout OutputBuffer) {
+        if whole { queue.append(chunk) } else if !bytes.isEmpty { queue.append(bytes) }
+    }
+}

@@ -237,16 +237,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
 
     private func forwardClientBytes(_ chunk: UnsafeRawBufferPointer) throws(SocketError) {
         guard let upstream else { return }
-        var writeError: SocketError?
-        let terminate = scanClientBytes(chunk) { piece in
-            guard writeError == nil else { return }
-            if connecting {
-                toServer.append(piece)
-            } else {
-                do throws(SocketError) { try forward(piece, to: upstream, queue: &toServer) } catch { writeError = error }
-            }
+        var output = SplicedOutput(of: chunk)
+        let terminate = scanClientBytes(chunk) { output.emit($0) }
+        // A protocol error met in the chunk has closed the session: what came before it goes nowhere.
+        if closed { return }
+        if connecting {
+            output.append(to: &toServer)
+        } else {
+            try output.send(to: upstream, queue: &toServer)
         }
-        if let writeError { throw writeError }
         if terminate {
             // Let the Terminate reach the server, then close both sides.
             _ = try? toServer.flush(to: upstream)
@@ -748,10 +747,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             if serverSplicer != nil {
                 // Sessions with flags: answers to mirrored writes are restored on the way.
                 // Untouched traffic comes out as the chunk itself and is forwarded without a copy.
-                var out: [UInt8] = []
-                var whole = false
+                var output = SplicedOutput(of: chunk)
                 var retryAfter: ErrorFields?
-                let start = chunk.baseAddress
                 do {
                     // One pass over the server's stream: the messages the state machine reads are held
                     // whole (small: ReadyForQuery, errors, parameters) and the fixer's while it watches.
@@ -767,31 +764,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                             retryAfter = error
                             return []
                         }
-                    }, holding: { id in Self.inspectedByState[Int(id)] || (fixer?.holds(id) ?? false) }, emit: { piece in
-                        if out.isEmpty && !whole && piece.baseAddress == start && piece.count == chunk.count {
-                            whole = true
-                        } else {
-                            if whole {
-                                out.append(contentsOf: chunk)
-                                whole = false
-                            }
-                            out.append(contentsOf: piece)
-                        }
-                    })
+                    }, holding: { id in Self.inspectedByState[Int(id)] || (fixer?.holds(id) ?? false) }, emit: { output.emit($0) })
                 } catch {
                     logger.error("malformed message from the server", metadata: ["error": "\(error)"])
                     context.stats.protocolErrors.add(1, ordering: .relaxed)
                     close(reason: "malformed server message")
                     return
                 }
-                if whole {
-                    try forward(chunk, to: client, queue: &toClient)
-                } else if !out.isEmpty {
-                    let sent = out.withUnsafeBytes { raw in
-                        Result { () throws(SocketError) in try forward(raw, to: client, queue: &toClient) }
-                    }
-                    try sent.get()
-                }
+                if closed { return }
+                try output.send(to: client, queue: &toClient)
                 if let error = retryAfter { try retryAlone(after: error) }
                 if let succeeded = fixer?.takeRetryOutcome(), let retry = pendingRetry {
                     pendingRetry = nil
