@@ -259,7 +259,7 @@ public enum WriteMirror {
     public static let copyStaging = "pg_temp.switchyard_copy"
 
     /// Whether a mirrored text is a COPY FROM through the staging table.
-    public static func isMirroredCopy(_ text: String) -> Bool { text.contains("CREATE TEMP TABLE switchyard_copy ") }
+    public static func isMirroredCopy(_ text: String) -> Bool { text.containsBytes("CREATE TEMP TABLE switchyard_copy ") }
 
     /// The edits that mirror `COPY users [(a, b)] FROM …`, alone in a simple-protocol query. The
     /// rows go to a temporary staging table shaped like the old relation (same columns and types,
@@ -327,7 +327,10 @@ public enum WriteMirror {
     }
 
     /// Whether a statement text is a mirrored write (it answers with a marker).
-    public static func isMirrored(_ text: String) -> Bool { text.contains("switchyard_mirrored_") }
+    public static func isMirrored(_ text: String) -> Bool { text.containsBytes("switchyard_mirrored_") }
+
+    /// Whether a mirrored text carries the client's RETURNING rows behind the marker columns.
+    public static func returnsRows(_ text: String) -> Bool { text.containsBytes(returningColumn) }
 
     /// Follows a mirrored UPDATE in the tag form: its answer is the mirror's `INSERT 0 n`, which the
     /// proxy turns into `UPDATE n` (an INSERT's tag form answers with the tag its client expects).
@@ -336,7 +339,7 @@ public enum WriteMirror {
     /// For a mirrored write in the tag form, the verb of the tag its client expects instead of the
     /// mirror's `INSERT 0 n`; nil for any other text.
     public static func renamedVerb(_ text: String, marker: String) -> String? {
-        text.contains(updateTagComment(marker: marker)) ? "UPDATE" : nil
+        text.containsBytes(updateTagComment(marker: marker)) ? "UPDATE" : nil
     }
 
     /// The mirrored text of `sql`, as edits on token boundaries (insertions before the statement's

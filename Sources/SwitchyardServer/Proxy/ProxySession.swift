@@ -561,7 +561,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             // RETURNING, whose row description has already gone to the client by then).
             // (Nor a COPY: its data has gone to the server already.)
             if case .query = decoded, heldStartedIdle, state.transactionStatus == .idle, info.statements.count == 1,
-               !text.contains(WriteMirror.returningColumn), !mirroredCopy,
+               !WriteMirror.returnsRows(text), !mirroredCopy,
                migrations.allSatisfy({ m in router!.table.flags.first { $0.migration == m }?.mirror?.strict == false }) {
                 pendingRetry = PendingRetry(query: FrontendMessage.wholeMessage(id: id, body: body), sql: sql,
                                             fingerprint: info.statements.first?.fingerprint ?? "", migrations: migrations)
@@ -651,7 +651,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private func setMirrored(_ name: String, text: String) {
         if WriteMirror.isMirrored(text) { mirroredStatements.insert(name) } else { mirroredStatements.remove(name) }
         renamedStatements[name] = WriteMirror.renamedVerb(text, marker: context.routing.mirrorMarker)
-        if text.contains(WriteMirror.returningColumn) { mirroredReturning.insert(name) } else { mirroredReturning.remove(name) }
+        if WriteMirror.returnsRows(text) { mirroredReturning.insert(name) } else { mirroredReturning.remove(name) }
     }
 
     /// The end of one injected exchange: what its errors mean for the session's bookkeeping.
