@@ -112,14 +112,64 @@ fileprivate final class ShapeTemplate: @unchecked Sendable {
     }
 }
 
+/// A token shape as bytes: each token's kind, and the spelling of every token that is not a
+/// constant. Its hash is taken once, when it is made, and two keys are equal only when their
+/// bytes are: a hash collision costs a comparison, never a wrong plan.
+struct ShapeKey: Hashable, Sendable {
+    let bytes: [UInt8]
+    private let digest: Int
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+        var hasher = Hasher()
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        digest = hasher.finalize()
+    }
+
+    static func == (a: ShapeKey, b: ShapeKey) -> Bool { a.digest == b.digest && a.bytes == b.bytes }
+
+    func hash(into hasher: inout Hasher) { hasher.combine(digest) }
+
+    /// Collects a text's tokens, comments left out, into a key.
+    struct Builder {
+        private(set) var bytes: [UInt8] = []
+
+        init(textBytes: Int, tokens: Int) { bytes.reserveCapacity(textBytes + tokens * 3) }
+
+        /// Each token is its kind, then for a token that is not a constant its length and spelling:
+        /// no two token sequences give the same bytes.
+        mutating func append(kind: SQLToken.Kind, spelling: UnsafeBufferPointer<UInt8>) {
+            appendVarint(UInt64(UInt32(bitPattern: kind.rawValue)))
+            guard !QueryInfoCache.isConstant(kind) else { return }
+            appendVarint(UInt64(spelling.count))
+            bytes.append(contentsOf: spelling)
+        }
+
+        private mutating func appendVarint(_ value: UInt64) {
+            var v = value
+            // At most ten bytes for 64 bits.
+            for _ in 0..<10 {
+                if v < 0x80 {
+                    bytes.append(UInt8(v))
+                    return
+                }
+                bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+                v >>= 7
+            }
+        }
+
+        var key: ShapeKey { ShapeKey(bytes: bytes) }
+    }
+}
+
 /// A shared cache, safe from any loop thread. Applications in the simple protocol inline
 /// their parameters, so most texts are new; the scanner's tokens (a fraction of a parse)
 /// find the text's shape, and the shape's analysis and rewrite plans are reused. Exact
 /// texts seen before (prepared statements, repeated queries) cost one lookup.
 public final class QueryInfoCache: Sendable {
     private struct State: ~Copyable {
-        var exact: LRUStorage<QueryInfo>
-        var shapes: LRUStorage<ShapeTemplate>
+        var exact: LRUStorage<String, QueryInfo>
+        var shapes: LRUStorage<ShapeKey, ShapeTemplate>
     }
     private let state: Mutex<State>
     /// Texts longer than this are analysed every time rather than kept.
@@ -135,9 +185,8 @@ public final class QueryInfoCache: Sendable {
         guard sql.utf8.count <= maximumTextBytes, let tokens = try? SQLAnalyzer.tokens(in: sql) else {
             return QueryInfo(statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql))
         }
-        // The key is built as bytes and made a String once: this runs for every new text.
-        var keyBytes: [UInt8] = []
-        keyBytes.reserveCapacity(sql.utf8.count + tokens.count * 3)
+        // The key stays bytes, hashed once: this runs for every new text.
+        var builder = ShapeKey.Builder(textBytes: sql.utf8.count, tokens: tokens.count)
         var ranges: [Range<Int>] = []
         ranges.reserveCapacity(tokens.count)
         var tags: [String: String] = [:]
@@ -151,15 +200,10 @@ public final class QueryInfoCache: Sendable {
                     continue
                 }
                 ranges.append(t.byteRange)
-                // The token kind in two ASCII characters (kinds are below 8,464), then the text.
-                let kind = Int(t.kind.rawValue)
-                keyBytes.append(1)
-                keyBytes.append(UInt8(truncatingIfNeeded: 0x20 + (kind / 92) % 92))
-                keyBytes.append(UInt8(truncatingIfNeeded: 0x20 + kind % 92))
-                if !Self.isConstant(t.kind) { keyBytes.append(contentsOf: spelling) }
+                builder.append(kind: t.kind, spelling: spelling)
             }
         }
-        let key = String(decoding: keyBytes, as: UTF8.self)
+        let key = builder.key
         if let template = state.withLock({ $0.shapes.value(forKey: key) }) {
             return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, tokenRanges: ranges))
         }

@@ -96,8 +96,14 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     public var unqualifiedSchema: String?
 
     func matches(_ r: RelationReference) -> Bool {
+        matches(r, unqualifiedSchema: unqualifiedSchema)
+    }
+
+    /// ``matches(_:)`` for a session whose unqualified names resolve to `schema`, without a
+    /// copy of the route to set it on.
+    func matches(_ r: RelationReference, unqualifiedSchema schema: String?) -> Bool {
         guard r.catalog == nil, r.name == oldName else { return false }
-        return (r.schema ?? unqualifiedSchema ?? "public") == oldSchema
+        return (r.schema ?? schema ?? "public") == oldSchema
     }
 }
 
@@ -184,12 +190,50 @@ public enum ReadRewriter {
 
     /// Replaces each edit's byte range; nil if a range falls outside the text.
     public static func apply(_ edits: [Edit], to sql: String) -> String? {
+        if let spliced = splicedInOrder(edits, into: sql) { return spliced }
         var bytes = Array(sql.utf8)
         for edit in edits.sorted(by: { $0.range.lowerBound > $1.range.lowerBound }) {
             guard edit.range.upperBound <= bytes.count else { return nil }
             bytes.replaceSubrange(edit.range, with: Array(edit.replacement.utf8))
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// ``apply(_:to:)`` in one pass for the usual case, edits in ascending order that do not
+    /// overlap (every routed statement takes this path): the result is written once, with no
+    /// copy of the text to edit in place. Nil when the edits are not in that order, or a range
+    /// falls outside the text; the caller then takes the general path, which gives the same
+    /// answer for ordered edits.
+    static func splicedInOrder(_ edits: [Edit], into sql: String) -> String? {
+        guard let last = edits.last else { return sql }
+        var total = 0
+        var previous: Edit?
+        for e in edits {
+            if let p = previous, p.range.lowerBound >= e.range.lowerBound || p.range.upperBound > e.range.lowerBound { return nil }
+            total += e.replacement.utf8.count - e.range.count
+            previous = e
+        }
+        var text = sql
+        return text.withUTF8 { bytes -> String? in
+            guard last.range.upperBound <= bytes.count, edits[0].range.lowerBound >= 0 else { return nil }
+            return String(unsafeUninitializedCapacity: bytes.count + total) { out in
+                var written = 0
+                var at = 0
+                func copy(_ part: UnsafeBufferPointer<UInt8>) {
+                    guard let base = part.baseAddress, !part.isEmpty else { return }
+                    UnsafeMutableRawPointer(out.baseAddress! + written).copyMemory(from: base, byteCount: part.count)
+                    written += part.count
+                }
+                for e in edits {
+                    copy(UnsafeBufferPointer(rebasing: bytes[at..<e.range.lowerBound]))
+                    var replacement = e.replacement
+                    replacement.withUTF8 { copy($0) }
+                    at = e.range.upperBound
+                }
+                copy(UnsafeBufferPointer(rebasing: bytes[at...]))
+                return written
+            }
+        }
     }
 
     /// The edits (byte ranges within the statement, each on token boundaries) that make reference

@@ -147,7 +147,8 @@ public struct RoutingTable: Sendable, Equatable {
 
     /// Where `flag` puts a statement in `context`: its cohort key and bucket (only at canary,
     /// where they decide) and the path that serves its reads.
-    public static func assignment(_ flag: FlagState, context: CohortContext) -> CohortAssignment {
+    /// Borrowed, not copied: flags are large values and this runs per flag for every routed statement.
+    public static func assignment(_ flag: borrowing FlagState, context: borrowing CohortContext) -> CohortAssignment {
         switch flag.stage {
         case .off, .dualWrite, .shadow:
             return CohortAssignment(flag: flag.name, key: nil, bucket: nil, path: .old)

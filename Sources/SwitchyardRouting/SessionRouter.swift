@@ -38,6 +38,16 @@ public struct LatencyLabel: Sendable, Hashable {
         self.fingerprint = fingerprint
         self.source = source
     }
+
+    /// Every served request of a routed read is counted under its label: the two enums are
+    /// hashed as their cases, not as their raw-value strings.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(flag)
+        hasher.combine(cohort)
+        hasher.combine(fingerprint)
+        hasher.combine(path == .new)
+        hasher.combine(source == .shadow)
+    }
 }
 
 /// Pure per-session router. The I/O layer tells it about transaction boundaries and
@@ -67,6 +77,16 @@ public struct SessionRouter: Sendable {
     private var settingsBeforeTransaction: [String: String]?
     /// The transaction in progress is ending with an explicit ROLLBACK.
     private var rollbackRequested = false
+    /// The routes of the last read sent to a new path (see ``route``).
+    private var lastRoutes: RoutesInUse?
+
+    private struct RoutesInUse: Sendable {
+        var version: UInt64
+        var flags: [Int]
+        var schema: String?
+        var routes: [ReadRoute]
+        var names: [String]
+    }
 
     public init(startupParameters: [String: String], clientAddress: String) {
         context = CohortContext(startupParameters: startupParameters, clientAddress: clientAddress)
@@ -164,9 +184,10 @@ public struct SessionRouter: Sendable {
         sql: String, statements: [StatementAnalysis], commentTags: [String: String],
         rewrite: ([ReadRoute]) -> RewriteOutcome, mirror: ([MirrorTarget]) -> WritePlan
     ) -> RouteDecision {
-        for s in statements {
-            if s.statementType == "VariableSetStmt" { record(SettingChange.changes(in: s)) }
-            if s.statementType == "TransactionStmt", settingsBeforeTransaction != nil, Self.isRollback(s) { rollbackRequested = true }
+        // By index: a statement's analysis is a large value, not copied per statement.
+        for i in statements.indices {
+            if statements[i].statementType == "VariableSetStmt" { record(SettingChange.changes(in: statements[i])) }
+            if statements[i].statementType == "TransactionStmt", settingsBeforeTransaction != nil, Self.isRollback(statements[i]) { rollbackRequested = true }
         }
         lastCohorts.removeAll(keepingCapacity: true)
         lastLatencyLabel = nil
@@ -188,41 +209,46 @@ public struct SessionRouter: Sendable {
         }
         guard table.routesReads else { return .forward }
         let ctx = cohortContext(commentTags: commentTags)
-        // One cohort decision per flag and statement, kept for SHOW COHORTS.
-        // Flags are large values: they are read in place, by index, never copied per statement.
-        let flags = table.flags
-        var newPath: [Int] = []
-        for i in flags.indices {
-            let assignment = RoutingTable.assignment(flags[i], context: ctx)
-            if flags[i].stage == .canary { lastCohorts.append(assignment) }
-            if flags[i].routing == .rewrite && assignment.path == .new { newPath.append(i) }
-        }
         let firstSchema = Self.firstSchema(ctx)
-        // The first flag whose old relation this statement reads labels its latency.
-        if let read = statements.first(where: { $0.kind == .read }) {
+        var newPath: [Int] = []
+        // One cohort decision per flag and statement, kept for SHOW COHORTS.
+        // Flags are large values: they are read in place, never copied per statement.
+        table.flags.withUnsafeBufferPointer { flags in
+            for i in flags.indices {
+                let assignment = RoutingTable.assignment(flags[i], context: ctx)
+                if flags[i].stage == .canary { lastCohorts.append(assignment) }
+                if flags[i].routing == .rewrite && assignment.path == .new { newPath.append(i) }
+            }
+            // The first flag whose old relation this statement reads labels its latency.
+            guard let read = statements.firstIndex(where: { $0.kind == .read }) else { return }
             for i in flags.indices where flags[i].stage >= .canary && flags[i].routing == .rewrite {
-                var route = flags[i].route
-                route.unqualifiedSchema = firstSchema
-                guard read.relations.contains(where: { route.matches($0) }) else { continue }
+                guard statements[read].relations.contains(where: { flags[i].route.matches($0, unqualifiedSchema: firstSchema) }) else { continue }
                 let onNew = newPath.contains(i)
                 let cohort = flags[i].stage == .canary ? (onNew ? "canary" : "control") : flags[i].stage.rawValue
-                lastLatencyLabel = LatencyLabel(flag: flags[i].name, cohort: cohort, path: onNew ? .new : .old, fingerprint: read.fingerprint)
+                lastLatencyLabel = LatencyLabel(flag: flags[i].name, cohort: cohort, path: onNew ? .new : .old, fingerprint: statements[read].fingerprint)
                 break
             }
         }
         guard !newPath.isEmpty else { return .forward }
-        let routes = newPath.map { i -> ReadRoute in
-            var route = flags[i].route
-            // Unqualified names resolve through the search_path: follow the session's when known
-            // (a SET or a startup parameter), else assume PostgreSQL's default, which finds public.
-            route.unqualifiedSchema = firstSchema
-            return route
+        // The routes (and their flags' names) depend only on the table, the flags on the new path
+        // and the schema: made once and kept while those stay the same, as they do statement after statement.
+        if lastRoutes?.version != table.version || lastRoutes?.flags != newPath || lastRoutes?.schema != firstSchema {
+            let flags = table.flags
+            let routes = newPath.map { i -> ReadRoute in
+                var route = flags[i].route
+                // Unqualified names resolve through the search_path: follow the session's when known
+                // (a SET or a startup parameter), else assume PostgreSQL's default, which finds public.
+                route.unqualifiedSchema = firstSchema
+                return route
+            }
+            lastRoutes = RoutesInUse(version: table.version, flags: newPath, schema: firstSchema, routes: routes, names: newPath.map { flags[$0].name })
         }
+        let routes = lastRoutes!.routes
         switch rewrite(routes) {
         case .untouched:
             return .forward
         case let .rewritten(text):
-            return .rewritten(text, flags: newPath.map { flags[$0].name })
+            return .rewritten(text, flags: lastRoutes!.names)
         case let .keptOnOldPath(reason):
             lastLatencyLabel?.path = .old
             return .keptOnOldPath(fingerprint: statements.first?.fingerprint ?? "", reason: reason)

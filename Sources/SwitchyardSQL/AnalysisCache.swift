@@ -15,7 +15,7 @@ public final class AnalysisCache: Sendable {
     public let maximumTextBytes: Int
 
     private struct State: ~Copyable {
-        var storage: LRUStorage<[StatementAnalysis]>
+        var storage: LRUStorage<String, [StatementAnalysis]>
         var hits = 0
         var misses = 0
     }
@@ -61,22 +61,33 @@ public final class AnalysisCache: Sendable {
 
 /// A fixed-capacity LRU map: a dictionary from key to slot, and an intrusive doubly-linked list
 /// through the slots of one array, so nothing is allocated per operation once the array is full.
-/// A least-recently-used map from text to values, O(1) per operation. Not thread-safe: callers hold a lock.
-public struct LRUStorage<Value> {
-    private struct Entry {
-        var key: String
-        var value: Value
-        var newer: Int
-        var older: Int
+/// O(1) per operation. Not thread-safe: callers hold a lock. Inlinable, so other modules get it
+/// specialised for their key and value types: every routed statement looks up two of these.
+public struct LRUStorage<Key: Hashable, Value> {
+    @usableFromInline
+    struct Entry {
+        @usableFromInline var key: Key
+        @usableFromInline var value: Value
+        @usableFromInline var newer: Int
+        @usableFromInline var older: Int
+
+        @inlinable
+        init(key: Key, value: Value, newer: Int, older: Int) {
+            self.key = key
+            self.value = value
+            self.newer = newer
+            self.older = older
+        }
     }
 
-    let capacity: Int
-    private var entries: [Entry] = []
-    private var slots: [String: Int] = [:]
+    @usableFromInline let capacity: Int
+    @usableFromInline var entries: [Entry] = []
+    @usableFromInline var slots: [Key: Int] = [:]
     /// Most and least recently used slots; -1 when empty.
-    private var newest = -1
-    private var oldest = -1
+    @usableFromInline var newest = -1
+    @usableFromInline var oldest = -1
 
+    @inlinable
     public init(capacity: Int) {
         self.capacity = max(capacity, 0)
         // Reserved up front (bounded) so the table does not rehash while the cache warms up.
@@ -85,10 +96,12 @@ public struct LRUStorage<Value> {
         slots.reserveCapacity(reserve)
     }
 
+    @inlinable
     public var count: Int { slots.count }
 
     /// The value for `key`, which becomes the most recently used.
-    public mutating func value(forKey key: String) -> Value? {
+    @inlinable
+    public mutating func value(forKey key: Key) -> Value? {
         guard let slot = slots[key] else { return nil }
         moveToFront(slot)
         return entries[slot].value
@@ -96,8 +109,9 @@ public struct LRUStorage<Value> {
 
     /// Stores `value` as the most recently used, evicting the least recently used entry if full.
     /// Returns the evicted key.
+    @inlinable
     @discardableResult
-    public mutating func insert(_ value: Value, forKey key: String) -> String? {
+    public mutating func insert(_ value: Value, forKey key: Key) -> Key? {
         if let slot = slots[key] {
             entries[slot].value = value
             moveToFront(slot)
@@ -123,6 +137,7 @@ public struct LRUStorage<Value> {
         return evicted
     }
 
+    @inlinable
     public mutating func removeAll() {
         entries.removeAll(keepingCapacity: true)
         slots.removeAll(keepingCapacity: true)
@@ -130,23 +145,26 @@ public struct LRUStorage<Value> {
         oldest = -1
     }
 
-    public var keysByRecency: [String] {
-        var keys: [String] = []
+    public var keysByRecency: [Key] {
+        var keys: [Key] = []
         var slot = newest
-        while slot >= 0 {
+        // The list holds each slot once, so it ends after at most entries.count steps.
+        for _ in 0..<entries.count where slot >= 0 {
             keys.append(entries[slot].key)
             slot = entries[slot].older
         }
         return keys
     }
 
-    private mutating func moveToFront(_ slot: Int) {
+    @inlinable
+    mutating func moveToFront(_ slot: Int) {
         guard slot != newest else { return }
         unlink(slot)
         linkAtFront(slot)
     }
 
-    private mutating func unlink(_ slot: Int) {
+    @inlinable
+    mutating func unlink(_ slot: Int) {
         let newer = entries[slot].newer
         let older = entries[slot].older
         if newer >= 0 { entries[newer].older = older } else { newest = older }
@@ -155,7 +173,8 @@ public struct LRUStorage<Value> {
         entries[slot].older = -1
     }
 
-    private mutating func linkAtFront(_ slot: Int) {
+    @inlinable
+    mutating func linkAtFront(_ slot: Int) {
         entries[slot].newer = -1
         entries[slot].older = newest
         if newest >= 0 { entries[newest].newer = slot }

@@ -1,5 +1,5 @@
 // Texts that differ only in constants and comments share one analysis and one rewrite plan.
-import SwitchyardRouting
+@testable import SwitchyardRouting
 import SwitchyardSQL
 import Testing
 
@@ -89,5 +89,33 @@ struct QueryInfoCacheTests {
             _ = cache.info(for: sql)
         }
         #expect(cache.shapeCount == 5)
+    }
+
+    static func key(_ tokens: [(SQLToken.Kind, String)]) -> ShapeKey {
+        var builder = ShapeKey.Builder(textBytes: 0, tokens: tokens.count)
+        for (kind, spelling) in tokens {
+            var text = spelling
+            text.withUTF8 { builder.append(kind: kind, spelling: $0) }
+        }
+        return builder.key
+    }
+
+    @Test("a shape key keeps each token's kind and, but for constants, its spelling, with nothing run together")
+    func shapeKeys() {
+        let ident = SQLToken.Kind.identifier
+        let int = SQLToken.Kind.integerConstant
+        // Constants count by their kind only.
+        #expect(Self.key([(ident, "aid"), (int, "1")]) == Self.key([(ident, "aid"), (int, "123456789")]))
+        #expect(Self.key([(ident, "aid"), (int, "1")]).hashValue == Self.key([(ident, "aid"), (int, "2")]).hashValue)
+        #expect(Self.key([(ident, "aid"), (int, "1")]) != Self.key([(ident, "aid"), (.stringConstant, "1")]))
+        // The same bytes split into other tokens, or of another kind, make another key.
+        #expect(Self.key([(ident, "ab"), (ident, "c")]) != Self.key([(ident, "a"), (ident, "bc")]))
+        #expect(Self.key([(ident, "a\u{1}")]) != Self.key([(ident, "a"), (.init(rawValue: 1), "")]))
+        #expect(Self.key([(ident, "x")]) != Self.key([(.operator, "x")]))
+        // Kinds past one byte, and long spellings, keep their length.
+        let long = String(repeating: "n", count: 300)
+        #expect(Self.key([(.init(rawValue: 700), long)]) != Self.key([(.init(rawValue: 700), long + "n")]))
+        #expect(Self.key([(.init(rawValue: 700), "")]) != Self.key([(.init(rawValue: 188), "")]))
+        #expect(Self.key([]) == Self.key([]))
     }
 }

@@ -1,5 +1,5 @@
 // The read rewriter replaces exactly the read references to a routed relation, or refuses.
-import SwitchyardRouting
+@testable import SwitchyardRouting
 import SwitchyardSQL
 import Testing
 
@@ -161,5 +161,43 @@ struct ReadRewriterTests {
         #expect(quoteIdentifier("user") == "\"user\"")
         #expect(quoteIdentifier("My\"Table") == "\"My\"\"Table\"")
         #expect(quoteIdentifier("café") == "\"café\"")
+    }
+
+    /// The general way to apply edits: each replaced in place, from the last position back.
+    static func referenceApply(_ edits: [ReadRewriter.Edit], to sql: String) -> String? {
+        var bytes = Array(sql.utf8)
+        for edit in edits.sorted(by: { $0.range.lowerBound > $1.range.lowerBound }) {
+            guard edit.range.upperBound <= bytes.count else { return nil }
+            bytes.replaceSubrange(edit.range, with: Array(edit.replacement.utf8))
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    @Test("edits in order are spliced in one pass with the same result as edits applied one by one")
+    func applyInOrder() {
+        // "é" is two bytes: some ranges cut it, and both ways repair the text the same.
+        let sql = "ab é;"
+        let count = sql.utf8.count
+        var ranges: [Range<Int>] = []
+        for lower in 0...(count + 1) {
+            for upper in lower...(count + 1) { ranges.append(lower..<upper) }
+        }
+        var compared = 0
+        for first in ranges {
+            for second in ranges {
+                for (a, b) in [("", "XY"), ("é", "")] {
+                    let edits = [ReadRewriter.Edit(range: first, replacement: a), ReadRewriter.Edit(range: second, replacement: b)]
+                    // Overlapping edits have no meaning the rewriter relies on; the reference only defines the others.
+                    guard first.upperBound <= second.lowerBound || second.upperBound <= first.lowerBound else { continue }
+                    #expect(ReadRewriter.apply(edits, to: sql) == Self.referenceApply(edits, to: sql), "\(edits)")
+                    compared += 1
+                }
+            }
+            let one = [ReadRewriter.Edit(range: first, replacement: "(x)")]
+            #expect(ReadRewriter.apply(one, to: sql) == Self.referenceApply(one, to: sql), "\(one)")
+        }
+        #expect(compared > 500)
+        #expect(ReadRewriter.apply([], to: sql) == sql)
+        #expect(ReadRewriter.apply([ReadRewriter.Edit(range: 2..<(count + 1), replacement: "")], to: sql) == nil)
     }
 }

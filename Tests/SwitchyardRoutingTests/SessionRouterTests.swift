@@ -170,4 +170,26 @@ struct SessionRouterTests {
         fromStartup.offer(RoutingTable(version: 1, flags: [Self.flag(.live)]), idle: true)
         #expect(Self.decide(&fromStartup, "select * from users") == .forward)
     }
+
+    @Test("a new flag table with another route is followed from the next statement on")
+    func routeChangesWithTheTable() {
+        var router = SessionRouter(startupParameters: [:], clientAddress: "")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.live)]), idle: true)
+        let sql = "select name from users where id = 1"
+        guard case let .rewritten(first, flags) = Self.decide(&router, sql) else {
+            Issue.record("not routed")
+            return
+        }
+        #expect(first.contains("public.users_v2") && flags == ["users_v2"])
+        let v3 = ReadRoute(oldSchema: "public", oldName: "users", newRelation: "public.users_v3",
+                           columns: [(column: "id", inverse: "id"), (column: "name", inverse: "name")])
+        let moved = FlagState(name: "users_v3", migration: "users_v3", stage: .live, percentBasisPoints: 0,
+                              cohortKey: CohortSource.defaultKey, salt: "users_v3", route: v3)
+        router.offer(RoutingTable(version: 2, flags: [moved]), idle: true)
+        guard case let .rewritten(second, secondFlags) = Self.decide(&router, sql) else {
+            Issue.record("not routed after the flip")
+            return
+        }
+        #expect(second.contains("public.users_v3") && !second.contains("users_v2") && secondFlags == ["users_v3"])
+    }
 }

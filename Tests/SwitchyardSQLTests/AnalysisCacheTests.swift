@@ -8,7 +8,7 @@ import Testing
 struct AnalysisCacheTests {
     @Test("the least recently used entry is evicted first")
     func evictionOrder() {
-        var lru = LRUStorage<Int>(capacity: 3)
+        var lru = LRUStorage<String, Int>(capacity: 3)
         lru.insert(1, forKey: "a")
         lru.insert(2, forKey: "b")
         lru.insert(3, forKey: "c")
@@ -25,7 +25,7 @@ struct AnalysisCacheTests {
 
     @Test("re-inserting a key replaces its value and makes it the most recent")
     func reinsert() {
-        var lru = LRUStorage<Int>(capacity: 2)
+        var lru = LRUStorage<String, Int>(capacity: 2)
         lru.insert(1, forKey: "a")
         lru.insert(2, forKey: "b")
         #expect(lru.insert(10, forKey: "a") == nil)
@@ -36,12 +36,12 @@ struct AnalysisCacheTests {
 
     @Test("capacities of zero and one")
     func tinyCapacities() {
-        var none = LRUStorage<Int>(capacity: 0)
+        var none = LRUStorage<String, Int>(capacity: 0)
         #expect(none.insert(1, forKey: "a") == nil)
         #expect(none.value(forKey: "a") == nil)
         #expect(none.count == 0)
 
-        var one = LRUStorage<Int>(capacity: 1)
+        var one = LRUStorage<String, Int>(capacity: 1)
         one.insert(1, forKey: "a")
         #expect(one.insert(2, forKey: "b") == "a")
         #expect(one.keysByRecency == ["b"])
@@ -56,7 +56,7 @@ struct AnalysisCacheTests {
     @Test("matches a simple reference model over random operations", arguments: [1, 2, 7, 50])
     func modelCheck(capacity: Int) {
         var rng = SplitMix64(seed: UInt64(capacity))
-        var lru = LRUStorage<Int>(capacity: capacity)
+        var lru = LRUStorage<String, Int>(capacity: capacity)
         var model: [(key: String, value: Int)] = []  // most recent first
         for step in 0..<5_000 {
             let key = "k\(Int.random(in: 0..<(capacity * 2 + 3), using: &rng))"

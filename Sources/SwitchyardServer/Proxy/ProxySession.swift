@@ -324,16 +324,17 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// A read the shadow samplers may compare on both paths: nil when no flag at shadow or later
     /// covers it. Cheap: the new path's text is only made for a sampled read.
     private func shadowCandidate(sql: String, info: QueryInfo) -> ShadowCandidate? {
-        guard let router else { return nil }
+        // The router is a large value: read in place, not copied per statement.
+        guard let version = router?.table.version else { return nil }
         // Whether any flag samples at all, worked out once per flag table.
-        if shadowCheckedVersion != router.table.version {
-            shadowCheckedVersion = router.table.version
+        if shadowCheckedVersion != version {
+            shadowCheckedVersion = version
             let sampling = Set(context.settings.config.flags.filter { $0.shadow.samplePercentBasisPoints > 0 }.map(\.name))
             shadowPossible = context.shadow.withLock({ $0 }) != nil
-                && router.table.flags.contains { sampling.contains($0.name) && $0.stage >= .shadow && $0.stage < .complete }
+                && router!.table.flags.contains { sampling.contains($0.name) && $0.stage >= .shadow && $0.stage < .complete }
         }
         guard shadowPossible,
-              let target = router.shadowTarget(statements: info.statements, commentTags: info.commentTags),
+              let target = router!.shadowTarget(statements: info.statements, commentTags: info.commentTags),
               let statement = info.statements.first else { return nil }
         return ShadowCandidate(sql: sql, flag: target.flag, route: target.route, cohortKey: target.cohortKey, searchPath: target.searchPath,
                                fingerprint: statement.fingerprint, normalizedQuery: statement.normalizedText, ordered: statement.hasOrderBy)
@@ -600,9 +601,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// new text is prepared under a scratch name before the statement is replaced, so a text that
     /// does not prepare leaves the old statement in place. The answers are dropped by the skipper.
     private func reprepareStatements(cache: QueryInfoCache) -> [UInt8] {
-        guard let router, router.generation != preparedGeneration else { return [] }
-        preparedGeneration = router.generation
-        guard !prepared.isEmpty else { return [] }
+        // Runs before every statement between transactions: the router (a large value) is only
+        // copied when there is something to re-prepare.
+        guard let generation = router?.generation, generation != preparedGeneration else { return [] }
+        preparedGeneration = generation
+        guard !prepared.isEmpty, let router else { return [] }
         let swaps = prepared.swaps { sql in
             switch router.decision(sql: sql, info: cache.info(for: sql), cache: cache, wire: .extended) {
             case let .rewritten(text, _), let .mirrored(text, _): return text

@@ -86,8 +86,13 @@ public final class RoutingHub: Sendable {
     func recordLatency(loop: Int, label: LatencyLabel, nanoseconds: UInt64, failed: Bool = false) {
         let micros = min(max(nanoseconds / 1000, 1), 60_000_000)
         shards[loop % shards.count].latency.withLock { all in
+            // One lookup in the common case, a series seen before: this runs for every routed request.
+            if let i = all.index(forKey: label) {
+                all.values[i].record(micros, failed: failed)
+                return
+            }
             var key = label
-            if all[key] == nil, all.count >= Self.latencySeriesKept { key.fingerprint = "other" }
+            if all.count >= Self.latencySeriesKept { key.fingerprint = "other" }
             all[key, default: LatencySeries()].record(micros, failed: failed)
         }
     }
