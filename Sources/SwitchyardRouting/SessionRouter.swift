@@ -237,11 +237,13 @@ public struct SessionRouter: Sendable {
         guard statements.count == 1, let read = statements.first, read.kind == .read, !read.lockingRead else { return nil }
         let ctx = cohortContext(commentTags: commentTags)
         let schema = Self.firstSchema(ctx)
-        for flag in table.flags where flag.routing == .rewrite && flag.stage >= .shadow && flag.stage < .complete {
-            var route = flag.route
+        // By index: `for flag in` copies each flag, and this runs for every read while a flag samples.
+        let flags = table.flags
+        for i in flags.indices where flags[i].routing == .rewrite && flags[i].stage >= .shadow && flags[i].stage < .complete {
+            var route = flags[i].route
             route.unqualifiedSchema = schema
             guard read.relations.contains(where: { route.matches($0) }) else { continue }
-            return (flag.name, route, ctx.cohortKey(flag.cohortKey), ctx.settings["search_path"] ?? ctx.startupParameters["search_path"])
+            return (flags[i].name, route, ctx.cohortKey(flags[i].cohortKey), ctx.settings["search_path"] ?? ctx.startupParameters["search_path"])
         }
         return nil
     }

@@ -317,28 +317,30 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// A read the shadow samplers may compare on both paths: nil when no flag at shadow or later
     /// covers it. Cheap: the new path's text is only made for a sampled read.
     private func shadowCandidate(sql: String, info: QueryInfo) -> ShadowCandidate? {
-        guard let router else { return nil }
+        // `router!` rather than a local: binding the router would copy the whole struct for every read.
+        guard router != nil else { return nil }
         // Whether any flag samples at all, worked out once per flag table.
-        if shadowCheckedVersion != router.table.version {
-            shadowCheckedVersion = router.table.version
+        if shadowCheckedVersion != router!.table.version {
+            shadowCheckedVersion = router!.table.version
             let sampling = Set(context.settings.config.flags.filter { $0.shadow.samplePercentBasisPoints > 0 }.map(\.name))
             shadowPossible = context.shadow.withLock({ $0 }) != nil
-                && router.table.flags.contains { sampling.contains($0.name) && $0.stage >= .shadow && $0.stage < .complete }
+                && router!.table.flags.contains { sampling.contains($0.name) && $0.stage >= .shadow && $0.stage < .complete }
         }
         guard shadowPossible,
-              let target = router.shadowTarget(statements: info.statements, commentTags: info.commentTags),
+              let target = router!.shadowTarget(statements: info.statements, commentTags: info.commentTags),
               let statement = info.statements.first else { return nil }
         return ShadowCandidate(sql: sql, flag: target.flag, route: target.route, cohortKey: target.cohortKey, searchPath: target.searchPath,
                                fingerprint: statement.fingerprint, normalizedQuery: statement.normalizedText, ordered: statement.hasOrderBy)
     }
 
     /// Samples a read for shadowing; the pool answers it off this thread, or drops it when full.
-    private func submitShadow(_ c: ShadowCandidate, parameters makeParameters: () -> [ShadowParameter]?) {
+    /// `info`: the text's analysis when the caller has it (a prepared read's is looked up again at Bind).
+    private func submitShadow(_ c: ShadowCandidate, info: QueryInfo? = nil, parameters makeParameters: () -> [ShadowParameter]?) {
         guard let shadow = context.shadow.withLock({ $0 }),
               case let .sample(calibrate) = shadow.samplers.decide(flag: c.flag, fingerprint: c.fingerprint),
               let parameters = makeParameters() else { return }
         let cache = context.routing.cache(loop: loop.index)
-        guard case let .rewritten(newSQL) = cache.rewrite(c.sql, info: cache.info(for: c.sql), routes: [c.route]) else { return }
+        guard case let .rewritten(newSQL) = cache.rewrite(c.sql, info: info ?? cache.info(for: c.sql), routes: [c.route]) else { return }
         let redact = context.settings.config.flags.first { $0.name == c.flag }?.shadow.redactParameters ?? false
         let job = ShadowJob(flag: c.flag, cohort: c.cohortKey, fingerprint: c.fingerprint, normalizedQuery: c.normalizedQuery,
                             oldSQL: c.sql, newSQL: newSQL, parameters: parameters, ordered: c.ordered, calibrate: calibrate,
@@ -500,7 +502,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 candidate.parameterTypes = parse.parameterTypes
                 shadowStatements[parse.statementName] = candidate
             } else {
-                submitShadow(candidate, parameters: { [] })
+                submitShadow(candidate, info: info, parameters: { [] })
             }
         } else if case let .parse(parse) = decoded {
             shadowStatements.removeValue(forKey: parse.statementName)
