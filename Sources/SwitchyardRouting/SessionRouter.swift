@@ -232,7 +232,9 @@ public struct SessionRouter: Sendable {
     /// For shadow reads: the first flag at `shadow`, `canary` or `live` whose old relation a single
     /// read statement reads, its route (resolved for this session's search_path), the statement's
     /// cohort key, and the session's search_path setting to replay with it.
-    public func shadowTarget(statements: [StatementAnalysis], commentTags: [String: String])
+    /// `mutating` though it changes nothing: a session keeps its router in a class's property, and a
+    /// non-mutating call there runs on a copy of the whole router, made for every read.
+    public mutating func shadowTarget(statements: [StatementAnalysis], commentTags: [String: String])
         -> (flag: String, route: ReadRoute, cohortKey: String?, searchPath: String?)? {
         guard statements.count == 1, let read = statements.first, read.kind == .read, !read.lockingRead else { return nil }
         let ctx = cohortContext(commentTags: commentTags)

@@ -317,7 +317,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// A read the shadow samplers may compare on both paths: nil when no flag at shadow or later
     /// covers it. Cheap: the new path's text is only made for a sampled read.
     private func shadowCandidate(sql: String, info: QueryInfo) -> ShadowCandidate? {
-        // `router!` rather than a local: binding the router would copy the whole struct for every read.
+        // `router!` rather than a local, and `shadowTarget` is mutating: either way round, the whole
+        // router would be copied for every read.
         guard router != nil else { return nil }
         // Whether any flag samples at all, worked out once per flag table.
         if shadowCheckedVersion != router!.table.version {
