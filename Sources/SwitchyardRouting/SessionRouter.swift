@@ -258,16 +258,20 @@ public struct SessionRouter: Sendable {
     /// For shadow reads: the first flag at `shadow`, `canary` or `live` whose old relation a single
     /// read statement reads, its route (resolved for this session's search_path), the statement's
     /// cohort key, and the session's search_path setting to replay with it.
-    public func shadowTarget(statements: [StatementAnalysis], commentTags: [String: String])
+    /// `mutating` though it changes nothing: a session keeps its router in a class's property, and a
+    /// non-mutating call there runs on a copy of the whole router, made for every read.
+    public mutating func shadowTarget(statements: [StatementAnalysis], commentTags: [String: String])
         -> (flag: String, route: ReadRoute, cohortKey: String?, searchPath: String?)? {
         guard statements.count == 1, let read = statements.first, read.kind == .read, !read.lockingRead else { return nil }
         let ctx = cohortContext(commentTags: commentTags)
         let schema = Self.firstSchema(ctx)
-        for flag in table.flags where flag.routing == .rewrite && flag.stage >= .shadow && flag.stage < .complete {
-            var route = flag.route
+        // By index: `for flag in` copies each flag, and this runs for every read while a flag samples.
+        let flags = table.flags
+        for i in flags.indices where flags[i].routing == .rewrite && flags[i].stage >= .shadow && flags[i].stage < .complete {
+            var route = flags[i].route
             route.unqualifiedSchema = schema
             guard read.relations.contains(where: { route.matches($0) }) else { continue }
-            return (flag.name, route, ctx.cohortKey(flag.cohortKey), ctx.settings["search_path"] ?? ctx.startupParameters["search_path"])
+            return (flags[i].name, route, ctx.cohortKey(flags[i].cohortKey), ctx.settings["search_path"] ?? ctx.startupParameters["search_path"])
         }
         return nil
     }

@@ -192,16 +192,8 @@ public struct DivergenceAggregator: Sendable {
     /// Counts a judged report in its minute; reports arrive in time order, so the minute is the last or a new one.
     private mutating func mark(_ report: ShadowReport, minute: Int64) {
         guard case let .compared(verdict) = report.outcome else { return }
-        var points = timelines[report.flag] ?? []
-        if points.last.map({ $0.minute < minute }) ?? true { points.append(TimelinePoint(minute: minute)) }
-        let i = points.lastIndex { $0.minute <= minute } ?? points.count - 1
-        switch verdict {
-        case .same: points[i].same += 1
-        case .divergent: points[i].divergent += 1
-        case .nondeterministic: points[i].nondeterministic += 1
-        }
-        if points.count > limits.timelineMinutes { points.removeFirst(points.count - limits.timelineMinutes) }
-        timelines[report.flag] = points
+        // In place: a copy taken out of the dictionary would be copied again, whole, on the first change.
+        timelines[report.flag, default: []].record(verdict, minute: minute, keeping: limits.timelineMinutes)
     }
 
     /// A flag's judged shadow reads per minute, oldest first.
@@ -216,8 +208,10 @@ public struct DivergenceAggregator: Sendable {
                 regularStats += 1
             }
         }
-        let query = key.fingerprint == Self.other ? Self.other : truncated(report.normalizedQuery, to: limits.maxQueryLength)
-        stats[key, default: FingerprintStats(flag: key.flag, fingerprint: key.fingerprint, normalizedQuery: query, tally: ShadowTally())]
+        stats[key, default: FingerprintStats(
+            flag: key.flag, fingerprint: key.fingerprint,
+            normalizedQuery: key.fingerprint == Self.other ? Self.other : truncated(report.normalizedQuery, to: limits.maxQueryLength),
+            tally: ShadowTally())]
             .tally.count(report)
     }
 
@@ -306,5 +300,20 @@ extension ShadowTally {
         }
         if let d = report.oldDuration { oldTime += d }
         if let d = report.newDuration { newTime += d }
+    }
+}
+
+extension Array where Element == TimelinePoint {
+    /// Counts `verdict` in its minute (the last point or a new one: reports arrive in time order) and
+    /// keeps the last `minutes` points.
+    fileprivate mutating func record(_ verdict: ShadowVerdict, minute: Int64, keeping minutes: Int) {
+        if last.map({ $0.minute < minute }) ?? true { append(TimelinePoint(minute: minute)) }
+        let i = lastIndex { $0.minute <= minute } ?? count - 1
+        switch verdict {
+        case .same: self[i].same += 1
+        case .divergent: self[i].divergent += 1
+        case .nondeterministic: self[i].nondeterministic += 1
+        }
+        if count > minutes { removeFirst(count - minutes) }
     }
 }

@@ -85,7 +85,9 @@ public struct ShadowReport: Sendable, Equatable {
     public var outcome: ShadowOutcome
     public var oldRowCount: Int?
     public var newRowCount: Int?
-    /// How long each path took to answer on the side connection (monotonic clock).
+    /// How long each path took to answer on the side connection (monotonic clock). Both paths are sent
+    /// at once, so each is timed from the arrival of the answer before it to the arrival of its own:
+    /// the server's time on it, without the network round trip.
     public var oldDuration: Duration?
     public var newDuration: Duration?
 

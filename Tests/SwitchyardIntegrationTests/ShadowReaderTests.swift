@@ -20,6 +20,13 @@ struct ShadowReaderTests {
         let reports = Mutex<[ShadowReport]>([])
     }
 
+    /// A writer thread's stop flag, commit count and end.
+    final class Writer: Sendable {
+        let writing = Atomic<Bool>(true)
+        let commits = Atomic<Int>(0)
+        let done = DispatchSemaphore(value: 0)
+    }
+
     /// A running reader on the suite's database and the reports it handed out.
     final class Harness: Sendable {
         let cluster: PostgresCluster
@@ -60,6 +67,15 @@ struct ShadowReaderTests {
             usleep(10_000)
         }
         return try condition()
+    }
+
+    /// Why a sample was skipped; nil, with an issue recorded, when it was not skipped.
+    static func skipReason(_ report: ShadowReport, sourceLocation: SourceLocation = #_sourceLocation) -> String? {
+        guard case let .skipped(reason) = report.outcome else {
+            Issue.record("expected a skipped sample, got \(report.outcome)", sourceLocation: sourceLocation)
+            return nil
+        }
+        return reason
     }
 
     static func job(
@@ -176,11 +192,7 @@ struct ShadowReaderTests {
         #expect(timeout.sqlState == "57014")
 
         let oldFails = try h.run(Self.job("select 1/0", "select 1"))
-        guard case let .skipped(reason) = oldFails.outcome else {
-            Issue.record("expected a skipped sample, got \(oldFails.outcome)")
-            return
-        }
-        #expect(reason.contains("22012"))
+        #expect(Self.skipReason(oldFails)?.contains("22012") == true)
         // The connection survived all three: the next job is compared on it.
         let after = try h.run(Self.job("select 2 as x", "select 2 as x"))
         #expect(after.outcome == .compared(.same))
@@ -265,11 +277,114 @@ struct ShadowReaderTests {
         #expect(report.oldRowCount == 2)
         // SET LOCAL: the connection's own search_path is untouched for the next job.
         let next = try h.run(Self.job("select id from accounts", "select id from sh_app.accounts"))
-        guard case let .skipped(reason) = next.outcome else {
-            Issue.record("expected a skipped sample, got \(next.outcome)")
+        #expect(Self.skipReason(next)?.contains("42P01") == true)
+    }
+
+    @Test("failures inside a job's pipeline leave its connection usable: old and new path errors, a failed setting, an oversized answer, then a comparison, on one backend")
+    func failuresKeepTheConnection() throws {
+        let h = try Harness(.init(connections: 1, maxRows: 5))
+        try #require(Self.waitUntil { h.reader.counters.connected == 1 })
+        let observer = try h.connect()
+        func sidePID() throws -> String? {
+            try observer.query("select pid::text from pg_stat_activity where application_name = 'switchyard-shadow'").first?.first ?? nil
+        }
+        let pid = try #require(try sidePID())
+
+        let oldFails = try h.run(Self.job("select 1/0 as x", "select 1 as x"))
+        #expect(Self.skipReason(oldFails)?.contains("22012") == true)
+        let newFails = try h.run(Self.job("select 1 as x", "select 1/0 as x"))
+        guard case let .compared(.divergent(.error(error))) = newFails.outcome else {
+            Issue.record("expected an error divergence, got \(newFails.outcome)")
             return
         }
-        #expect(reason.contains("42P01"))
+        #expect(error.sqlState == "22012")
+        let settingFails = try h.run(Self.job("select 1 as x", "select 1 as x", settings: ["TimeZone": "No/Such_Zone"]))
+        #expect(Self.skipReason(settingFails)?.contains("TimeZone") == true)
+        // Over the row limit on the old path and on the calibration run: the rest of the pipeline still ran.
+        let series = "select i from generate_series(1, 50) i"
+        let tooLarge = try h.run(Self.job(series, series, calibrate: true, fingerprint: "series"))
+        #expect(Self.skipReason(tooLarge)?.contains("size limits") == true)
+
+        // Each failure's transaction was rolled back: the next job reads a fresh snapshot with the
+        // session's defaults, on the same backend.
+        let after = try h.run(Self.job(
+            "select current_setting('TimeZone') as tz, 2 as x", "select current_setting('TimeZone') as tz, 2 as x", calibrate: true))
+        #expect(after.outcome == .compared(.same))
+        #expect(after.oldRowCount == 1 && after.newRowCount == 1)
+        #expect(try sidePID() == pid)
+        let counters = h.reader.counters
+        #expect(counters.same == 1 && counters.divergent == 1 && counters.skipped == 3)
+        #expect(counters.errors == 0 && counters.reconnects == 0)
+        #expect(try observer.query("""
+            select count(*) from pg_stat_activity where application_name = 'switchyard-shadow' and state <> 'idle'
+            """).first?.first == "0")
+    }
+
+    @Test("each path's time is its own, though both were sent at once")
+    func pathTimes() throws {
+        let h = try Harness()
+        // A path's time is counted from when the reader got the previous answer, so a reader slow to
+        // wake moves time between paths: the bound leaves it 250 ms of slack either way.
+        let slow: Duration = .milliseconds(500)
+        let bound: Duration = .milliseconds(250)
+        let slowOld = try h.run(Self.job("select 1 as x from pg_sleep(0.5)", "select 1 as x"))
+        #expect(slowOld.outcome == .compared(.same))
+        let oldFirst = try #require(slowOld.oldDuration)
+        let newFirst = try #require(slowOld.newDuration)
+        #expect(oldFirst > bound && oldFirst < slow + .seconds(1) && newFirst < bound, "old \(oldFirst), new \(newFirst)")
+        let slowNew = try h.run(Self.job("select 1 as x", "select 1 as x from pg_sleep(0.5)", calibrate: true))
+        #expect(slowNew.outcome == .compared(.same))
+        let oldSecond = try #require(slowNew.oldDuration)
+        let newSecond = try #require(slowNew.newDuration)
+        #expect(newSecond > bound && newSecond < slow + .seconds(1) && oldSecond < bound, "old \(oldSecond), new \(newSecond)")
+    }
+
+    @Test("under concurrent dual writes to both tables, every comparison finds the same rows")
+    func concurrentWrites() throws {
+        let h = try Harness(.init(connections: 2, queueCapacity: 500))
+        _ = try h.psql("""
+            drop table if exists sh_cw_old, sh_cw_new;
+            create table sh_cw_old (id int primary key, v int not null);
+            create table sh_cw_new (id int primary key, v int not null);
+            insert into sh_cw_old select i, 0 from generate_series(1, 100) i;
+            insert into sh_cw_new select * from sh_cw_old;
+            """)
+        defer { _ = try? h.psql("drop table if exists sh_cw_old, sh_cw_new") }
+        // Both tables change in one transaction, as dual-write changes them, as fast as one connection can.
+        let writer = Writer()
+        let connection = try h.connect()
+        Thread {
+            defer { writer.done.signal() }
+            for i in 0..<1_000_000 where writer.writing.load(ordering: .relaxed) {
+                let id = i % 100 + 1
+                guard (try? connection.command("""
+                    begin; update sh_cw_old set v = v + 1 where id = \(id); update sh_cw_new set v = v + 1 where id = \(id); commit
+                    """)) != nil else { return }
+                writer.commits.add(1, ordering: .relaxed)
+            }
+        }.start()
+        defer {
+            writer.writing.store(false, ordering: .relaxed)
+            writer.done.wait()
+        }
+
+        // The old read pauses after its snapshot is taken, so writes commit between the two paths' runs.
+        let old = "select id, v from sh_cw_old, (select pg_sleep(0.005)) pause"
+        let new = "select id, v from sh_cw_new"
+        let jobs = 200
+        let start = writer.commits.load(ordering: .relaxed)
+        var accepted = 0
+        for i in 0..<jobs {
+            if h.reader.submit(Self.job(old, new, calibrate: i % 10 == 0, fingerprint: "dual-write")) { accepted += 1 }
+        }
+        #expect(accepted == jobs)
+        #expect(Self.waitUntil(.seconds(60)) { h.reader.counters.completed == UInt64(accepted) })
+        let committed = writer.commits.load(ordering: .relaxed) - start
+        let counters = h.reader.counters
+        #expect(counters.same == UInt64(accepted), "\(counters)")
+        #expect(counters.divergent == 0 && counters.nondeterministic == 0 && counters.errors == 0)
+        #expect(committed > 10, "only \(committed) writes committed while \(jobs) jobs ran")
+        print("shadow reads under dual writes: \(counters.same) of \(accepted) the same, \(committed) writes committed meanwhile")
     }
 
     @Test("a side connection killed by the server is replaced; stop closes every connection")

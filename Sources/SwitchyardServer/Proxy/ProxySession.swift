@@ -324,11 +324,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// A read the shadow samplers may compare on both paths: nil when no flag at shadow or later
     /// covers it. Cheap: the new path's text is only made for a sampled read.
     private func shadowCandidate(sql: String, info: QueryInfo) -> ShadowCandidate? {
-        // The router is a large value: read in place, not copied per statement.
-        guard let version = router?.table.version else { return nil }
+        // `router!` rather than a local, and `shadowTarget` is mutating: either way round, the whole
+        // router would be copied for every read.
+        guard router != nil else { return nil }
         // Whether any flag samples at all, worked out once per flag table.
-        if shadowCheckedVersion != version {
-            shadowCheckedVersion = version
+        if shadowCheckedVersion != router!.table.version {
+            shadowCheckedVersion = router!.table.version
             let sampling = Set(context.settings.config.flags.filter { $0.shadow.samplePercentBasisPoints > 0 }.map(\.name))
             shadowPossible = context.shadow.withLock({ $0 }) != nil
                 && router!.table.flags.contains { sampling.contains($0.name) && $0.stage >= .shadow && $0.stage < .complete }
@@ -341,12 +342,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
 
     /// Samples a read for shadowing; the pool answers it off this thread, or drops it when full.
-    private func submitShadow(_ c: ShadowCandidate, parameters makeParameters: () -> [ShadowParameter]?) {
+    /// `info`: the text's analysis when the caller has it (a prepared read's is looked up again at Bind).
+    private func submitShadow(_ c: ShadowCandidate, info: QueryInfo? = nil, parameters makeParameters: () -> [ShadowParameter]?) {
         guard let shadow = context.shadow.withLock({ $0 }),
               case let .sample(calibrate) = shadow.samplers.decide(flag: c.flag, fingerprint: c.fingerprint),
               let parameters = makeParameters() else { return }
         let cache = context.routing.cache(loop: loop.index)
-        guard case let .rewritten(newSQL) = cache.rewrite(c.sql, info: cache.info(for: c.sql), routes: [c.route]) else { return }
+        guard case let .rewritten(newSQL) = cache.rewrite(c.sql, info: info ?? cache.info(for: c.sql), routes: [c.route]) else { return }
         let redact = context.settings.config.flags.first { $0.name == c.flag }?.shadow.redactParameters ?? false
         let job = ShadowJob(flag: c.flag, cohort: c.cohortKey, fingerprint: c.fingerprint, normalizedQuery: c.normalizedQuery,
                             oldSQL: c.sql, newSQL: newSQL, parameters: parameters, ordered: c.ordered, calibrate: calibrate,
@@ -516,7 +518,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 candidate.parameterTypes = parse.parameterTypes
                 shadowStatements[parse.statementName] = candidate
             } else {
-                submitShadow(candidate, parameters: { [] })
+                submitShadow(candidate, info: info, parameters: { [] })
             }
         } else if case let .parse(parse) = decoded {
             shadowStatements.removeValue(forKey: parse.statementName)

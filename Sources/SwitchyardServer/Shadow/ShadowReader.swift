@@ -35,10 +35,11 @@ public struct ShadowCounters: Sendable, Equatable {
 
 /// Answers sampled reads on both paths with a bounded pool of threads, each with its own libpq
 /// connection to the upstream, fed by a bounded queue: ``submit(_:)`` never waits, and refuses (and
-/// counts) a sample when the queue is full. For each job, on one side connection:
-/// `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`, the old SQL, the old SQL again when calibrating,
-/// the new SQL, `COMMIT`; so both paths read one snapshot and concurrent writes cannot show up as
-/// divergences. Outcomes go to a ``DivergenceAggregator`` and to `onReport`.
+/// counts) a sample when the queue is full. For each job, on one side connection and in one round trip
+/// (a libpq pipeline): `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`, the session's settings, the
+/// old SQL, the old SQL again when calibrating, the new SQL, `COMMIT`; so both paths read one snapshot
+/// and concurrent writes cannot show up as divergences. Outcomes go to a ``DivergenceAggregator`` and
+/// to `onReport`.
 public final class ShadowReader: Sendable {
     public struct Settings: Sendable, Equatable {
         /// Side connections, each on a thread of its own.
@@ -249,68 +250,88 @@ public final class ShadowReader: Sendable {
         while !stopping && ContinuousClock.now < deadline { usleep(20_000) }
     }
 
-    /// Runs one job on `side`. Returns its report and whether the connection is still usable.
+    /// Runs one job on `side` in one round trip: BEGIN, the settings, the old SQL (twice when calibrating),
+    /// the new SQL and COMMIT go out as one pipeline, and the answers are judged in order, as if each had
+    /// been waited for: the first failure decides the outcome, and the server skipped what followed it.
+    /// Returns the job's report and whether the connection is still usable.
     private func execute(_ job: ShadowJob, on side: SideConnection) -> (ShadowReport, Bool) {
         let stop = { [self] in stopping }
+        let known = noise.withLock { $0.isNondeterministic(job.fingerprint) }
+        let calibrating = job.calibrate && !known
+        // The client session's settings that shape answers (search_path, TimeZone...), for this transaction only.
+        let sessionSettings = job.settings.sorted { $0.key < $1.key }
+        var statements = [SideStatement(sql: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")]
+        statements.reserveCapacity(sessionSettings.count + 5)
+        for (name, value) in sessionSettings {
+            statements.append(SideStatement(sql: "SELECT set_config($1, $2, true)", parameters: [ShadowParameter(name), ShadowParameter(value)]))
+        }
+        // Flushes around the old SQL (and its second run) make each path's answer arrive on its own.
+        statements[statements.count - 1].flush = true
+        let oldIndex = statements.count
+        statements.append(SideStatement(sql: job.oldSQL, parameters: job.parameters, flush: true))
+        if calibrating { statements.append(SideStatement(sql: job.oldSQL, parameters: job.parameters, flush: true)) }
+        let newIndex = statements.count
+        statements.append(SideStatement(sql: job.newSQL, parameters: job.parameters))
+        statements.append(SideStatement(sql: "COMMIT"))
+
+        let answers = side.pipeline(statements, shouldStop: stop)
+        // The server runs a pipeline's statements one after the other, so a path's time is the gap between
+        // its answer's arrival and the previous answer's. The Flush after the statement before it makes
+        // that previous answer arrive when it is ready; a reader slow to wake sees both arrive together
+        // and counts less.
+        func took(_ index: Int) -> Duration { answers[index].arrival - answers[index - 1].arrival }
         func lost(_ why: String) -> (ShadowReport, Bool) { (ShadowReport(job: job, outcome: .skipped("side connection: \(why)")), false) }
-        /// Ends the transaction after a failure and reports `outcome`; the connection stays in use if the ROLLBACK went through.
-        func abandon(_ outcome: ShadowOutcome, old: Int? = nil, new: Int? = nil, oldTime: Duration? = nil, newTime: Duration? = nil) -> (ShadowReport, Bool) {
-            let rolledBack = if case .result = side.run("ROLLBACK", shouldStop: stop) { true } else { false }
-            let report = ShadowReport(job: job, outcome: outcome, oldRowCount: old, newRowCount: new, oldDuration: oldTime, newDuration: newTime)
-            return (report, rolledBack)
+        /// Reports `outcome` once the transaction is rolled back; the connection stays in use if that went through.
+        func abandon(_ outcome: ShadowOutcome, old: Int? = nil, oldTime: Duration? = nil, newTime: Duration? = nil) -> (ShadowReport, Bool) {
+            let report = ShadowReport(job: job, outcome: outcome, oldRowCount: old, oldDuration: oldTime, newDuration: newTime)
+            return (report, side.endTransaction(shouldStop: stop))
         }
 
-        switch side.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", shouldStop: stop) {
-        case .result: break
-        case let .failed(error): return abandon(.skipped("BEGIN failed: \(error)"))
-        case .tooLarge: return abandon(.skipped("BEGIN answered rows"))
-        case let .lost(why): return lost(why)
-        }
-        // The client session's settings that shape answers (search_path, TimeZone...), for this transaction only.
-        for (name, value) in job.settings.sorted(by: { $0.key < $1.key }) {
-            switch side.run("SELECT set_config($1, $2, true)", [ShadowParameter(name), ShadowParameter(value)], shouldStop: stop) {
-            case .result, .tooLarge: break
-            case let .failed(error): return abandon(.skipped("setting \(name) failed: \(error)"))
+        for (i, answer) in answers[..<oldIndex].enumerated() {
+            let what = i == 0 ? "BEGIN" : "setting \(sessionSettings[i - 1].key)"
+            switch answer.answer {
+            case .result: break
+            case .tooLarge: if i == 0 { return abandon(.skipped("BEGIN answered rows")) }
+            case let .failed(error): return abandon(.skipped("\(what) failed: \(error)"))
+            case .aborted: return abandon(.skipped("\(what) was not run"))
             case let .lost(why): return lost(why)
             }
         }
 
-        let known = noise.withLock { $0.isNondeterministic(job.fingerprint) }
-        let oldStart = ContinuousClock.now
-        let oldAnswer = side.run(job.oldSQL, job.parameters, shouldStop: stop)
-        let oldTime = ContinuousClock.now - oldStart
+        let oldTime = took(oldIndex)
         let old: QueryResult
-        switch oldAnswer {
+        switch answers[oldIndex].answer {
         case let .result(result): old = result
         case let .failed(error): return abandon(.skipped("old path failed: \(error)"), oldTime: oldTime)
         case .tooLarge: return abandon(.skipped("old path's answer is over the size limits"), oldTime: oldTime)
+        case .aborted: return abandon(.skipped("old path was not run"))
         case let .lost(why): return lost(why)
         }
 
         var calibration: QueryResult?
-        if job.calibrate && !known {
-            switch side.run(job.oldSQL, job.parameters, shouldStop: stop) {
+        if calibrating {
+            switch answers[oldIndex + 1].answer {
             case let .result(result): calibration = result
             case let .failed(error): return abandon(.skipped("old path failed on its second run: \(error)"), old: old.rowCount, oldTime: oldTime)
             case .tooLarge: return abandon(.skipped("old path's second answer is over the size limits"), old: old.rowCount, oldTime: oldTime)
+            case .aborted: return abandon(.skipped("old path's second run was not run"), old: old.rowCount, oldTime: oldTime)
             case let .lost(why): return lost(why)
             }
         }
 
-        let newStart = ContinuousClock.now
-        let newAnswer = side.run(job.newSQL, job.parameters, shouldStop: stop)
-        let newTime = ContinuousClock.now - newStart
+        let newTime = took(newIndex)
         let new: QueryResult
-        switch newAnswer {
+        switch answers[newIndex].answer {
         case let .result(result): new = result
         case let .failed(error):
             return abandon(.compared(.divergent(.error(error))), old: old.rowCount, oldTime: oldTime, newTime: newTime)
         case .tooLarge:
             return abandon(.skipped("new path's answer is over the size limits"), old: old.rowCount, oldTime: oldTime, newTime: newTime)
+        case .aborted: return abandon(.skipped("new path was not run"), old: old.rowCount, oldTime: oldTime)
         case let .lost(why): return lost(why)
         }
         // A read-only transaction has nothing to commit: a failed COMMIT only costs the connection.
-        let committed = if case .result = side.run("COMMIT", shouldStop: stop) { true } else { false }
+        let committed = if case .result = answers[newIndex + 1].answer { true } else { false }
 
         let verdict = NoiseClassifier.classify(
             old: old, calibration: calibration, new: new, ordered: job.ordered, knownNondeterministic: known,
