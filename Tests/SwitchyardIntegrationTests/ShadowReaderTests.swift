@@ -245,7 +245,7 @@ struct ShadowReaderTests {
         func oldRunActive() throws -> Bool {
             try observer.query("""
                 select count(*) from pg_stat_activity
-                where application_name = 'switchyard-shadow' and state = 'active' and query like '%snapshot_marker%'
+                where application_name = 'switchyard-shadow' and datname = current_database() and state = 'active' and query like '%snapshot_marker%'
                 """).first?.first == "1"
         }
         try #require(Self.waitUntil(.seconds(10)) { try oldRunActive() }, "the old run never started")
@@ -286,7 +286,7 @@ struct ShadowReaderTests {
         try #require(Self.waitUntil { h.reader.counters.connected == 1 })
         let observer = try h.connect()
         func sidePID() throws -> String? {
-            try observer.query("select pid::text from pg_stat_activity where application_name = 'switchyard-shadow'").first?.first ?? nil
+            try observer.query("select pid::text from pg_stat_activity where application_name = 'switchyard-shadow' and datname = current_database()").first?.first ?? nil
         }
         let pid = try #require(try sidePID())
 
@@ -316,7 +316,7 @@ struct ShadowReaderTests {
         #expect(counters.same == 1 && counters.divergent == 1 && counters.skipped == 3)
         #expect(counters.errors == 0 && counters.reconnects == 0)
         #expect(try observer.query("""
-            select count(*) from pg_stat_activity where application_name = 'switchyard-shadow' and state <> 'idle'
+            select count(*) from pg_stat_activity where application_name = 'switchyard-shadow' and datname = current_database() and state <> 'idle'
             """).first?.first == "0")
     }
 
@@ -392,7 +392,7 @@ struct ShadowReaderTests {
         let h = try Harness(.init(connections: 2))
         try #require(Self.waitUntil { h.reader.counters.connected == 2 })
         let observer = try h.connect()
-        _ = try observer.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'switchyard-shadow'")
+        _ = try observer.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'switchyard-shadow' and datname = current_database()")
         // Jobs keep being answered: on a connection that noticed nothing, or after a reconnect.
         var answered = 0
         for i in 0..<20 where answered < 4 {
@@ -408,7 +408,7 @@ struct ShadowReaderTests {
         let stopping = clock.measure { h.reader.stop() }
         #expect(stopping < .seconds(2))
         let gone = try Self.waitUntil(.seconds(5)) {
-            try observer.query("select count(*) from pg_stat_activity where application_name = 'switchyard-shadow'").first?.first == "0"
+            try observer.query("select count(*) from pg_stat_activity where application_name = 'switchyard-shadow' and datname = current_database()").first?.first == "0"
         }
         #expect(gone)
         #expect(h.reader.counters.connected == 0)
