@@ -64,6 +64,31 @@ struct MessageSplicerTests {
         }
     }
 
+    @Test("a chunk whose held messages are all given back unchanged leaves as one slice of itself, not a copy")
+    func untouchedChunkIsOneSlice() throws {
+        var splicer = MessageSplicer(maxMessageSize: 1 << 20, hold: [0x50, 0x42, 0x51])
+        var held: [UInt8] = []
+        var pieces: [(base: UnsafeRawPointer?, count: Int)] = []
+        try Self.stream.withUnsafeBytes { chunk in
+            try splicer.process(chunk, onMessage: { _ in }, onHeld: { id, _ in
+                held.append(id)
+                return nil
+            }, emit: { pieces.append(($0.baseAddress, $0.count)) })
+            #expect(pieces.count == 1)
+            #expect(pieces.first?.base == chunk.baseAddress && pieces.first?.count == chunk.count)
+        }
+        #expect(held == [0x50, 0x42, 0x51, 0x51])
+        // A held message cut by the chunk's end is still collected whole and given back.
+        var output: [UInt8] = []
+        let cut = 10
+        for range in [0..<cut, cut..<Self.stream.count] {
+            try Self.stream[range].withUnsafeBytes { chunk in
+                try splicer.process(chunk, onMessage: { _ in }, onHeld: { _, _ in nil }, emit: { output.append(contentsOf: $0) })
+            }
+        }
+        #expect(output == Self.stream)
+    }
+
     @Test("held messages are replaced in place, one byte at a time too")
     func replaced() throws {
         var expected = ByteWriter()

@@ -82,7 +82,18 @@ public struct MessageSplicer: Sendable {
             }
             onMessage(ScannedMessage(id: id, bodyLength: length - 4, body: nil))
             let headerWasSplit = headerStartInChunk == 0 && take < 5
-            if held[Int(id)] && isHolding(id) {
+            if held[Int(id)] && isHolding(id) && !headerWasSplit && length - 4 <= n - i {
+                // Whole in this chunk: given back unchanged, it stays part of the run of bytes passed
+                // through, so a chunk nobody changes still leaves as one slice of itself.
+                let body = Array(UnsafeRawBufferPointer(rebasing: chunk[i..<(i + length - 4)]))
+                pendingHeader = []
+                i += length - 4
+                if let replacement = onHeld(id, body) {
+                    flushPass(upTo: headerStartInChunk)
+                    replacement.withUnsafeBytes { emit($0) }
+                    passStart = i
+                }
+            } else if held[Int(id)] && isHolding(id) {
                 flushPass(upTo: headerStartInChunk)
                 holding = true
                 heldBytes = pendingHeader
