@@ -39,6 +39,7 @@
 #   SHADOW_SAMPLE=X    C's shadow_sample (default 0.10)
 #   SHADOW_CAP=N       C's max_per_fingerprint_per_second (default 0, no cap: the default of 50 would
 #                      hold pgbench's single query far below the sample rate)
+#   SHADOW_CONNECTIONS=N  C's side connections (shadow_reads.connections; default: the default, 2)
 #   SWITCHYARD_BIN     the switchyard executable (default: $(swift build -c release --show-bin-path)/switchyard)
 set -euo pipefail
 
@@ -60,6 +61,8 @@ SCALE=${SCALE:-10}
 TARGETS=${TARGETS:-"direct A B C"}
 SHADOW_SAMPLE=${SHADOW_SAMPLE:-0.10}
 SHADOW_CAP=${SHADOW_CAP:-0}
+SHADOW_CONNECTIONS=${SHADOW_CONNECTIONS:-}
+[[ -z $SHADOW_CONNECTIONS || $SHADOW_CONNECTIONS =~ ^[1-9][0-9]?$ ]] || die "SHADOW_CONNECTIONS must be 1 to 99 (got '$SHADOW_CONNECTIONS')"
 TARGET_RATIO=0.95
 SHADOW_TARGET_RATIO=0.90
 for target in $TARGETS; do
@@ -185,6 +188,9 @@ sed -e "s/^listen: .*/listen: 127.0.0.1:$sy_c_port/" -e "s/^admin_listen: .*/adm
     -e "s/^  schema: switchyard_bench\$/  schema: switchyard_bench_c/" \
     -e '/^    # Routing alone/d' -e '/^    # server their own queries/d' "$config_b" >"$config_c"
 grep -q "shadow_sample: $SHADOW_SAMPLE" "$config_c" || die "could not derive C's configuration from B's"
+if [[ -n $SHADOW_CONNECTIONS ]]; then
+    printf 'shadow_reads:\n  connections: %s\n' "$SHADOW_CONNECTIONS" >>"$config_c"
+fi
 
 say "switchyard check --config canary.yaml"
 check_out=$lt_tmp/check.out
@@ -489,7 +495,7 @@ meta=$lt_tmp/meta.md
     echo "- **B** (canary 50%): \`switchyard serve --config canary.yaml\`, below; its admin console answers SHOW FLAGS."
     echo "- **C** (canary 50% and shadow reads): \`switchyard serve --config canary-shadow.yaml\`, B's configuration with" \
         "\`shadow_sample: $SHADOW_SAMPLE\` and \`max_per_fingerprint_per_second: $SHADOW_CAP\` (0: no cap), its own" \
-        "control schema, and its admin HTTP on for \`/metrics\` (shadow reads: default pool, 2 side connections, queue 100)."
+        "control schema, and its admin HTTP on for \`/metrics\` (shadow reads: ${SHADOW_CONNECTIONS:-2} side connections$([[ -z $SHADOW_CONNECTIONS ]] && echo ", the default"), queue 100)."
     echo
     echo "All use the default worker count (one event loop per two cores)."
     echo

@@ -99,8 +99,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
     for mode in $MODES; do
         for target in plain trig mirrored marker; do
             db=$target script=()
-            [[ $target == mirrored ]] && script=(-f "$lt_tmp/mirrored.sql")
-            [[ $target == marker ]] && db=mirrored script=(-f "$lt_tmp/marker.sql")
+            # A custom script's :scale is 1 unless -s says otherwise: every transaction would then
+            # update branch 1, and the mirrored targets would measure that lock, not the statement.
+            [[ $target == mirrored ]] && script=(-s "$SCALE" -f "$lt_tmp/mirrored.sql")
+            [[ $target == marker ]] && db=mirrored script=(-s "$SCALE" -f "$lt_tmp/marker.sql")
             out=$(timeout $((DURATION + 60)) pgbench -n -M "$mode" -c "$CLIENTS" -j $((CLIENTS < 2 ? CLIENTS : 2)) -T "$DURATION" \
                 "${script[@]}" -h 127.0.0.1 -p "$lt_pg_port" -U postgres "$db" 2>&1) || die "pgbench $db -M $mode failed: $out"
             t=$(awk '/^tps = / { print $3; exit }' <<<"$out")
