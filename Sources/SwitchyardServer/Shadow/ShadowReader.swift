@@ -36,9 +36,10 @@ public struct ShadowCounters: Sendable, Equatable {
 /// Answers sampled reads on both paths with a bounded pool of threads, each with its own libpq
 /// connection to the upstream, fed by a bounded queue: ``submit(_:)`` never waits, and refuses (and
 /// counts) a sample when the queue is full. For each job, on one side connection and in one round trip
-/// (a libpq pipeline): `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`, the session's settings, the
-/// old SQL, the old SQL again when calibrating, the new SQL, `COMMIT`; so both paths read one snapshot
-/// and concurrent writes cannot show up as divergences. Outcomes go to a ``DivergenceAggregator`` and
+/// (a libpq pipeline): the session's settings, the old SQL, the old SQL again when calibrating, the new
+/// SQL, then a Sync. The statements up to a Sync are one implicit transaction, and the side connection's
+/// transactions are REPEATABLE READ and read-only, so both paths read one snapshot and concurrent writes
+/// cannot show up as divergences. Outcomes go to a ``DivergenceAggregator`` and
 /// to `onReport`.
 public final class ShadowReader: Sendable {
     public struct Settings: Sendable, Equatable {
@@ -250,9 +251,10 @@ public final class ShadowReader: Sendable {
         while !stopping && ContinuousClock.now < deadline { usleep(20_000) }
     }
 
-    /// Runs one job on `side` in one round trip: BEGIN, the settings, the old SQL (twice when calibrating),
-    /// the new SQL and COMMIT go out as one pipeline, and the answers are judged in order, as if each had
-    /// been waited for: the first failure decides the outcome, and the server skipped what followed it.
+    /// Runs one job on `side` in one round trip: the settings, the old SQL (twice when calibrating) and
+    /// the new SQL go out as one pipeline, one implicit REPEATABLE READ transaction, and the answers are
+    /// judged in order, as if each had been waited for: the first failure decides the outcome, and the
+    /// server skipped what followed it.
     /// Returns the job's report and whether the connection is still usable.
     private func execute(_ job: ShadowJob, on side: SideConnection) -> (ShadowReport, Bool) {
         let stop = { [self] in stopping }
@@ -260,26 +262,26 @@ public final class ShadowReader: Sendable {
         let calibrating = job.calibrate && !known
         // The client session's settings that shape answers (search_path, TimeZone...), for this transaction only.
         let sessionSettings = job.settings.sorted { $0.key < $1.key }
-        var statements = [SideStatement(sql: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")]
-        statements.reserveCapacity(sessionSettings.count + 5)
+        var statements: [SideStatement] = []
+        statements.reserveCapacity(sessionSettings.count + 3)
         for (name, value) in sessionSettings {
             statements.append(SideStatement(sql: "SELECT set_config($1, $2, true)", parameters: [ShadowParameter(name), ShadowParameter(value)]))
         }
         // Flushes around the old SQL (and its second run) make each path's answer arrive on its own.
-        statements[statements.count - 1].flush = true
+        if !statements.isEmpty { statements[statements.count - 1].flush = true }
         let oldIndex = statements.count
         statements.append(SideStatement(sql: job.oldSQL, parameters: job.parameters, flush: true))
         if calibrating { statements.append(SideStatement(sql: job.oldSQL, parameters: job.parameters, flush: true)) }
         let newIndex = statements.count
         statements.append(SideStatement(sql: job.newSQL, parameters: job.parameters))
-        statements.append(SideStatement(sql: "COMMIT"))
 
+        let sent = ContinuousClock.now
         let answers = side.pipeline(statements, shouldStop: stop)
         // The server runs a pipeline's statements one after the other, so a path's time is the gap between
         // its answer's arrival and the previous answer's. The Flush after the statement before it makes
         // that previous answer arrive when it is ready; a reader slow to wake sees both arrive together
         // and counts less.
-        func took(_ index: Int) -> Duration { answers[index].arrival - answers[index - 1].arrival }
+        func took(_ index: Int) -> Duration { answers[index].arrival - (index == 0 ? sent : answers[index - 1].arrival) }
         func lost(_ why: String) -> (ShadowReport, Bool) { (ShadowReport(job: job, outcome: .skipped("side connection: \(why)")), false) }
         /// Reports `outcome` once the transaction is rolled back; the connection stays in use if that went through.
         func abandon(_ outcome: ShadowOutcome, old: Int? = nil, oldTime: Duration? = nil, newTime: Duration? = nil) -> (ShadowReport, Bool) {
@@ -288,10 +290,9 @@ public final class ShadowReader: Sendable {
         }
 
         for (i, answer) in answers[..<oldIndex].enumerated() {
-            let what = i == 0 ? "BEGIN" : "setting \(sessionSettings[i - 1].key)"
+            let what = "setting \(sessionSettings[i].key)"
             switch answer.answer {
-            case .result: break
-            case .tooLarge: if i == 0 { return abandon(.skipped("BEGIN answered rows")) }
+            case .result, .tooLarge: break
             case let .failed(error): return abandon(.skipped("\(what) failed: \(error)"))
             case .aborted: return abandon(.skipped("\(what) was not run"))
             case let .lost(why): return lost(why)
@@ -330,8 +331,8 @@ public final class ShadowReader: Sendable {
         case .aborted: return abandon(.skipped("new path was not run"), old: old.rowCount, oldTime: oldTime)
         case let .lost(why): return lost(why)
         }
-        // A read-only transaction has nothing to commit: a failed COMMIT only costs the connection.
-        let committed = if case .result = answers[newIndex + 1].answer { true } else { false }
+        // The Sync ended the implicit transaction; a connection left in one is not reused.
+        let committed = side.endTransaction(shouldStop: stop)
 
         let verdict = NoiseClassifier.classify(
             old: old, calibration: calibration, new: new, ordered: job.ordered, knownNondeterministic: known,

@@ -59,8 +59,11 @@ final class SideConnection {
         self.limits = limits
         let ms = max(1, statementTimeout / .milliseconds(1))
         // A transaction left open by a stuck job would hold its snapshot back from vacuum; the server ends it.
+        // Every transaction is REPEATABLE READ and read-only: a pipeline's statements, up to its Sync,
+        // are one implicit transaction reading one snapshot, with no BEGIN or COMMIT to run.
         try connection.executeScript(
-            "SET statement_timeout = \(Int64(ms)); SET idle_in_transaction_session_timeout = \(Int64(ms) * 2 + 1000)")
+            "SET statement_timeout = \(Int64(ms)); SET idle_in_transaction_session_timeout = \(Int64(ms) * 2 + 1000); "
+                + "SET default_transaction_isolation = 'repeatable read'; SET default_transaction_read_only = on")
         // From here sending never blocks either: a query that cannot be written at once is flushed
         // between polls, under the same deadline as its answer.
         guard PQsetnonblocking(conn, 1) == 0 else { throw ControlError(message: "cannot make the side connection non-blocking") }
