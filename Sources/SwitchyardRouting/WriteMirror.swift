@@ -326,6 +326,10 @@ public enum WriteMirror {
         ])
     }
 
+    /// Whether a text may be a mirrored write of any form: each starts its changed rows' CTE so.
+    /// One search that rules out most texts before the checks for each form.
+    public static func mayBeMirrored(_ text: String) -> Bool { text.containsBytes("WITH switchyard_rows AS (") }
+
     /// Whether a statement text is a mirrored write (it answers with a marker).
     public static func isMirrored(_ text: String) -> Bool { text.containsBytes("switchyard_mirrored_") }
 
@@ -337,9 +341,9 @@ public enum WriteMirror {
     public static func updateTagComment(marker: String) -> String { "/*switchyard_tag:\(marker):UPDATE*/" }
 
     /// For a mirrored write in the tag form, the verb of the tag its client expects instead of the
-    /// mirror's `INSERT 0 n`; nil for any other text.
-    public static func renamedVerb(_ text: String, marker: String) -> String? {
-        text.containsBytes(updateTagComment(marker: marker)) ? "UPDATE" : nil
+    /// mirror's `INSERT 0 n`; nil for any other text. `tagComment`: ``updateTagComment(marker:)``.
+    public static func renamedVerb(_ text: String, tagComment: String) -> String? {
+        text.containsBytes(tagComment) ? "UPDATE" : nil
     }
 
     /// The mirrored text of `sql`, as edits on token boundaries (insertions before the statement's

@@ -479,7 +479,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     fixer?.mirroredCopySent()
                 } else {
                     fixer?.mirroredQuerySent(retryable: pendingRetry != nil)
-                    if let verb = WriteMirror.renamedVerb(sentText, marker: context.routing.mirrorMarker) {
+                    if let verb = WriteMirror.renamedVerb(sentText, tagComment: context.routing.updateTagComment) {
                         fixer?.renameExpected(extended: false, ordinal: 0, verb: verb)
                     }
                 }
@@ -652,11 +652,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         try sent.get()
     }
 
-    /// Whether statement `name`, prepared as `text`, answers with the marker row of a mirrored write.
+    /// Whether statement `name`, prepared as `text`, is a mirrored write, and in which form: it
+    /// answers with the marker row, with RETURNING rows behind it, or with a tag to rename.
     private func setMirrored(_ name: String, text: String) {
-        if WriteMirror.isMirrored(text) { mirroredStatements.insert(name) } else { mirroredStatements.remove(name) }
-        renamedStatements[name] = WriteMirror.renamedVerb(text, marker: context.routing.mirrorMarker)
-        if WriteMirror.returnsRows(text) { mirroredReturning.insert(name) } else { mirroredReturning.remove(name) }
+        let mirrored = WriteMirror.mayBeMirrored(text)
+        if mirrored && WriteMirror.isMirrored(text) { mirroredStatements.insert(name) } else { mirroredStatements.remove(name) }
+        renamedStatements[name] = mirrored ? WriteMirror.renamedVerb(text, tagComment: context.routing.updateTagComment) : nil
+        if mirrored && WriteMirror.returnsRows(text) { mirroredReturning.insert(name) } else { mirroredReturning.remove(name) }
     }
 
     /// The end of one injected exchange: what its errors mean for the session's bookkeeping.

@@ -156,7 +156,9 @@ public final class RoutingHub: Sendable {
 
     /// The prefix of the marker row mirrored writes answer with: random per process, so no
     /// application value is mistaken for it by chance.
-    let mirrorMarker = "switchyard_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+    let mirrorMarker: String
+    /// The comment that ends a mirrored UPDATE in the tag form, with this process's marker.
+    let updateTagComment: String
 
     static let cohortsKept = 1000
     static let otherCohorts = "(other keys)"
@@ -171,6 +173,8 @@ public final class RoutingHub: Sendable {
 
     public init(loops: Int = 1) {
         shards = (0..<max(1, loops)).map { _ in Shard() }
+        mirrorMarker = "switchyard_" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        updateTagComment = WriteMirror.updateTagComment(marker: mirrorMarker)
     }
 
     /// Cohorts seen per flag, bounded: past `cohortsKept` keys a flag's new keys are counted

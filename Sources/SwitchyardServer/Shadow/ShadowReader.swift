@@ -283,7 +283,7 @@ public final class ShadowReader: Sendable {
         // and counts less.
         func took(_ index: Int) -> Duration { answers[index].arrival - (index == 0 ? sent : answers[index - 1].arrival) }
         func lost(_ why: String) -> (ShadowReport, Bool) { (ShadowReport(job: job, outcome: .skipped("side connection: \(why)")), false) }
-        /// Reports `outcome` once the transaction is rolled back; the connection stays in use if that went through.
+        /// Reports `outcome`; the connection stays in use if it is out of any transaction.
         func abandon(_ outcome: ShadowOutcome, old: Int? = nil, oldTime: Duration? = nil, newTime: Duration? = nil) -> (ShadowReport, Bool) {
             let report = ShadowReport(job: job, outcome: outcome, oldRowCount: old, oldDuration: oldTime, newDuration: newTime)
             return (report, side.endTransaction(shouldStop: stop))

@@ -7,7 +7,7 @@ import SwitchyardShadow
 /// What one statement on a side connection gave.
 enum SideAnswer {
     case result(QueryResult)
-    /// The server refused or failed the statement; the connection stays usable (after a ROLLBACK).
+    /// The server refused or failed the statement; the connection stays usable.
     case failed(PathError)
     /// More rows or bytes than a comparison may hold. The rest of the answer was read and dropped, so the
     /// connection stays usable.
@@ -82,8 +82,8 @@ final class SideConnection {
 
     /// Sends every statement at once in libpq's pipeline mode, then a Sync, and reads the answers in
     /// order: one round trip for the lot. The server runs them one after the other; after a failure it
-    /// skips the rest up to the Sync (they come back ``SideAnswer/aborted``), and a transaction the
-    /// pipeline opened is left open, failed or not (see ``endTransaction(shouldStop:)``).
+    /// skips the rest up to the Sync (they come back ``SideAnswer/aborted``). The statements up to the
+    /// Sync are one implicit transaction, which the Sync ends (rolled back after a failure).
     /// Each answer has the deadline a lone statement has, counted from the arrival of the previous one.
     /// Returns one answer per statement; from a lost connection on, every answer is `.lost`.
     /// https://www.postgresql.org/docs/current/libpq-pipeline-mode.html
@@ -124,8 +124,8 @@ final class SideConnection {
         return answers
     }
 
-    /// Rolls back a transaction left open (a pipeline that stopped at a failure leaves it aborted).
-    /// Returns whether the connection is out of any transaction, so fit for the next job.
+    /// Whether the connection is out of any transaction, so fit for the next job; a transaction still
+    /// open (a statement that began one explicitly) is rolled back first.
     func endTransaction(shouldStop: () -> Bool) -> Bool {
         guard isHealthy else { return false }
         if PQtransactionStatus(conn) == PQTRANS_IDLE { return true }
