@@ -46,11 +46,7 @@ backfill_cleanup() {
 trap backfill_cleanup EXIT
 
 lt_start_postgres 100
-say "pgbench -i -s $SCALE"
-timeout 1800 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres postgres >"$lt_tmp/init.log" 2>&1 || {
-    cat "$lt_tmp/init.log" >&2
-    die "pgbench -i failed"
-}
+lt_pgbench_init postgres
 rows=$(lt_psql_direct -A -t -c "SELECT count(*) FROM pgbench_accounts")
 lt_psql_direct -c "$lt_accounts_v2_ddl" >/dev/null
 
@@ -129,8 +125,7 @@ timeout 1800 "$switchyard_bin" verify accounts_v2 --config "$config" >"$lt_tmp/v
 verify=$(grep -E "^verify accounts_v2:" "$lt_tmp/verify.out" | tail -n 1 || true)
 say "$verify"
 
-median() { printf '%s\n' "$@" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-tps_during=$(median "${during[@]}")
+tps_during=$(lt_median "${during[*]}")
 results_dir=$(dirname "${BASH_SOURCE[0]}")/results
 mkdir -p "$results_dir"
 report=$results_dir/backfill-latest.md

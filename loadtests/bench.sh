@@ -58,12 +58,7 @@ lt_start_postgres 200
 lt_start_pgbouncer
 lt_start_switchyard "$switchyard_bin"
 
-say "pgbench -i -s $SCALE"
-timeout 900 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres postgres \
-    >"$lt_tmp/pgbench-init.log" 2>&1 || {
-    cat "$lt_tmp/pgbench-init.log" >&2
-    die "pgbench -i failed"
-}
+lt_pgbench_init postgres
 # One VACUUM here, straight to PostgreSQL; every run below uses -n.
 lt_psql_direct -c 'VACUUM ANALYZE'
 

@@ -38,8 +38,7 @@ builds_cleanup() {
 trap builds_cleanup EXIT
 
 lt_start_postgres 100
-say "pgbench -i -s $SCALE"
-timeout 900 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres postgres >"$lt_tmp/init.log" 2>&1 || die "pgbench -i failed"
+lt_pgbench_init postgres
 upstream=postgresql://postgres@127.0.0.1:$lt_pg_port/postgres
 port_a=$(lt_free_port)
 lt_spawn_switchyard "$BUILD_A" "$port_a" "$lt_tmp/a.log" --listen "127.0.0.1:$port_a" --upstream "$upstream" --admin-listen off
@@ -64,7 +63,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 results_dir=$(dirname "${BASH_SOURCE[0]}")/results
 mkdir -p "$results_dir"
 report=$results_dir/builds-latest.md
@@ -79,8 +77,8 @@ report=$results_dir/builds-latest.md
     echo "| --- | ---: | ---: | ---: | ---: | --- | --- |"
     for mode in $MODES; do
         for c in $CLIENTS; do
-            a=$(median "${tps[$mode,$c,A]}")
-            b=$(median "${tps[$mode,$c,B]}")
+            a=$(lt_median "${tps[$mode,$c,A]}")
+            b=$(lt_median "${tps[$mode,$c,B]}")
             echo "| $mode | $c | $a | $b | **$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }')** | ${tps[$mode,$c,A]} | ${tps[$mode,$c,B]} |"
         done
     done

@@ -136,12 +136,7 @@ trap canary_cleanup EXIT
 
 lt_start_postgres 200
 
-say "pgbench -i -s $SCALE"
-timeout 900 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres postgres \
-    >"$lt_tmp/pgbench-init.log" 2>&1 || {
-    cat "$lt_tmp/pgbench-init.log" >&2
-    die "pgbench -i failed"
-}
+lt_pgbench_init postgres
 say "creating pgbench_accounts_v2"
 lt_psql_direct <<'SQL'
 CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance AS balance, filler FROM pgbench_accounts;

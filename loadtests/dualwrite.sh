@@ -56,39 +56,13 @@ declare -A database=([direct]=dw_direct [A]=dw_a [B]=dw_b [T]=dw_t)
 for target in direct A B T; do
     db=${database[$target]}
     lt_psql_direct -c "CREATE DATABASE $db" >/dev/null
-    say "pgbench -i -s $SCALE $db"
-    timeout 900 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres "$db" >"$lt_tmp/init.log" 2>&1 || {
-        cat "$lt_tmp/init.log" >&2
-        die "pgbench -i failed"
-    }
+    lt_pgbench_init "$db"
 done
-psql_db() {
-    local db=$1
-    shift
-    timeout 120 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$lt_pg_port" -U postgres -d "$db" "$@"
-}
 for db in dw_b dw_t; do
-    psql_db "$db" -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance::bigint AS balance, filler FROM pgbench_accounts" \
-        -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)" -c "VACUUM ANALYZE" >/dev/null
+    lt_accounts_v2_copy "$db"
 done
 # T: the trigger-based dual-write, the same mapping in PL/pgSQL.
-psql_db dw_t >/dev/null <<'SQL'
-CREATE FUNCTION pgbench_accounts_mirror() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'INSERT' AND (TG_OP = 'DELETE' OR NEW.aid <> OLD.aid) THEN
-        DELETE FROM pgbench_accounts_v2 WHERE aid = OLD.aid;
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
-    INSERT INTO pgbench_accounts_v2 (aid, bid, balance, filler) VALUES (NEW.aid, NEW.bid, NEW.abalance::bigint, NEW.filler)
-    ON CONFLICT (aid) DO UPDATE SET bid = EXCLUDED.bid, balance = EXCLUDED.balance, filler = EXCLUDED.filler;
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER pgbench_accounts_mirror AFTER INSERT OR UPDATE OR DELETE ON pgbench_accounts
-    FOR EACH ROW EXECUTE FUNCTION pgbench_accounts_mirror();
-SQL
+lt_accounts_mirror_trigger dw_t
 
 sy_b_port=$(lt_free_port)
 config_b=$lt_tmp/dualwrite.yaml
@@ -140,7 +114,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 differences() {
-    psql_db "$1" -A -t -c "SELECT count(*) FROM (
+    lt_psql_db "$1" -A -t -c "SELECT count(*) FROM (
         (SELECT aid, bid, abalance::bigint, filler FROM pgbench_accounts EXCEPT SELECT aid, bid, balance, filler FROM pgbench_accounts_v2)
         UNION ALL
         (SELECT aid, bid, balance, filler FROM pgbench_accounts_v2 EXCEPT SELECT aid, bid, abalance::bigint, filler FROM pgbench_accounts)) d"
@@ -148,7 +122,6 @@ differences() {
 differing=$(differences dw_b)
 differing_t=$(differences dw_t)
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 results_dir=$(dirname "${BASH_SOURCE[0]}")/results
 mkdir -p "$results_dir"
 report=$results_dir/dualwrite-latest.md
@@ -166,15 +139,14 @@ report=$results_dir/dualwrite-latest.md
     echo
     echo "| -M | direct TPS | A TPS | B TPS | T TPS | TS TPS | B / A | **B / T** | B / TS | A CPU µs/tx | B CPU µs/tx | B TPS per round | T TPS per round |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
-    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (a > 0) ? b / a : 0 }'; }
     for mode in $MODES; do
-        d=$(median "${tps[$mode,direct]:-}")
-        a=$(median "${tps[$mode,A]:-}")
-        b=$(median "${tps[$mode,B]:-}")
-        t=$(median "${tps[$mode,T]:-}")
-        ts=$(median "${tps[$mode,TS]:-}")
-        echo "| $mode | $d | $a | $b | $t | $ts | $(ratio "$a" "$b") | **$(ratio "$t" "$b")** | $(ratio "$ts" "$b") |" \
-            "$(median "${cpu[$mode,A]:-}") | $(median "${cpu[$mode,B]:-}") | ${tps[$mode,B]:-} | ${tps[$mode,T]:-} |"
+        d=$(lt_median "${tps[$mode,direct]:-}")
+        a=$(lt_median "${tps[$mode,A]:-}")
+        b=$(lt_median "${tps[$mode,B]:-}")
+        t=$(lt_median "${tps[$mode,T]:-}")
+        ts=$(lt_median "${tps[$mode,TS]:-}")
+        echo "| $mode | $d | $a | $b | $t | $ts | $(lt_ratio "$b" "$a") | **$(lt_ratio "$b" "$t")** | $(lt_ratio "$b" "$ts") |" \
+            "$(lt_median "${cpu[$mode,A]:-}") | $(lt_median "${cpu[$mode,B]:-}") | ${tps[$mode,B]:-} | ${tps[$mode,T]:-} |"
     done
     echo
     echo "Rows differing between pgbench_accounts and pgbench_accounts_v2 after every run: B **$differing**, T **$differing_t** (both must be 0)."

@@ -379,6 +379,62 @@ migrations:
 YAML
 }
 
+# lt_accounts_v2_copy DB: pgbench_accounts_v2 in DB as a copy of pgbench_accounts through that
+# mapping, with its key, analysed (the new table of a dual-write that starts already backfilled).
+lt_accounts_v2_copy() {
+    lt_psql_db "$1" -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance::bigint AS balance, filler FROM pgbench_accounts" \
+        -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)" -c "VACUUM ANALYZE" >/dev/null
+}
+
+# lt_accounts_mirror_trigger DB: the same dual-write done the way pg-osc and pgroll do it, an AFTER
+# row trigger in PL/pgSQL on pgbench_accounts that upserts (or deletes) the row in pgbench_accounts_v2.
+lt_accounts_mirror_trigger() {
+    lt_psql_db "$1" >/dev/null <<'SQL'
+CREATE FUNCTION pgbench_accounts_mirror() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'INSERT' AND (TG_OP = 'DELETE' OR NEW.aid <> OLD.aid) THEN
+        DELETE FROM pgbench_accounts_v2 WHERE aid = OLD.aid;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    INSERT INTO pgbench_accounts_v2 (aid, bid, balance, filler) VALUES (NEW.aid, NEW.bid, NEW.abalance::bigint, NEW.filler)
+    ON CONFLICT (aid) DO UPDATE SET bid = EXCLUDED.bid, balance = EXCLUDED.balance, filler = EXCLUDED.filler;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER pgbench_accounts_mirror AFTER INSERT OR UPDATE OR DELETE ON pgbench_accounts
+    FOR EACH ROW EXECUTE FUNCTION pgbench_accounts_mirror();
+SQL
+}
+
+# --- Small helpers for the scripts that write reports ---
+
+# lt_pgbench_init DB: pgbench's tables at scale $SCALE in database DB (which must exist); its
+# output is shown only if it fails.
+lt_pgbench_init() {
+    say "pgbench -i -s $SCALE $1"
+    timeout 1800 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres "$1" >"$lt_tmp/init.log" 2>&1 || {
+        cat "$lt_tmp/init.log" >&2
+        die "pgbench -i failed"
+    }
+}
+
+# lt_psql_db DB ARGS...: psql on database DB of lt_start_postgres's server, stopping at the first error.
+lt_psql_db() {
+    local db=$1
+    shift
+    timeout 120 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$lt_pg_port" -U postgres -d "$db" "$@"
+}
+
+# lt_median "V1 V2 ...": the median of space-separated numbers (0 for none).
+lt_median() {
+    tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR == 0) print 0; else print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'
+}
+
+# lt_ratio NUM DEN: NUM / DEN with three decimals (0 when DEN is not positive).
+lt_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }'; }
+
 # --- Helpers for a second Switchyard and its admin console (used by canary.sh) ---
 
 lt_spawned_pid=""

@@ -27,38 +27,14 @@ done
 
 lt_init mirror-cost
 lt_start_postgres 100
-psql_db() {
-    local db=$1
-    shift
-    timeout 120 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$lt_pg_port" -U postgres -d "$db" "$@"
-}
 for db in plain trig mirrored; do
     lt_psql_direct -c "CREATE DATABASE $db" >/dev/null
-    say "pgbench -i -s $SCALE $db"
-    timeout 900 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres "$db" >"$lt_tmp/init.log" 2>&1 || die "pgbench -i failed"
+    lt_pgbench_init "$db"
 done
 for db in trig mirrored; do
-    psql_db "$db" -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance::bigint AS balance, filler FROM pgbench_accounts" \
-        -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)" -c "VACUUM ANALYZE" >/dev/null
+    lt_accounts_v2_copy "$db"
 done
-# The trigger, as loadtests/dualwrite.sh's target T has it.
-psql_db trig >/dev/null <<'SQL'
-CREATE FUNCTION pgbench_accounts_mirror() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP <> 'INSERT' AND (TG_OP = 'DELETE' OR NEW.aid <> OLD.aid) THEN
-        DELETE FROM pgbench_accounts_v2 WHERE aid = OLD.aid;
-    END IF;
-    IF TG_OP = 'DELETE' THEN
-        RETURN OLD;
-    END IF;
-    INSERT INTO pgbench_accounts_v2 (aid, bid, balance, filler) VALUES (NEW.aid, NEW.bid, NEW.abalance::bigint, NEW.filler)
-    ON CONFLICT (aid) DO UPDATE SET bid = EXCLUDED.bid, balance = EXCLUDED.balance, filler = EXCLUDED.filler;
-    RETURN NEW;
-END
-$$;
-CREATE TRIGGER pgbench_accounts_mirror AFTER INSERT OR UPDATE OR DELETE ON pgbench_accounts
-    FOR EACH ROW EXECUTE FUNCTION pgbench_accounts_mirror();
-SQL
+lt_accounts_mirror_trigger trig
 
 # What Switchyard sends for "UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid"
 # with the mapping of loadtests/dualwrite.sh (the marker's ':' would be a pgbench variable, so '-'):
@@ -116,10 +92,9 @@ done
 explain_times() {
     local sql=$1 i
     for ((i = 0; i < 20; i++)); do
-        psql_db mirrored -A -t -c "EXPLAIN (ANALYZE, SUMMARY) $sql" | awk '/Planning Time/ { p = $3 } /Execution Time/ { e = $3 } END { print p, e }'
+        lt_psql_db mirrored -A -t -c "EXPLAIN (ANALYZE, SUMMARY) $sql" | awk '/Planning Time/ { p = $3 } /Execution Time/ { e = $3 } END { print p, e }'
     done
 }
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 plain_times=$(explain_times "UPDATE pgbench_accounts SET abalance = abalance + 5 WHERE aid = 77")
 mirrored_times=$(explain_times "$(mirrored_update 5 77)")
 marker_times=$(explain_times "$(marker_update 5 77)")
@@ -136,21 +111,20 @@ report=$results_dir/mirror-cost-latest.md
     echo
     echo "| -M | plain TPS | trigger TPS | tag form TPS | marker form TPS | trigger / plain | **tag form / trigger** | marker form / trigger |"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
     for mode in $MODES; do
-        p=$(median "${tps[$mode,plain]}")
-        t=$(median "${tps[$mode,trig]}")
-        m=$(median "${tps[$mode,mirrored]}")
-        k=$(median "${tps[$mode,marker]}")
-        echo "| $mode | $p | $t | $m | $k | $(ratio "$t" "$p") | **$(ratio "$m" "$t")** | $(ratio "$k" "$t") |"
+        p=$(lt_median "${tps[$mode,plain]}")
+        t=$(lt_median "${tps[$mode,trig]}")
+        m=$(lt_median "${tps[$mode,mirrored]}")
+        k=$(lt_median "${tps[$mode,marker]}")
+        echo "| $mode | $p | $t | $m | $k | $(lt_ratio "$t" "$p") | **$(lt_ratio "$m" "$t")** | $(lt_ratio "$k" "$t") |"
     done
     echo
     echo "One UPDATE of a row, EXPLAIN (ANALYZE, SUMMARY), median of 20 (ms):"
     echo
     echo "| form | planning | execution |"
     echo "| --- | ---: | ---: |"
-    echo "| plain UPDATE | $(median "$(awk '{ print $1 }' <<<"$plain_times")") | $(median "$(awk '{ print $2 }' <<<"$plain_times")") |"
-    echo "| mirrored, tag form | $(median "$(awk '{ print $1 }' <<<"$mirrored_times")") | $(median "$(awk '{ print $2 }' <<<"$mirrored_times")") |"
-    echo "| mirrored, marker form | $(median "$(awk '{ print $1 }' <<<"$marker_times")") | $(median "$(awk '{ print $2 }' <<<"$marker_times")") |"
+    echo "| plain UPDATE | $(lt_median "$(awk '{ print $1 }' <<<"$plain_times")") | $(lt_median "$(awk '{ print $2 }' <<<"$plain_times")") |"
+    echo "| mirrored, tag form | $(lt_median "$(awk '{ print $1 }' <<<"$mirrored_times")") | $(lt_median "$(awk '{ print $2 }' <<<"$mirrored_times")") |"
+    echo "| mirrored, marker form | $(lt_median "$(awk '{ print $1 }' <<<"$marker_times")") | $(lt_median "$(awk '{ print $2 }' <<<"$marker_times")") |"
 } >"$report"
 cat "$report"

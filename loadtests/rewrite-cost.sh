@@ -19,8 +19,7 @@ SCALE=${SCALE:-10}
 
 lt_init rewrite-cost
 lt_start_postgres 100
-say "pgbench -i -s $SCALE"
-timeout 600 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres postgres >"$lt_tmp/init.log" 2>&1 || die "pgbench -i failed"
+lt_pgbench_init postgres
 lt_psql_direct -c "CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance AS balance, filler FROM pgbench_accounts" \
     -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)" -c "VACUUM ANALYZE"
 
@@ -57,12 +56,11 @@ for ((round = 1; round <= ROUNDS; round++)); do
     done
 done
 
-median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-old=$(median "${results[old]}")
-new=$(median "${results[new]}")
-rewritten=$(median "${results[rewritten]}")
-direct=$(median "${results[direct]}")
-renamed=$(median "${results[renamed]}")
+old=$(lt_median "${results[old]}")
+new=$(lt_median "${results[new]}")
+rewritten=$(lt_median "${results[rewritten]}")
+direct=$(lt_median "${results[direct]}")
+renamed=$(lt_median "${results[renamed]}")
 mkdir -p "$(dirname "${BASH_SOURCE[0]}")/results"
 report="$(dirname "${BASH_SOURCE[0]}")/results/rewrite-cost-latest.md"
 {
@@ -75,7 +73,7 @@ report="$(dirname "${BASH_SOURCE[0]}")/results/rewrite-cost-latest.md"
     echo "| form | median TPS | TPS of each round | ratio to old |"
     echo "| --- | ---: | --- | ---: |"
     for form in $forms; do
-        m=$(median "${results[$form]}")
+        m=$(lt_median "${results[$form]}")
         echo "| $form | $m | ${results[$form]} | $(awk -v a="$m" -v b="$old" 'BEGIN {printf "%.3f", a / b}') |"
     done
 } >"$report"

@@ -125,11 +125,7 @@ start_control() {
 start_control
 say "control postgres pid $ctl_pid on 127.0.0.1:$ctl_port"
 
-say "pgbench -i -s $SCALE"
-timeout 900 pgbench -i -q -s "$SCALE" -h 127.0.0.1 -p "$lt_pg_port" -U postgres postgres >"$lt_tmp/init.log" 2>&1 || {
-    cat "$lt_tmp/init.log" >&2
-    die "pgbench -i failed"
-}
+lt_pgbench_init postgres
 naccounts=$((SCALE * 100000))
 # The load leaves the last 10 accounts alone: the killed clients write there, so their rollback can be checked.
 load_accounts=$((naccounts - 10))
