@@ -123,6 +123,9 @@ public struct RoutingTable: Sendable, Equatable {
     public private(set) var mirrorsWrites = false
     /// Whether a flag moves sessions by search_path.
     public private(set) var hasSearchPathFlags = false
+    /// The relations a statement must name for a flag to concern it: the old and new relation of
+    /// every flag past `off` (reads and writes of either may be routed or mirrored).
+    public private(set) var mentions = RelationMentions(names: [])
 
     public init(version: UInt64 = 0, flags: [FlagState] = []) {
         self.version = version
@@ -136,6 +139,9 @@ public struct RoutingTable: Sendable, Equatable {
         routesReads = flags.contains { $0.stage >= .canary }
         mirrorsWrites = flags.contains { $0.mirrorsWrites }
         hasSearchPathFlags = flags.contains { $0.routing != .rewrite }
+        mentions = RelationMentions(names: flags.filter { $0.stage > .off }.flatMap { flag in
+            [flag.route.oldName, flag.mirror?.oldName, flag.reverseMirror?.oldName].compactMap { $0 }
+        })
     }
 
     /// The path that serves `flag`'s reads for a statement in `context`.

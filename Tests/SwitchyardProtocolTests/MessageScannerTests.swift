@@ -117,6 +117,29 @@ struct MessageScannerTests {
         #expect(got == expected.map(\.message))
     }
 
+    @Test("finishMessage stops at the end of the message in progress, wherever the stream was cut", arguments: inspectSets)
+    func finishMessageStopsAtTheBoundary(_ inspect: Set<UInt8>) throws {
+        let expected = Self.expected(inspect: inspect)
+        let all = expected.map(\.message)
+        let sortedBoundaries = Self.boundaries.sorted()
+        for cut in 0...Self.stream.count {
+            var scanner = MessageScanner(maxMessageSize: 1 << 20, inspect: inspect)
+            var got = try scan(&scanner, Array(Self.stream[..<cut]))
+            let rest = Array(Self.stream[cut...])
+            let consumed = try rest.withUnsafeBytes { raw in
+                try scanner.finishMessage(raw) { got.append($0) }
+            }
+            // The next boundary at or after the cut, and nothing reported past it.
+            let boundary = sortedBoundaries.first { $0 >= cut }!
+            #expect(consumed == boundary - cut, "cut at \(cut)")
+            #expect(scanner.isAtMessageBoundary, "cut at \(cut)")
+            #expect(got == Array(all.prefix(expected.filter { $0.dueAt <= boundary }.count)), "cut at \(cut)")
+            // The plain scan takes the stream on from there.
+            got += try scan(&scanner, Array(rest[consumed...]))
+            #expect(got == all, "cut at \(cut)")
+        }
+    }
+
     @Test("2000 random multi-chunk splits (seeded) give the same sequence")
     func randomSplits() throws {
         var rng = SplitMix64(seed: 0xC0FF_EE00_1234_5678)

@@ -44,14 +44,17 @@ struct MirrorResponseFixerTests {
         // The ReadyForQuery that ends authentication answers no request.
         #expect(Self.run(&f, [.readyForQuery(.idle)]) == [.readyForQuery(.idle)])
         f.requestSent()
+        #expect(f.isIdle)
         f.mirroredQuerySent()
         #expect(f.isWatching)
+        #expect(!f.isIdle)
         let out = Self.run(&f, [
             Self.marker("switchyard_mirrored_q"), Self.markerRow("UPDATE 3"), .commandComplete(tag: "SELECT 1"),
             .readyForQuery(.idle),
         ])
         #expect(out == [.commandComplete(tag: "UPDATE 3"), .readyForQuery(.idle)])
         #expect(!f.isWatching)
+        #expect(f.isIdle)
     }
 
     @Test("tag form, simple protocol: the mirror's INSERT 0 n becomes UPDATE n; the next request's tag passes")
@@ -61,8 +64,10 @@ struct MirrorResponseFixerTests {
         f.requestSent()
         f.mirroredQuerySent()
         f.renameExpected(extended: false, ordinal: 0, verb: "UPDATE")
+        #expect(!f.isIdle)
         #expect(Self.run(&f, [.commandComplete(tag: "INSERT 0 3"), .readyForQuery(.idle)])
                 == [.commandComplete(tag: "UPDATE 3"), .readyForQuery(.idle)])
+        #expect(f.isIdle)
         f.requestSent()
         #expect(Self.run(&f, [.commandComplete(tag: "INSERT 0 1"), .readyForQuery(.idle)])
                 == [.commandComplete(tag: "INSERT 0 1"), .readyForQuery(.idle)])
@@ -163,7 +168,9 @@ struct MirrorResponseFixerTests {
         #expect(f.holds(id))
         #expect(f.process(id: id, body: body) == .retry(ErrorFields(severity: "ERROR", sqlState: "23514", message: "violates check constraint")))
         f.retrySent()
+        #expect(!f.isIdle)
         #expect(Self.run(&f, [.commandComplete(tag: "UPDATE 1"), .readyForQuery(.idle)]) == [.commandComplete(tag: "UPDATE 1"), .readyForQuery(.idle)])
+        #expect(f.isIdle)
         #expect(f.takeRetryOutcome() == true)
         #expect(f.takeRetryOutcome() == nil)
         #expect(!f.holds(BackendMessageID.errorResponse.rawValue))

@@ -55,9 +55,27 @@ public struct MessageScanner: Sendable {
         _ buffer: UnsafeRawBufferPointer,
         onMessage: (ScannedMessage) -> Void
     ) throws(ProtocolError) {
+        _ = try scan(buffer, untilBoundary: false, onMessage: onMessage)
+    }
+
+    /// Scans only as far as the end of the message in progress, so that another reader can take
+    /// the stream from there. Returns the bytes consumed: 0 at a boundary, all of `buffer` if the
+    /// message goes on past it.
+    public mutating func finishMessage(
+        _ buffer: UnsafeRawBufferPointer,
+        onMessage: (ScannedMessage) -> Void
+    ) throws(ProtocolError) -> Int {
+        try scan(buffer, untilBoundary: true, onMessage: onMessage)
+    }
+
+    private mutating func scan(
+        _ buffer: UnsafeRawBufferPointer, untilBoundary: Bool,
+        onMessage: (ScannedMessage) -> Void
+    ) throws(ProtocolError) -> Int {
         var i = 0
         let n = buffer.count
         while i < n {
+            if untilBoundary && isAtMessageBoundary { return i }
             if inBody {
                 let take = min(remaining, n - i)
                 if collecting {
@@ -102,6 +120,7 @@ public struct MessageScanner: Sendable {
                 if collecting { collected.reserveCapacity(currentLength) }
             }
         }
+        return n
     }
 
     private mutating func finishBody(_ onMessage: (ScannedMessage) -> Void) {

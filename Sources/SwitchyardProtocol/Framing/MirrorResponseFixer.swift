@@ -79,6 +79,13 @@ public struct MirrorResponseFixer: Sendable {
 
     public var isWatching: Bool { answered < watchUntil }
 
+    /// Nothing in flight needs the fixer: no mirrored request unanswered, no tag to rename, no
+    /// retry or COPY under way. Until another request is sent, the server's messages pass as
+    /// they are and only their headers need showing to ``sawHeader(_:)``.
+    public var isIdle: Bool {
+        !isWatching && renames.isEmpty && renaming == nil && pendingTag == nil && retryState == .none && copyRequest == nil
+    }
+
     /// A Query or Sync went to the server. A request behind a retryable write disarms it: a
     /// retry would now answer out of order.
     public mutating func requestSent() {

@@ -313,14 +313,6 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         return terminate
     }
 
-    /// Whether a message body contains "set" in any case: a cheap filter before analysis.
-    static func mayBeSet(_ body: [UInt8]) -> Bool { contains(body, lowercaseWord: Array("set".utf8)) }
-
-    /// Whether a message body may close prepared statements (DEALLOCATE, DISCARD).
-    static func mayDeallocate(_ body: [UInt8]) -> Bool {
-        contains(body, lowercaseWord: Array("dealloc".utf8)) || contains(body, lowercaseWord: Array("discard".utf8))
-    }
-
     /// A read the shadow samplers may compare on both paths: nil when no flag at shadow or later
     /// covers it. Cheap: the new path's text is only made for a sampled read.
     private func shadowCandidate(sql: String, info: QueryInfo) -> ShadowCandidate? {
@@ -388,19 +380,17 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         return out
     }
 
-    /// Whether a message body may end a transaction with ROLLBACK (or ABORT).
-    static func mayRollBack(_ body: [UInt8]) -> Bool {
-        contains(body, lowercaseWord: Array("rollback".utf8)) || contains(body, lowercaseWord: Array("abort".utf8))
-    }
 
-    /// ASCII case-insensitive search for a lower-case word.
-    static func contains(_ body: [UInt8], lowercaseWord word: [UInt8]) -> Bool {
-        guard body.count >= word.count, let first = word.first else { return false }
-        outer: for i in 0...(body.count - word.count) where body[i] | 0x20 == first {
-            for j in 1..<word.count where body[i + j] | 0x20 != word[j] { continue outer }
-            return true
+    /// Whether the router may have something to do with query text `sql` (see ``TextPrefilter``).
+    private func mayConcernRouting(_ sql: String) -> Bool {
+        var text = sql
+        return text.withUTF8 { bytes in
+            // The likeliest "yes" first: a text that names a migrated relation needs nothing more.
+            if (router!.routesReads || router!.mirrorsWrites) && router!.table.mentions.mayMention(bytes) { return true }
+            if TextPrefilter.mayChangeSetting(bytes) { return true }
+            if !prepared.isEmpty && TextPrefilter.mayDeallocate(bytes) { return true }
+            return router!.watchesForRollback && TextPrefilter.mayRollBack(bytes)
         }
-        return false
     }
 
     /// A whole Query, Parse, Bind or Close: the router decides whether it goes out as it came,
@@ -485,10 +475,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 }
             }
         }
-        // With no flag routing reads, only SET statements matter (a cohort setting for later), and
-        // DEALLOCATE or DISCARD while statements are tracked; a text without those letters costs no analysis.
-        if !router!.routesReads && !router!.mirrorsWrites && !router!.hasSearchPathFlags && !Self.mayBeSet(body)
-            && (prepared.isEmpty || !Self.mayDeallocate(body)) && (!router!.watchesForRollback || !Self.mayRollBack(body)) {
+        // Most statements concern no flag: they name no migrated relation (old or new) and change
+        // no setting (a cohort setting for later), nor close statements while some are tracked,
+        // nor roll back a SET. Bytes rule those out, and they cost no analysis.
+        if !router!.hasSearchPathFlags && !mayConcernRouting(sql) {
+            if case let .parse(parse) = decoded {
+                statementLabels.removeValue(forKey: parse.statementName)
+                shadowStatements.removeValue(forKey: parse.statementName)
+            }
+            querySlot = nil
             return prefixed(nil)
         }
         let info = cache.info(for: sql)
@@ -739,27 +734,35 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     context.stats.transactions.add(state.transactionCount - transactionsBefore, ordering: .relaxed)
                 }
             }
-            if serverSplicer == nil {
-                do {
-                    try serverScanner.scan(chunk) { message in
+            // Untouched traffic comes out as the chunk itself and is forwarded without a copy.
+            var output = SplicedOutput(of: chunk)
+            var retryAfter: ErrorFields?
+            do {
+                // The scanner reads the stream while nothing on it is to change: always in sessions
+                // without flags, and in the others while the fixer has nothing in flight (it only
+                // counts headers then). At a message boundary the splicer takes over when the fixer
+                // has work: answers to mirrored writes are restored on the way.
+                var rest = chunk
+                if serverSplicer != nil && !serverScanner.isAtMessageBoundary {
+                    // The end of a message the scanner began, which answers a request sent before the fixer had work.
+                    let done = try serverScanner.finishMessage(rest) { message in
+                        fixer?.sawHeader(message.id)
                         handleServerEvent(state.serverMessage(message, now: now))
                     }
-                } catch {
-                    logger.error("malformed message from the server", metadata: ["error": "\(error)"])
-                    context.stats.protocolErrors.add(1, ordering: .relaxed)
-                    close(reason: "malformed server message")
-                    return
+                    output.emit(UnsafeRawBufferPointer(rebasing: rest[..<done]))
+                    rest = UnsafeRawBufferPointer(rebasing: rest[done...])
                 }
-            }
-            if serverSplicer != nil {
-                // Sessions with flags: answers to mirrored writes are restored on the way.
-                // Untouched traffic comes out as the chunk itself and is forwarded without a copy.
-                var output = SplicedOutput(of: chunk)
-                var retryAfter: ErrorFields?
-                do {
+                if serverSplicer == nil || (fixer?.isIdle ?? true) && serverSplicer!.isAtMessageBoundary {
+                    let counting = fixer != nil
+                    try serverScanner.scan(rest) { message in
+                        if counting { fixer?.sawHeader(message.id) }
+                        handleServerEvent(state.serverMessage(message, now: now))
+                    }
+                    if !rest.isEmpty { output.emit(rest) }
+                } else if !rest.isEmpty {
                     // One pass over the server's stream: the messages the state machine reads are held
                     // whole (small: ReadyForQuery, errors, parameters) and the fixer's while it watches.
-                    try serverSplicer!.process(chunk, onMessage: { fixer?.sawHeader($0.id) }, onHeld: { id, body in
+                    try serverSplicer!.process(rest, onMessage: { fixer?.sawHeader($0.id) }, onHeld: { id, body in
                         if Self.inspectedByState[Int(id)] {
                             handleServerEvent(state.serverMessage(ScannedMessage(id: id, bodyLength: body.count, body: body), now: now))
                         }
@@ -772,28 +775,26 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                             return []
                         }
                     }, holding: { id in Self.inspectedByState[Int(id)] || (fixer?.holds(id) ?? false) }, emit: { output.emit($0) })
-                } catch {
-                    logger.error("malformed message from the server", metadata: ["error": "\(error)"])
-                    context.stats.protocolErrors.add(1, ordering: .relaxed)
-                    close(reason: "malformed server message")
-                    return
                 }
-                if closed { return }
-                try output.send(to: client, queue: &toClient)
-                if let error = retryAfter { try retryAlone(after: error) }
-                if let succeeded = fixer?.takeRetryOutcome(), let retry = pendingRetry {
-                    pendingRetry = nil
-                    if succeeded {
-                        let reason = "the new table rejected the mirrored write: \(retry.error?.message ?? "error") (\(retry.error?.sqlState ?? "-----"))"
-                        for migration in retry.migrations {
-                            context.routing.recordWriteDivergence(migration: migration, fingerprint: retry.fingerprint, reason: reason, query: retry.sql)
-                        }
-                        logger.warning("a mirrored write failed on the new table; the client's write was applied alone",
-                                       metadata: ["migrations": "\(retry.migrations)", "error": "\(retry.error?.message ?? "")"])
+            } catch {
+                logger.error("malformed message from the server", metadata: ["error": "\(error)"])
+                context.stats.protocolErrors.add(1, ordering: .relaxed)
+                close(reason: "malformed server message")
+                return
+            }
+            if closed { return }
+            try output.send(to: client, queue: &toClient)
+            if let error = retryAfter { try retryAlone(after: error) }
+            if let succeeded = fixer?.takeRetryOutcome(), let retry = pendingRetry {
+                pendingRetry = nil
+                if succeeded {
+                    let reason = "the new table rejected the mirrored write: \(retry.error?.message ?? "error") (\(retry.error?.sqlState ?? "-----"))"
+                    for migration in retry.migrations {
+                        context.routing.recordWriteDivergence(migration: migration, fingerprint: retry.fingerprint, reason: reason, query: retry.sql)
                     }
+                    logger.warning("a mirrored write failed on the new table; the client's write was applied alone",
+                                   metadata: ["migrations": "\(retry.migrations)", "error": "\(retry.error?.message ?? "")"])
                 }
-            } else {
-                try forward(chunk, to: client, queue: &toClient)
             }
             if closeWhenIdleRequested && state.isIdle && toClient.isEmpty {
                 closeForShutdown()

@@ -1,0 +1,94 @@
+// The byte prefilter never rules out a text the parser says names a migrated relation or sets a
+// setting, and rules out the everyday statements that do neither.
+import SwitchyardRouting
+import SwitchyardSQL
+import Testing
+
+@Suite("Text prefilter")
+struct TextPrefilterTests {
+    static func withBytes<T>(_ text: String, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        var copy = text
+        return copy.withUTF8(body)
+    }
+
+    static let mentions = RelationMentions(names: ["pgbench_accounts", "pgbench_accounts_v2", "Users", "ünïcode"])
+
+    /// Texts that name one of the relations above, in every spelling PostgreSQL accepts.
+    static let naming: [String] = [
+        "SELECT abalance FROM pgbench_accounts WHERE aid = 1",
+        "select * from PGBENCH_ACCOUNTS a join pgbench_branches b using (bid)",
+        "SELECT * FROM public.\"pgbench_accounts\"",
+        "SELECT * FROM \"Users\"",
+        "UPDATE Pgbench_Accounts SET abalance = 0 WHERE aid = 3",
+        "INSERT INTO pgbench_accounts_v2 (aid) VALUES (1)",
+        "WITH x AS (SELECT 1) SELECT * FROM x, pgbench_accounts",
+        "SELECT * FROM U&\"pgbench\\005faccounts\"",
+        "SELECT * FROM u&\"pgbench\\005Faccounts\"",
+        "COPY pgbench_accounts FROM STDIN",
+        "TRUNCATE pgbench_accounts",
+        "SELECT * FROM ünïcode",
+        "SELECT * FROM \"ünïcode\"",
+    ]
+
+    @Test("every text the parser finds one of the relations in may mention it")
+    func namingTextsPass() throws {
+        let wanted: Set<String> = ["pgbench_accounts", "pgbench_accounts_v2", "Users", "ünïcode"]
+        for text in Self.naming {
+            let named = SQLAnalyzer.analyze(text).flatMap(\.relations).contains { wanted.contains($0.name) }
+            #expect(named, "the parser finds no relation of the list in \(text)")
+            #expect(Self.withBytes(text) { Self.mentions.mayMention($0) }, "\(text)")
+        }
+    }
+
+    @Test("texts naming none of them are ruled out")
+    func otherTextsAreRuledOut() {
+        let others = [
+            "BEGIN", "END", "COMMIT", "SELECT 1",
+            "UPDATE pgbench_tellers SET tbalance = tbalance + 5 WHERE tid = 3",
+            "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 2, 3, 4, CURRENT_TIMESTAMP)",
+            "SELECT * FROM customers",
+            "SELECT * FROM pgbench_account",
+        ]
+        for text in others {
+            #expect(!Self.withBytes(text) { Self.mentions.mayMention($0) }, "\(text)")
+        }
+        // A name with a double quote is written doubled in SQL: no text can be ruled out then.
+        #expect(Self.withBytes("SELECT 1") { RelationMentions(names: ["a\"b"]).mayMention($0) })
+        #expect(!Self.withBytes("SELECT 1") { RelationMentions(names: []).mayMention($0) })
+    }
+
+    @Test("SET and RESET statements, wherever the parser finds them, may change a setting")
+    func settings() {
+        let setting = [
+            "SET switchyard.cohort = 'a'", "set search_path to app", "  RESET switchyard.cohort", "RESET ALL",
+            "BEGIN; SET LOCAL switchyard.cohort = 'b'; SELECT 1", "SELECT 1;\n\tSeT application_name = 'x'",
+            "/* tag */ SET switchyard.cohort = 'c'", "-- note\nSET switchyard.cohort = 'd'",
+            "SET SESSION switchyard.cohort = 'e'", "reset search_path;",
+        ]
+        for text in setting {
+            let parsed = SQLAnalyzer.analyze(text).contains { $0.statementType == "VariableSetStmt" }
+            #expect(parsed, "the parser finds no SET in \(text)")
+            #expect(Self.withBytes(text) { TextPrefilter.mayChangeSetting($0) }, "\(text)")
+        }
+        let notSetting = [
+            "UPDATE pgbench_tellers SET tbalance = tbalance + 5 WHERE tid = 3",
+            "SELECT * FROM t OFFSET 5", "SELECT settings FROM config", "SELECT reset_count FROM t",
+            "ALTER TABLE t ALTER COLUMN c SET DEFAULT 0", "SELECT 1", "SELECT set_config('a.b', 'c', false)",
+        ]
+        for text in notSetting {
+            let parsed = SQLAnalyzer.analyze(text).contains { $0.statementType == "VariableSetStmt" }
+            #expect(!parsed, "the parser finds a SET in \(text)")
+            #expect(!Self.withBytes(text) { TextPrefilter.mayChangeSetting($0) }, "\(text)")
+        }
+    }
+
+    @Test("DEALLOCATE, DISCARD, ROLLBACK and ABORT in any case")
+    func words() {
+        #expect(Self.withBytes("deallocate all") { TextPrefilter.mayDeallocate($0) })
+        #expect(Self.withBytes("DISCARD ALL") { TextPrefilter.mayDeallocate($0) })
+        #expect(!Self.withBytes("SELECT 1") { TextPrefilter.mayDeallocate($0) })
+        #expect(Self.withBytes("Rollback") { TextPrefilter.mayRollBack($0) })
+        #expect(Self.withBytes("ABORT") { TextPrefilter.mayRollBack($0) })
+        #expect(!Self.withBytes("COMMIT") { TextPrefilter.mayRollBack($0) })
+    }
+}
