@@ -102,8 +102,16 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     /// ``matches(_:)`` for a session whose unqualified names resolve to `schema`, without a
     /// copy of the route to set it on.
     func matches(_ r: RelationReference, unqualifiedSchema schema: String?) -> Bool {
-        guard r.catalog == nil, r.name == oldName else { return false }
-        return (r.schema ?? schema ?? "public") == oldSchema
+        r.names(schema: oldSchema, name: oldName, unqualifiedSchema: schema)
+    }
+}
+
+extension RelationReference {
+    /// Whether this reference names relation `schema.name` in a session whose unqualified names
+    /// resolve to `unqualifiedSchema` (PostgreSQL's default search_path finds `public`).
+    func names(schema: String, name: String, unqualifiedSchema: String?) -> Bool {
+        guard catalog == nil, self.name == name else { return false }
+        return (self.schema ?? unqualifiedSchema ?? "public") == schema
     }
 }
 

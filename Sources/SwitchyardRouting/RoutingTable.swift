@@ -1,5 +1,6 @@
 // The flags in force and what they mean for one statement: which path serves its reads.
 import SwitchyardConfig
+import SwitchyardSQL
 
 /// Which schema path serves a read.
 public enum ReadPath: String, Sendable, Equatable {
@@ -49,6 +50,17 @@ public struct FlagState: Sendable, Equatable {
         return out
     }
 
+    /// Reads are routed by rewriting statements (not by search_path).
+    public var rewrites: Bool {
+        if case .rewrite = routing { return true }
+        return false
+    }
+
+    /// Where this flag puts a statement in `context` (see ``CohortRule``).
+    public func assignment(context: borrowing CohortContext) -> CohortAssignment {
+        CohortRule(self).assignment(context: context)
+    }
+
     /// Writes to the old relation are mirrored from `dual_write` until the migration is complete.
     public var mirrorsWrites: Bool { mirror != nil && stage >= .dualWrite && stage < .complete }
 
@@ -65,6 +77,57 @@ public struct FlagState: Sendable, Equatable {
         self.init(name: flag.name, migration: migration.name, stage: flag.stage, percentBasisPoints: flag.percentBasisPoints,
                   cohortKey: flag.cohortKey, salt: flag.salt, route: route, routing: flag.routing,
                   mirror: MirrorTarget(migration: migration), reverseMirror: MirrorTarget(reverseOf: migration))
+    }
+}
+
+/// What deciding a statement's path takes from one flag: a few fields of a large value, kept
+/// apart in the table so the router reads them for every statement without copying the flag.
+public struct CohortRule: Sendable, Equatable {
+    public let name: String
+    public let stage: FlagStage
+    public let percentBasisPoints: Int
+    public let cohortKey: [CohortSource]
+    public let salt: String
+    /// Reads are routed by rewriting statements (not by search_path).
+    public let rewrites: Bool
+    /// The old relation, as ``ReadRoute`` holds it.
+    let oldSchema: String
+    let oldName: String
+
+    public init(_ flag: FlagState) {
+        name = flag.name
+        stage = flag.stage
+        percentBasisPoints = flag.percentBasisPoints
+        cohortKey = flag.cohortKey
+        salt = flag.salt
+        rewrites = flag.rewrites
+        oldSchema = flag.route.oldSchema
+        oldName = flag.route.oldName
+    }
+
+    /// Where the flag puts a statement in `context`: its cohort key and bucket (only at canary,
+    /// where they decide) and the path that serves its reads. Before `canary` everyone reads the
+    /// old path; at `live` and `complete` everyone reads the new one.
+    public func assignment(context: borrowing CohortContext) -> CohortAssignment {
+        switch stage {
+        case .off, .dualWrite, .shadow:
+            return CohortAssignment(flag: name, key: nil, bucket: nil, path: .old)
+        case .canary:
+            guard let key = context.cohortKey(cohortKey) else {
+                return CohortAssignment(flag: name, key: nil, bucket: nil, path: .old)
+            }
+            let bucket = CohortBucketing.bucket(salt: salt, key: key)
+            let inCanary = CohortBucketing.isInCanary(bucket: bucket, percentBasisPoints: percentBasisPoints)
+            return CohortAssignment(flag: name, key: key, bucket: bucket, path: inCanary ? .new : .old)
+        case .live, .complete:
+            return CohortAssignment(flag: name, key: nil, bucket: nil, path: .new)
+        }
+    }
+
+    /// Whether reference `r` names the flag's old relation, for a session whose unqualified
+    /// names resolve to `schema` (as ``ReadRoute/matches(_:unqualifiedSchema:)``).
+    func reads(_ r: RelationReference, unqualifiedSchema schema: String?) -> Bool {
+        r.names(schema: oldSchema, name: oldName, unqualifiedSchema: schema)
     }
 }
 
@@ -123,6 +186,10 @@ public struct RoutingTable: Sendable, Equatable {
     public private(set) var mirrorsWrites = false
     /// Whether a flag moves sessions by search_path.
     public private(set) var hasSearchPathFlags = false
+    /// Every flag's ``FlagState/activeMirrors``, in the flags' order.
+    public private(set) var activeMirrors: [MirrorTarget] = []
+    /// Each flag's ``CohortRule``, in the flags' order.
+    public private(set) var cohortRules: [CohortRule] = []
     /// The relations a statement must name for a flag to concern it: the old and new relation of
     /// every flag past `off` (reads and writes of either may be routed or mirrored).
     public private(set) var mentions = RelationMentions(names: [])
@@ -139,6 +206,8 @@ public struct RoutingTable: Sendable, Equatable {
         routesReads = flags.contains { $0.stage >= .canary }
         mirrorsWrites = flags.contains { $0.mirrorsWrites }
         hasSearchPathFlags = flags.contains { $0.routing != .rewrite }
+        cohortRules = flags.map(CohortRule.init)
+        activeMirrors = flags.flatMap(\.activeMirrors)
         mentions = RelationMentions(names: flags.filter { $0.stage > .off }.flatMap { flag in
             [flag.route.oldName, flag.mirror?.oldName, flag.reverseMirror?.oldName].compactMap { $0 }
         })
@@ -148,27 +217,9 @@ public struct RoutingTable: Sendable, Equatable {
     /// Before `canary` everyone reads the old path; at `canary` the cohort decides;
     /// at `live` and `complete` everyone reads the new path.
     public static func readPath(_ flag: FlagState, context: CohortContext) -> ReadPath {
-        assignment(flag, context: context).path
+        flag.assignment(context: context).path
     }
 
-    /// Where `flag` puts a statement in `context`: its cohort key and bucket (only at canary,
-    /// where they decide) and the path that serves its reads.
-    /// Borrowed, not copied: flags are large values and this runs per flag for every routed statement.
-    public static func assignment(_ flag: borrowing FlagState, context: borrowing CohortContext) -> CohortAssignment {
-        switch flag.stage {
-        case .off, .dualWrite, .shadow:
-            return CohortAssignment(flag: flag.name, key: nil, bucket: nil, path: .old)
-        case .canary:
-            guard let key = context.cohortKey(flag.cohortKey) else {
-                return CohortAssignment(flag: flag.name, key: nil, bucket: nil, path: .old)
-            }
-            let bucket = CohortBucketing.bucket(salt: flag.salt, key: key)
-            let inCanary = CohortBucketing.isInCanary(bucket: bucket, percentBasisPoints: flag.percentBasisPoints)
-            return CohortAssignment(flag: flag.name, key: key, bucket: bucket, path: inCanary ? .new : .old)
-        case .live, .complete:
-            return CohortAssignment(flag: flag.name, key: nil, bucket: nil, path: .new)
-        }
-    }
 
 
     /// For the first search_path flag: the schema the session should use in `context`

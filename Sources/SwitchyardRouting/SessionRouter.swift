@@ -79,6 +79,9 @@ public struct SessionRouter: Sendable {
     private var rollbackRequested = false
     /// The routes of the last read sent to a new path (see ``route``).
     private var lastRoutes: RoutesInUse?
+    /// The first schema of the session's search_path, worked out once per ``generation``: only a
+    /// setting changes it, and every setting change moves the generation.
+    private var schemaMemo: (generation: UInt64, schema: String?)?
 
     private struct RoutesInUse: Sendable {
         var version: UInt64
@@ -118,7 +121,11 @@ public struct SessionRouter: Sendable {
         }
         settingsBeforeTransaction = nil
         rollbackRequested = false
-        localSettings.removeAll()
+        if !localSettings.isEmpty {
+            // SET LOCAL values end with their transaction: the cohort inputs may have moved back.
+            localSettings.removeAll()
+            generation &+= 1
+        }
         if let p = pending {
             table = p
             pending = nil
@@ -192,14 +199,12 @@ public struct SessionRouter: Sendable {
         lastCohorts.removeAll(keepingCapacity: true)
         lastLatencyLabel = nil
         // Writes to old relations are mirrored into the new ones whatever the cohort: the new
-        // relation must hold every row for any reader.
-        if table.mirrorsWrites, statements.contains(where: { $0.kind == .write }) {
-            let schema = Self.firstSchema(cohortContext(commentTags: commentTags))
-            let targets = table.flags.flatMap(\.activeMirrors).map { target -> MirrorTarget in
-                var target = target
-                target.unqualifiedSchema = schema
-                return target
-            }
+        // relation must hold every row for any reader. (Statements are large values: looked at
+        // through their indices, since `contains(where:)` copies each one.)
+        if table.mirrorsWrites, statements.indices.contains(where: { statements[$0].kind == .write }) {
+            let schema = sessionSchema(cohortContext(commentTags: commentTags))
+            var targets = table.activeMirrors
+            for i in targets.indices { targets[i].unqualifiedSchema = schema }
             switch mirror(targets) {
             case .untouched: break
             case let .mirrored(text, migrations): return .mirrored(text, migrations: migrations)
@@ -209,23 +214,24 @@ public struct SessionRouter: Sendable {
         }
         guard table.routesReads else { return .forward }
         let ctx = cohortContext(commentTags: commentTags)
-        let firstSchema = Self.firstSchema(ctx)
+        let firstSchema = sessionSchema(ctx)
         var newPath: [Int] = []
-        // One cohort decision per flag and statement, kept for SHOW COHORTS.
-        // Flags are large values: they are read in place, never copied per statement.
-        table.flags.withUnsafeBufferPointer { flags in
-            for i in flags.indices {
-                let assignment = RoutingTable.assignment(flags[i], context: ctx)
-                if flags[i].stage == .canary { lastCohorts.append(assignment) }
-                if flags[i].routing == .rewrite && assignment.path == .new { newPath.append(i) }
-            }
-            // The first flag whose old relation this statement reads labels its latency.
-            guard let read = statements.firstIndex(where: { $0.kind == .read }) else { return }
-            for i in flags.indices where flags[i].stage >= .canary && flags[i].routing == .rewrite {
-                guard statements[read].relations.contains(where: { flags[i].route.matches($0, unqualifiedSchema: firstSchema) }) else { continue }
+        // One cohort decision per flag and statement, kept for SHOW COHORTS. Flags are large
+        // values: what this needs of them is in the table's cohort rules.
+        let rules = table.cohortRules
+        for i in rules.indices {
+            let assignment = rules[i].assignment(context: ctx)
+            if rules[i].stage == .canary { lastCohorts.append(assignment) }
+            if rules[i].rewrites && assignment.path == .new { newPath.append(i) }
+        }
+        // The first flag whose old relation this statement reads labels its latency.
+        if let read = statements.indices.first(where: { statements[$0].kind == .read }) {
+            let relations = statements[read].relations
+            for i in rules.indices where rules[i].stage >= .canary && rules[i].rewrites {
+                guard relations.indices.contains(where: { rules[i].reads(relations[$0], unqualifiedSchema: firstSchema) }) else { continue }
                 let onNew = newPath.contains(i)
-                let cohort = flags[i].stage == .canary ? (onNew ? "canary" : "control") : flags[i].stage.rawValue
-                lastLatencyLabel = LatencyLabel(flag: flags[i].name, cohort: cohort, path: onNew ? .new : .old, fingerprint: statements[read].fingerprint)
+                let cohort = rules[i].stage == .canary ? (onNew ? "canary" : "control") : rules[i].stage.rawValue
+                lastLatencyLabel = LatencyLabel(flag: rules[i].name, cohort: cohort, path: onNew ? .new : .old, fingerprint: statements[read].fingerprint)
                 break
             }
         }
@@ -267,7 +273,7 @@ public struct SessionRouter: Sendable {
         let schema = Self.firstSchema(ctx)
         // By index: `for flag in` copies each flag, and this runs for every read while a flag samples.
         let flags = table.flags
-        for i in flags.indices where flags[i].routing == .rewrite && flags[i].stage >= .shadow && flags[i].stage < .complete {
+        for i in flags.indices where flags[i].rewrites && flags[i].stage >= .shadow && flags[i].stage < .complete {
             var route = flags[i].route
             route.unqualifiedSchema = schema
             guard read.relations.contains(where: { route.matches($0) }) else { continue }
@@ -282,6 +288,14 @@ public struct SessionRouter: Sendable {
         ctx.commentTags = commentTags
         for (k, v) in localSettings { ctx.settings[k] = v }
         return ctx
+    }
+
+    /// ``firstSchema(_:)`` for this session, from the memo while the generation stands.
+    private mutating func sessionSchema(_ ctx: CohortContext) -> String? {
+        if let memo = schemaMemo, memo.generation == generation { return memo.schema }
+        let schema = Self.firstSchema(ctx)
+        schemaMemo = (generation, schema)
+        return schema
     }
 
     /// The first schema of the session's search_path, when the session set one

@@ -120,8 +120,29 @@ struct SessionRouterTests {
         #expect(!Self.isNew(Self.decide(&router, "select * from users")))
         _ = Self.decide(&router, "SET LOCAL switchyard.cohort TO '\(inside)'")
         #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        // The path moves back when the transaction ends: the generation says so (statements
+        // prepared in the meantime are checked again).
+        let generation = router.generation
         router.transactionEnded()
+        #expect(router.generation == generation + 1)
         #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        router.transactionEnded()
+        #expect(router.generation == generation + 1)
+    }
+
+    @Test("SET and SET LOCAL search_path move the schema unqualified names resolve to, and back")
+    func searchPathFollowed() {
+        var router = SessionRouter(startupParameters: ["application_name": "app"], clientAddress: "127.0.0.1:5000")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.live)]), idle: true)
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        _ = Self.decide(&router, "SET search_path TO other")
+        #expect(Self.decide(&router, "select * from users") == .forward)
+        _ = Self.decide(&router, "SET LOCAL search_path TO public")
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        router.transactionEnded()
+        #expect(Self.decide(&router, "select * from users") == .forward)
+        _ = Self.decide(&router, "RESET search_path")
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
     }
 
     @Test("a session without any cohort key stays on the old path at canary")
