@@ -87,6 +87,41 @@ struct CheckCommandTests {
         #expect(out.contains("columns.nickname.inverse `created_at + 'nope'` does not work on public.users_v2"), "\(out)")
     }
 
+    @Test("BEFORE ROW triggers on either table are named, with what they do to mirrored writes; other triggers are not")
+    func beforeTriggers() throws {
+        let cluster = try PostgresCluster.shared()
+        _ = try? cluster.psql("create database \(Self.database)")
+        _ = try cluster.psql("""
+            drop table if exists trig_accounts, trig_accounts_v2;
+            create table trig_accounts (aid int primary key, abalance int);
+            create table trig_accounts_v2 (aid int primary key, balance int);
+            create or replace function trig_keep() returns trigger language plpgsql as $$ begin return new; end $$;
+            create trigger skip_some before insert or update on trig_accounts_v2 for each row execute function trig_keep();
+            create trigger stamp before update on trig_accounts for each row execute function trig_keep();
+            create trigger audit after insert on trig_accounts_v2 for each row execute function trig_keep();
+            create trigger off_one before insert on trig_accounts_v2 for each row execute function trig_keep();
+            alter table trig_accounts_v2 disable trigger off_one;
+            """, database: Self.database)
+        let yaml = """
+            upstream: postgresql://switchyard@127.0.0.1:5432/postgres
+            migrations:
+              - name: accounts_v2
+                old: public.trig_accounts
+                new: public.trig_accounts_v2
+                key: [aid]
+                columns: { aid: aid, abalance: balance }
+            """
+        let result = try Self.run(yaml, cluster: cluster)
+        let out = result.stdout
+        #expect(result.status == 0, "\(out)\(result.stderr)")
+        #expect(out.contains("WARNING  accounts_v2: trigger skip_some on public.trig_accounts_v2 runs BEFORE INSERT OR UPDATE FOR EACH ROW"), "\(out)")
+        #expect(out.contains("a mirrored INSERT or UPDATE reports the rows it upserted into public.trig_accounts_v2"), "\(out)")
+        #expect(out.contains("WARNING  accounts_v2: trigger stamp on public.trig_accounts runs BEFORE UPDATE FOR EACH ROW: at live"), "\(out)")
+        #expect(!out.contains("audit"), "an AFTER trigger changes nothing mirrored: \(out)")
+        #expect(!out.contains("off_one"), "a disabled trigger does not run: \(out)")
+        #expect(out.contains("0 error(s)"))
+    }
+
     @Test("a missing new relation is an error that says to create it")
     func missingNew() throws {
         let cluster = try PostgresCluster.shared()

@@ -161,6 +161,31 @@ public enum MigrationCheck {
                 add(.error, "\(m.new).\(col.name) is NOT NULL with no default and nothing fills it; add it to extra_new_columns")
             }
         }
+        // BEFORE ROW triggers on either table see every mirrored row: one that skips a row (returns
+        // NULL) or changes it makes the two tables differ, and on the new table it also makes a
+        // mirrored write's tag (the count of rows upserted there) differ from the client's own.
+        for (relation, side) in [(m.new, "new"), (m.old, "old")] {
+            do {
+                let rows = try c.execute("""
+                    SELECT t.tgname, (t.tgtype & 4) <> 0, (t.tgtype & 16) <> 0
+                    FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+                    WHERE n.nspname = $1 AND r.relname = $2 AND NOT t.tgisinternal AND t.tgenabled <> 'D'
+                      AND (t.tgtype & 1) <> 0 AND (t.tgtype & 2) <> 0 AND (t.tgtype & 20) <> 0
+                    ORDER BY t.tgname
+                    """, [relation.schema, relation.name])
+                for row in rows {
+                    let name = RelationName.quotedIdentifier(row.first.flatMap { $0 } ?? "?")
+                    let events = [row.count > 1 && row[1] == "t" ? "INSERT" : nil, row.count > 2 && row[2] == "t" ? "UPDATE" : nil].compactMap { $0 }
+                    if side == "new" {
+                        add(.warning, "trigger \(name) on \(m.new) runs BEFORE \(events.joined(separator: " OR ")) FOR EACH ROW: every mirrored write goes through it; if it skips or changes rows, verify will find differences and a mirrored INSERT or UPDATE reports the rows it upserted into \(m.new), not the rows it changed in \(m.old)")
+                    } else {
+                        add(.warning, "trigger \(name) on \(m.old) runs BEFORE \(events.joined(separator: " OR ")) FOR EACH ROW: at live, writes mirrored back from \(m.new) go through it; if it skips or changes rows, the tables will differ")
+                    }
+                }
+            } catch {
+                add(.warning, "cannot read the triggers of \(relation): \(error)")
+            }
+        }
         if !out.contains(where: { $0.level == .error }) {
             add(.ok, "\(m.old) -> \(m.new): \(m.columns.count) columns mapped, key (\(m.key.joined(separator: ", "))), expressions type-check")
             switch ReadForm.decide(m, old: old.map(\.relationColumn), new: new.map(\.relationColumn)) {
