@@ -14,6 +14,8 @@
 #                   pgbench_accounts upserts (or deletes) the row in pgbench_accounts_v2
 #   TS trigger through Switchyard: T's database through A, so the proxy sits in front of both
 #                   dual-writes and B / TS compares the two ways of writing twice alone
+#   TP trigger through PgBouncer (session mode): T's database behind the pooler a deployment
+#                   would put in front of PostgreSQL anyway
 # The issue's target: B keeps at least 90% of T's TPS.
 #
 # Usage: loadtests/dualwrite.sh [--quick]
@@ -82,15 +84,17 @@ EOF
 lt_start_switchyard "$switchyard_bin"
 lt_spawn_switchyard "$switchyard_bin" "$sy_b_port" "$lt_tmp/switchyard-b.log" --config "$config_b"
 sy_b_pid=$lt_spawned_pid
+lt_start_pgbouncer
 database[TS]=dw_t
-declare -A port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port [T]=$lt_pg_port [TS]=$lt_sy_port)
+database[TP]=dw_t
+declare -A port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port [T]=$lt_pg_port [TS]=$lt_sy_port [TP]=$lt_bouncer_port)
 declare -A pid=([A]=$lt_sy_pid [B]=$sy_b_pid [TS]=$lt_sy_pid)
 
 declare -A tps cpu
 failures=0
 for ((round = 1; round <= ROUNDS; round++)); do
     for mode in $MODES; do
-        for target in direct A B T TS; do
+        for target in direct A B T TS TP; do
             before=""
             [[ -n ${pid[$target]:-} ]] && before=$(lt_cpu_seconds "${pid[$target]}")
             out=$(timeout $((DURATION + 60)) pgbench -n -M "$mode" -c "$CLIENTS" -j $((CLIENTS < 2 ? CLIENTS : 2)) -T "$DURATION" \
@@ -128,24 +132,26 @@ report=$results_dir/dualwrite-latest.md
 {
     echo "# Dual-write cost: pgbench TPC-B-like with pgbench_accounts mirrored, against passthrough and a trigger"
     echo
-    echo "Command: \`$command_line\`; pgbench -c $CLIENTS -j $((CLIENTS < 2 ? CLIENTS : 2)), scale $SCALE, $ROUNDS rounds of $DURATION s, targets interleaved (direct, A, B, T, TS) within each round."
+    echo "Command: \`$command_line\`; pgbench -c $CLIENTS -j $((CLIENTS < 2 ? CLIENTS : 2)), scale $SCALE, $ROUNDS rounds of $DURATION s, targets interleaved (direct, A, B, T, TS, TP) within each round."
     echo "A is a passthrough Switchyard; B mirrors every write to pgbench_accounts into pgbench_accounts_v2 (stage dual_write;"
     echo "abalance renamed to balance and cast to bigint); T is direct PostgreSQL with a row trigger doing the same dual-write;"
-    echo "TS is T's database through A, so B / TS compares the two ways of writing twice with the proxy in front of both."
+    echo "TS is T's database through A, so B / TS compares the two ways of writing twice with the proxy in front of both;"
+    echo "TP is T's database through PgBouncer in session mode."
     echo "Each target runs on its own database of the same scale in one PostgreSQL (direct: dw_direct, A: dw_a, B: dw_b, T: dw_t)."
     echo "Target: B / T at least 0.90."
     echo
     lt_machine_md "$switchyard_bin"
     echo
-    echo "| -M | direct TPS | A TPS | B TPS | T TPS | TS TPS | B / A | **B / T** | B / TS | A CPU µs/tx | B CPU µs/tx | B TPS per round | T TPS per round |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+    echo "| -M | direct TPS | A TPS | B TPS | T TPS | TS TPS | TP TPS | B / A | **B / T** | B / TS | B / TP | A CPU µs/tx | B CPU µs/tx | B TPS per round | T TPS per round |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
     for mode in $MODES; do
         d=$(lt_median "${tps[$mode,direct]:-}")
         a=$(lt_median "${tps[$mode,A]:-}")
         b=$(lt_median "${tps[$mode,B]:-}")
         t=$(lt_median "${tps[$mode,T]:-}")
         ts=$(lt_median "${tps[$mode,TS]:-}")
-        echo "| $mode | $d | $a | $b | $t | $ts | $(lt_ratio "$b" "$a") | **$(lt_ratio "$b" "$t")** | $(lt_ratio "$b" "$ts") |" \
+        tp=$(lt_median "${tps[$mode,TP]:-}")
+        echo "| $mode | $d | $a | $b | $t | $ts | $tp | $(lt_ratio "$b" "$a") | **$(lt_ratio "$b" "$t")** | $(lt_ratio "$b" "$ts") | $(lt_ratio "$b" "$tp") |" \
             "$(lt_median "${cpu[$mode,A]:-}") | $(lt_median "${cpu[$mode,B]:-}") | ${tps[$mode,B]:-} | ${tps[$mode,T]:-} |"
     done
     echo
