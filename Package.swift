@@ -81,7 +81,7 @@ let package = Package(
         ),
         .testTarget(name: "SwitchyardProtocolTests", dependencies: ["SwitchyardProtocol", "SwitchyardTestSupport"], swiftSettings: strict),
         .testTarget(name: "SwitchyardConfigTests", dependencies: ["SwitchyardConfig"], swiftSettings: strict),
-        .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting"], swiftSettings: strict),
+        .testTarget(name: "SwitchyardRoutingTests", dependencies: ["SwitchyardRouting", "SwitchyardTestSupport"], swiftSettings: strict),
         .testTarget(name: "SwitchyardMigrationTests", dependencies: ["SwitchyardMigration", "SwitchyardConfig"], swiftSettings: strict),
         .testTarget(name: "SwitchyardShadowTests", dependencies: ["SwitchyardShadow"], swiftSettings: strict),
         .testTarget(name: "SwitchyardSQLTests", dependencies: ["SwitchyardSQL", "SwitchyardTestSupport"], swiftSettings: strict),

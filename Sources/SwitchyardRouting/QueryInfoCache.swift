@@ -1,4 +1,5 @@
 // Caches what the router needs per query: the analysis, the sqlcommenter tags, and rewrite plans.
+import Glibc
 import Synchronization
 import SwitchyardSQL
 
@@ -162,41 +163,192 @@ struct ShapeKey: Hashable, Sendable {
     }
 }
 
+/// A text with its digits masked: each run of ASCII digits becomes one 0xFF byte, which UTF-8
+/// never holds. Texts with the same masked bytes differ only in their digit runs. Where the first
+/// of them (the template) has a run inside a numeric constant, a plain string constant or a
+/// comment, another text may have any digits there and still scans to the same tokens, with
+/// token boundaries moved by the runs' lengths; every other run (in a name, a parameter, an
+/// escape, a dollar-quote tag) must be the same digits. A text that passes needs no scan, only
+/// its tokens' places worked out from the template's.
+struct MaskedText {
+    let key: ShapeKey
+    /// The masked runs, in order.
+    let runs: [Range<Int>]
+
+    init?(_ text: UnsafeBufferPointer<UInt8>) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count)
+        var runs: [Range<Int>] = []
+        var i = 0
+        var copied = 0
+        let n = text.count
+        // Runs for every new text: the bytes between runs are copied in one piece each.
+        while i < n {
+            guard Self.isDigit(text[i]) else {
+                i += 1
+                continue
+            }
+            var end = i + 1
+            while end < n, Self.isDigit(text[end]) { end += 1 }
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[copied..<i]))
+            bytes.append(0xFF)
+            runs.append(i..<end)
+            i = end
+            copied = end
+        }
+        guard !runs.isEmpty else { return nil }
+        bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[copied..<n]))
+        key = ShapeKey(bytes: bytes)
+        self.runs = runs
+    }
+
+    @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
+
+    /// Whether the digits of `run` may differ from text to text, given the template's tokens
+    /// (sorted, comments included): the run lies inside a numeric constant, a string constant
+    /// written with plain quotes, or a comment. (Not inside `E'…'` or `U&'…'`, whose escapes
+    /// digits can make invalid, nor `$tag$…$tag$`, whose tags they can make unequal.)
+    static func mayVary(_ run: Range<Int>, in tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>, from index: inout Int) -> Bool {
+        while index < tokens.count, tokens[index].byteRange.upperBound <= run.lowerBound { index += 1 }
+        guard index < tokens.count else { return false }
+        let token = tokens[index]
+        guard token.byteRange.lowerBound <= run.lowerBound, run.upperBound <= token.byteRange.upperBound,
+              token.byteRange.upperBound <= text.count else { return false }
+        switch token.kind {
+        case .integerConstant, .floatConstant, .sqlComment, .cComment: return true
+        case .stringConstant: return text[token.byteRange.lowerBound] == UInt8(ascii: "'")
+        default: return false
+        }
+    }
+
+    /// `ranges`, byte ranges in a text masked to the same key with runs `from`, moved to this
+    /// text: each bound shifts by how much longer or shorter the runs before it are here. No
+    /// range begins or ends inside a run (runs are inside single tokens or comments).
+    func moved(_ ranges: [Range<Int>], from: [Range<Int>]) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        out.reserveCapacity(ranges.count)
+        // Ranges are in order, so each bound's shift is found by walking the runs once.
+        var lowerRun = 0, lowerShift = 0, upperRun = 0, upperShift = 0
+        for r in ranges {
+            while lowerRun < from.count, from[lowerRun].lowerBound < r.lowerBound {
+                lowerShift += runs[lowerRun].count - from[lowerRun].count
+                lowerRun += 1
+            }
+            while upperRun < from.count, from[upperRun].lowerBound < r.upperBound {
+                upperShift += runs[upperRun].count - from[upperRun].count
+                upperRun += 1
+            }
+            out.append((r.lowerBound + lowerShift)..<(r.upperBound + upperShift))
+        }
+        return out
+    }
+}
+
+/// The template of a masked key: the first text's shape, where its runs, tokens and comments
+/// are, and the digits of the runs that must not vary.
+fileprivate final class MaskedTemplate: Sendable {
+    let shape: ShapeTemplate
+    let runs: [Range<Int>]
+    /// Tokens without comments, and comments, in the template's text.
+    let tokenRanges: [Range<Int>]
+    let commentRanges: [Range<Int>]
+    /// The runs that must be the same in every text of the key: index and digits.
+    let fixed: [(run: Int, digits: [UInt8])]
+
+    init?(shape: ShapeTemplate, masked: MaskedText, tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>,
+          tokenRanges: [Range<Int>], commentRanges: [Range<Int>]) {
+        var fixed: [(Int, [UInt8])] = []
+        var cursor = 0
+        for (i, run) in masked.runs.enumerated() where !MaskedText.mayVary(run, in: tokens, text: text, from: &cursor) {
+            fixed.append((i, Array(UnsafeBufferPointer(rebasing: text[run]))))
+        }
+        // A text whose every run is fixed is better served by the exact-text cache.
+        guard fixed.count < masked.runs.count else { return nil }
+        self.shape = shape
+        runs = masked.runs
+        self.tokenRanges = tokenRanges
+        self.commentRanges = commentRanges
+        self.fixed = fixed
+    }
+
+    /// Whether `text`, masked to this template's key as `masked`, has the template's digits in every fixed run.
+    func accepts(_ masked: MaskedText, text: UnsafeBufferPointer<UInt8>) -> Bool {
+        for (run, digits) in fixed {
+            let r = masked.runs[run]
+            guard r.count == digits.count, r.upperBound <= text.count else { return false }
+            for j in 0..<digits.count where text[r.lowerBound + j] != digits[j] { return false }
+        }
+        return true
+    }
+}
+
 /// A shared cache, safe from any loop thread. Applications in the simple protocol inline
 /// their parameters, so most texts are new; the scanner's tokens (a fraction of a parse)
-/// find the text's shape, and the shape's analysis and rewrite plans are reused. Exact
-/// texts seen before (prepared statements, repeated queries) cost one lookup.
+/// find the text's shape, and the shape's analysis and rewrite plans are reused. A text that
+/// differs from one scanned before only in the digits of its constants and comments (see
+/// ``MaskedText``) is not scanned at all. Exact texts seen before (prepared statements,
+/// repeated queries) cost one lookup.
 public final class QueryInfoCache: Sendable {
     private struct State: ~Copyable {
         var exact: LRUStorage<String, QueryInfo>
         var shapes: LRUStorage<ShapeKey, ShapeTemplate>
+        var masked: LRUStorage<ShapeKey, MaskedTemplate>
+        var maskedHits = 0
     }
     private let state: Mutex<State>
     /// Texts longer than this are analysed every time rather than kept.
     public let maximumTextBytes: Int
 
     public init(capacity: Int = 10_000, maximumTextBytes: Int = 64 * 1024) {
-        state = Mutex(State(exact: LRUStorage(capacity: capacity), shapes: LRUStorage(capacity: capacity)))
+        state = Mutex(State(exact: LRUStorage(capacity: capacity), shapes: LRUStorage(capacity: capacity),
+                            masked: LRUStorage(capacity: capacity)))
         self.maximumTextBytes = maximumTextBytes
     }
 
     public func info(for sql: String) -> QueryInfo {
+        guard sql.utf8.count <= maximumTextBytes else {
+            return QueryInfo(statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql))
+        }
+        var text = sql
+        // A text masked like one seen before needs no scan: its tokens are the first text's, moved.
+        // Looked for first: texts with constants inlined are mostly new, and miss the exact cache.
+        let masked = text.withUTF8 { MaskedText($0) }
+        if let masked, let template = text.withUTF8({ bytes in
+            state.withLock { s -> MaskedTemplate? in
+                guard let t = s.masked.value(forKey: masked.key), t.accepts(masked, text: bytes) else { return nil }
+                s.maskedHits += 1
+                return t
+            }
+        }) {
+            var tags: [String: String] = [:]
+            if !template.commentRanges.isEmpty {
+                let comments = masked.moved(template.commentRanges, from: template.runs)
+                text.withUTF8 { bytes in
+                    for c in comments where c.upperBound <= bytes.count {
+                        addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: bytes[c]), to: &tags)
+                    }
+                }
+            }
+            return QueryInfo(statements: template.shape.statements, commentTags: tags,
+                             shape: ShapeBinding(template: template.shape, tokenRanges: masked.moved(template.tokenRanges, from: template.runs)))
+        }
         if let hit = state.withLock({ $0.exact.value(forKey: sql) }) { return hit }
-        guard sql.utf8.count <= maximumTextBytes, let tokens = try? SQLAnalyzer.tokens(in: sql) else {
+        guard let tokens = try? SQLAnalyzer.tokens(in: sql) else {
             return QueryInfo(statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql))
         }
         // The key stays bytes, hashed once: this runs for every new text.
         var builder = ShapeKey.Builder(textBytes: sql.utf8.count, tokens: tokens.count)
         var ranges: [Range<Int>] = []
         ranges.reserveCapacity(tokens.count)
+        var commentRanges: [Range<Int>] = []
         var tags: [String: String] = [:]
-        var text = sql
         text.withUTF8 { bytes in
             for t in tokens {
                 guard t.byteRange.upperBound <= bytes.count else { continue }
                 let spelling = UnsafeBufferPointer(rebasing: bytes[t.byteRange])
                 if t.isComment {
                     addSQLCommenterTags(comment: spelling, to: &tags)
+                    commentRanges.append(t.byteRange)
                     continue
                 }
                 ranges.append(t.byteRange)
@@ -205,6 +357,11 @@ public final class QueryInfoCache: Sendable {
         }
         let key = builder.key
         if let template = state.withLock({ $0.shapes.value(forKey: key) }) {
+            if let masked, let entry = text.withUTF8({
+                MaskedTemplate(shape: template, masked: masked, tokens: tokens, text: $0, tokenRanges: ranges, commentRanges: commentRanges)
+            }) {
+                state.withLock { _ = $0.masked.insert(entry, forKey: masked.key) }
+            }
             return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, tokenRanges: ranges))
         }
         let statements = SQLAnalyzer.analyze(sql)
@@ -214,8 +371,14 @@ public final class QueryInfoCache: Sendable {
         let template = reusable ? ShapeTemplate(sql: sql, statements: statements, tokenRanges: ranges) : nil
         let info = QueryInfo(statements: statements, commentTags: tags,
                              shape: template.map { ShapeBinding(template: $0, tokenRanges: ranges) })
+        let maskedEntry = template.flatMap { template in
+            masked.flatMap { masked in
+                text.withUTF8 { MaskedTemplate(shape: template, masked: masked, tokens: tokens, text: $0, tokenRanges: ranges, commentRanges: commentRanges) }
+            }
+        }
         state.withLock { s in
             if let template { _ = s.shapes.insert(template, forKey: key) }
+            if let masked, let maskedEntry { _ = s.masked.insert(maskedEntry, forKey: masked.key) }
             _ = s.exact.insert(info, forKey: sql)
         }
         return info
@@ -302,4 +465,6 @@ public final class QueryInfoCache: Sendable {
 
     public var count: Int { state.withLock { $0.exact.count } }
     public var shapeCount: Int { state.withLock { $0.shapes.count } }
+    /// Texts whose tokens came from a masked text seen before, without a scan.
+    public var maskedHits: Int { state.withLock { $0.maskedHits } }
 }

@@ -1,6 +1,7 @@
 // Texts that differ only in constants and comments share one analysis and one rewrite plan.
 @testable import SwitchyardRouting
 import SwitchyardSQL
+import SwitchyardTestSupport
 import Testing
 
 @Suite("Query info cache")
@@ -89,6 +90,88 @@ struct QueryInfoCacheTests {
             _ = cache.info(for: sql)
         }
         #expect(cache.shapeCount == 5)
+    }
+
+    /// Texts with digits in every position a masked run can take, and some it cannot: each `#`
+    /// becomes a random run of 1 to 12 digits.
+    static let maskedBases = [
+        "SELECT /*cohort='k#'*/ abalance FROM pgbench_accounts WHERE aid = #;",
+        "select name from users u where u.id = # and name <> 'x-#-y' -- note #\n",
+        "/*cohort='t-#',app='a%2#'*/ select u.name from users u join orders o on o.uid = u.id where o.n in (#, #, #) limit # offset #",
+        "select name from users where id = -# and id <> #.5 and id < .# and name = E'\\#' and id::numeric(#, 2) > 0",
+        "with x as (select id from users where id > #) select * from x, users where users.id = x.id + #",
+        "select $1::int + # from users where id = $2",
+        "select id from users1 where id = # union all select id from users where id = #",
+        "select name from users where id = # /* # a */ and name like '%#%'",
+        "update users set name = '#' where id = #",
+        "select name from users where id = #;select name from users where id = #",
+    ]
+
+    @Test("texts masked like one seen before take its tokens without a scan, and route as if scanned")
+    func maskedTexts() {
+        var rng = SplitMix64(seed: 0x5EED_0000_0000_0042)
+        let cache = QueryInfoCache(capacity: 1000)
+        for (index, base) in Self.maskedBases.enumerated() {
+            let hitsBefore = cache.maskedHits
+            for _ in 0..<40 {
+                var sql = ""
+                for c in base {
+                    if c == "#" {
+                        let length = Int.random(in: 1...12, using: &rng)
+                        sql += String((0..<length).map { _ in Character(String(Int.random(in: 0...9, using: &rng))) })
+                    } else {
+                        sql.append(c)
+                    }
+                }
+                let info = cache.info(for: sql)
+                let scanned = SQLAnalyzer.analyze(sql)
+                #expect(info.commentTags == sqlcommenterTags(sql), "\(sql)")
+                #expect(info.statements.map(\.fingerprint) == scanned.map(\.fingerprint), "\(sql)")
+                for route in [Self.route, ReadRewriterTests.directRoute] {
+                    #expect(cache.rewrite(sql, info: info, routes: [route]) == ReadRewriter.rewrite(sql: sql, statements: scanned, routes: [route]), "\(sql)")
+                }
+            }
+            // Where every run is masked, every text after the first came without a scan; `#.5` and
+            // `E'\#'` keep their digits, so those texts are scanned.
+            let hits = cache.maskedHits - hitsBefore
+            if index == 3 { #expect(hits < 5, "base \(index): \(hits)") } else { #expect(hits == 39, "base \(index): \(hits) of 40") }
+        }
+    }
+
+    @Test("digits in a name, a parameter, an escape or a dollar-quote tag must be the template's; elsewhere they may vary")
+    func fixedDigits() {
+        // Each pair masks to one key; the second text must be scanned, not take the first's tokens.
+        let rejected = [
+            ("select * from t1 where id = 5", "select * from t2 where id = 5"),
+            ("select * from \"t1\" where id = 5", "select * from \"t2\" where id = 5"),
+            ("select * from users where id = $1 + 5", "select * from users where id = $2 + 5"),
+            ("select U&'\\0041' || 5 from users", "select U&'\\0042' || 5 from users"),
+            ("select E'\\101' || 5 from users", "select E'\\102' || 5 from users"),
+            ("select $a1$x$a1$ || 5 from users", "select $a2$x$a2$ || 5 from users"),
+        ]
+        for (a, b) in rejected {
+            let cache = QueryInfoCache(capacity: 100)
+            _ = cache.info(for: a)
+            let info = cache.info(for: b)
+            #expect(cache.maskedHits == 0, "\(a) / \(b)")
+            #expect(info.statements.map(\.fingerprint) == SQLAnalyzer.analyze(b).map(\.fingerprint), "\(b)")
+        }
+        // Constants, plain strings and comments may differ, in length too.
+        let accepted = [
+            ("select * from users where id = 1 + 22", "select * from users where id = 333 + 4"),
+            ("/*cohort='k1'*/ select * from users where id = 1.5", "/*cohort='k123'*/ select * from users where id = 10.25"),
+            ("select * from users where name = 'a1' -- 7\n", "select * from users where name = 'a12345' -- 0\n"),
+            ("select * from t1 where id = 5", "select * from t1 where id = 6"),
+        ]
+        for (a, b) in accepted {
+            let cache = QueryInfoCache(capacity: 100)
+            _ = cache.info(for: a)
+            let info = cache.info(for: b)
+            #expect(cache.maskedHits == 1, "\(a) / \(b)")
+            #expect(info.commentTags == sqlcommenterTags(b))
+            #expect(cache.rewrite(b, info: info, routes: [Self.route])
+                == ReadRewriter.rewrite(sql: b, statements: SQLAnalyzer.analyze(b), routes: [Self.route]), "\(b)")
+        }
     }
 
     static func key(_ tokens: [(SQLToken.Kind, String)]) -> ShapeKey {
