@@ -380,7 +380,6 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         return out
     }
 
-
     /// Whether the router may have something to do with query text `sql` (see ``TextPrefilter``).
     private func mayConcernRouting(_ sql: String) -> Bool {
         var text = sql
