@@ -102,6 +102,75 @@ final class TLSTests {
         #expect(console.status == 0 && console.stdout.contains("Switchyard"), "\(console.stdout)\(console.stderr)")
     }
 
+    /// A TLS client that asks for a large result and resets its connection without reading it:
+    /// Switchyard's next TLS write fails with EPIPE. OpenSSL writes with plain write(), so unless
+    /// SIGPIPE is ignored that write kills the process. The switchyard binary runs as its own
+    /// process here, with the signal dispositions a service manager gives it.
+    @Test func aTLSClientResettingMidResultHarmsNoOtherSession() throws {
+        let port = freeTCPPort()
+        let configPath = NSTemporaryDirectory() + "switchyard-tls-reset-\(UUID().uuidString).yaml"
+        try """
+            listen: 127.0.0.1:\(port)
+            upstream: postgresql://switchyard@127.0.0.1:\(cluster.port)/postgres
+            admin_listen: off
+            client_tls:
+              mode: require
+              cert: \(certificates.serverCertificate)
+              key: \(certificates.serverKey)
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        defer { unlink(configPath) }
+        let logPath = configPath + ".log"
+        defer { unlink(logPath) }
+        let proxy = try ChildProcess.start(executable: try switchyardBinaryPath, arguments: ["serve", "--config", configPath], stdoutPath: logPath)
+        defer { _ = proxy.terminate() }
+        try waitForTCPPort(port, timeout: .seconds(20))
+        let program = #"""
+            import socket, ssl, struct, sys
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+            s.sendall(struct.pack("!ii", 8, 80877103))
+            assert s.recv(1) == b"S"
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            t = context.wrap_socket(s)
+            params = b"user\0postgres\0database\0postgres\0\0"
+            t.sendall(struct.pack("!ii", 8 + len(params), 196608) + params)
+            buffer = b""
+            ready = False
+            for _ in range(1000):
+                data = t.recv(65536)
+                if not data:
+                    sys.exit("closed during startup")
+                buffer += data
+                while len(buffer) >= 5:
+                    length = struct.unpack("!i", buffer[1:5])[0]
+                    if len(buffer) < 1 + length:
+                        break
+                    ready = ready or buffer[0:1] == b"Z"
+                    buffer = buffer[1 + length:]
+                if ready:
+                    break
+            assert ready
+            query = b"select repeat('x', 1000) from generate_series(1, 200000)\0"
+            t.sendall(b"Q" + struct.pack("!i", 4 + len(query)) + query)
+            t.recv(1)
+            # Reset the connection with the result still coming.
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            t.close()
+            print("reset")
+            """#
+        let python = try pythonForTests
+        for round in 1...3 {
+            let reset = try runProcess(python, ["-c", program, String(port)], timeout: .seconds(60))
+            #expect(reset.status == 0 && reset.stdout.contains("reset"), "round \(round): \(reset.stdout)\(reset.stderr)")
+            // The proxy goes on writing into the reset connection, then serves the next client.
+            usleep(300_000)
+            #expect(proxy.isRunning, "round \(round): switchyard exited with \(proxy.status.map(String.init) ?? "?"): \(proxy.outputTail())")
+            let after = try psql(port: port, ssl: ["sslmode": "require"], "select 41 + 1")
+            #expect(after.status == 0 && after.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "42", "round \(round): \(after.stderr)")
+        }
+    }
+
     @Test func requireRefusesAPlaintextStartupWith28000() throws {
         let proxy = try ProxyFixture { $0.clientTLS = clientTLS(.require) }
         defer { proxy.stop() }

@@ -1,5 +1,6 @@
 // Starts and stops the proxy: loops, listener, admin HTTP port, reload and graceful shutdown.
 import Foundation
+import Glibc
 import Logging
 import Synchronization
 import SwitchyardConfig
@@ -85,6 +86,10 @@ public final class SwitchyardServer: Sendable {
     }
 
     public func start() {
+        // A write to a socket whose peer has gone must fail with EPIPE, not kill the process:
+        // plaintext sends pass MSG_NOSIGNAL, but OpenSSL writes TLS records with plain write().
+        // PgBouncer and PostgreSQL ignore SIGPIPE for the same reason.
+        signal(SIGPIPE, SIG_IGN)
         group.start()
         let loop = group.loops[0]
         let acceptor = self.acceptor
