@@ -204,20 +204,34 @@ struct MaskedText {
 
     @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
 
-    /// Whether the digits of `run` may differ from text to text, given the template's tokens
-    /// (sorted, comments included): the run lies inside a numeric constant, a string constant
-    /// written with plain quotes, or a comment. (Not inside `E'…'` or `U&'…'`, whose escapes
-    /// digits can make invalid, nor `$tag$…$tag$`, whose tags they can make unequal.)
-    static func mayVary(_ run: Range<Int>, in tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>, from index: inout Int) -> Bool {
+    /// How far the digits of a template's run may differ in another text of its key.
+    enum Latitude {
+        /// Any digits: the run is inside a decimal or real constant, a string constant written
+        /// with plain quotes, or a comment.
+        case any
+        /// Up to nine digits: the run is an integer constant, which the scanner turns into a
+        /// float constant once it passes int32, and some places (`char(n)`, `FETCH n`) take
+        /// integers only.
+        case integer
+        /// The template's digits: the run is in a name, a parameter, `E'…'` or `U&'…'` (whose
+        /// escapes digits can make invalid) or `$tag$…$tag$` (whose tags they can make unequal).
+        case none
+    }
+
+    static let integerDigits = 9
+
+    /// The latitude of `run`, given the template's tokens (sorted, comments included).
+    static func latitude(_ run: Range<Int>, in tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>, from index: inout Int) -> Latitude {
         while index < tokens.count, tokens[index].byteRange.upperBound <= run.lowerBound { index += 1 }
-        guard index < tokens.count else { return false }
+        guard index < tokens.count else { return .none }
         let token = tokens[index]
         guard token.byteRange.lowerBound <= run.lowerBound, run.upperBound <= token.byteRange.upperBound,
-              token.byteRange.upperBound <= text.count else { return false }
+              token.byteRange.upperBound <= text.count else { return .none }
         switch token.kind {
-        case .integerConstant, .floatConstant, .sqlComment, .cComment: return true
-        case .stringConstant: return text[token.byteRange.lowerBound] == UInt8(ascii: "'")
-        default: return false
+        case .integerConstant: return .integer
+        case .floatConstant, .sqlComment, .cComment: return .any
+        case .stringConstant: return text[token.byteRange.lowerBound] == UInt8(ascii: "'") ? .any : .none
+        default: return .none
         }
     }
 
@@ -254,16 +268,24 @@ fileprivate final class MaskedTemplate: Sendable {
     let commentRanges: [Range<Int>]
     /// The runs that must be the same in every text of the key: index and digits.
     let fixed: [(run: Int, digits: [UInt8])]
+    /// The runs that are integer constants, which must stay within ``MaskedText/integerDigits`` digits.
+    let integers: [Int]
 
     init?(shape: ShapeTemplate, masked: MaskedText, tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>,
           tokenRanges: [Range<Int>], commentRanges: [Range<Int>]) {
         var fixed: [(Int, [UInt8])] = []
+        var integers: [Int] = []
         var cursor = 0
-        for (i, run) in masked.runs.enumerated() where !MaskedText.mayVary(run, in: tokens, text: text, from: &cursor) {
-            fixed.append((i, Array(UnsafeBufferPointer(rebasing: text[run]))))
+        for (i, run) in masked.runs.enumerated() {
+            switch MaskedText.latitude(run, in: tokens, text: text, from: &cursor) {
+            case .any: break
+            case .integer: integers.append(i)
+            case .none: fixed.append((i, Array(UnsafeBufferPointer(rebasing: text[run]))))
+            }
         }
         // A text whose every run is fixed is better served by the exact-text cache.
         guard fixed.count < masked.runs.count else { return nil }
+        self.integers = integers
         self.shape = shape
         runs = masked.runs
         self.tokenRanges = tokenRanges
@@ -271,8 +293,10 @@ fileprivate final class MaskedTemplate: Sendable {
         self.fixed = fixed
     }
 
-    /// Whether `text`, masked to this template's key as `masked`, has the template's digits in every fixed run.
+    /// Whether `text`, masked to this template's key as `masked`, has the template's digits in
+    /// every fixed run and integers the scanner still reads as integers.
     func accepts(_ masked: MaskedText, text: UnsafeBufferPointer<UInt8>) -> Bool {
+        for run in integers where masked.runs[run].count > MaskedText.integerDigits { return false }
         for (run, digits) in fixed {
             let r = masked.runs[run]
             guard r.count == digits.count, r.upperBound <= text.count else { return false }
@@ -395,7 +419,7 @@ public final class QueryInfoCache: Sendable {
             }
         }
         if let cached = info.rewrites[routes] { return cached }
-        let outcome = ReadRewriter.rewrite(sql: sql, statements: info.statements, routes: routes)
+        let outcome = ReadRewriter.rewrite(sql: sql, statements: Self.ownStatements(sql, info), routes: routes)
         if sql.utf8.count <= maximumTextBytes {
             state.withLock { s in
                 if var current = s.exact.value(forKey: sql) {
@@ -440,7 +464,7 @@ public final class QueryInfoCache: Sendable {
             case let .notMirrored(migration, reason): made = .notMirrored(migration: migration, reason: reason)
             case let .mirrored(_, migrations):
                 guard let edits = TokenEdit.from(planned.edits, tokenRanges: template.tokenRanges) else {
-                    return WriteMirror.plan(sql: sql, statements: info.statements, targets: targets, wire: wire, marker: marker).plan
+                    return WriteMirror.plan(sql: sql, statements: Self.ownStatements(sql, info), targets: targets, wire: wire, marker: marker).plan
                 }
                 made = .edits(edits, migrations: migrations)
             }
@@ -452,10 +476,18 @@ public final class QueryInfoCache: Sendable {
         case let .notMirrored(migration, reason): return .notMirrored(migration: migration, reason: reason)
         case let .edits(edits, migrations):
             guard let text = TokenEdit.apply(edits, to: sql, tokenRanges: binding.tokenRanges) else {
-                return WriteMirror.plan(sql: sql, statements: info.statements, targets: targets, wire: wire, marker: marker).plan
+                return WriteMirror.plan(sql: sql, statements: Self.ownStatements(sql, info), targets: targets, wire: wire, marker: marker).plan
             }
             return .mirrored(text, migrations: migrations)
         }
+    }
+
+    /// The analysis of `sql` itself. A text found through its shape carries the analysis of the
+    /// shape's first text, whose byte ranges are that text's: planning on this text's bytes
+    /// (when a plan does not fall on token boundaries) needs this text's own.
+    static func ownStatements(_ sql: String, _ info: QueryInfo) -> [StatementAnalysis] {
+        guard let binding = info.shape, binding.template.sql != sql else { return info.statements }
+        return SQLAnalyzer.analyze(sql)
     }
 
     static func isConstant(_ kind: SQLToken.Kind) -> Bool {
