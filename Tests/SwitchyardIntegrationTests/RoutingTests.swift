@@ -98,7 +98,13 @@ struct RoutingTests {
             #expect(try cluster.psql("select name from users where id = 9", database: Self.database) == "changed")
             // A locking read stays on the old path and is reported.
             #expect(try conn.query("select name from users where id = 9 for update") == [["changed"]])
+            // A transaction opened by a BEGIN (which concerns no flag) is counted for its cohort
+            // at its first statement that does.
+            try conn.query("begin")
+            #expect(try conn.query("/*cohort='explicit-transaction'*/ select count(*) from users where id = 3") == [["1"]])
+            try conn.query("commit")
             let cohorts = try proxy.psql("show cohorts", database: "switchyard")
+            #expect(cohorts.contains("users_v2|explicit-transaction|"), "\(cohorts)")
             #expect(cohorts.contains("users_v2|\(Self.inside)|"), "\(cohorts)")
             #expect(cohorts.contains("|new|"))
             #expect(cohorts.contains("users_v2|\(Self.outside)|"))

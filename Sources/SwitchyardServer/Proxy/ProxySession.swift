@@ -26,6 +26,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var router: SessionRouter?
     /// Whether the session was between transactions when the held message began.
     private var heldStartedIdle = true
+    /// Whether the transaction in progress has had its cohorts recorded (SHOW COHORTS): by its
+    /// first statement the router looked at, which is not its first when that one (a BEGIN)
+    /// concerned no flag.
+    private var transactionCohortsRecorded = false
     /// Answers to statements the proxy injected (SET search_path, re-prepared statements),
     /// dropped before the client sees them.
     private var skipper = ResponseSkipper()
@@ -478,6 +482,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         // no setting (a cohort setting for later), nor close statements while some are tracked,
         // nor roll back a SET. Bytes rule those out, and they cost no analysis.
         if !router!.hasSearchPathFlags && !mayConcernRouting(sql) {
+            if heldStartedIdle { transactionCohortsRecorded = false }
             if case let .parse(parse) = decoded {
                 statementLabels.removeValue(forKey: parse.statementName)
                 shadowStatements.removeValue(forKey: parse.statementName)
@@ -525,7 +530,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             querySlot = nil
         }
         // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
-        if heldStartedIdle {
+        if heldStartedIdle || !transactionCohortsRecorded {
+            transactionCohortsRecorded = true
             for c in router!.lastCohorts {
                 context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
             }
