@@ -109,13 +109,24 @@ public struct SessionRouter: Sendable {
     }
 
     /// Whether a SET in the transaction in progress would be undone by a ROLLBACK: then
-    /// the I/O layer shows this router statements that may roll back (see ``route``).
+    /// the I/O layer shows this router statements that may roll back or chain (see ``route``).
     public var watchesForRollback: Bool { settingsBeforeTransaction != nil }
 
     /// The session reached a transaction boundary (ReadyForQuery 'I'). `failed`: the
     /// transaction was rolled back by an error; SETs made in it are undone, as after ROLLBACK.
     public mutating func transactionEnded(failed: Bool = false) {
-        if let before = settingsBeforeTransaction, failed || rollbackRequested {
+        settingsAtTransactionEnd(rolledBack: failed || rollbackRequested)
+        if let p = pending {
+            table = p
+            pending = nil
+            generation &+= 1
+        }
+    }
+
+    /// What the end of a transaction does to the cohort inputs: a rollback undoes its SETs, and
+    /// SET LOCAL values end with it either way.
+    private mutating func settingsAtTransactionEnd(rolledBack: Bool) {
+        if let before = settingsBeforeTransaction, rolledBack {
             context.settings = before
             generation &+= 1
         }
@@ -126,10 +137,20 @@ public struct SessionRouter: Sendable {
             localSettings.removeAll()
             generation &+= 1
         }
-        if let p = pending {
-            table = p
-            pending = nil
-            generation &+= 1
+    }
+
+    /// A transaction statement after a SET in the same transaction. ROLLBACK is noted for the
+    /// boundary. `COMMIT AND CHAIN` and `ROLLBACK AND CHAIN` end the transaction and begin
+    /// the next one at once, so the session never reports a boundary: their effect on the
+    /// settings is applied here.
+    private mutating func transactionStatement(_ statement: StatementAnalysis) {
+        guard let words = try? SQLAnalyzer.words(in: statement.text).map({ $0.uppercased() }) else { return }
+        // `AND NO CHAIN` is a plain end.
+        let chained = words.count >= 3 && Array(words.suffix(2)) == ["AND", "CHAIN"]
+        if Self.isRollback(statement) {
+            if chained { settingsAtTransactionEnd(rolledBack: true) } else { rollbackRequested = true }
+        } else if chained, let first = words.first, first == "COMMIT" || first == "END" {
+            settingsAtTransactionEnd(rolledBack: false)
         }
     }
 
@@ -194,7 +215,7 @@ public struct SessionRouter: Sendable {
         // By index: a statement's analysis is a large value, not copied per statement.
         for i in statements.indices {
             if statements[i].statementType == "VariableSetStmt" { record(SettingChange.changes(in: statements[i])) }
-            if statements[i].statementType == "TransactionStmt", settingsBeforeTransaction != nil, Self.isRollback(statements[i]) { rollbackRequested = true }
+            if statements[i].statementType == "TransactionStmt", settingsBeforeTransaction != nil { transactionStatement(statements[i]) }
         }
         lastCohorts.removeAll(keepingCapacity: true)
         lastLatencyLabel = nil

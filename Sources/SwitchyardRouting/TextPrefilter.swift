@@ -69,6 +69,12 @@ public enum TextPrefilter {
         contains(text, lowercased: rollback) || contains(text, lowercased: abort)
     }
 
+    /// Whether `text` may end a transaction and begin the next at once (`COMMIT AND CHAIN`).
+    public static func mayChain(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        contains(text, lowercased: chain)
+    }
+
+    private static let chain = Array("chain".utf8)
     private static let dealloc = Array("dealloc".utf8)
     private static let discard = Array("discard".utf8)
     private static let rollback = Array("rollback".utf8)

@@ -130,6 +130,36 @@ struct SessionRouterTests {
         #expect(router.generation == generation + 1)
     }
 
+    @Test("COMMIT AND CHAIN ends SET LOCAL values, ROLLBACK AND CHAIN undoes SETs, at once; a SET in the chained transaction stays")
+    func chainedTransactions() {
+        let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+        let outside = (0..<1000).map { "tenant-\($0)" }.first { !CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+        var router = SessionRouter(startupParameters: ["application_name": outside], clientAddress: "127.0.0.1:5000")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
+        // BEGIN; SET ...; ROLLBACK AND CHAIN: PostgreSQL has undone the SET before the next statement.
+        _ = Self.decide(&router, "SET switchyard.cohort = '\(inside)'")
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        _ = Self.decide(&router, "ROLLBACK AND CHAIN")
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        // A SET in the chained transaction, committed, stays.
+        _ = Self.decide(&router, "SET switchyard.cohort = '\(inside)'")
+        _ = Self.decide(&router, "COMMIT")
+        router.transactionEnded()
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        // SET LOCAL ends with COMMIT AND CHAIN; AND NO CHAIN is a plain COMMIT, seen at the boundary.
+        _ = Self.decide(&router, "RESET switchyard.cohort")
+        router.transactionEnded()
+        _ = Self.decide(&router, "SET LOCAL switchyard.cohort = '\(inside)'")
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        _ = Self.decide(&router, "commit and chain")
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        _ = Self.decide(&router, "SET LOCAL switchyard.cohort = '\(inside)'")
+        _ = Self.decide(&router, "COMMIT AND NO CHAIN")
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        router.transactionEnded()
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+    }
+
     @Test("SET and SET LOCAL search_path move the schema unqualified names resolve to, and back")
     func searchPathFollowed() {
         var router = SessionRouter(startupParameters: ["application_name": "app"], clientAddress: "127.0.0.1:5000")

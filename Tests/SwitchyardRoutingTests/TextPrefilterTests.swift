@@ -90,5 +90,7 @@ struct TextPrefilterTests {
         #expect(Self.withBytes("Rollback") { TextPrefilter.mayRollBack($0) })
         #expect(Self.withBytes("ABORT") { TextPrefilter.mayRollBack($0) })
         #expect(!Self.withBytes("COMMIT") { TextPrefilter.mayRollBack($0) })
+        #expect(Self.withBytes("COMMIT AND CHAIN") { TextPrefilter.mayChain($0) })
+        #expect(!Self.withBytes("COMMIT") { TextPrefilter.mayChain($0) })
     }
 }

@@ -392,7 +392,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             if (router!.routesReads || router!.mirrorsWrites) && router!.table.mentions.mayMention(bytes) { return true }
             if TextPrefilter.mayChangeSetting(bytes) { return true }
             if !prepared.isEmpty && TextPrefilter.mayDeallocate(bytes) { return true }
-            return router!.watchesForRollback && TextPrefilter.mayRollBack(bytes)
+            return router!.watchesForRollback && (TextPrefilter.mayRollBack(bytes) || TextPrefilter.mayChain(bytes))
         }
     }
 
