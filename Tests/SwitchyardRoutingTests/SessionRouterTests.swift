@@ -13,6 +13,10 @@ struct SessionRouterTests {
         FlagState(name: "users_v2", migration: "users_v2", stage: stage, percentBasisPoints: percent, cohortKey: cohortKey, salt: "users_v2", route: route)
     }
 
+    /// Cohort keys in and out of a 50% canary of the flag above.
+    static let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+    static let outside = (0..<1000).map { "tenant-\($0)" }.first { !CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+
     static func decide(_ router: inout SessionRouter, _ sql: String) -> RouteDecision {
         router.route(sql: sql, statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql))
     }
@@ -32,8 +36,7 @@ struct SessionRouterTests {
 
     @Test("each read of a migrated table is labelled with its flag, cohort and the path that served it")
     func latencyLabels() {
-        let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
-        let outside = (0..<1000).map { "tenant-\($0)" }.first { !CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+        let (inside, outside) = (Self.inside, Self.outside)
         var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")
         router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
         let fingerprint = SQLAnalyzer.analyze("select name from users where id = 1").first!.fingerprint
@@ -107,8 +110,7 @@ struct SessionRouterTests {
     @Test("at canary the cohort key decides, from the comment first, then the setting, then application_name")
     func cohortSources() {
         // Find one key inside a 50% canary and one outside it.
-        let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
-        let outside = (0..<1000).map { "tenant-\($0)" }.first { !CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+        let (inside, outside) = (Self.inside, Self.outside)
         var router = SessionRouter(startupParameters: ["application_name": outside], clientAddress: "127.0.0.1:5000")
         router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
         #expect(!Self.isNew(Self.decide(&router, "select * from users")))
@@ -132,8 +134,7 @@ struct SessionRouterTests {
 
     @Test("COMMIT AND CHAIN ends SET LOCAL values, ROLLBACK AND CHAIN undoes SETs, at once; a SET in the chained transaction stays")
     func chainedTransactions() {
-        let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
-        let outside = (0..<1000).map { "tenant-\($0)" }.first { !CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+        let (inside, outside) = (Self.inside, Self.outside)
         var router = SessionRouter(startupParameters: ["application_name": outside], clientAddress: "127.0.0.1:5000")
         router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
         // BEGIN; SET ...; ROLLBACK AND CHAIN: PostgreSQL has undone the SET before the next statement.
