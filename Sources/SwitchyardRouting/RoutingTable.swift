@@ -56,11 +56,6 @@ public struct FlagState: Sendable, Equatable {
         return false
     }
 
-    /// Where this flag puts a statement in `context` (see ``CohortRule``).
-    public func assignment(context: borrowing CohortContext) -> CohortAssignment {
-        CohortRule(self).assignment(context: context)
-    }
-
     /// Writes to the old relation are mirrored from `dual_write` until the migration is complete.
     public var mirrorsWrites: Bool { mirror != nil && stage >= .dualWrite && stage < .complete }
 
@@ -213,21 +208,12 @@ public struct RoutingTable: Sendable, Equatable {
         })
     }
 
-    /// The path that serves `flag`'s reads for a statement in `context`.
-    /// Before `canary` everyone reads the old path; at `canary` the cohort decides;
-    /// at `live` and `complete` everyone reads the new path.
-    public static func readPath(_ flag: FlagState, context: CohortContext) -> ReadPath {
-        flag.assignment(context: context).path
-    }
-
-
-
     /// For the first search_path flag: the schema the session should use in `context`
     /// (nil when no flag routes by search_path).
     public func searchPath(for context: CohortContext) -> String? {
-        for flag in flags {
-            if case let .searchPath(old, new) = flag.routing {
-                return Self.readPath(flag, context: context) == .new ? new : old
+        for i in flags.indices {
+            if case let .searchPath(old, new) = flags[i].routing {
+                return cohortRules[i].assignment(context: context).path == .new ? new : old
             }
         }
         return nil
