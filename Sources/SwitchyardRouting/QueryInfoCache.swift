@@ -380,10 +380,15 @@ public final class QueryInfoCache: Sendable {
             }
         }
         let key = builder.key
+        /// This text as the template of its masked key, for shape `shape`.
+        func maskedTemplate(_ shape: ShapeTemplate) -> MaskedTemplate? {
+            guard let masked else { return nil }
+            return text.withUTF8 {
+                MaskedTemplate(shape: shape, masked: masked, tokens: tokens, text: $0, tokenRanges: ranges, commentRanges: commentRanges)
+            }
+        }
         if let template = state.withLock({ $0.shapes.value(forKey: key) }) {
-            if let masked, let entry = text.withUTF8({
-                MaskedTemplate(shape: template, masked: masked, tokens: tokens, text: $0, tokenRanges: ranges, commentRanges: commentRanges)
-            }) {
+            if let masked, let entry = maskedTemplate(template) {
                 state.withLock { _ = $0.masked.insert(entry, forKey: masked.key) }
             }
             return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, tokenRanges: ranges))
@@ -395,11 +400,7 @@ public final class QueryInfoCache: Sendable {
         let template = reusable ? ShapeTemplate(sql: sql, statements: statements, tokenRanges: ranges) : nil
         let info = QueryInfo(statements: statements, commentTags: tags,
                              shape: template.map { ShapeBinding(template: $0, tokenRanges: ranges) })
-        let maskedEntry = template.flatMap { template in
-            masked.flatMap { masked in
-                text.withUTF8 { MaskedTemplate(shape: template, masked: masked, tokens: tokens, text: $0, tokenRanges: ranges, commentRanges: commentRanges) }
-            }
-        }
+        let maskedEntry = template.flatMap(maskedTemplate)
         state.withLock { s in
             if let template { _ = s.shapes.insert(template, forKey: key) }
             if let masked, let maskedEntry { _ = s.masked.insert(maskedEntry, forKey: masked.key) }
