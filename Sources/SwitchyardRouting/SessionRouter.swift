@@ -144,12 +144,12 @@ public struct SessionRouter: Sendable {
     /// the next one at once, so the session never reports a boundary: their effect on the
     /// settings is applied here.
     private mutating func transactionStatement(_ statement: StatementAnalysis) {
-        guard let words = try? SQLAnalyzer.words(in: statement.text).map({ $0.uppercased() }) else { return }
+        guard let words = try? SQLAnalyzer.words(in: statement.text).map({ $0.uppercased() }), let first = words.first else { return }
         // `AND NO CHAIN` is a plain end.
         let chained = words.count >= 3 && Array(words.suffix(2)) == ["AND", "CHAIN"]
-        if Self.isRollback(statement) {
+        if Self.isRollback(words: words) {
             if chained { settingsAtTransactionEnd(rolledBack: true) } else { rollbackRequested = true }
-        } else if chained, let first = words.first, first == "COMMIT" || first == "END" {
+        } else if chained, first == "COMMIT" || first == "END" {
             settingsAtTransactionEnd(rolledBack: false)
         }
     }
@@ -341,10 +341,10 @@ public struct SessionRouter: Sendable {
     }
 
     /// ROLLBACK or ABORT of the whole transaction (not ROLLBACK TO a savepoint, not ROLLBACK PREPARED).
-    static func isRollback(_ statement: StatementAnalysis) -> Bool {
-        guard let words = try? SQLAnalyzer.words(in: statement.text).prefix(3).map({ $0.uppercased() }) else { return false }
+    /// `words`: the statement's words, upper-cased.
+    static func isRollback(words: [String]) -> Bool {
         guard let first = words.first, first == "ROLLBACK" || first == "ABORT" else { return false }
-        return !words.dropFirst().contains { $0 == "TO" || $0 == "PREPARED" }
+        return !words.dropFirst().prefix(2).contains { $0 == "TO" || $0 == "PREPARED" }
     }
 
     private mutating func record(_ changes: [SettingChange]) {
