@@ -394,9 +394,9 @@ public final class QueryInfoCache: Sendable {
             return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, tokenRanges: ranges))
         }
         let statements = SQLAnalyzer.analyze(sql)
-        // SET carries its value in a constant, and a text that does not parse has no tree:
-        // those are analysed text by text.
-        let reusable = !statements.contains { $0.statementType == "VariableSetStmt" || $0.error != nil }
+        // SET and set_config carry their values in constants, and a text that does not parse has
+        // no tree: those are analysed text by text.
+        let reusable = !statements.contains { $0.statementType == "VariableSetStmt" || $0.mayCallSetConfig || $0.error != nil }
         let template = reusable ? ShapeTemplate(sql: sql, statements: statements, tokenRanges: ranges) : nil
         let info = QueryInfo(statements: statements, commentTags: tags,
                              shape: template.map { ShapeBinding(template: $0, tokenRanges: ranges) })

@@ -77,11 +77,23 @@ public struct SessionRouter: Sendable {
     private var settingsBeforeTransaction: [String: String]?
     /// The transaction in progress is ending with an explicit ROLLBACK.
     private var rollbackRequested = false
+    /// The savepoints made in the transaction in progress since its first SET, each with the
+    /// settings then in force: ROLLBACK TO a savepoint undoes the SETs made after it.
+    private var savepoints: [Savepoint] = []
+    /// The `set_config` calls of the last routed statement whose arguments are bound parameters:
+    /// a Parse's, for the session to apply when a Bind gives their values.
+    public private(set) var lastParameterizedConfigCalls: [ConfigCall] = []
     /// The routes of the last read sent to a new path (see ``route``).
     private var lastRoutes: RoutesInUse?
     /// The first schema of the session's search_path, worked out once per ``generation``: only a
     /// setting changes it, and every setting change moves the generation.
     private var schemaMemo: (generation: UInt64, schema: String?)?
+
+    private struct Savepoint: Sendable {
+        var name: String
+        var settings: [String: String]
+        var localSettings: [String: String]
+    }
 
     private struct RoutesInUse: Sendable {
         var version: UInt64
@@ -132,6 +144,7 @@ public struct SessionRouter: Sendable {
         }
         settingsBeforeTransaction = nil
         rollbackRequested = false
+        savepoints.removeAll()
         if !localSettings.isEmpty {
             // SET LOCAL values end with their transaction: the cohort inputs may have moved back.
             localSettings.removeAll()
@@ -144,7 +157,35 @@ public struct SessionRouter: Sendable {
     /// the next one at once, so the session never reports a boundary: their effect on the
     /// settings is applied here.
     private mutating func transactionStatement(_ statement: StatementAnalysis) {
-        guard let words = try? SQLAnalyzer.words(in: statement.text).map({ $0.uppercased() }), let first = words.first else { return }
+        guard let spelled = try? SQLAnalyzer.words(in: statement.text).filter({ $0 != ";" }), let last = spelled.last else { return }
+        let words = spelled.map { $0.uppercased() }
+        let first = words[0]
+        // SAVEPOINT name, RELEASE [SAVEPOINT] name, ROLLBACK [WORK | TRANSACTION] TO [SAVEPOINT] name.
+        let savepoint = words.count >= 2 ? ReadRewriter.foldedIdentifier(last) : nil
+        if first == "SAVEPOINT", let savepoint {
+            savepoints.append(Savepoint(name: savepoint, settings: context.settings, localSettings: localSettings))
+            return
+        }
+        if first == "RELEASE", let savepoint {
+            // Releasing a savepoint releases those made after it; the SETs stay.
+            if let i = savepoints.lastIndex(where: { $0.name == savepoint }) { savepoints.removeSubrange(i...) }
+            return
+        }
+        if first == "ROLLBACK", words.dropFirst().prefix(2).contains("TO"), let savepoint {
+            // The savepoint stays; those made after it go. One this router has not seen was made
+            // before the transaction's first SET (it records them from then on): back to the start.
+            if let i = savepoints.lastIndex(where: { $0.name == savepoint }) {
+                savepoints.removeSubrange((i + 1)...)
+                context.settings = savepoints[i].settings
+                localSettings = savepoints[i].localSettings
+            } else if let before = settingsBeforeTransaction {
+                savepoints.removeAll()
+                context.settings = before
+                localSettings.removeAll()
+            }
+            generation &+= 1
+            return
+        }
         // `AND NO CHAIN` is a plain end.
         let chained = words.count >= 3 && Array(words.suffix(2)) == ["AND", "CHAIN"]
         if Self.isRollback(words: words) {
@@ -213,9 +254,19 @@ public struct SessionRouter: Sendable {
         rewrite: ([ReadRoute]) -> RewriteOutcome, mirror: ([MirrorTarget]) -> WritePlan
     ) -> RouteDecision {
         // By index: a statement's analysis is a large value, not copied per statement.
+        if !lastParameterizedConfigCalls.isEmpty { lastParameterizedConfigCalls.removeAll() }
         for i in statements.indices {
-            if statements[i].statementType == "VariableSetStmt" { record(SettingChange.changes(in: statements[i])) }
-            if statements[i].statementType == "TransactionStmt", settingsBeforeTransaction != nil { transactionStatement(statements[i]) }
+            switch statements[i].statementType {
+            case "VariableSetStmt"?: record(SettingChange.changes(in: statements[i]))
+            case "TransactionStmt"?: if settingsBeforeTransaction != nil { transactionStatement(statements[i]) }
+            case "DiscardStmt"?: if PreparedStatements.deallocation(statements[i]) == .all { record([.resetAll]) }
+            default: break
+            }
+            if statements[i].mayCallSetConfig {
+                let calls = ConfigCall.calls(in: statements[i])
+                record(calls.filter(\.isConstant).compactMap { $0.change() })
+                lastParameterizedConfigCalls += calls.filter { !$0.isConstant }
+            }
         }
         lastCohorts.removeAll(keepingCapacity: true)
         lastLatencyLabel = nil
@@ -347,6 +398,16 @@ public struct SessionRouter: Sendable {
         return !words.dropFirst().prefix(2).contains { $0 == "TO" || $0 == "PREPARED" }
     }
 
+    /// Settings changed by a statement the session has seen run: a `set_config` whose arguments
+    /// a Bind gave (see ``lastParameterizedConfigCalls``).
+    public mutating func settingsChanged(_ changes: [SettingChange]) {
+        record(changes)
+    }
+
+    /// Whether the session holds settings a DISCARD ALL would undo: its SETs, or a search_path
+    /// this router gave it.
+    public var holdsSettings: Bool { !context.settings.isEmpty || !localSettings.isEmpty || injectedSearchPath != nil }
+
     private mutating func record(_ changes: [SettingChange]) {
         if !changes.isEmpty {
             generation &+= 1
@@ -356,12 +417,15 @@ public struct SessionRouter: Sendable {
             switch change {
             case let .set(name, value, isLocal):
                 if isLocal { localSettings[name] = value } else { context.settings[name] = value }
+                if name == "search_path" { injectedSearchPath = nil }
             case let .reset(name):
                 context.settings.removeValue(forKey: name)
                 localSettings.removeValue(forKey: name)
+                if name == "search_path" { injectedSearchPath = nil }
             case .resetAll:
                 context.settings.removeAll()
                 localSettings.removeAll()
+                injectedSearchPath = nil
             }
         }
     }

@@ -74,6 +74,20 @@ public enum TextPrefilter {
         contains(text, lowercased: chain)
     }
 
+    /// Whether `text` may make or release a savepoint (ROLLBACK TO one is found by ``mayRollBack(_:)``).
+    public static func mayMarkSavepoint(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        contains(text, lowercased: savepoint) || contains(text, lowercased: release)
+    }
+
+    /// Whether `text` may call `set_config`, which changes a setting as SET does.
+    public static func maySetConfig(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        contains(text, lowercased: setConfig)
+    }
+
+    private static let savepoint = Array("savepoint".utf8)
+    private static let release = Array("release".utf8)
+    private static let setConfig = Array("set_config".utf8)
+
     private static let chain = Array("chain".utf8)
     private static let dealloc = Array("dealloc".utf8)
     private static let discard = Array("discard".utf8)

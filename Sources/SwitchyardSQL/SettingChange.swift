@@ -50,3 +50,158 @@ public enum SettingChange: Sendable, Equatable {
         return nil
     }
 }
+
+/// A call of `set_config(name, value, is_local)`, which sets a run-time setting like SET does and
+/// is the only way to set one from a bound parameter (SET takes no parameters). Each argument
+/// is a constant of the text or a parameter bound at execution.
+public struct ConfigCall: Sendable, Equatable {
+    public enum Argument: Sendable, Equatable {
+        case constant(String)
+        /// A NULL constant.
+        case null
+        /// `$n`, 1-based.
+        case parameter(Int)
+    }
+
+    public var name: Argument
+    public var value: Argument
+    public var isLocal: Argument
+
+    public init(name: Argument, value: Argument, isLocal: Argument) {
+        self.name = name
+        self.value = value
+        self.isLocal = isLocal
+    }
+
+    /// The `set_config` calls of a statement whose three arguments are constants or parameters
+    /// (optionally cast, `$1::text`); a call with any other argument (a column, an expression)
+    /// sets a value the text does not show, and is left out. Empty for a text with no call.
+    public static func calls(in statement: StatementAnalysis) -> [ConfigCall] {
+        guard statement.error == nil, mayCall(statement.text),
+              let json = try? SQLAnalyzer.parseTreeJSON(statement.text),
+              let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else { return [] }
+        var out: [ConfigCall] = []
+        collect(root, into: &out)
+        return out
+    }
+
+    /// Whether `text` may call set_config at all (ASCII case-insensitively): most texts do not,
+    /// and they cost no parse.
+    public static func mayCall(_ text: String) -> Bool {
+        var matched = 0
+        for byte in text.utf8 {
+            let folded = byte &- 0x41 < 26 ? byte | 0x20 : byte
+            if folded == word[matched] {
+                matched += 1
+                if matched == word.count { return true }
+            } else {
+                // No proper suffix of a partial match begins the word again, but for its first letter.
+                matched = folded == word[0] ? 1 : 0
+            }
+        }
+        return false
+    }
+
+    private static let word = Array("set_config".utf8)
+
+    private static func collect(_ node: Any, into out: inout [ConfigCall]) {
+        if let object = node as? [String: Any] {
+            if let call = object["FuncCall"] as? [String: Any], let found = configCall(call) { out.append(found) }
+            for value in object.values { collect(value, into: &out) }
+        } else if let array = node as? [Any] {
+            for value in array { collect(value, into: &out) }
+        }
+    }
+
+    private static func configCall(_ call: [String: Any]) -> ConfigCall? {
+        let names = (call["funcname"] as? [[String: Any]] ?? []).compactMap { ($0["String"] as? [String: Any])?["sval"] as? String }
+        guard names.last == "set_config", names.count == 1 || (names.count == 2 && names[0] == "pg_catalog") else { return nil }
+        let args = call["args"] as? [[String: Any]] ?? []
+        guard args.count == 3, call["agg_star"] == nil, call["func_variadic"] == nil, call["agg_order"] == nil,
+              call["over"] == nil, call["agg_filter"] == nil else { return nil }
+        let arguments = args.compactMap(argument)
+        guard arguments.count == 3 else { return nil }
+        return ConfigCall(name: arguments[0], value: arguments[1], isLocal: arguments[2])
+    }
+
+    private static func argument(_ node: [String: Any]) -> Argument? {
+        if let cast = node["TypeCast"] as? [String: Any], let inner = cast["arg"] as? [String: Any] { return argument(inner) }
+        if let param = node["ParamRef"] as? [String: Any], let number = param["number"] as? Int, number >= 1 { return .parameter(number) }
+        guard let constant = node["A_Const"] as? [String: Any] else { return nil }
+        if constant["isnull"] as? Bool == true { return .null }
+        if let s = constant["sval"] as? [String: Any] { return .constant(s["sval"] as? String ?? "") }
+        if let b = constant["boolval"] as? [String: Any] { return .constant((b["boolval"] as? Bool ?? false) ? "true" : "false") }
+        return nil
+    }
+
+    /// The change the call makes with `parameters` (text values by number, nil for NULL); nil
+    /// when an argument is a parameter not given, the name is NULL or empty, or `is_local`
+    /// is not a boolean PostgreSQL accepts (the call then fails, and changes nothing).
+    /// As in PostgreSQL, a NULL value resets the setting and a NULL `is_local` means false.
+    public func change(parameters: [Int: String?] = [:]) -> SettingChange? {
+        func resolve(_ a: Argument) -> String?? {
+            switch a {
+            case let .constant(text): return .some(text)
+            case .null: return .some(nil)
+            case let .parameter(n): return parameters[n]
+            }
+        }
+        guard case let .some(name?) = resolve(name), !name.isEmpty,
+              case let .some(value) = resolve(value), case let .some(local) = resolve(isLocal) else { return nil }
+        var isLocal = false
+        if let local {
+            guard let parsed = Self.boolean(local) else { return nil }
+            isLocal = parsed
+        }
+        guard let value else { return .reset(name: name.lowercased()) }
+        return .set(name: name.lowercased(), value: value, isLocal: isLocal)
+    }
+
+    /// PostgreSQL's boolean input: a prefix of true, false, yes, no (at least one letter, "o" needs two),
+    /// on, off, 1, 0; case-insensitive, surrounding whitespace ignored.
+    static func boolean(_ text: String) -> Bool? {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        guard !t.isEmpty else { return nil }
+        if t == "1" { return true }
+        if t == "0" { return false }
+        if t == "on" { return true }
+        if t == "of" || t == "off" { return false }
+        if "true".hasPrefix(t) { return true }
+        if "false".hasPrefix(t) { return false }
+        if "yes".hasPrefix(t) { return true }
+        if "no".hasPrefix(t) { return false }
+        return nil
+    }
+
+    /// Whether every argument is a constant of the text.
+    public var isConstant: Bool {
+        [name, value, isLocal].allSatisfy { if case .parameter = $0 { false } else { true } }
+    }
+}
+
+extension ConfigCall {
+    /// The changes `calls` make with a Bind's parameter values and format codes (0 text,
+    /// 1 binary; none: all text, one: the same for all). A binary value is read as the binary
+    /// form of the argument's type: the UTF-8 bytes of a text, one byte for a boolean.
+    public static func changes(_ calls: [ConfigCall], parameters: [[UInt8]?], formats: [Int16]) -> [SettingChange] {
+        func isBinary(_ index: Int) -> Bool {
+            formats.count == 1 ? formats[0] == 1 : (index < formats.count && formats[index] == 1)
+        }
+        var values: [Int: String?] = [:]
+        for (i, value) in parameters.enumerated() {
+            guard let value else {
+                values[i + 1] = .some(nil)
+                continue
+            }
+            values[i + 1] = String(decoding: value, as: UTF8.self)
+        }
+        return calls.compactMap { call in
+            var resolved = values
+            // A boolean sent in binary is one byte; as text it is PostgreSQL's boolean input.
+            if case let .parameter(n) = call.isLocal, isBinary(n - 1), n - 1 < parameters.count, let bytes = parameters[n - 1] {
+                resolved[n] = bytes.count == 1 ? (bytes[0] == 0 ? "false" : "true") : "not a boolean"
+            }
+            return call.change(parameters: resolved)
+        }
+    }
+}

@@ -163,6 +163,9 @@ public struct StatementAnalysis: Sendable, Equatable {
     public var error: SQLAnalysisError?
     /// Set for a top-level INSERT, UPDATE or DELETE.
     public var write: WriteShape?
+    /// The text may call `set_config` (see ``ConfigCall/mayCall(_:)``), worked out once, when
+    /// the statement is analysed: the router looks for its calls only then.
+    public let mayCallSetConfig: Bool
 
     /// PostgreSQL's parser rejected the text; the server will report the error.
     public var isParseError: Bool {
@@ -187,6 +190,7 @@ public struct StatementAnalysis: Sendable, Equatable {
         self.lockingRead = lockingRead
         self.error = error
         self.write = write
+        mayCallSetConfig = ConfigCall.mayCall(text)
     }
 
     /// The relation's name exactly as written in ``text`` (what ``RelationReference/byteRange`` covers).

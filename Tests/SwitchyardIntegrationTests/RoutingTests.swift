@@ -289,6 +289,68 @@ extension RoutingTests {
             #expect(try conn.execute(prepared: "count_all", parameters: []) == [["50"]])
         }
     }
+
+    @Test("the cohort setting follows PostgreSQL's own: set_config with constants or bound values, savepoints, DISCARD ALL")
+    func cohortSettingAsPostgresHasIt() throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        try Self.withProxy { proxy in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            /// The path a read takes, checked against the setting PostgreSQL holds.
+            func path(_ step: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+                let name = try conn.query("select name from users where id = 7")[0][0] ?? ""
+                let setting = try conn.query("select coalesce(current_setting('switchyard.cohort', true), '')")[0][0] ?? ""
+                let path = name.hasPrefix("new") ? "new" : "old"
+                #expect(path == (setting == Self.inside ? "new" : "old"), "\(step): PostgreSQL has '\(setting)', the read went to the \(path) path",
+                        sourceLocation: sourceLocation)
+                return path
+            }
+            #expect(try path("start") == "old")
+            // Constants, in the simple protocol.
+            _ = try conn.query("select set_config('switchyard.cohort', '\(Self.inside)', false)")
+            #expect(try path("set_config constant") == "new")
+            // A bound value (Parse, Bind, Execute of an unnamed statement).
+            _ = try conn.query("select set_config('switchyard.cohort', $1, false)", parameters: [Self.outside])
+            #expect(try path("set_config bound") == "old")
+            // A named statement executed with other values each time, name and is_local bound too.
+            try conn.prepare("cohort", "select set_config($1, $2, $3)")
+            _ = try conn.execute(prepared: "cohort", parameters: ["switchyard.cohort", Self.inside, "off"])
+            #expect(try path("prepared set_config") == "new")
+            // is_local: for the transaction only.
+            try conn.query("begin")
+            _ = try conn.execute(prepared: "cohort", parameters: ["Switchyard.Cohort", Self.outside, "true"])
+            #expect(try path("set_config local") == "old")
+            try conn.query("commit")
+            #expect(try path("after the local one") == "new")
+
+            // Savepoints: ROLLBACK TO undoes the SETs made after the savepoint, RELEASE keeps them.
+            try conn.query("begin")
+            try conn.query("savepoint before_any_set")
+            try conn.query("set switchyard.cohort = '\(Self.outside)'")
+            try conn.query("savepoint s1")
+            try conn.query("set switchyard.cohort = '\(Self.inside)'")
+            #expect(try path("in s1") == "new")
+            try conn.query("rollback to savepoint s1")
+            #expect(try path("rolled back to s1") == "old")
+            _ = try conn.query("select set_config('switchyard.cohort', $1, false)", parameters: [Self.inside])
+            try conn.query("release s1")
+            #expect(try path("released s1") == "new")
+            try conn.query("rollback to before_any_set")
+            #expect(try path("rolled back to a savepoint made before any SET") == "new")
+            try conn.query("set switchyard.cohort = '\(Self.outside)'")
+            try conn.query("commit")
+            #expect(try path("committed") == "old")
+
+            // DISCARD ALL resets every setting (and closes the prepared statements).
+            try conn.query("set switchyard.cohort = '\(Self.inside)'")
+            #expect(try path("set again") == "new")
+            try conn.query("discard all")
+            #expect(try path("discarded") == "old")
+            try conn.prepare("cohort", "select set_config('switchyard.cohort', $1, false)")
+            _ = try conn.execute(prepared: "cohort", parameters: [Self.inside])
+            #expect(try path("prepared again after DISCARD ALL") == "new")
+        }
+    }
 }
 
 @Suite("search_path routing (versioned schemas)", .serialized)
@@ -334,6 +396,14 @@ struct SearchPathRoutingTests {
             // Extended protocol and a pipeline of several statements still line up.
             #expect(try conn.query("/*cohort='\(RoutingTests.inside)'*/ select name from users where id = $1", parameters: ["1"]) == [["ONE"]])
             #expect(try conn.query("select 1; select 2") == [["2"]])
+            // DISCARD ALL (a pooler's reset) and RESET search_path put the default search_path
+            // back: the session is moved again at its next statement of the canary cohort.
+            for reset in ["discard all", "reset search_path", "set search_path to public"] {
+                #expect(try conn.query("/*cohort='\(RoutingTests.inside)'*/ select name from users") == [["ONE"]], "\(reset)")
+                // In the cohort: no statement of Switchyard's runs before it.
+                try conn.query("/*cohort='\(RoutingTests.inside)'*/ \(reset)")
+                #expect(try conn.query("/*cohort='\(RoutingTests.inside)'*/ select name from users") == [["ONE"]], "after \(reset)")
+            }
         }
     }
 }

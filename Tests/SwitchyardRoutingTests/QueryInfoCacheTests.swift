@@ -67,6 +67,11 @@ struct QueryInfoCacheTests {
         let b = cache.info(for: "set switchyard.cohort = 'beta'")
         #expect(SettingChange.changes(in: a.statements[0]) == [.set(name: "switchyard.cohort", value: "alpha", isLocal: false)])
         #expect(SettingChange.changes(in: b.statements[0]) == [.set(name: "switchyard.cohort", value: "beta", isLocal: false)])
+        // set_config carries its values in constants too, in any statement: never one shape's.
+        for value in ["tenant-1", "tenant-22", "other"] {
+            let info = cache.info(for: "select set_config('switchyard.cohort', '\(value)', false)")
+            #expect(ConfigCall.calls(in: info.statements[0]).map { $0.change() } == [.set(name: "switchyard.cohort", value: value, isLocal: false)])
+        }
     }
 
     @Test("unsafe shapes stay unsafe for every text of the shape")

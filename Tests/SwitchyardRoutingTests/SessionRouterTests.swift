@@ -107,6 +107,86 @@ struct SessionRouterTests {
         #expect(cohort() == "d")
     }
 
+    @Test("ROLLBACK TO SAVEPOINT undoes the SETs made after the savepoint, RELEASE keeps them, as PostgreSQL does")
+    func savepoints() {
+        var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")
+        func cohort() -> String? { router.context.settings["switchyard.cohort"] }
+        _ = Self.decide(&router, "set switchyard.cohort = 'a'")
+        router.transactionEnded()
+        _ = Self.decide(&router, "begin; set switchyard.cohort = 'b'; savepoint one")
+        _ = Self.decide(&router, "set switchyard.cohort = 'c'")
+        _ = Self.decide(&router, "SAVEPOINT Two")
+        _ = Self.decide(&router, "set switchyard.cohort = 'd'")
+        _ = Self.decide(&router, "set local switchyard.cohort = 'local'")
+        #expect(router.context.settings["switchyard.cohort"] == "d")
+        let generation = router.generation
+        _ = Self.decide(&router, "rollback to two")
+        #expect(cohort() == "c")
+        #expect(router.generation > generation)
+        // The savepoint stays after ROLLBACK TO: a second one goes back to it again.
+        _ = Self.decide(&router, "set switchyard.cohort = 'e'")
+        _ = Self.decide(&router, "ROLLBACK TRANSACTION TO SAVEPOINT two")
+        #expect(cohort() == "c")
+        _ = Self.decide(&router, "rollback work to one")
+        #expect(cohort() == "b")
+        // RELEASE keeps what was set after the savepoint, and drops the savepoints made after it.
+        _ = Self.decide(&router, "set switchyard.cohort = 'f'; savepoint three; set switchyard.cohort = 'g'")
+        _ = Self.decide(&router, "release savepoint one")
+        #expect(cohort() == "g")
+        _ = Self.decide(&router, "commit")
+        router.transactionEnded()
+        #expect(cohort() == "g")
+
+        // A savepoint made before the transaction's first SET is not seen (the text is not
+        // looked at then): rolling back to it undoes every SET of the transaction, SET LOCAL too.
+        _ = Self.decide(&router, "begin")
+        _ = Self.decide(&router, "set local switchyard.cohort = 'h'")
+        #expect(router.watchesForRollback)
+        _ = Self.decide(&router, "set switchyard.cohort = 'i'")
+        _ = Self.decide(&router, "rollback to savepoint early")
+        #expect(cohort() == "g")
+        let ctx = router.context
+        #expect(ctx.cohortKey([.setting(name: "switchyard.cohort")]) == "g")
+        _ = Self.decide(&router, "commit")
+        router.transactionEnded()
+        #expect(cohort() == "g")
+    }
+
+    @Test("DISCARD ALL resets the settings; set_config sets them like SET, from constants or, for a Parse, from its Bind")
+    func discardAndSetConfig() {
+        let (inside, outside) = (Self.inside, Self.outside)
+        var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
+        #expect(!router.holdsSettings)
+        _ = Self.decide(&router, "select set_config('switchyard.cohort', '\(inside)', false)")
+        router.transactionEnded()
+        #expect(router.holdsSettings)
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        _ = Self.decide(&router, "DISCARD ALL")
+        router.transactionEnded()
+        #expect(!router.holdsSettings)
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        // DISCARD PLANS leaves settings alone.
+        _ = Self.decide(&router, "select set_config('switchyard.cohort', '\(inside)', false)")
+        _ = Self.decide(&router, "discard plans")
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        // is_local: until the transaction ends.
+        _ = Self.decide(&router, "select set_config('switchyard.cohort', '\(outside)', true)")
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        router.transactionEnded()
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        // Parameters: nothing changes until the Bind's values are applied.
+        _ = Self.decide(&router, "select set_config('switchyard.cohort', $1, false)")
+        #expect(router.lastParameterizedConfigCalls == [ConfigCall(name: .constant("switchyard.cohort"), value: .parameter(1), isLocal: .constant("false"))])
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        #expect(router.lastParameterizedConfigCalls.isEmpty)
+        router.settingsChanged([.set(name: "switchyard.cohort", value: outside, isLocal: false)])
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        // Undone with its transaction like a SET.
+        router.transactionEnded(failed: true)
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+    }
+
     @Test("at canary the cohort key decides, from the comment first, then the setting, then application_name")
     func cohortSources() {
         // Find one key inside a 50% canary and one outside it.

@@ -92,5 +92,17 @@ struct TextPrefilterTests {
         #expect(!Self.withBytes("COMMIT") { TextPrefilter.mayRollBack($0) })
         #expect(Self.withBytes("COMMIT AND CHAIN") { TextPrefilter.mayChain($0) })
         #expect(!Self.withBytes("COMMIT") { TextPrefilter.mayChain($0) })
+        for text in ["SAVEPOINT a", "release savepoint a", "RELEASE a"] {
+            #expect(Self.withBytes(text) { TextPrefilter.mayMarkSavepoint($0) }, "\(text)")
+        }
+        #expect(!Self.withBytes("COMMIT") { TextPrefilter.mayMarkSavepoint($0) })
+        for text in ["SELECT set_config('a.b', 'c', false)", "select PG_CATALOG.SET_CONFIG($1, $2, $3)"] {
+            #expect(Self.withBytes(text) { TextPrefilter.maySetConfig($0) }, "\(text)")
+            #expect(SQLAnalyzer.analyze(text).allSatisfy { $0.mayCallSetConfig }, "\(text)")
+        }
+        for text in ["SELECT current_setting('a.b')", "SET a.b = 'c'"] {
+            #expect(!Self.withBytes(text) { TextPrefilter.maySetConfig($0) }, "\(text)")
+            #expect(!SQLAnalyzer.analyze(text).contains { $0.mayCallSetConfig }, "\(text)")
+        }
     }
 }

@@ -6,6 +6,7 @@ import SwitchyardIO
 import SwitchyardProtocol
 import SwitchyardRouting
 import SwitchyardShadow
+import SwitchyardSQL
 
 /// The I/O shell around `SessionStateMachine`. Each read is scanned for message
 /// boundaries and forwarded as the bytes it arrived in; the state machine only
@@ -89,6 +90,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
     /// Prepared reads, replayed at Bind with their parameters.
     private var shadowStatements: [String: ShadowCandidate] = [:]
+    /// Prepared statements that call `set_config` with bound parameters: the setting changes at
+    /// each Bind, with its values.
+    private var configStatements: [String: [ConfigCall]] = [:]
     /// Whether some flag samples shadow reads under the flag table of that version.
     private var shadowPossible = false
     private var shadowCheckedVersion: UInt64 = .max
@@ -390,9 +394,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         return text.withUTF8 { bytes in
             // The likeliest "yes" first: a text that names a migrated relation needs nothing more.
             if (router!.routesReads || router!.mirrorsWrites) && router!.table.mentions.mayMention(bytes) { return true }
-            if TextPrefilter.mayChangeSetting(bytes) { return true }
-            if !prepared.isEmpty && TextPrefilter.mayDeallocate(bytes) { return true }
-            return router!.watchesForRollback && (TextPrefilter.mayRollBack(bytes) || TextPrefilter.mayChain(bytes))
+            if TextPrefilter.mayChangeSetting(bytes) || TextPrefilter.maySetConfig(bytes) { return true }
+            // DISCARD ALL closes prepared statements and resets settings.
+            if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings) && TextPrefilter.mayDeallocate(bytes) { return true }
+            return router!.watchesForRollback
+                && (TextPrefilter.mayRollBack(bytes) || TextPrefilter.mayChain(bytes) || TextPrefilter.mayMarkSavepoint(bytes))
         }
     }
 
@@ -417,6 +423,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             // Bind: portal name, then statement name.
             if let names = Self.leadingCStrings(body, count: 2) {
                 if let label = statementLabels[names[1]] { syncLabel = label }
+                if let calls = configStatements[names[1]], case let .bind(bind)? = try? FrontendMessage.decode(id: id, body: body) {
+                    router!.settingsChanged(ConfigCall.changes(calls, parameters: bind.parameters, formats: bind.parameterFormats))
+                }
                 if let candidate = shadowStatements[names[1]] { shadowBound(candidate, id: id, body: body) }
                 if mirroredStatements.contains(names[1]) { mirroredPortals.insert(names[0]) } else { mirroredPortals.remove(names[0]) }
                 renamedPortals[names[0]] = renamedStatements[names[1]]
@@ -451,6 +460,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .close(close):
             if close.target == .statement {
                 prepared.closed(name: close.name)
+                configStatements[close.name] = nil
                 setMirrored(close.name, text: "")
             } else {
                 mirroredPortals.remove(close.name)
@@ -486,16 +496,21 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             if case let .parse(parse) = decoded {
                 statementLabels.removeValue(forKey: parse.statementName)
                 shadowStatements.removeValue(forKey: parse.statementName)
+                configStatements.removeValue(forKey: parse.statementName)
             }
             querySlot = nil
             return prefixed(nil)
         }
         let info = cache.info(for: sql)
-        if !prepared.isEmpty, case .query = decoded {
+        if !prepared.isEmpty || !configStatements.isEmpty, case .query = decoded {
             for statement in info.statements {
                 switch PreparedStatements.deallocation(statement) {
-                case .all?: prepared.closedAll()
-                case let .named(name)?: prepared.closed(name: name)
+                case .all?:
+                    prepared.closedAll()
+                    configStatements.removeAll()
+                case let .named(name)?:
+                    prepared.closed(name: name)
+                    configStatements[name] = nil
                 case nil: break
                 }
             }
@@ -525,6 +540,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         switch decoded {
         case let .parse(parse):
             statementLabels[parse.statementName] = label
+            let calls = router!.lastParameterizedConfigCalls
+            configStatements[parse.statementName] = calls.isEmpty ? nil : calls
         default:
             if let slot = querySlot, slot < requestLabels.count { requestLabels[slot] = label }
             querySlot = nil

@@ -1,0 +1,62 @@
+// set_config calls read from the parse tree, and the setting changes they make with constants or bound values.
+import SwitchyardSQL
+import Testing
+
+@Suite("set_config calls")
+struct ConfigCallTests {
+    static func calls(_ sql: String) -> [ConfigCall] {
+        SQLAnalyzer.analyze(sql).flatMap { ConfigCall.calls(in: $0) }
+    }
+
+    @Test("constants and parameters, cast or not, qualified or not; other arguments are left out")
+    func found() {
+        #expect(Self.calls("select set_config('switchyard.cohort', 'tenant-4', false)").map { $0.change() }
+            == [.set(name: "switchyard.cohort", value: "tenant-4", isLocal: false)])
+        #expect(Self.calls("SELECT pg_catalog.set_config('Switchyard.Cohort', 'x', true), 1").map { $0.change() }
+            == [.set(name: "switchyard.cohort", value: "x", isLocal: true)])
+        #expect(Self.calls("select set_config($1::text, $2, $3::bool)")
+            == [ConfigCall(name: .parameter(1), value: .parameter(2), isLocal: .parameter(3))])
+        // NULL resets, as PostgreSQL does; a NULL is_local is false.
+        #expect(Self.calls("select set_config('a.b', NULL, false)").map { $0.change() } == [.reset(name: "a.b")])
+        #expect(Self.calls("select set_config('a.b', 'v', NULL)").map { $0.change() } == [.set(name: "a.b", value: "v", isLocal: false)])
+        // Inside another expression or statement.
+        #expect(Self.calls("insert into log values (set_config('a.b', 'v', false))").count == 1)
+        // Values the text does not show.
+        #expect(Self.calls("select set_config('a.b', name, false) from users").isEmpty)
+        #expect(Self.calls("select set_config('a.b', 'x' || 'y', false)").isEmpty)
+        #expect(Self.calls("select myschema.set_config('a.b', 'v', false)").isEmpty)
+        #expect(Self.calls("select current_setting('a.b')").isEmpty)
+        // A comment or a string that only mentions it.
+        #expect(Self.calls("select 'set_config(''a.b'', ''v'', false)' /* set_config */").isEmpty)
+        // An is_local PostgreSQL would reject changes nothing.
+        #expect(Self.calls("select set_config('a.b', 'v', 'maybe')").compactMap { $0.change() }.isEmpty)
+    }
+
+    @Test("bound values in text and binary formats, and NULLs")
+    func bound() {
+        let call = ConfigCall(name: .parameter(1), value: .parameter(2), isLocal: .parameter(3))
+        let text = ConfigCall.changes([call], parameters: [Array("switchyard.cohort".utf8), Array("t-1".utf8), Array("on".utf8)], formats: [])
+        #expect(text == [.set(name: "switchyard.cohort", value: "t-1", isLocal: true)])
+        // Binary: text is its UTF-8 bytes, a boolean one byte.
+        let binary = ConfigCall.changes([call], parameters: [Array("a.b".utf8), Array("v".utf8), [0]], formats: [1])
+        #expect(binary == [.set(name: "a.b", value: "v", isLocal: false)])
+        let mixed = ConfigCall.changes([call], parameters: [Array("a.b".utf8), Array("v".utf8), [1]], formats: [0, 0, 1])
+        #expect(mixed == [.set(name: "a.b", value: "v", isLocal: true)])
+        #expect(ConfigCall.changes([call], parameters: [Array("a.b".utf8), nil, nil], formats: []) == [.reset(name: "a.b")])
+        // A NULL name fails in PostgreSQL; a missing parameter is not known.
+        #expect(ConfigCall.changes([call], parameters: [nil, Array("v".utf8), Array("f".utf8)], formats: []).isEmpty)
+        #expect(ConfigCall.changes([call], parameters: [Array("a.b".utf8)], formats: []).isEmpty)
+    }
+
+    @Test("boolean input as PostgreSQL reads it")
+    func booleans() {
+        let call = ConfigCall(name: .constant("a.b"), value: .constant("v"), isLocal: .parameter(1))
+        func local(_ text: String) -> Bool? {
+            guard case let .set(_, _, isLocal)? = call.change(parameters: [1: text]) else { return nil }
+            return isLocal
+        }
+        for t in ["t", "TRUE", "yes", "y", "on", "1", " true "] { #expect(local(t) == true, "\(t)") }
+        for f in ["f", "False", "no", "n", "off", "of", "0"] { #expect(local(f) == false, "\(f)") }
+        for bad in ["o", "", "2", "truth", "nope"] { #expect(local(bad) == nil, "\(bad)") }
+    }
+}
