@@ -41,39 +41,45 @@ public func addSQLCommenterTags(comment: UnsafeBufferPointer<UInt8>, to tags: in
     let slash = UInt8(ascii: "/"), star = UInt8(ascii: "*")
     let n = comment.count
     guard n >= 4, comment[0] == slash, comment[1] == star, comment[n - 2] == star, comment[n - 1] == slash else { return }
-    guard let pairs = SQLCommenter.parse(UnsafeBufferPointer(rebasing: comment[2..<(n - 2)])) else { return }
-    for (key, value) in pairs { tags[key] = value }
+    let body = UnsafeBufferPointer(rebasing: comment[2..<(n - 2)])
+    // Checked whole before anything is added: a comment that is not all pairs adds nothing.
+    guard SQLCommenter.scan(body, { _, _, _ in }) else { return }
+    _ = SQLCommenter.scan(body) { key, value, escaped in
+        tags[SQLCommenter.decoded(key)] = SQLCommenter.value(value, escaped: escaped)
+    }
 }
 
 /// The sqlcommenter serialisation format: `key='value',key2='value2'`.
 enum SQLCommenter {
-    /// The pairs of one comment body, or nil if the body is not entirely sqlcommenter pairs.
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> [(String, String)]? {
+    /// Walks the pairs of one comment body, giving each key and value as written (the value
+    /// without its quotes, `escaped` when it holds `\'`); false if the body is not entirely
+    /// sqlcommenter pairs (the pairs before the fault have been given by then).
+    static func scan(_ bytes: UnsafeBufferPointer<UInt8>,
+                     _ pair: (_ key: UnsafeBufferPointer<UInt8>, _ value: UnsafeBufferPointer<UInt8>, _ escaped: Bool) -> Void) -> Bool {
         func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D || b == 0x0B || b == 0x0C }
         var end = bytes.count
         while end > 0, isSpace(bytes[end - 1]) { end -= 1 }
         var index = 0
         while index < end, isSpace(bytes[index]) { index += 1 }
-        guard index < end else { return nil }
+        guard index < end else { return false }
         let quote = UInt8(ascii: "'"), comma = UInt8(ascii: ","), equals = UInt8(ascii: "="), backslash = UInt8(ascii: "\\")
-        var pairs: [(String, String)] = []
         while index < end {
             // key: everything up to '=', trimmed; quotes and commas are not allowed in it.
             let keyStart = index
             while index < end, bytes[index] != equals {
-                if bytes[index] == quote || bytes[index] == comma { return nil }
+                if bytes[index] == quote || bytes[index] == comma { return false }
                 index += 1
             }
             var keyEnd = index
             var keyBegin = keyStart
             while keyEnd > keyBegin, isSpace(bytes[keyEnd - 1]) { keyEnd -= 1 }
             while keyBegin < keyEnd, isSpace(bytes[keyBegin]) { keyBegin += 1 }
-            guard index < end, keyEnd > keyBegin else { return nil }
+            guard index < end, keyEnd > keyBegin else { return false }
             let key = UnsafeBufferPointer(rebasing: bytes[keyBegin..<keyEnd])
             index += 1  // '='
             while index < end, bytes[index] == 0x20 { index += 1 }
             // value: a single-quoted string in which \' stands for a quote.
-            guard index < end, bytes[index] == quote else { return nil }
+            guard index < end, bytes[index] == quote else { return false }
             index += 1
             let valueStart = index
             var escaped = false
@@ -90,33 +96,36 @@ enum SQLCommenter {
                     index += 1
                 }
             }
-            guard closed else { return nil }
-            let value = UnsafeBufferPointer(rebasing: bytes[valueStart..<index])
+            guard closed else { return false }
+            pair(key, UnsafeBufferPointer(rebasing: bytes[valueStart..<index]), escaped)
             index += 1  // closing quote
-            var unescaped: [UInt8] = []
-            if escaped {
-                var i = 0
-                while i < value.count {
-                    if value[i] == backslash, i + 1 < value.count, value[i + 1] == quote { i += 1 }
-                    unescaped.append(value[i])
-                    i += 1
-                }
-            }
-            let decodedValue = escaped ? unescaped.withUnsafeBufferPointer { decoded($0) } : decoded(value)
-            pairs.append((decoded(key), decodedValue))
             while index < end, bytes[index] == 0x20 { index += 1 }
             if index < end {
-                guard bytes[index] == comma else { return nil }
+                guard bytes[index] == comma else { return false }
                 index += 1
                 while index < end, bytes[index] == 0x20 { index += 1 }
-                guard index < end else { return nil }  // trailing comma
+                guard index < end else { return false }  // trailing comma
             }
         }
-        return pairs
+        return true
+    }
+
+    /// A value as written between its quotes, with `\'` unescaped and percent-decoded.
+    static func value(_ value: UnsafeBufferPointer<UInt8>, escaped: Bool) -> String {
+        guard escaped else { return decoded(value) }
+        let quote = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
+        var unescaped: [UInt8] = []
+        var i = 0
+        while i < value.count {
+            if value[i] == backslash, i + 1 < value.count, value[i + 1] == quote { i += 1 }
+            unescaped.append(value[i])
+            i += 1
+        }
+        return unescaped.withUnsafeBufferPointer { decoded($0) }
     }
 
     /// Percent-decoding; a malformed escape or one that does not decode to UTF-8 leaves the text as written.
-    private static func decoded(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+    static func decoded(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         let percent = UInt8(ascii: "%")
         guard bytes.contains(percent) else { return String(decoding: bytes, as: UTF8.self) }
         func hex(_ b: UInt8) -> UInt8? {
