@@ -12,87 +12,81 @@ public enum TextPrefilter {
 
     /// Whether `word` (lower case) occurs in `text`, ASCII case-insensitively.
     public static func contains(_ text: UnsafeBufferPointer<UInt8>, lowercased word: [UInt8]) -> Bool {
-        firstIndex(of: word, in: text, from: 0) != nil
+        word.withUnsafeBufferPointer { firstIndex(of: $0, in: text, from: 0) != nil }
     }
 
-    static func firstIndex(of word: [UInt8], in text: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
-        guard let first = word.first, text.count >= word.count, start <= text.count - word.count,
+    /// ``contains(_:lowercased:)`` for a word written in the source: a static string costs no
+    /// lazy initialisation on each call, as a static array would.
+    static func contains(_ text: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
+        firstIndex(of: UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount), in: text, from: 0) != nil
+    }
+
+    static func firstIndex(of w: UnsafeBufferPointer<UInt8>, in text: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        guard let first = w.first, text.count >= w.count, start <= text.count - w.count,
               let base = text.baseAddress else { return nil }
         // Runs on every statement of a session with flags: plain loads, the first byte matched in
         // either case before anything is folded.
         let upper = first &- 0x61 < 26 ? first & ~0x20 : first
-        let last = text.count - word.count
-        return word.withUnsafeBufferPointer { w -> Int? in
-            var i = start
-            while i <= last {
-                let b = base[i]
-                if b == first || b == upper {
-                    var j = 1
-                    while j < w.count && folded(base[i + j]) == w[j] { j += 1 }
-                    if j == w.count { return i }
-                }
-                i += 1
+        let last = text.count - w.count
+        var i = start
+        while i <= last {
+            let b = base[i]
+            if b == first || b == upper {
+                var j = 1
+                while j < w.count && folded(base[i + j]) == w[j] { j += 1 }
+                if j == w.count { return i }
             }
-            return nil
+            i += 1
         }
+        return nil
     }
 
-    /// Whether `text` may hold a SET or RESET statement (PostgreSQL's VariableSetStmt), which only
-    /// ever begins a statement: one of the two words with nothing but whitespace before it back to
-    /// the start of the text or a semicolon. A text with a comment opener counts as maybe, since
-    /// a comment may sit before the word; an `UPDATE … SET` does not.
+    /// Whether `text` may change a setting: hold a SET or RESET statement (PostgreSQL's
+    /// VariableSetStmt), which only ever begins a statement: one of the two words with nothing but
+    /// whitespace before it back to the start of the text or a semicolon; or call `set_config`,
+    /// anywhere. A text with a comment opener counts as maybe, since a comment may sit before the
+    /// word; an `UPDATE … SET` does not.
     public static func mayChangeSetting(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let set: StaticString = "set", config: StaticString = "_config"
+        let word = UnsafeBufferPointer(start: set.utf8Start, count: set.utf8CodeUnitCount)
+        let suffix = UnsafeBufferPointer(start: config.utf8Start, count: config.utf8CodeUnitCount)
         var from = 0
         // Each turn moves past one occurrence, so at most text.count turns.
         for _ in 0..<text.count {
-            guard let at = firstIndex(of: set, in: text, from: from) else { return false }
+            guard let at = firstIndex(of: word, in: text, from: from) else { return false }
             from = at + 1
+            let end = at + word.count
+            if end + suffix.count <= text.count, firstIndex(of: suffix, in: UnsafeBufferPointer(rebasing: text[end..<(end + suffix.count)]), from: 0) == 0 {
+                return true
+            }
             // "reset" ends in "set": the statement word starts two bytes earlier then.
             var start = at
             if at >= 2, folded(text[at - 2]) == UInt8(ascii: "r"), folded(text[at - 1]) == UInt8(ascii: "e") { start = at - 2 }
-            let end = at + set.count
             if end < text.count, isIdentifierByte(text[end]) { continue }
             if startsStatement(text, at: start) { return true }
         }
         return false
     }
 
-    private static let set = Array("set".utf8)
-
     /// Whether `text` may close prepared statements (DEALLOCATE, DISCARD).
     public static func mayDeallocate(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, lowercased: dealloc) || contains(text, lowercased: discard)
+        contains(text, "dealloc") || contains(text, "discard")
     }
 
     /// Whether `text` may end a transaction with ROLLBACK (or ABORT).
     public static func mayRollBack(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, lowercased: rollback) || contains(text, lowercased: abort)
+        contains(text, "rollback") || contains(text, "abort")
     }
 
     /// Whether `text` may end a transaction and begin the next at once (`COMMIT AND CHAIN`).
     public static func mayChain(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, lowercased: chain)
+        contains(text, "chain")
     }
 
     /// Whether `text` may make or release a savepoint (ROLLBACK TO one is found by ``mayRollBack(_:)``).
     public static func mayMarkSavepoint(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, lowercased: savepoint) || contains(text, lowercased: release)
+        contains(text, "savepoint") || contains(text, "release")
     }
-
-    /// Whether `text` may call `set_config`, which changes a setting as SET does.
-    public static func maySetConfig(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, lowercased: setConfig)
-    }
-
-    private static let savepoint = Array("savepoint".utf8)
-    private static let release = Array("release".utf8)
-    private static let setConfig = Array("set_config".utf8)
-
-    private static let chain = Array("chain".utf8)
-    private static let dealloc = Array("dealloc".utf8)
-    private static let discard = Array("discard".utf8)
-    private static let rollback = Array("rollback".utf8)
-    private static let abort = Array("abort".utf8)
 
     /// Nothing but whitespace between the start of the text (or the last semicolon) and `index`;
     /// true as well when the text has a comment, which could hide what comes before.
@@ -140,20 +134,29 @@ public struct RelationMentions: Sendable, Equatable {
     let searchable: Bool
 
     public init(names: [String]) {
+        let folded = names.map { $0.utf8.map(TextPrefilter.folded) }
+        // A text that mentions a name mentions every name inside it (`accounts` in
+        // `accounts_v2`): only the inner one is looked for.
         var unique: [[UInt8]] = []
-        for name in names {
-            let bytes = name.utf8.map(TextPrefilter.folded)
-            if !unique.contains(bytes) { unique.append(bytes) }
+        for (i, bytes) in folded.enumerated() where !unique.contains(bytes) {
+            let holdsAnother = folded.indices.contains { j in
+                j != i && folded[j] != bytes && !folded[j].isEmpty && Self.holds(bytes, folded[j])
+            }
+            if !holdsAnother { unique.append(bytes) }
         }
         self.names = unique
         searchable = !names.contains { $0.contains("\"") || $0.isEmpty }
     }
 
-    private static let unicodeEscape = Array("u&".utf8)
+    /// Whether `outer` holds `inner` as a run of bytes.
+    private static func holds(_ outer: [UInt8], _ inner: [UInt8]) -> Bool {
+        guard inner.count <= outer.count else { return false }
+        return (0...(outer.count - inner.count)).contains { outer[$0..<($0 + inner.count)].elementsEqual(inner) }
+    }
 
     public func mayMention(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         guard searchable else { return true }
         if names.contains(where: { TextPrefilter.contains(text, lowercased: $0) }) { return true }
-        return !names.isEmpty && TextPrefilter.contains(text, lowercased: Self.unicodeEscape)
+        return !names.isEmpty && TextPrefilter.contains(text, "u&")
     }
 }

@@ -55,6 +55,14 @@ struct TextPrefilterTests {
         // A name with a double quote is written doubled in SQL: no text can be ruled out then.
         #expect(Self.withBytes("SELECT 1") { RelationMentions(names: ["a\"b"]).mayMention($0) })
         #expect(!Self.withBytes("SELECT 1") { RelationMentions(names: []).mayMention($0) })
+        // A name inside another is looked for alone, and finds both.
+        let nested = RelationMentions(names: ["accounts_v2", "accounts", "users", "users"])
+        for text in ["SELECT * FROM ACCOUNTS_V2", "select * from accounts", "select * from users"] {
+            #expect(Self.withBytes(text) { nested.mayMention($0) }, "\(text)")
+        }
+        for text in ["select * from account", "select * from v2", "select * from user"] {
+            #expect(!Self.withBytes(text) { nested.mayMention($0) }, "\(text)")
+        }
     }
 
     @Test("SET and RESET statements, wherever the parser finds them, may change a setting")
@@ -73,7 +81,7 @@ struct TextPrefilterTests {
         let notSetting = [
             "UPDATE pgbench_tellers SET tbalance = tbalance + 5 WHERE tid = 3",
             "SELECT * FROM t OFFSET 5", "SELECT settings FROM config", "SELECT reset_count FROM t",
-            "ALTER TABLE t ALTER COLUMN c SET DEFAULT 0", "SELECT 1", "SELECT set_config('a.b', 'c', false)",
+            "ALTER TABLE t ALTER COLUMN c SET DEFAULT 0", "SELECT 1", "SELECT settings_config FROM t",
         ]
         for text in notSetting {
             let parsed = SQLAnalyzer.analyze(text).contains { $0.statementType == "VariableSetStmt" }
@@ -97,12 +105,13 @@ struct TextPrefilterTests {
         }
         #expect(!Self.withBytes("COMMIT") { TextPrefilter.mayMarkSavepoint($0) })
         for text in ["SELECT set_config('a.b', 'c', false)", "select PG_CATALOG.SET_CONFIG($1, $2, $3)"] {
-            #expect(Self.withBytes(text) { TextPrefilter.maySetConfig($0) }, "\(text)")
+            #expect(Self.withBytes(text) { TextPrefilter.mayChangeSetting($0) }, "\(text)")
             #expect(SQLAnalyzer.analyze(text).allSatisfy { $0.mayCallSetConfig }, "\(text)")
         }
-        for text in ["SELECT current_setting('a.b')", "SET a.b = 'c'"] {
-            #expect(!Self.withBytes(text) { TextPrefilter.maySetConfig($0) }, "\(text)")
+        for text in ["SELECT current_setting('a.b')", "SELECT setconfig, set_conf FROM t"] {
+            #expect(!Self.withBytes(text) { TextPrefilter.mayChangeSetting($0) }, "\(text)")
             #expect(!SQLAnalyzer.analyze(text).contains { $0.mayCallSetConfig }, "\(text)")
         }
+        #expect(!SQLAnalyzer.analyze("SET a.b = 'c'").contains { $0.mayCallSetConfig })
     }
 }

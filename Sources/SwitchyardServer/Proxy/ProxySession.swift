@@ -394,7 +394,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         return text.withUTF8 { bytes in
             // The likeliest "yes" first: a text that names a migrated relation needs nothing more.
             if (router!.routesReads || router!.mirrorsWrites) && router!.table.mentions.mayMention(bytes) { return true }
-            if TextPrefilter.mayChangeSetting(bytes) || TextPrefilter.maySetConfig(bytes) { return true }
+            if TextPrefilter.mayChangeSetting(bytes) { return true }
             // DISCARD ALL closes prepared statements and resets settings.
             if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings) && TextPrefilter.mayDeallocate(bytes) { return true }
             return router!.watchesForRollback
