@@ -80,6 +80,9 @@ public struct SessionRouter: Sendable {
     /// The savepoints made in the transaction in progress since its first SET, each with the
     /// settings then in force: ROLLBACK TO a savepoint undoes the SETs made after it.
     private var savepoints: [Savepoint] = []
+    /// Statements prepared with SQL PREPARE whose write is not mirrored, by name: each EXECUTE of
+    /// one is a write not mirrored too, answered like the PREPARE was (recorded, or refused).
+    private var unmirroredPrepared: [String: (migration: String, reason: String, fingerprint: String)] = [:]
     /// The `set_config` calls of the last routed statement whose arguments are bound parameters:
     /// a Parse's, for the session to apply when a Bind gives their values.
     public private(set) var lastParameterizedConfigCalls: [ConfigCall] = []
@@ -255,11 +258,24 @@ public struct SessionRouter: Sendable {
     ) -> RouteDecision {
         // By index: a statement's analysis is a large value, not copied per statement.
         if !lastParameterizedConfigCalls.isEmpty { lastParameterizedConfigCalls.removeAll() }
+        var unmirroredExecute: (migration: String, reason: String, fingerprint: String)?
         for i in statements.indices {
             switch statements[i].statementType {
             case "VariableSetStmt"?: record(SettingChange.changes(in: statements[i]))
             case "TransactionStmt"?: if settingsBeforeTransaction != nil { transactionStatement(statements[i]) }
-            case "DiscardStmt"?: if PreparedStatements.deallocation(statements[i]) == .all { record([.resetAll]) }
+            case "DiscardStmt"?:
+                if PreparedStatements.deallocation(statements[i]) == .all {
+                    record([.resetAll])
+                    unmirroredPrepared.removeAll()
+                }
+            case "DeallocateStmt"?:
+                switch PreparedStatements.deallocation(statements[i]) {
+                case .all?: unmirroredPrepared.removeAll()
+                case let .named(name)?: unmirroredPrepared[name] = nil
+                case nil: break
+                }
+            case "ExecuteStmt"?:
+                if let name = Self.preparedName(statements[i]), let write = unmirroredPrepared[name] { unmirroredExecute = write }
             default: break
             }
             if statements[i].mayCallSetConfig {
@@ -270,10 +286,14 @@ public struct SessionRouter: Sendable {
         }
         lastCohorts.removeAll(keepingCapacity: true)
         lastLatencyLabel = nil
+        if let write = unmirroredExecute {
+            return .writeNotMirrored(fingerprint: write.fingerprint, migration: write.migration, reason: write.reason)
+        }
         // Writes to old relations are mirrored into the new ones whatever the cohort: the new
         // relation must hold every row for any reader. (Statements are large values: looked at
         // through their indices, since `contains(where:)` copies each one.)
-        if table.mirrorsWrites, statements.indices.contains(where: { statements[$0].kind == .write }) {
+        // A PREPARE holds a write of its own, which each EXECUTE runs.
+        if table.mirrorsWrites, statements.indices.contains(where: { statements[$0].kind == .write || statements[$0].statementType == "PrepareStmt" }) {
             let schema = sessionSchema(cohortContext(commentTags: commentTags))
             var targets = table.activeMirrors
             for i in targets.indices { targets[i].unqualifiedSchema = schema }
@@ -281,7 +301,11 @@ public struct SessionRouter: Sendable {
             case .untouched: break
             case let .mirrored(text, migrations): return .mirrored(text, migrations: migrations)
             case let .notMirrored(migration, reason):
-                return .writeNotMirrored(fingerprint: statements.first?.fingerprint ?? "", migration: migration, reason: reason)
+                let fingerprint = statements.first?.fingerprint ?? ""
+                for i in statements.indices where statements[i].statementType == "PrepareStmt" {
+                    if let name = Self.preparedName(statements[i]) { unmirroredPrepared[name] = (migration, reason, fingerprint) }
+                }
+                return .writeNotMirrored(fingerprint: fingerprint, migration: migration, reason: reason)
             }
         }
         guard table.routesReads else { return .forward }
@@ -402,6 +426,15 @@ public struct SessionRouter: Sendable {
     /// a Bind gave (see ``lastParameterizedConfigCalls``).
     public mutating func settingsChanged(_ changes: [SettingChange]) {
         record(changes)
+    }
+
+    /// Whether an EXECUTE may run a statement prepared with SQL PREPARE whose write is not mirrored.
+    public var hasUnmirroredPrepared: Bool { !unmirroredPrepared.isEmpty }
+
+    /// The name of `PREPARE name …` or `EXECUTE name …`, folded as PostgreSQL folds it.
+    static func preparedName(_ statement: StatementAnalysis) -> String? {
+        guard let words = try? SQLAnalyzer.words(in: statement.text), words.count >= 2 else { return nil }
+        return ReadRewriter.foldedIdentifier(words[1])
     }
 
     /// Whether the session holds settings a DISCARD ALL would undo: its SETs, or a search_path

@@ -83,6 +83,11 @@ public enum TextPrefilter {
         contains(text, "chain")
     }
 
+    /// Whether `text` may run a statement prepared with SQL PREPARE.
+    public static func mayExecute(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        contains(text, "execute")
+    }
+
     /// Whether `text` may make or release a savepoint (ROLLBACK TO one is found by ``mayRollBack(_:)``).
     public static func mayMarkSavepoint(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         contains(text, "savepoint") || contains(text, "release")

@@ -398,6 +398,10 @@ public enum WriteMirror {
                     return (.notMirrored(migration: target.migration, reason: reason.text), [])
                 }
             }
+            if statement.statementType == "PrepareStmt" {
+                return (.notMirrored(migration: target.migration, reason:
+                    "a write prepared with SQL PREPARE is not mirrored (each EXECUTE would change the old table alone); prepare it through the protocol instead"), [])
+            }
             guard let shape = statement.write else {
                 let what = statement.statementType == "SelectStmt" ? "writes to the table inside a WITH clause are" : "\(statement.statementType ?? "this statement") is"
                 return (.notMirrored(migration: target.migration, reason: "\(what) not mirrored yet"), [])

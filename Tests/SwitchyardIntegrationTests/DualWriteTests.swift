@@ -208,21 +208,38 @@ struct DualWriteTests {
             #expect(try conn.query("update users set id = id + 1000 where id = 15 returning id, name") == [["1015", "old-15"]])
             let routing = try proxy.psql("show routing", database: "switchyard")
             #expect(routing.contains("write not mirrored (users_v2): an UPDATE that assigns the key column id with RETURNING is not mirrored yet"), "\(routing)")
-            // The control thread adds them to the control schema within a second or so.
-            var stored = ""
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                // The control thread may not have created the schema yet on a loaded machine.
-                stored = (try? cluster.psql("select migration, count, reason from \(schema).write_divergences", database: Self.database)) ?? ""
-                if stored == "users_v2|2|an UPDATE that assigns the key column id with RETURNING is not mirrored yet" { break }
-                usleep(100_000)
+            /// What `query` on the control schema answers once it answers `expected`, or after 10 s: the
+            /// control thread adds divergences there within a second or so (and may not have created
+            /// the schema yet on a loaded machine).
+            func stored(_ query: String, _ expected: String) -> String {
+                var answer = ""
+                let deadline = ContinuousClock.now + .seconds(10)
+                while ContinuousClock.now < deadline {
+                    answer = (try? cluster.psql(query, database: Self.database)) ?? ""
+                    if answer == expected { break }
+                    usleep(100_000)
+                }
+                return answer
             }
-            #expect(stored == "users_v2|2|an UPDATE that assigns the key column id with RETURNING is not mirrored yet")
+            let keyChange = "users_v2|2|an UPDATE that assigns the key column id with RETURNING is not mirrored yet"
+            #expect(stored("select migration, count, reason from \(schema).write_divergences", keyChange) == keyChange)
             let shown = try proxy.psql("show divergences", database: "switchyard")
             #expect(shown.contains("users_v2|write|"), "\(shown)")
             #expect(shown.contains("|2|an UPDATE that assigns the key column id with RETURNING is not mirrored yet|"), "\(shown)")
             _ = try cluster.psql("update users set id = 15 where id = 1015", database: Self.database)
             _ = try cluster.psql("update users set id = 12 where id = 1012", database: Self.database)
+
+            // A write prepared with SQL PREPARE: the PREPARE and each EXECUTE are recorded, and the
+            // client's answers are its own. A PREPARE of a read is not.
+            let prepared = "a write prepared with SQL PREPARE is not mirrored (each EXECUTE would change the old table alone); prepare it through the protocol instead"
+            #expect(try conn.command("prepare rename_one(int) as update users set name = 'prepared' where id = $1") == "PREPARE")
+            #expect(try conn.command("prepare read_one(int) as select name from users where id = $1") == "PREPARE")
+            #expect(try conn.command("execute rename_one(20)") == "UPDATE 1")
+            #expect(try conn.command("EXECUTE Rename_One (21)") == "UPDATE 1")
+            #expect(try conn.query("execute read_one(21)") == [["prepared"]])
+            #expect(try conn.command("deallocate rename_one") == "DEALLOCATE")
+            #expect(stored("select count from \(schema).write_divergences where reason = '\(prepared)'", "3") == "3", "the PREPARE and its two EXECUTEs")
+            #expect(try cluster.psql("select count(*) from users_v2 where full_name = 'prepared'", database: Self.database) == "0")
 
             #expect(try proxy.psql("set flag users_v2 to off", database: "switchyard").isEmpty)
             #expect(try conn.command("update users set name = 'unmirrored' where id = 14") == "UPDATE 1")
@@ -370,6 +387,9 @@ struct DualWriteTests {
                           "extended key change")
             try conn.prepare("move", "update users set id = $1::int where id = $2 returning id")
             for _ in 1...2 { expectRefused({ _ = try conn.execute(prepared: "move", parameters: ["1015", "15"]) }, "prepared key change") }
+            // SQL PREPARE of a write, and an EXECUTE of that name.
+            expectRefused({ _ = try conn.command("prepare drop_one(int) as delete from users where id = $1") }, "SQL PREPARE of a write")
+            expectRefused({ _ = try conn.command("execute drop_one(17)") }, "EXECUTE of a refused PREPARE")
             // The session is fine, and ordinary writes are still mirrored.
             #expect(try conn.command("update users set name = 'after' where id = 16") == "UPDATE 1")
             #expect(try cluster.psql("select count(*) from users where id > 1000 or name in ('merged', 'kept?')", database: Self.database) == "0")

@@ -104,6 +104,8 @@ struct TextPrefilterTests {
             #expect(Self.withBytes(text) { TextPrefilter.mayMarkSavepoint($0) }, "\(text)")
         }
         #expect(!Self.withBytes("COMMIT") { TextPrefilter.mayMarkSavepoint($0) })
+        #expect(Self.withBytes("EXECUTE w(1)") { TextPrefilter.mayExecute($0) })
+        #expect(!Self.withBytes("SELECT 1") { TextPrefilter.mayExecute($0) })
         for text in ["SELECT set_config('a.b', 'c', false)", "select PG_CATALOG.SET_CONFIG($1, $2, $3)"] {
             #expect(Self.withBytes(text) { TextPrefilter.mayChangeSetting($0) }, "\(text)")
             #expect(SQLAnalyzer.analyze(text).allSatisfy { $0.mayCallSetConfig }, "\(text)")

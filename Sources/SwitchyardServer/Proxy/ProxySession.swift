@@ -396,7 +396,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             if (router!.routesReads || router!.mirrorsWrites) && router!.table.mentions.mayMention(bytes) { return true }
             if TextPrefilter.mayChangeSetting(bytes) { return true }
             // DISCARD ALL closes prepared statements and resets settings.
-            if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings) && TextPrefilter.mayDeallocate(bytes) { return true }
+            if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings || router!.hasUnmirroredPrepared)
+                && TextPrefilter.mayDeallocate(bytes) { return true }
+            if router!.hasUnmirroredPrepared && TextPrefilter.mayExecute(bytes) { return true }
             return router!.watchesForRollback
                 && (TextPrefilter.mayRollBack(bytes) || TextPrefilter.mayChain(bytes) || TextPrefilter.mayMarkSavepoint(bytes))
         }
