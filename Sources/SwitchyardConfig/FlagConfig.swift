@@ -15,8 +15,18 @@ public enum FlagStage: String, Sendable, CaseIterable, Comparable {
     /// The migration is finished: the old relation is no longer kept in step.
     case complete
 
-    public static func < (lhs: FlagStage, rhs: FlagStage) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    public static func < (lhs: FlagStage, rhs: FlagStage) -> Bool { lhs.rank < rhs.rank }
+
+    /// The stage's place in a rollout (routing compares stages for every statement).
+    private var rank: Int {
+        switch self {
+        case .off: 0
+        case .dualWrite: 1
+        case .shadow: 2
+        case .canary: 3
+        case .live: 4
+        case .complete: 5
+        }
     }
 
     /// Parses a stage name as written in YAML (`off`, `dual_write`, ...), ignoring case and surrounding spaces.

@@ -10,15 +10,31 @@ public enum CohortBucketing {
 
     /// The bucket of `key` under `salt`, in 0..<10,000.
     public static func bucket(salt: String, key: String) -> Int {
-        // FNV-1a over "salt" 0x00 "key", then a 64-bit finalizer so nearby keys spread evenly.
+        bucket(saltState: saltState(salt), key: key)
+    }
+
+    /// The hash state after a salt and its separator: what ``bucket(saltState:key:)`` starts from,
+    /// worked out once per flag rather than once per statement.
+    public static func saltState(_ salt: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ byte: UInt8) {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01B3
+        for b in salt.utf8 { mix(&hash, b) }
+        mix(&hash, 0)
+        return hash
+    }
+
+    @inline(__always) private static func mix(_ hash: inout UInt64, _ byte: UInt8) {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x0000_0100_0000_01B3
+    }
+
+    /// The bucket of `key` under the salt whose ``saltState(_:)`` is `saltState`.
+    public static func bucket(saltState: UInt64, key: String) -> Int {
+        // FNV-1a over "salt" 0x00 "key", then a 64-bit finalizer so nearby keys spread evenly.
+        var hash = saltState
+        var key = key
+        key.withUTF8 { bytes in
+            for b in bytes { mix(&hash, b) }
         }
-        for b in salt.utf8 { mix(b) }
-        mix(0)
-        for b in key.utf8 { mix(b) }
         hash ^= hash >> 33
         hash = hash &* 0xff51_afd7_ed55_8ccd
         hash ^= hash >> 33

@@ -6,7 +6,7 @@ import SwitchyardSQL
 /// Everything derived from one query text.
 public struct QueryInfo: Sendable {
     public var statements: [StatementAnalysis]
-    public var commentTags: [String: String]
+    public var commentTags: CommentTags
     /// For a text analysed through its token shape: the shape and where its tokens are in this text.
     fileprivate var shape: ShapeBinding?
     fileprivate var rewrites: [[ReadRoute]: RewriteOutcome] = [:]
@@ -192,6 +192,8 @@ struct MaskedText {
             while end < n, Self.isDigit(text[end]) { end += 1 }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[copied..<i]))
             bytes.append(0xFF)
+            // One allocation for the usual few runs, not one per doubling.
+            if runs.isEmpty { runs.reserveCapacity(8) }
             runs.append(i..<end)
             i = end
             copied = end
@@ -344,7 +346,7 @@ public final class QueryInfoCache: Sendable {
                 return t
             }
         }) {
-            var tags: [String: String] = [:]
+            var tags = CommentTags()
             if !template.commentRanges.isEmpty {
                 let comments = masked.moved(template.commentRanges, from: template.runs)
                 text.withUTF8 { bytes in
@@ -365,7 +367,7 @@ public final class QueryInfoCache: Sendable {
         var ranges: [Range<Int>] = []
         ranges.reserveCapacity(tokens.count)
         var commentRanges: [Range<Int>] = []
-        var tags: [String: String] = [:]
+        var tags = CommentTags()
         text.withUTF8 { bytes in
             for t in tokens {
                 guard t.byteRange.upperBound <= bytes.count else { continue }

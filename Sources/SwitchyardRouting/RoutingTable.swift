@@ -83,6 +83,8 @@ public struct CohortRule: Sendable, Equatable {
     public let percentBasisPoints: Int
     public let cohortKey: [CohortSource]
     public let salt: String
+    /// ``CohortBucketing/saltState(_:)`` of the salt.
+    let saltState: UInt64
     /// Reads are routed by rewriting statements (not by search_path).
     public let rewrites: Bool
     /// The old relation, as ``ReadRoute`` holds it.
@@ -95,6 +97,7 @@ public struct CohortRule: Sendable, Equatable {
         percentBasisPoints = flag.percentBasisPoints
         cohortKey = flag.cohortKey
         salt = flag.salt
+        saltState = CohortBucketing.saltState(flag.salt)
         rewrites = flag.rewrites
         oldSchema = flag.route.oldSchema
         oldName = flag.route.oldName
@@ -104,14 +107,20 @@ public struct CohortRule: Sendable, Equatable {
     /// where they decide) and the path that serves its reads. Before `canary` everyone reads the
     /// old path; at `live` and `complete` everyone reads the new one.
     public func assignment(context: borrowing CohortContext) -> CohortAssignment {
+        assignment(key: context.cohortKey(cohortKey))
+    }
+
+    /// ``assignment(context:)`` with the statement's cohort key under this rule's order, worked
+    /// out only at canary, where it decides.
+    func assignment(key cohortKeyValue: @autoclosure () -> String?) -> CohortAssignment {
         switch stage {
         case .off, .dualWrite, .shadow:
             return CohortAssignment(flag: name, key: nil, bucket: nil, path: .old)
         case .canary:
-            guard let key = context.cohortKey(cohortKey) else {
+            guard let key = cohortKeyValue() else {
                 return CohortAssignment(flag: name, key: nil, bucket: nil, path: .old)
             }
-            let bucket = CohortBucketing.bucket(salt: salt, key: key)
+            let bucket = CohortBucketing.bucket(saltState: saltState, key: key)
             let inCanary = CohortBucketing.isInCanary(bucket: bucket, percentBasisPoints: percentBasisPoints)
             return CohortAssignment(flag: name, key: key, bucket: bucket, path: inCanary ? .new : .old)
         case .live, .complete:
@@ -137,14 +146,14 @@ public struct CohortAssignment: Sendable, Equatable {
 /// Where a statement's cohort key can come from.
 public struct CohortContext: Sendable, Equatable {
     /// sqlcommenter tags of the statement (`/*cohort='tenant-42'*/`).
-    public var commentTags: [String: String]
+    public var commentTags: CommentTags
     /// Custom settings the session has SET (`switchyard.cohort`), by lower-cased name.
     public var settings: [String: String]
     /// The startup message's parameters (user, database, application_name...).
     public var startupParameters: [String: String]
     public var clientAddress: String
 
-    public init(commentTags: [String: String] = [:], settings: [String: String] = [:], startupParameters: [String: String] = [:], clientAddress: String = "") {
+    public init(commentTags: CommentTags = [:], settings: [String: String] = [:], startupParameters: [String: String] = [:], clientAddress: String = "") {
         self.commentTags = commentTags
         self.settings = settings
         self.startupParameters = startupParameters
@@ -153,11 +162,20 @@ public struct CohortContext: Sendable, Equatable {
 
     /// The first source in `order` that has a non-empty value.
     public func cohortKey(_ order: [CohortSource]) -> String? {
+        Self.cohortKey(order, commentTags: commentTags, setting: { settings[$0] }, startupParameters: startupParameters, clientAddress: clientAddress)
+    }
+
+    /// ``cohortKey(_:)`` from the inputs themselves, a setting looked up by lower-cased name: a
+    /// router answers from its own settings without assembling a context per statement.
+    static func cohortKey(
+        _ order: [CohortSource], commentTags: CommentTags, setting: (String) -> String?,
+        startupParameters: [String: String], clientAddress: String
+    ) -> String? {
         for source in order {
             let value: String?
             switch source {
             case let .comment(key): value = commentTags[key]
-            case let .setting(name): value = settings[name.lowercased()]
+            case let .setting(name): value = setting(name.lowercased())
             case let .startupParameter(name): value = startupParameters[name]
             case .clientAddress:
                 // The host, not the ephemeral port, identifies a client.

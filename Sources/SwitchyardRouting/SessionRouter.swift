@@ -243,7 +243,7 @@ public struct SessionRouter: Sendable {
     }
 
     /// Decides for one query (a simple Query's text or a Parse's), given its analysis and sqlcommenter tags.
-    public mutating func route(sql: String, statements: [StatementAnalysis], commentTags: [String: String], wire: WriteMirror.Wire = .simple) -> RouteDecision {
+    public mutating func route(sql: String, statements: [StatementAnalysis], commentTags: CommentTags, wire: WriteMirror.Wire = .simple) -> RouteDecision {
         let marker = mirrorMarker
         return route(sql: sql, statements: statements, commentTags: commentTags, rewrite: { routes in
             ReadRewriter.rewrite(sql: sql, statements: statements, routes: routes)
@@ -253,31 +253,16 @@ public struct SessionRouter: Sendable {
     }
 
     private mutating func route(
-        sql: String, statements: [StatementAnalysis], commentTags: [String: String],
+        sql: String, statements: [StatementAnalysis], commentTags: CommentTags,
         rewrite: ([ReadRoute]) -> RewriteOutcome, mirror: ([MirrorTarget]) -> WritePlan
     ) -> RouteDecision {
         // By index: a statement's analysis is a large value, not copied per statement.
         if !lastParameterizedConfigCalls.isEmpty { lastParameterizedConfigCalls.removeAll() }
         var unmirroredExecute: (migration: String, reason: String, fingerprint: String)?
         for i in statements.indices {
-            switch statements[i].statementType {
-            case "VariableSetStmt"?: record(SettingChange.changes(in: statements[i]))
-            case "TransactionStmt"?: if settingsBeforeTransaction != nil { transactionStatement(statements[i]) }
-            case "DiscardStmt"?:
-                if PreparedStatements.deallocation(statements[i]) == .all {
-                    record([.resetAll])
-                    unmirroredPrepared.removeAll()
-                }
-            case "DeallocateStmt"?:
-                switch PreparedStatements.deallocation(statements[i]) {
-                case .all?: unmirroredPrepared.removeAll()
-                case let .named(name)?: unmirroredPrepared[name] = nil
-                case nil: break
-                }
-            case "ExecuteStmt"?:
-                if let name = Self.preparedName(statements[i]), let write = unmirroredPrepared[name] { unmirroredExecute = write }
-            default: break
-            }
+            // Reads and writes change no setting (but through set_config, below) and no prepared name.
+            let kind = statements[i].kind
+            if kind == .utility || kind == .transactionControl, let write = sessionStatement(statements[i]) { unmirroredExecute = write }
             if statements[i].mayCallSetConfig {
                 let calls = ConfigCall.calls(in: statements[i])
                 record(calls.filter(\.isConstant).compactMap { $0.change() })
@@ -294,7 +279,7 @@ public struct SessionRouter: Sendable {
         // through their indices, since `contains(where:)` copies each one.)
         // A PREPARE holds a write of its own, which each EXECUTE runs.
         if table.mirrorsWrites, statements.indices.contains(where: { statements[$0].kind == .write || statements[$0].statementType == "PrepareStmt" }) {
-            let schema = sessionSchema(cohortContext(commentTags: commentTags))
+            let schema = sessionSchema()
             var targets = table.activeMirrors
             for i in targets.indices { targets[i].unqualifiedSchema = schema }
             switch mirror(targets) {
@@ -309,14 +294,13 @@ public struct SessionRouter: Sendable {
             }
         }
         guard table.routesReads else { return .forward }
-        let ctx = cohortContext(commentTags: commentTags)
-        let firstSchema = sessionSchema(ctx)
+        let firstSchema = sessionSchema()
         var newPath: [Int] = []
         // One cohort decision per flag and statement, kept for SHOW COHORTS. Flags are large
         // values: what this needs of them is in the table's cohort rules.
         let rules = table.cohortRules
         for i in rules.indices {
-            let assignment = rules[i].assignment(context: ctx)
+            let assignment = rules[i].assignment(key: cohortKey(rules[i].cohortKey, commentTags: commentTags))
             if rules[i].stage == .canary { lastCohorts.append(assignment) }
             if rules[i].rewrites && assignment.path == .new { newPath.append(i) }
         }
@@ -362,7 +346,7 @@ public struct SessionRouter: Sendable {
     /// cohort key, and the session's search_path setting to replay with it.
     /// `mutating` though it changes nothing: a session keeps its router in a class's property, and a
     /// non-mutating call there runs on a copy of the whole router, made for every read.
-    public mutating func shadowTarget(statements: [StatementAnalysis], commentTags: [String: String])
+    public mutating func shadowTarget(statements: [StatementAnalysis], commentTags: CommentTags)
         -> (flag: String, route: ReadRoute, cohortKey: String?, searchPath: String?)? {
         guard statements.count == 1, let read = statements.first, read.kind == .read, !read.lockingRead else { return nil }
         let ctx = cohortContext(commentTags: commentTags)
@@ -379,17 +363,24 @@ public struct SessionRouter: Sendable {
     }
 
     /// The session's cohort inputs with this statement's tags and the transaction's SET LOCAL values.
-    private func cohortContext(commentTags: [String: String]) -> CohortContext {
+    private func cohortContext(commentTags: CommentTags) -> CohortContext {
         var ctx = context
         ctx.commentTags = commentTags
         for (k, v) in localSettings { ctx.settings[k] = v }
         return ctx
     }
 
+    /// The statement's cohort key under `order`: its comment tags, the transaction's SET LOCAL
+    /// values, the session's settings, its startup parameters, its address.
+    private func cohortKey(_ order: [CohortSource], commentTags: CommentTags) -> String? {
+        CohortContext.cohortKey(order, commentTags: commentTags, setting: { localSettings[$0] ?? context.settings[$0] },
+                                startupParameters: context.startupParameters, clientAddress: context.clientAddress)
+    }
+
     /// ``firstSchema(_:)`` for this session, from the memo while the generation stands.
-    private mutating func sessionSchema(_ ctx: CohortContext) -> String? {
+    private mutating func sessionSchema() -> String? {
         if let memo = schemaMemo, memo.generation == generation { return memo.schema }
-        let schema = Self.firstSchema(ctx)
+        let schema = Self.firstSchema(cohortContext(commentTags: [:]))
         schemaMemo = (generation, schema)
         return schema
     }
@@ -426,6 +417,33 @@ public struct SessionRouter: Sendable {
     /// a Bind gave (see ``lastParameterizedConfigCalls``).
     public mutating func settingsChanged(_ changes: [SettingChange]) {
         record(changes)
+    }
+
+    /// What a utility or transaction statement does to the session's settings and SQL-prepared
+    /// names; for an EXECUTE of a write not mirrored, that write.
+    private mutating func sessionStatement(_ statement: StatementAnalysis) -> (migration: String, reason: String, fingerprint: String)? {
+        switch statement.statementType {
+        case "VariableSetStmt"?:
+            record(SettingChange.changes(in: statement))
+        case "TransactionStmt"?:
+            if settingsBeforeTransaction != nil { transactionStatement(statement) }
+        case "DiscardStmt"?:
+            if PreparedStatements.deallocation(statement) == .all {
+                record([.resetAll])
+                unmirroredPrepared.removeAll()
+            }
+        case "DeallocateStmt"?:
+            switch PreparedStatements.deallocation(statement) {
+            case .all?: unmirroredPrepared.removeAll()
+            case let .named(name)?: unmirroredPrepared[name] = nil
+            case nil: break
+            }
+        case "ExecuteStmt"?:
+            if let name = Self.preparedName(statement) { return unmirroredPrepared[name] }
+        default:
+            break
+        }
+        return nil
     }
 
     /// Whether an EXECUTE may run a statement prepared with SQL PREPARE whose write is not mirrored.

@@ -20,13 +20,13 @@ public func comments(in sql: String) -> [String] {
 ///
 /// Keys and values are URL-decoded and `\'` in values is unescaped. Comments that do not follow
 /// the format (ordinary remarks) are ignored entirely; when a key repeats, the later one wins.
-public func sqlcommenterTags(_ sql: String) -> [String: String] {
+public func sqlcommenterTags(_ sql: String) -> CommentTags {
     sqlcommenterTags(comments: comments(in: sql))
 }
 
 /// The sqlcommenter tags of comments already found by the scanner (each as written).
-public func sqlcommenterTags(comments: [String]) -> [String: String] {
-    var tags: [String: String] = [:]
+public func sqlcommenterTags(comments: [String]) -> CommentTags {
+    var tags = CommentTags()
     for comment in comments {
         var comment = comment
         comment.withUTF8 { addSQLCommenterTags(comment: $0, to: &tags) }
@@ -37,7 +37,7 @@ public func sqlcommenterTags(comments: [String]) -> [String: String] {
 /// Adds the sqlcommenter tags of one comment, given as the bytes the scanner found
 /// (`/* … */` included; other comments add nothing). Runs for every routed statement,
 /// so it reads the bytes in place.
-public func addSQLCommenterTags(comment: UnsafeBufferPointer<UInt8>, to tags: inout [String: String]) {
+public func addSQLCommenterTags(comment: UnsafeBufferPointer<UInt8>, to tags: inout CommentTags) {
     let slash = UInt8(ascii: "/"), star = UInt8(ascii: "*")
     let n = comment.count
     guard n >= 4, comment[0] == slash, comment[1] == star, comment[n - 2] == star, comment[n - 1] == slash else { return }
@@ -47,6 +47,45 @@ public func addSQLCommenterTags(comment: UnsafeBufferPointer<UInt8>, to tags: in
     _ = SQLCommenter.scan(body) { key, value, escaped in
         tags[SQLCommenter.decoded(key)] = SQLCommenter.value(value, escaped: escaped)
     }
+}
+
+/// A statement's sqlcommenter tags: keys and their values, a later pair replacing an earlier one
+/// with the same key. A statement carries one or two, and every routed statement has its own: they
+/// are kept in order in a small list, which costs less to fill and to read than a hashed table.
+public struct CommentTags: Sendable, Equatable, ExpressibleByDictionaryLiteral {
+    private var pairs: [(key: String, value: String)] = []
+
+    public init() {}
+
+    public init(dictionaryLiteral elements: (String, String)...) {
+        for (key, value) in elements { self[key] = value }
+    }
+
+    /// The value of `key`; setting nil removes it.
+    public subscript(key: String) -> String? {
+        get {
+            for pair in pairs where pair.key == key { return pair.value }
+            return nil
+        }
+        set {
+            if let i = pairs.firstIndex(where: { $0.key == key }) {
+                if let newValue { pairs[i].value = newValue } else { pairs.remove(at: i) }
+            } else if let newValue {
+                pairs.append((key, newValue))
+            }
+        }
+    }
+
+    public var isEmpty: Bool { pairs.isEmpty }
+    public var count: Int { pairs.count }
+
+    /// The tags as a dictionary.
+    public var dictionary: [String: String] {
+        Dictionary(pairs.map { ($0.key, $0.value) }, uniquingKeysWith: { _, later in later })
+    }
+
+    /// Equal when they hold the same keys with the same values, in any order.
+    public static func == (a: CommentTags, b: CommentTags) -> Bool { a.dictionary == b.dictionary }
 }
 
 /// The sqlcommenter serialisation format: `key='value',key2='value2'`.
