@@ -31,6 +31,16 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
         public var isKey: Bool
     }
 
+    /// Targets key the write-plan caches, looked up for every mirrored write: the hash takes the
+    /// few fields that tell targets apart in practice (equality still compares every field), not
+    /// every column's expression.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(migration)
+        hasher.combine(oldName)
+        hasher.combine(unqualifiedSchema)
+        hasher.combine(rowWidth)
+    }
+
     public init(migration m: MigrationConfig) {
         migration = m.name
         oldSchema = m.old.schema

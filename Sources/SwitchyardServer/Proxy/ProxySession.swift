@@ -391,17 +391,20 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// Whether the router may have something to do with query text `sql` (see ``TextPrefilter``).
     private func mayConcernRouting(_ sql: String) -> Bool {
         var text = sql
-        return text.withUTF8 { bytes in
-            // The likeliest "yes" first: a text that names a migrated relation needs nothing more.
-            if (router!.routesReads || router!.mirrorsWrites) && router!.table.mentions.mayMention(bytes) { return true }
-            if TextPrefilter.mayChangeSetting(bytes) { return true }
-            // DISCARD ALL closes prepared statements and resets settings.
-            if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings || router!.hasUnmirroredPrepared)
-                && TextPrefilter.mayDeallocate(bytes) { return true }
-            if router!.hasUnmirroredPrepared && TextPrefilter.mayExecute(bytes) { return true }
-            return router!.watchesForRollback
-                && (TextPrefilter.mayRollBack(bytes) || TextPrefilter.mayChain(bytes) || TextPrefilter.mayMarkSavepoint(bytes))
-        }
+        return text.withUTF8 { mayConcernRouting($0) }
+    }
+
+    /// ``mayConcernRouting(_:)-String`` on the text's bytes.
+    private func mayConcernRouting(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        // The likeliest "yes" first: a text that names a migrated relation needs nothing more.
+        if (router!.routesReads || router!.mirrorsWrites) && router!.table.mentions.mayMention(bytes) { return true }
+        if TextPrefilter.mayChangeSetting(bytes) { return true }
+        // DISCARD ALL closes prepared statements and resets settings.
+        if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings || router!.hasUnmirroredPrepared)
+            && TextPrefilter.mayDeallocate(bytes) { return true }
+        if router!.hasUnmirroredPrepared && TextPrefilter.mayExecute(bytes) { return true }
+        return router!.watchesForRollback
+            && (TextPrefilter.mayRollBack(bytes) || TextPrefilter.mayChain(bytes) || TextPrefilter.mayMarkSavepoint(bytes))
     }
 
     /// A whole Query, Parse, Bind or Close: the router decides whether it goes out as it came,
@@ -451,6 +454,14 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 if let verb = renamedPortals[portal] { fixer?.renameExpected(extended: true, ordinal: executesSinceSync - 1, verb: verb) }
             }
             return prefixed(nil)
+        case FrontendMessageID.query.rawValue:
+            // A Query that concerns no flag goes on as it came, its text never decoded.
+            if !router!.hasSearchPathFlags, let end = body.firstIndex(of: 0),
+               !body.withUnsafeBufferPointer({ mayConcernRouting(UnsafeBufferPointer(rebasing: $0[..<end])) }) {
+                if heldStartedIdle { transactionCohortsRecorded = false }
+                querySlot = nil
+                return prefixed(nil)
+            }
         default:
             break
         }
