@@ -187,7 +187,7 @@ final class ControlSync: Sendable {
                 let (connection, store) = try Self.open(config)
                 try connection.executeScript("LISTEN \(RelationName.quotedIdentifier(store.channel))")
                 try refreshCatalog(config, connection)
-                hub.applyStored(try store.load(connection))
+                try hub.applyStored { () throws(ControlError) in try store.load(connection) }
                 hub.applySharedDivergences(try store.divergences(connection))
                 if !healthy.exchange(true, ordering: .acquiringAndReleasing) {
                     logger.info("control schema connected", metadata: ["schema": "\(store.schema)"])
@@ -208,7 +208,7 @@ final class ControlSync: Sendable {
                     if !notified.isEmpty || ContinuousClock.now - lastRefresh > Self.refreshInterval {
                         // Tables may have been created or altered since: read the catalog again too.
                         try refreshCatalog(config, connection)
-                        hub.applyStored(try store.load(connection))
+                        try hub.applyStored { () throws(ControlError) in try store.load(connection) }
                         lastRefresh = ContinuousClock.now
                     }
                 }

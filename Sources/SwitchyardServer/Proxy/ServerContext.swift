@@ -84,7 +84,7 @@ public final class ServerContext: Sendable {
         if control.withLock({ $0 }) != nil {
             let (connection, store) = try ControlSync.open(config)
             let flag = try store.setFlag(connection, name: name, stage: stage, percentBasisPoints: percentBasisPoints, by: by, why: why)
-            routing.applyStored(try store.load(connection))
+            try routing.applyStored { () throws(ControlError) in try store.load(connection) }
             logger.notice("flag changed", metadata: ["flag": "\(name)", "to": "\(describe(flag.stage, flag.percentBasisPoints))", "by": "\(by)"])
             return "flag \(name) is now \(describe(flag.stage, flag.percentBasisPoints)) for every instance"
         }

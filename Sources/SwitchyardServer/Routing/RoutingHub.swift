@@ -141,6 +141,9 @@ public final class RoutingHub: Sendable {
     private let sharedDivergences = Mutex<[WriteDivergence]>([])
     /// The last state read from the control schema, by flag name; it wins over the config.
     private let stored = Mutex<[String: StoredFlag]>([:])
+    /// Reads of the stored state begun, and the latest applied (written only under `stored`'s lock).
+    private let loadsBegun = Atomic<UInt64>(0)
+    private let lastAppliedLoad = Atomic<UInt64>(0)
     private let configuration = Mutex<(flags: [FlagConfig], migrations: [String: MigrationConfig])>(([], [:]))
     /// What the catalog says per migration (old column types, read form), read by the control thread.
     private let catalogs = Mutex<[String: RouteCatalog]>([:])
@@ -239,11 +242,21 @@ public final class RoutingHub: Sendable {
     }
 
     /// Applies the flag state read from the control schema.
-    func applyStored(_ flags: [StoredFlag]) {
-        stored.withLock { s in
+    /// Reads the stored flag state with `load` and lays it over the configured flags, unless a
+    /// read that began later has been applied in the meantime. The control thread and the admin
+    /// console read on connections of their own: a read the control thread began before a SET
+    /// FLAG was written, and finished after the console applied its own read, would otherwise put
+    /// the flag back where it was until the next read.
+    func applyStored<E: Error>(_ load: () throws(E) -> [StoredFlag]) throws(E) {
+        let ticket = loadsBegun.add(1, ordering: .relaxed).newValue
+        let flags = try load()
+        let current = stored.withLock { s -> Bool in
+            guard ticket > lastAppliedLoad.load(ordering: .relaxed) else { return false }
+            lastAppliedLoad.store(ticket, ordering: .relaxed)
             s = Dictionary(flags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            return true
         }
-        rebuild()
+        if current { rebuild() }
     }
 
     /// Per flag, why it is where it is (the latest flip's author and reason), from the control schema.
