@@ -82,7 +82,7 @@ public struct SessionRouter: Sendable {
     private var savepoints: [Savepoint] = []
     /// Statements prepared with SQL PREPARE whose write is not mirrored, by name: each EXECUTE of
     /// one is a write not mirrored too, answered like the PREPARE was (recorded, or refused).
-    private var unmirroredPrepared: [String: (migration: String, reason: String, fingerprint: String)] = [:]
+    private var unmirroredPrepared: [String: UnmirroredWrite] = [:]
     /// The `set_config` calls of the last routed statement whose arguments are bound parameters:
     /// a Parse's, for the session to apply when a Bind gives their values.
     public private(set) var lastParameterizedConfigCalls: [ConfigCall] = []
@@ -91,6 +91,13 @@ public struct SessionRouter: Sendable {
     /// The first schema of the session's search_path, worked out once per ``generation``: only a
     /// setting changes it, and every setting change moves the generation.
     private var schemaMemo: (generation: UInt64, schema: String?)?
+
+    /// A write not mirrored: its migration, why, and its statement's fingerprint.
+    private struct UnmirroredWrite: Sendable {
+        var migration: String
+        var reason: String
+        var fingerprint: String
+    }
 
     private struct Savepoint: Sendable {
         var name: String
@@ -258,7 +265,7 @@ public struct SessionRouter: Sendable {
     ) -> RouteDecision {
         // By index: a statement's analysis is a large value, not copied per statement.
         if !lastParameterizedConfigCalls.isEmpty { lastParameterizedConfigCalls.removeAll() }
-        var unmirroredExecute: (migration: String, reason: String, fingerprint: String)?
+        var unmirroredExecute: UnmirroredWrite?
         for i in statements.indices {
             // Reads and writes change no setting (but through set_config, below) and no prepared name.
             let kind = statements[i].kind
@@ -288,7 +295,9 @@ public struct SessionRouter: Sendable {
             case let .notMirrored(migration, reason):
                 let fingerprint = statements.first?.fingerprint ?? ""
                 for i in statements.indices where statements[i].statementType == "PrepareStmt" {
-                    if let name = Self.preparedName(statements[i]) { unmirroredPrepared[name] = (migration, reason, fingerprint) }
+                    if let name = Self.preparedName(statements[i]) {
+                        unmirroredPrepared[name] = UnmirroredWrite(migration: migration, reason: reason, fingerprint: fingerprint)
+                    }
                 }
                 return .writeNotMirrored(fingerprint: fingerprint, migration: migration, reason: reason)
             }
@@ -421,7 +430,7 @@ public struct SessionRouter: Sendable {
 
     /// What a utility or transaction statement does to the session's settings and SQL-prepared
     /// names; for an EXECUTE of a write not mirrored, that write.
-    private mutating func sessionStatement(_ statement: StatementAnalysis) -> (migration: String, reason: String, fingerprint: String)? {
+    private mutating func sessionStatement(_ statement: StatementAnalysis) -> UnmirroredWrite? {
         switch statement.statementType {
         case "VariableSetStmt"?:
             record(SettingChange.changes(in: statement))
