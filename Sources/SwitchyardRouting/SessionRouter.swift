@@ -80,24 +80,19 @@ public struct SessionRouter: Sendable {
     /// The savepoints made in the transaction in progress since its first SET, each with the
     /// settings then in force: ROLLBACK TO a savepoint undoes the SETs made after it.
     private var savepoints: [Savepoint] = []
-    /// Statements prepared with SQL PREPARE whose write is not mirrored, by name: each EXECUTE of
-    /// one is a write not mirrored too, answered like the PREPARE was (recorded, or refused).
-    private var unmirroredPrepared: [String: UnmirroredWrite] = [:]
-    /// The `set_config` calls of the last routed statement whose arguments are bound parameters:
-    /// a Parse's, for the session to apply when a Bind gives their values.
-    public private(set) var lastParameterizedConfigCalls: [ConfigCall] = []
+    /// Statements prepared with SQL PREPARE that write some relation, by name, as analysed: each
+    /// EXECUTE runs the write, checked against the mirrors in force then (a write prepared before
+    /// its table's mirroring began is not mirrored after, and is answered as such).
+    private var sqlPrepared: [String: StatementAnalysis] = [:]
+    static let sqlPreparedLimit = 1000
+    /// The `set_config` calls of the last routed Parse: the session applies them at each Bind of
+    /// the statement, with the Bind's values (a Parse runs nothing).
+    public private(set) var lastPreparedConfigCalls: [ConfigCall] = []
     /// The routes of the last read sent to a new path (see ``route``).
     private var lastRoutes: RoutesInUse?
     /// The first schema of the session's search_path, worked out once per ``generation``: only a
     /// setting changes it, and every setting change moves the generation.
     private var schemaMemo: (generation: UInt64, schema: String?)?
-
-    /// A write not mirrored: its migration, why, and its statement's fingerprint.
-    private struct UnmirroredWrite: Sendable {
-        var migration: String
-        var reason: String
-        var fingerprint: String
-    }
 
     private struct Savepoint: Sendable {
         var name: String
@@ -242,7 +237,7 @@ public struct SessionRouter: Sendable {
     /// goes out in (a Query's or a Parse's), which a mirrored write's marker names.
     public mutating func route(sql: String, info: QueryInfo, cache: QueryInfoCache, wire: WriteMirror.Wire = .simple) -> RouteDecision {
         let marker = mirrorMarker
-        return route(sql: sql, statements: info.statements, commentTags: info.commentTags, rewrite: { routes in
+        return route(sql: sql, statements: info.statements, commentTags: info.commentTags, wire: wire, rewrite: { routes in
             cache.rewrite(sql, info: info, routes: routes)
         }, mirror: { targets in
             cache.mirror(sql, info: info, targets: targets, wire: wire, marker: marker)
@@ -252,7 +247,7 @@ public struct SessionRouter: Sendable {
     /// Decides for one query (a simple Query's text or a Parse's), given its analysis and sqlcommenter tags.
     public mutating func route(sql: String, statements: [StatementAnalysis], commentTags: CommentTags, wire: WriteMirror.Wire = .simple) -> RouteDecision {
         let marker = mirrorMarker
-        return route(sql: sql, statements: statements, commentTags: commentTags, rewrite: { routes in
+        return route(sql: sql, statements: statements, commentTags: commentTags, wire: wire, rewrite: { routes in
             ReadRewriter.rewrite(sql: sql, statements: statements, routes: routes)
         }, mirror: { targets in
             WriteMirror.plan(sql: sql, statements: statements, targets: targets, wire: wire, marker: marker).plan
@@ -260,26 +255,39 @@ public struct SessionRouter: Sendable {
     }
 
     private mutating func route(
-        sql: String, statements: [StatementAnalysis], commentTags: CommentTags,
+        sql: String, statements: [StatementAnalysis], commentTags: CommentTags, wire: WriteMirror.Wire,
         rewrite: ([ReadRoute]) -> RewriteOutcome, mirror: ([MirrorTarget]) -> WritePlan
     ) -> RouteDecision {
         // By index: a statement's analysis is a large value, not copied per statement.
-        if !lastParameterizedConfigCalls.isEmpty { lastParameterizedConfigCalls.removeAll() }
-        var unmirroredExecute: UnmirroredWrite?
+        if !lastPreparedConfigCalls.isEmpty { lastPreparedConfigCalls.removeAll() }
+        var executed: StatementAnalysis?
         for i in statements.indices {
             // Reads and writes change no setting (but through set_config, below) and no prepared name.
             let kind = statements[i].kind
-            if kind == .utility || kind == .transactionControl, let write = sessionStatement(statements[i]) { unmirroredExecute = write }
-            if statements[i].mayCallSetConfig {
+            if kind == .utility || kind == .transactionControl, let prepared = sessionStatement(statements[i]) { executed = prepared }
+            // set_config runs where a read or a write runs (not in EXPLAIN without ANALYZE, nor in
+            // a cursor's query until it is fetched); in a Parse, at each Bind.
+            if statements[i].mayCallSetConfig, kind == .read || kind == .write,
+               statements[i].statementType != "ExplainStmt", statements[i].statementType != "DeclareCursorStmt" {
                 let calls = ConfigCall.calls(in: statements[i])
-                record(calls.filter(\.isConstant).compactMap { $0.change() })
-                lastParameterizedConfigCalls += calls.filter { !$0.isConstant }
+                if wire == .simple {
+                    record(calls.filter(\.isConstant).compactMap { $0.change() })
+                } else {
+                    lastPreparedConfigCalls += calls
+                }
             }
         }
         lastCohorts.removeAll(keepingCapacity: true)
         lastLatencyLabel = nil
-        if let write = unmirroredExecute {
-            return .writeNotMirrored(fingerprint: write.fingerprint, migration: write.migration, reason: write.reason)
+        // An EXECUTE runs the write its PREPARE holds, against the mirrors in force now.
+        if let executed, table.mirrorsWrites {
+            var targets = table.activeMirrors
+            let schema = sessionSchema()
+            for i in targets.indices { targets[i].unqualifiedSchema = schema }
+            if case let .notMirrored(migration, reason) = WriteMirror.plan(sql: executed.text, statements: [executed], targets: targets,
+                                                                           wire: wire, marker: mirrorMarker).plan {
+                return .writeNotMirrored(fingerprint: executed.fingerprint, migration: migration, reason: reason)
+            }
         }
         // Writes to old relations are mirrored into the new ones whatever the cohort: the new
         // relation must hold every row for any reader. (Statements are large values: looked at
@@ -293,13 +301,7 @@ public struct SessionRouter: Sendable {
             case .untouched: break
             case let .mirrored(text, migrations): return .mirrored(text, migrations: migrations)
             case let .notMirrored(migration, reason):
-                let fingerprint = statements.first?.fingerprint ?? ""
-                for i in statements.indices where statements[i].statementType == "PrepareStmt" {
-                    if let name = Self.preparedName(statements[i]) {
-                        unmirroredPrepared[name] = UnmirroredWrite(migration: migration, reason: reason, fingerprint: fingerprint)
-                    }
-                }
-                return .writeNotMirrored(fingerprint: fingerprint, migration: migration, reason: reason)
+                return .writeNotMirrored(fingerprint: statements.first?.fingerprint ?? "", migration: migration, reason: reason)
             }
         }
         guard table.routesReads else { return .forward }
@@ -423,15 +425,22 @@ public struct SessionRouter: Sendable {
     }
 
     /// Settings changed by a statement the session has seen run: a `set_config` whose arguments
-    /// a Bind gave (see ``lastParameterizedConfigCalls``).
+    /// a Bind gave (see ``lastPreparedConfigCalls``).
     public mutating func settingsChanged(_ changes: [SettingChange]) {
         record(changes)
     }
 
     /// What a utility or transaction statement does to the session's settings and SQL-prepared
-    /// names; for an EXECUTE of a write not mirrored, that write.
-    private mutating func sessionStatement(_ statement: StatementAnalysis) -> UnmirroredWrite? {
+    /// names; for an EXECUTE of a statement prepared with SQL PREPARE that writes, its PREPARE.
+    private mutating func sessionStatement(_ statement: StatementAnalysis) -> StatementAnalysis? {
         switch statement.statementType {
+        case "PrepareStmt"?:
+            guard let name = Self.preparedName(statement) else { break }
+            if statement.relations.contains(where: { $0.access != .read }), sqlPrepared[name] != nil || sqlPrepared.count < Self.sqlPreparedLimit {
+                sqlPrepared[name] = statement
+            } else {
+                sqlPrepared[name] = nil
+            }
         case "VariableSetStmt"?:
             record(SettingChange.changes(in: statement))
         case "TransactionStmt"?:
@@ -439,24 +448,35 @@ public struct SessionRouter: Sendable {
         case "DiscardStmt"?:
             if PreparedStatements.deallocation(statement) == .all {
                 record([.resetAll])
-                unmirroredPrepared.removeAll()
+                sqlPrepared.removeAll()
             }
         case "DeallocateStmt"?:
             switch PreparedStatements.deallocation(statement) {
-            case .all?: unmirroredPrepared.removeAll()
-            case let .named(name)?: unmirroredPrepared[name] = nil
+            case .all?: sqlPrepared.removeAll()
+            case let .named(name)?: sqlPrepared[name] = nil
             case nil: break
             }
         case "ExecuteStmt"?:
-            if let name = Self.preparedName(statement) { return unmirroredPrepared[name] }
+            if let name = Self.preparedName(statement) { return sqlPrepared[name] }
+        case "ExplainStmt"?:
+            // EXPLAIN ANALYZE EXECUTE name (only an analysing EXPLAIN is not a read) runs it too.
+            if let words = try? SQLAnalyzer.words(in: statement.text), let at = words.firstIndex(where: { $0.uppercased() == "EXECUTE" }),
+               at + 1 < words.count, let name = ReadRewriter.foldedIdentifier(words[at + 1]) {
+                return sqlPrepared[name]
+            }
         default:
             break
         }
         return nil
     }
 
-    /// Whether an EXECUTE may run a statement prepared with SQL PREPARE whose write is not mirrored.
-    public var hasUnmirroredPrepared: Bool { !unmirroredPrepared.isEmpty }
+    /// Whether an EXECUTE may run a write prepared with SQL PREPARE.
+    public var hasSQLPreparedWrites: Bool { !sqlPrepared.isEmpty }
+
+    /// A protocol Close of statement `name`, which also deallocates a SQL-prepared one of that name.
+    public mutating func statementClosed(_ name: String) {
+        sqlPrepared[name] = nil
+    }
 
     /// The name of `PREPARE name …` or `EXECUTE name …`, folded as PostgreSQL folds it.
     static func preparedName(_ statement: StatementAnalysis) -> String? {

@@ -83,6 +83,11 @@ public enum TextPrefilter {
         contains(text, "chain")
     }
 
+    /// Whether `text` may prepare a statement with SQL PREPARE.
+    public static func mayPrepare(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        contains(text, "prepare")
+    }
+
     /// Whether `text` may run a statement prepared with SQL PREPARE.
     public static func mayExecute(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         contains(text, "execute")

@@ -4,7 +4,9 @@ import Foundation
 /// A change to a run-time setting made by `SET`, `SET LOCAL`, `RESET` or `RESET ALL`.
 /// The router reads custom settings such as `switchyard.cohort` from these.
 public enum SettingChange: Sendable, Equatable {
-    /// `SET name = value` / `SET name TO value`; `isLocal` for `SET LOCAL`, which lasts until the transaction ends.
+    /// `SET name = value` / `SET name TO value`; `isLocal` for `SET LOCAL`, which lasts until the
+    /// transaction ends. An empty value stands for the setting's default (`SET LOCAL name TO
+    /// DEFAULT`): a cohort key source with an empty value counts as absent.
     case set(name: String, value: String, isLocal: Bool)
     /// `RESET name` or `SET name TO DEFAULT`.
     case reset(name: String)
@@ -29,6 +31,9 @@ public enum SettingChange: Sendable, Equatable {
                 let values = args.compactMap(constantText)
                 guard values.count == args.count else { continue }
                 out.append(.set(name: name, value: values.joined(separator: ", "), isLocal: isLocal))
+            case "VAR_SET_DEFAULT" where isLocal:
+                // SET LOCAL name TO DEFAULT: the default until the transaction ends.
+                out.append(.set(name: name, value: "", isLocal: true))
             case "VAR_SET_DEFAULT", "VAR_RESET":
                 out.append(.reset(name: name))
             case "VAR_RESET_ALL":
@@ -137,7 +142,8 @@ public struct ConfigCall: Sendable, Equatable {
     /// The change the call makes with `parameters` (text values by number, nil for NULL); nil
     /// when an argument is a parameter not given, the name is NULL or empty, or `is_local`
     /// is not a boolean PostgreSQL accepts (the call then fails, and changes nothing).
-    /// As in PostgreSQL, a NULL value resets the setting and a NULL `is_local` means false.
+    /// As in PostgreSQL, a NULL value resets the setting (for the transaction only when local) and
+    /// a NULL `is_local` means false.
     public func change(parameters: [Int: String?] = [:]) -> SettingChange? {
         func resolve(_ a: Argument) -> String?? {
             switch a {
@@ -153,14 +159,14 @@ public struct ConfigCall: Sendable, Equatable {
             guard let parsed = Self.boolean(local) else { return nil }
             isLocal = parsed
         }
-        guard let value else { return .reset(name: name.lowercased()) }
+        guard let value else { return isLocal ? .set(name: name.lowercased(), value: "", isLocal: true) : .reset(name: name.lowercased()) }
         return .set(name: name.lowercased(), value: value, isLocal: isLocal)
     }
 
     /// PostgreSQL's boolean input: a prefix of true, false, yes, no (at least one letter, "o" needs two),
     /// on, off, 1, 0; case-insensitive, surrounding whitespace ignored.
     static func boolean(_ text: String) -> Bool? {
-        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let t = text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         guard !t.isEmpty else { return nil }
         if t == "1" { return true }
         if t == "0" { return false }

@@ -244,6 +244,15 @@ struct DualWriteTests {
             #expect(try proxy.psql("set flag users_v2 to off", database: "switchyard").isEmpty)
             #expect(try conn.command("update users set name = 'unmirrored' where id = 14") == "UPDATE 1")
             #expect(try cluster.psql("select full_name from users_v2 where id = 14", database: Self.database) == "old-14")
+
+            // A write prepared before mirroring began is not mirrored after: each EXECUTE of it
+            // is recorded once the flag mirrors, EXPLAIN ANALYZE EXECUTE too.
+            #expect(try conn.command("prepare late(int) as update users set name = 'late' where id = $1") == "PREPARE")
+            #expect(try proxy.psql("set flag users_v2 to dual_write", database: "switchyard").isEmpty)
+            #expect(try conn.command("execute late(22)") == "UPDATE 1")
+            _ = try conn.query("explain (analyze, costs off, timing off, summary off) execute late(23)")
+            #expect(stored("select count from \(schema).write_divergences where reason = '\(prepared)'", "5") == "5",
+                    "the two EXECUTEs of a statement prepared before mirroring began")
         }
     }
 

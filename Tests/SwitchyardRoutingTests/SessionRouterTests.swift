@@ -17,8 +17,8 @@ struct SessionRouterTests {
     static let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
     static let outside = (0..<1000).map { "tenant-\($0)" }.first { !CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
 
-    static func decide(_ router: inout SessionRouter, _ sql: String) -> RouteDecision {
-        router.route(sql: sql, statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql))
+    static func decide(_ router: inout SessionRouter, _ sql: String, wire: WriteMirror.Wire = .simple) -> RouteDecision {
+        router.route(sql: sql, statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql), wire: wire)
     }
 
     static func isNew(_ d: RouteDecision) -> Bool {
@@ -175,15 +175,34 @@ struct SessionRouterTests {
         #expect(!Self.isNew(Self.decide(&router, "select * from users")))
         router.transactionEnded()
         #expect(Self.isNew(Self.decide(&router, "select * from users")))
-        // Parameters: nothing changes until the Bind's values are applied.
-        _ = Self.decide(&router, "select set_config('switchyard.cohort', $1, false)")
-        #expect(router.lastParameterizedConfigCalls == [ConfigCall(name: .constant("switchyard.cohort"), value: .parameter(1), isLocal: .constant("false"))])
+        // A Parse runs nothing: its calls, constant or bound, are the session's to apply at each Bind.
+        _ = Self.decide(&router, "select set_config('switchyard.cohort', $1, false)", wire: .extended)
+        #expect(router.lastPreparedConfigCalls == [ConfigCall(name: .constant("switchyard.cohort"), value: .parameter(1), isLocal: .constant("false"))])
         #expect(Self.isNew(Self.decide(&router, "select * from users")))
-        #expect(router.lastParameterizedConfigCalls.isEmpty)
+        #expect(router.lastPreparedConfigCalls.isEmpty)
+        _ = Self.decide(&router, "select set_config('switchyard.cohort', '\(outside)', false)", wire: .extended)
+        #expect(router.lastPreparedConfigCalls.count == 1)
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
         router.settingsChanged([.set(name: "switchyard.cohort", value: outside, isLocal: false)])
         #expect(!Self.isNew(Self.decide(&router, "select * from users")))
         // Undone with its transaction like a SET.
         router.transactionEnded(failed: true)
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        // Calls that do not run now change nothing: EXPLAIN without ANALYZE, a cursor's query, a PREPARE.
+        for text in ["explain select set_config('switchyard.cohort', '\(outside)', false)",
+                     "declare c cursor for select set_config('switchyard.cohort', '\(outside)', false)",
+                     "prepare p as select set_config('switchyard.cohort', '\(outside)', false)"] {
+            _ = Self.decide(&router, text)
+            #expect(Self.isNew(Self.decide(&router, "select * from users")), "\(text)")
+        }
+        // A NULL value with is_local resets the setting for the transaction only.
+        _ = Self.decide(&router, "select set_config('switchyard.cohort', NULL, true)")
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        router.transactionEnded()
+        #expect(Self.isNew(Self.decide(&router, "select * from users")))
+        _ = Self.decide(&router, "SET LOCAL switchyard.cohort TO DEFAULT")
+        #expect(!Self.isNew(Self.decide(&router, "select * from users")))
+        router.transactionEnded()
         #expect(Self.isNew(Self.decide(&router, "select * from users")))
     }
 

@@ -400,9 +400,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         if (router!.routesReads || router!.mirrorsWrites) && router!.table.mentions.mayMention(bytes) { return true }
         if TextPrefilter.mayChangeSetting(bytes) { return true }
         // DISCARD ALL closes prepared statements and resets settings.
-        if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings || router!.hasUnmirroredPrepared)
+        if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings || router!.hasSQLPreparedWrites)
             && TextPrefilter.mayDeallocate(bytes) { return true }
-        if router!.hasUnmirroredPrepared && TextPrefilter.mayExecute(bytes) { return true }
+        // A write prepared with SQL PREPARE is followed whatever it names, so that its EXECUTEs are.
+        if TextPrefilter.mayPrepare(bytes) || (router!.hasSQLPreparedWrites && TextPrefilter.mayExecute(bytes)) { return true }
         return router!.watchesForRollback
             && (TextPrefilter.mayRollBack(bytes) || TextPrefilter.mayChain(bytes) || TextPrefilter.mayMarkSavepoint(bytes))
     }
@@ -474,6 +475,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             if close.target == .statement {
                 prepared.closed(name: close.name)
                 configStatements[close.name] = nil
+                router!.statementClosed(close.name)
                 setMirrored(close.name, text: "")
             } else {
                 mirroredPortals.remove(close.name)
@@ -553,7 +555,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         switch decoded {
         case let .parse(parse):
             statementLabels[parse.statementName] = label
-            let calls = router!.lastParameterizedConfigCalls
+            let calls = router!.lastPreparedConfigCalls
             configStatements[parse.statementName] = calls.isEmpty ? nil : calls
         default:
             if let slot = querySlot, slot < requestLabels.count { requestLabels[slot] = label }

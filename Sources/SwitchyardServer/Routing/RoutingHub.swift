@@ -143,6 +143,7 @@ public final class RoutingHub: Sendable {
     private let stored = Mutex<[String: StoredFlag]>([:])
     /// Reads of the stored state begun, and the latest applied (written only under `stored`'s lock).
     private let loadsBegun = Atomic<UInt64>(0)
+    private let rebuilding = Mutex<Void>(())
     private let lastAppliedLoad = Atomic<UInt64>(0)
     private let configuration = Mutex<(flags: [FlagConfig], migrations: [String: MigrationConfig])>(([], [:]))
     /// What the catalog says per migration (old column types, read form), read by the control thread.
@@ -241,7 +242,6 @@ public final class RoutingHub: Sendable {
         rebuild()
     }
 
-    /// Applies the flag state read from the control schema.
     /// Reads the stored flag state with `load` and lays it over the configured flags, unless a
     /// read that began later has been applied in the meantime. The control thread and the admin
     /// console read on connections of their own: a read the control thread began before a SET
@@ -262,8 +262,14 @@ public final class RoutingHub: Sendable {
     /// Per flag, why it is where it is (the latest flip's author and reason), from the control schema.
     public var lastChanges: [String: String] { stored.withLock { $0.mapValues(\.lastChange) } }
 
-    /// Configured flags with the stored stage and percent laid over them.
+    /// Configured flags with the stored stage and percent laid over them. One rebuild at a time:
+    /// one that read the stored state before another thread stored a newer one must not publish
+    /// its table after that thread's rebuild has.
     private func rebuild() {
+        rebuilding.withLock { _ in rebuildAlone() }
+    }
+
+    private func rebuildAlone() {
         let overrides = stored.withLock { $0 }
         let (flagConfigs, migrations) = configuration.withLock { $0 }
         let catalog = catalogs.withLock { $0 }
