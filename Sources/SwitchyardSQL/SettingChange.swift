@@ -187,25 +187,32 @@ public struct ConfigCall: Sendable, Equatable {
 
 extension ConfigCall {
     /// The changes `calls` make with a Bind's parameter values and format codes (0 text,
-    /// 1 binary; none: all text, one: the same for all). A binary value is read as the binary
-    /// form of the argument's type: the UTF-8 bytes of a text, one byte for a boolean.
-    public static func changes(_ calls: [ConfigCall], parameters: [[UInt8]?], formats: [Int16]) -> [SettingChange] {
+    /// 1 binary; none: all text, one: the same for all), given the Parse's declared parameter
+    /// types (0 or missing: left to the server, which makes set_config's arguments text and
+    /// boolean). A binary value is read as the binary form of the argument's type: the UTF-8
+    /// bytes of a text, one byte for a boolean; a binary value of another declared type is not
+    /// read, and its call is left out.
+    public static func changes(_ calls: [ConfigCall], parameters: [[UInt8]?], formats: [Int16], types: [Int32] = []) -> [SettingChange] {
         func isBinary(_ index: Int) -> Bool {
             formats.count == 1 ? formats[0] == 1 : (index < formats.count && formats[index] == 1)
         }
+        func type(_ index: Int) -> Int32 { index < types.count ? types[index] : 0 }
+        // text, varchar, bpchar, name; bool.
+        let textTypes: Set<Int32> = [0, 25, 1043, 1042, 19], booleanTypes: Set<Int32> = [0, 16]
         var values: [Int: String?] = [:]
         for (i, value) in parameters.enumerated() {
             guard let value else {
                 values[i + 1] = .some(nil)
                 continue
             }
+            guard !isBinary(i) || textTypes.contains(type(i)) else { continue }
             values[i + 1] = String(decoding: value, as: UTF8.self)
         }
         return calls.compactMap { call in
             var resolved = values
             // A boolean sent in binary is one byte; as text it is PostgreSQL's boolean input.
-            if case let .parameter(n) = call.isLocal, isBinary(n - 1), n - 1 < parameters.count, let bytes = parameters[n - 1] {
-                resolved[n] = bytes.count == 1 ? (bytes[0] == 0 ? "false" : "true") : "not a boolean"
+            if case let .parameter(n) = call.isLocal, n >= 1, isBinary(n - 1), n - 1 < parameters.count, let bytes = parameters[n - 1] {
+                resolved[n] = booleanTypes.contains(type(n - 1)) && bytes.count == 1 ? (bytes[0] == 0 ? "false" : "true") : "not a boolean"
             }
             return call.change(parameters: resolved)
         }

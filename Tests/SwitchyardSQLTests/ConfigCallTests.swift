@@ -42,6 +42,14 @@ struct ConfigCallTests {
         #expect(binary == [.set(name: "a.b", value: "v", isLocal: false)])
         let mixed = ConfigCall.changes([call], parameters: [Array("a.b".utf8), Array("v".utf8), [1]], formats: [0, 0, 1])
         #expect(mixed == [.set(name: "a.b", value: "v", isLocal: true)])
+        // Declared types: text and bool are read in binary; an int4 sent in binary is not text.
+        #expect(ConfigCall.changes([call], parameters: [Array("a.b".utf8), Array("v".utf8), [1]], formats: [1], types: [25, 1043, 16])
+            == [.set(name: "a.b", value: "v", isLocal: true)])
+        #expect(ConfigCall.changes([call], parameters: [Array("a.b".utf8), [0, 0, 0, 42], [0]], formats: [1], types: [25, 23, 16]).isEmpty)
+        #expect(ConfigCall.changes([call], parameters: [Array("a.b".utf8), Array("v".utf8), [0, 0, 0, 1]], formats: [1], types: [25, 25, 23]).isEmpty)
+        // In text format the declared type does not matter: the server converts the text.
+        #expect(ConfigCall.changes([call], parameters: [Array("a.b".utf8), Array("42".utf8), Array("t".utf8)], formats: [], types: [25, 23, 16])
+            == [.set(name: "a.b", value: "42", isLocal: true)])
         #expect(ConfigCall.changes([call], parameters: [Array("a.b".utf8), nil, nil], formats: []) == [.reset(name: "a.b")])
         // A NULL name fails in PostgreSQL; a missing parameter is not known.
         #expect(ConfigCall.changes([call], parameters: [nil, Array("v".utf8), Array("f".utf8)], formats: []).isEmpty)

@@ -92,7 +92,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var shadowStatements: [String: ShadowCandidate] = [:]
     /// Prepared statements that call `set_config` with bound parameters: the setting changes at
     /// each Bind, with its values.
-    private var configStatements: [String: [ConfigCall]] = [:]
+    private var configStatements: [String: (calls: [ConfigCall], parameterTypes: [Int32])] = [:]
     /// Whether some flag samples shadow reads under the flag table of that version.
     private var shadowPossible = false
     private var shadowCheckedVersion: UInt64 = .max
@@ -429,8 +429,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             // Bind: portal name, then statement name.
             if let names = Self.leadingCStrings(body, count: 2) {
                 if let label = statementLabels[names[1]] { syncLabel = label }
-                if let calls = configStatements[names[1]], case let .bind(bind)? = try? FrontendMessage.decode(id: id, body: body) {
-                    router!.settingsChanged(ConfigCall.changes(calls, parameters: bind.parameters, formats: bind.parameterFormats))
+                if let statement = configStatements[names[1]], case let .bind(bind)? = try? FrontendMessage.decode(id: id, body: body) {
+                    router!.settingsChanged(ConfigCall.changes(statement.calls, parameters: bind.parameters, formats: bind.parameterFormats,
+                                                               types: statement.parameterTypes))
                 }
                 if let candidate = shadowStatements[names[1]] { shadowBound(candidate, id: id, body: body) }
                 if mirroredStatements.contains(names[1]) { mirroredPortals.insert(names[0]) } else { mirroredPortals.remove(names[0]) }
@@ -556,7 +557,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .parse(parse):
             statementLabels[parse.statementName] = label
             let calls = router!.lastPreparedConfigCalls
-            configStatements[parse.statementName] = calls.isEmpty ? nil : calls
+            configStatements[parse.statementName] = calls.isEmpty ? nil : (calls, parse.parameterTypes)
         default:
             if let slot = querySlot, slot < requestLabels.count { requestLabels[slot] = label }
             querySlot = nil
