@@ -175,7 +175,10 @@ public struct CohortContext: Sendable, Equatable {
             let value: String?
             switch source {
             case let .comment(key): value = commentTags[key]
-            case let .setting(name): value = setting(name.lowercased())
+            case let .setting(name):
+                // A setting not SET (or reset) has the value the startup message gave it, as in PostgreSQL.
+                let set = setting(name.lowercased())
+                value = set?.isEmpty == false ? set : startupSetting(name.lowercased(), startupParameters: startupParameters)
             case let .startupParameter(name): value = startupParameters[name]
             case .clientAddress:
                 // The host, not the ephemeral port, identifies a client.
@@ -184,6 +187,53 @@ public struct CohortContext: Sendable, Equatable {
             if let value, !value.isEmpty { return value }
         }
         return nil
+    }
+
+    /// The value the startup message gave setting `name` (lower case): as a parameter of that
+    /// name, or in `options` as `-c name=value`, `-cname=value` or `--name=value` (with `-` read as
+    /// `_` in the name there, and `\ ` an escaped space), the last one winning, as PostgreSQL
+    /// reads them.
+    static func startupSetting(_ name: String, startupParameters: [String: String]) -> String? {
+        var found = startupParameters.first { $0.key.lowercased() == name }?.value
+        guard let options = startupParameters["options"], options.contains("=") else { return found }
+        // Split on unescaped whitespace.
+        var words: [String] = []
+        var word = ""
+        var escaped = false
+        for c in options {
+            if escaped {
+                word.append(c)
+                escaped = false
+            } else if c == "\\" {
+                escaped = true
+            } else if c == " " || c == "\t" || c == "\n" {
+                if !word.isEmpty { words.append(word) }
+                word = ""
+            } else {
+                word.append(c)
+            }
+        }
+        if !word.isEmpty { words.append(word) }
+        var i = 0
+        while i < words.count {
+            var assignment: Substring?
+            var dashes = false
+            if words[i] == "-c", i + 1 < words.count {
+                assignment = words[i + 1][...]
+                i += 1
+            } else if words[i].hasPrefix("--") {
+                assignment = words[i].dropFirst(2)
+                dashes = true
+            } else if words[i].hasPrefix("-c") {
+                assignment = words[i].dropFirst(2)
+            }
+            i += 1
+            guard let assignment, let eq = assignment.firstIndex(of: "=") else { continue }
+            var key = assignment[..<eq].lowercased()
+            if dashes { key = key.replacingOccurrences(of: "-", with: "_") }
+            if key == name { found = String(assignment[assignment.index(after: eq)...]) }
+        }
+        return found
     }
 }
 

@@ -349,6 +349,17 @@ extension RoutingTests {
             try conn.prepare("cohort", "select set_config('switchyard.cohort', $1, false)")
             _ = try conn.execute(prepared: "cohort", parameters: [Self.inside])
             #expect(try path("prepared again after DISCARD ALL") == "new")
+
+            // A value given at startup (libpq's options, PGOPTIONS) holds until a SET, and again after RESET.
+            let started = try PQConnection(proxy.connectionString(database: Self.database) + " options='-c switchyard.cohort=\(Self.inside)'")
+            func startedPath() throws -> String { (try started.query("select name from users where id = 7")[0][0] ?? "").hasPrefix("new") ? "new" : "old" }
+            #expect(try started.query("show switchyard.cohort") == [[Self.inside]])
+            #expect(try startedPath() == "new")
+            try started.query("set switchyard.cohort = '\(Self.outside)'")
+            #expect(try startedPath() == "old")
+            try started.query("reset switchyard.cohort")
+            #expect(try started.query("show switchyard.cohort") == [[Self.inside]])
+            #expect(try startedPath() == "new")
         }
     }
 }

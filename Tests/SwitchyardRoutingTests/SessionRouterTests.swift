@@ -206,6 +206,31 @@ struct SessionRouterTests {
         #expect(Self.isNew(Self.decide(&router, "select * from users")))
     }
 
+    @Test("a setting the startup message gave (as a parameter or in options) is the cohort setting until a SET, and again after RESET")
+    func startupSettings() {
+        let (inside, outside) = (Self.inside, Self.outside)
+        let startups: [[String: String]] = [
+            ["options": "-c switchyard.cohort=\(inside)"], ["options": "-c application_name=x -cswitchyard.cohort=\(inside)"],
+            ["options": "--switchyard.cohort=\(inside) -c work_mem=64MB"], ["switchyard.cohort": inside],
+            ["options": "-c switchyard.cohort=\(outside) -c switchyard.cohort=\(inside)"],
+        ]
+        for startup in startups {
+            var router = SessionRouter(startupParameters: startup, clientAddress: "127.0.0.1:5000")
+            router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
+            #expect(Self.isNew(Self.decide(&router, "select * from users")), "\(startup)")
+            _ = Self.decide(&router, "set switchyard.cohort = '\(outside)'")
+            #expect(!Self.isNew(Self.decide(&router, "select * from users")), "\(startup)")
+            _ = Self.decide(&router, "reset switchyard.cohort")
+            #expect(Self.isNew(Self.decide(&router, "select * from users")), "\(startup)")
+        }
+        // Another setting, or an escaped space inside a value, is not the cohort's.
+        for startup in [["options": "-c switchyard.other=\(inside)"], ["options": "-c app=\\ -c\\ switchyard.cohort=\(inside)"]] {
+            var router = SessionRouter(startupParameters: startup, clientAddress: "127.0.0.1:5000")
+            router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
+            #expect(!Self.isNew(Self.decide(&router, "select * from users")), "\(startup)")
+        }
+    }
+
     @Test("at canary the cohort key decides, from the comment first, then the setting, then application_name")
     func cohortSources() {
         // Find one key inside a 50% canary and one outside it.
