@@ -1,5 +1,4 @@
 // Caches what the router needs per query: the analysis, the sqlcommenter tags, and rewrite plans.
-import Glibc
 import Synchronization
 import SwitchyardSQL
 

@@ -1,45 +1,14 @@
 // Byte checks that rule a query text out before any scanning or parsing: most statements in a
 // session with flags touch no migrated relation and change no setting.
+import SwitchyardSQL
 
 /// Checks on a query's UTF-8 bytes, each of which may answer "maybe" but never wrongly "no".
 public enum TextPrefilter {
-    /// ASCII letters folded to lower case; every other byte as it is (PostgreSQL folds unquoted
-    /// identifiers in ASCII only).
-    @inline(__always)
-    static func folded(_ byte: UInt8) -> UInt8 {
-        byte &- 0x41 < 26 ? byte | 0x20 : byte
-    }
-
     /// Whether `word` (lower case) occurs in `text`, ASCII case-insensitively.
     public static func contains(_ text: UnsafeBufferPointer<UInt8>, lowercased word: [UInt8]) -> Bool {
-        word.withUnsafeBufferPointer { firstIndex(of: $0, in: text, from: 0) != nil }
+        word.withUnsafeBufferPointer { FoldedSearch.firstIndex(of: $0, in: text, from: 0) != nil }
     }
 
-    /// ``contains(_:lowercased:)`` for a word written in the source: a static string costs no
-    /// lazy initialisation on each call, as a static array would.
-    static func contains(_ text: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
-        firstIndex(of: UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount), in: text, from: 0) != nil
-    }
-
-    static func firstIndex(of w: UnsafeBufferPointer<UInt8>, in text: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
-        guard let first = w.first, text.count >= w.count, start <= text.count - w.count,
-              let base = text.baseAddress else { return nil }
-        // Runs on every statement of a session with flags: plain loads, the first byte matched in
-        // either case before anything is folded.
-        let upper = first &- 0x61 < 26 ? first & ~0x20 : first
-        let last = text.count - w.count
-        var i = start
-        while i <= last {
-            let b = base[i]
-            if b == first || b == upper {
-                var j = 1
-                while j < w.count && folded(base[i + j]) == w[j] { j += 1 }
-                if j == w.count { return i }
-            }
-            i += 1
-        }
-        return nil
-    }
 
     /// Whether `text` may change a setting: hold a SET or RESET statement (PostgreSQL's
     /// VariableSetStmt), which only ever begins a statement: one of the two words with nothing but
@@ -53,15 +22,15 @@ public enum TextPrefilter {
         var from = 0
         // Each turn moves past one occurrence, so at most text.count turns.
         for _ in 0..<text.count {
-            guard let at = firstIndex(of: word, in: text, from: from) else { return false }
+            guard let at = FoldedSearch.firstIndex(of: word, in: text, from: from) else { return false }
             from = at + 1
             let end = at + word.count
-            if end + suffix.count <= text.count, firstIndex(of: suffix, in: UnsafeBufferPointer(rebasing: text[end..<(end + suffix.count)]), from: 0) == 0 {
+            if end + suffix.count <= text.count, FoldedSearch.firstIndex(of: suffix, in: UnsafeBufferPointer(rebasing: text[end..<(end + suffix.count)]), from: 0) == 0 {
                 return true
             }
             // "reset" ends in "set": the statement word starts two bytes earlier then.
             var start = at
-            if at >= 2, folded(text[at - 2]) == UInt8(ascii: "r"), folded(text[at - 1]) == UInt8(ascii: "e") { start = at - 2 }
+            if at >= 2, FoldedSearch.folded(text[at - 2]) == UInt8(ascii: "r"), FoldedSearch.folded(text[at - 1]) == UInt8(ascii: "e") { start = at - 2 }
             if end < text.count, isIdentifierByte(text[end]) { continue }
             if startsStatement(text, at: start) { return true }
         }
@@ -70,32 +39,32 @@ public enum TextPrefilter {
 
     /// Whether `text` may close prepared statements (DEALLOCATE, DISCARD).
     public static func mayDeallocate(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, "dealloc") || contains(text, "discard")
+        FoldedSearch.contains(text, "dealloc") || FoldedSearch.contains(text, "discard")
     }
 
     /// Whether `text` may end a transaction with ROLLBACK (or ABORT).
     public static func mayRollBack(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, "rollback") || contains(text, "abort")
+        FoldedSearch.contains(text, "rollback") || FoldedSearch.contains(text, "abort")
     }
 
     /// Whether `text` may end a transaction and begin the next at once (`COMMIT AND CHAIN`).
     public static func mayChain(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, "chain")
+        FoldedSearch.contains(text, "chain")
     }
 
     /// Whether `text` may prepare a statement with SQL PREPARE.
     public static func mayPrepare(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, "prepare")
+        FoldedSearch.contains(text, "prepare")
     }
 
     /// Whether `text` may run a statement prepared with SQL PREPARE.
     public static func mayExecute(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, "execute")
+        FoldedSearch.contains(text, "execute")
     }
 
     /// Whether `text` may make or release a savepoint (ROLLBACK TO one is found by ``mayRollBack(_:)``).
     public static func mayMarkSavepoint(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
-        contains(text, "savepoint") || contains(text, "release")
+        FoldedSearch.contains(text, "savepoint") || FoldedSearch.contains(text, "release")
     }
 
     /// Nothing but whitespace between the start of the text (or the last semicolon) and `index`;
@@ -126,7 +95,7 @@ public enum TextPrefilter {
 
     /// Letters, digits, `_`, `$` and every byte of a multi-byte character continue an identifier.
     static func isIdentifierByte(_ byte: UInt8) -> Bool {
-        let f = folded(byte)
+        let f = FoldedSearch.folded(byte)
         return (f >= UInt8(ascii: "a") && f <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
             || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "$") || byte >= 0x80
     }
@@ -144,7 +113,7 @@ public struct RelationMentions: Sendable, Equatable {
     let searchable: Bool
 
     public init(names: [String]) {
-        let folded = names.map { $0.utf8.map(TextPrefilter.folded) }
+        let folded = names.map { $0.utf8.map(FoldedSearch.folded) }
         // A text that mentions a name mentions every name inside it (`accounts` in
         // `accounts_v2`): only the inner one is looked for.
         var unique: [[UInt8]] = []
@@ -167,6 +136,6 @@ public struct RelationMentions: Sendable, Equatable {
     public func mayMention(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
         guard searchable else { return true }
         if names.contains(where: { TextPrefilter.contains(text, lowercased: $0) }) { return true }
-        return !names.isEmpty && TextPrefilter.contains(text, "u&")
+        return !names.isEmpty && FoldedSearch.contains(text, "u&")
     }
 }

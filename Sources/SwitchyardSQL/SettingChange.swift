@@ -93,21 +93,9 @@ public struct ConfigCall: Sendable, Equatable {
     /// Whether `text` may call set_config at all (ASCII case-insensitively): most texts do not,
     /// and they cost no parse.
     public static func mayCall(_ text: String) -> Bool {
-        var matched = 0
-        for byte in text.utf8 {
-            let folded = byte &- 0x41 < 26 ? byte | 0x20 : byte
-            if folded == word[matched] {
-                matched += 1
-                if matched == word.count { return true }
-            } else {
-                // No proper suffix of a partial match begins the word again, but for its first letter.
-                matched = folded == word[0] ? 1 : 0
-            }
-        }
-        return false
+        var text = text
+        return text.withUTF8 { FoldedSearch.contains($0, "set_config") }
     }
-
-    private static let word = Array("set_config".utf8)
 
     private static func collect(_ node: Any, into out: inout [ConfigCall]) {
         if let object = node as? [String: Any] {

@@ -27,3 +27,41 @@ extension String {
         }
     }
 }
+
+/// ASCII case-insensitive search of a lower-case word in UTF-8 bytes, as PostgreSQL folds
+/// unquoted identifiers and keywords (ASCII letters only). Runs on every statement of a session
+/// with flags, so it is inlined into its callers.
+public enum FoldedSearch {
+    /// ASCII letters folded to lower case; every other byte as it is.
+    @inlinable @inline(__always)
+    public static func folded(_ byte: UInt8) -> UInt8 {
+        byte &- 0x41 < 26 ? byte | 0x20 : byte
+    }
+
+    /// Where `word` (lower case) first occurs in `text` at or after `start`, ignoring ASCII case.
+    @inlinable
+    public static func firstIndex(of word: UnsafeBufferPointer<UInt8>, in text: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        guard let first = word.first, text.count >= word.count, start <= text.count - word.count,
+              let base = text.baseAddress else { return nil }
+        // Plain loads, the first byte matched in either case before anything is folded.
+        let upper = first &- 0x61 < 26 ? first & ~0x20 : first
+        let last = text.count - word.count
+        var i = start
+        while i <= last {
+            let b = base[i]
+            if b == first || b == upper {
+                var j = 1
+                while j < word.count && folded(base[i + j]) == word[j] { j += 1 }
+                if j == word.count { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Whether `word`, written in the source in lower case, occurs in `text`, ignoring ASCII case.
+    @inlinable
+    public static func contains(_ text: UnsafeBufferPointer<UInt8>, _ word: StaticString) -> Bool {
+        firstIndex(of: UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount), in: text, from: 0) != nil
+    }
+}

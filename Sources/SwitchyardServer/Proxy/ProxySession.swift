@@ -90,8 +90,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
     /// Prepared reads, replayed at Bind with their parameters.
     private var shadowStatements: [String: ShadowCandidate] = [:]
-    /// Prepared statements that call `set_config` with bound parameters: the setting changes at
-    /// each Bind, with its values.
+    /// Prepared statements that call `set_config`, with their declared parameter types: the
+    /// setting changes at each Bind, with its values.
     private var configStatements: [String: (calls: [ConfigCall], parameterTypes: [Int32])] = [:]
     /// Whether some flag samples shadow reads under the flag table of that version.
     private var shadowPossible = false
