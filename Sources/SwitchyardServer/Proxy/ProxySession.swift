@@ -388,7 +388,22 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         return out
     }
 
-    /// Whether the router may have something to do with query text `sql` (see ``TextPrefilter``).
+    /// A Query, or a Parse of statement `statementName`, that concerns no flag goes on as it came:
+    /// nothing about it is kept.
+    private func passedUnconcerned(statementName: String?) {
+        if heldStartedIdle { transactionCohortsRecorded = false }
+        if let name = statementName {
+            statementLabels.removeValue(forKey: name)
+            shadowStatements.removeValue(forKey: name)
+            configStatements.removeValue(forKey: name)
+        }
+        querySlot = nil
+    }
+
+    /// Whether the router may have something to do with query text `sql`: most statements name no
+    /// migrated relation (old or new), change no setting (a cohort setting for later), close no
+    /// statement while some are tracked and roll back no SET. Bytes rule those out (see
+    /// ``TextPrefilter``), and they cost no analysis.
     private func mayConcernRouting(_ sql: String) -> Bool {
         var text = sql
         return text.withUTF8 { mayConcernRouting($0) }
@@ -457,11 +472,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             }
             return prefixed(nil)
         case FrontendMessageID.query.rawValue:
-            // A Query that concerns no flag goes on as it came, its text never decoded.
+            // Most statements concern no flag (see mayConcernRouting): a Query is ruled out on its
+            // bytes, its text never decoded.
             if !router!.hasSearchPathFlags, let end = body.firstIndex(of: 0),
                !body.withUnsafeBufferPointer({ mayConcernRouting(UnsafeBufferPointer(rebasing: $0[..<end])) }) {
-                if heldStartedIdle { transactionCohortsRecorded = false }
-                querySlot = nil
+                passedUnconcerned(statementName: nil)
                 return prefixed(nil)
             }
         default:
@@ -504,17 +519,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 }
             }
         }
-        // Most statements concern no flag: they name no migrated relation (old or new) and change
-        // no setting (a cohort setting for later), nor close statements while some are tracked,
-        // nor roll back a SET. Bytes rule those out, and they cost no analysis.
-        if !router!.hasSearchPathFlags && !mayConcernRouting(sql) {
-            if heldStartedIdle { transactionCohortsRecorded = false }
-            if case let .parse(parse) = decoded {
-                statementLabels.removeValue(forKey: parse.statementName)
-                shadowStatements.removeValue(forKey: parse.statementName)
-                configStatements.removeValue(forKey: parse.statementName)
-            }
-            querySlot = nil
+        // A Parse's text is ruled out here (a Query's was, above, before it was decoded).
+        if case let .parse(parse) = decoded, !router!.hasSearchPathFlags, !mayConcernRouting(sql) {
+            passedUnconcerned(statementName: parse.statementName)
             return prefixed(nil)
         }
         let info = cache.info(for: sql)
