@@ -139,12 +139,13 @@ public final class RoutingHub: Sendable {
     /// Write divergences not yet added to the control schema, and the shared list as last read.
     private let pendingDivergences = Mutex<[String: WriteDivergence]>([:])
     private let sharedDivergences = Mutex<[WriteDivergence]>([])
-    /// The last state read from the control schema, by flag name; it wins over the config.
-    private let stored = Mutex<[String: StoredFlag]>([:])
-    /// Reads of the stored state begun, and the latest applied (written only under `stored`'s lock).
+    /// The last state read from the control schema, by flag name (it wins over the config), and
+    /// the ticket of the read that gave it.
+    private let stored = Mutex<(flags: [String: StoredFlag], ticket: UInt64)>(([:], 0))
+    /// Reads of the stored state begun (see ``applyStored(_:)``).
     private let loadsBegun = Atomic<UInt64>(0)
+    /// Held through a rebuild of the table (see ``rebuild()``).
     private let rebuilding = Mutex<Void>(())
-    private let lastAppliedLoad = Atomic<UInt64>(0)
     private let configuration = Mutex<(flags: [FlagConfig], migrations: [String: MigrationConfig])>(([], [:]))
     /// What the catalog says per migration (old column types, read form), read by the control thread.
     private let catalogs = Mutex<[String: RouteCatalog]>([:])
@@ -251,16 +252,15 @@ public final class RoutingHub: Sendable {
         let ticket = loadsBegun.add(1, ordering: .relaxed).newValue
         let flags = try load()
         let current = stored.withLock { s -> Bool in
-            guard ticket > lastAppliedLoad.load(ordering: .relaxed) else { return false }
-            lastAppliedLoad.store(ticket, ordering: .relaxed)
-            s = Dictionary(flags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            guard ticket > s.ticket else { return false }
+            s = (Dictionary(flags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }), ticket)
             return true
         }
         if current { rebuild() }
     }
 
     /// Per flag, why it is where it is (the latest flip's author and reason), from the control schema.
-    public var lastChanges: [String: String] { stored.withLock { $0.mapValues(\.lastChange) } }
+    public var lastChanges: [String: String] { stored.withLock { $0.flags.mapValues(\.lastChange) } }
 
     /// Configured flags with the stored stage and percent laid over them. One rebuild at a time:
     /// one that read the stored state before another thread stored a newer one must not publish
@@ -270,7 +270,7 @@ public final class RoutingHub: Sendable {
     }
 
     private func rebuildAlone() {
-        let overrides = stored.withLock { $0 }
+        let overrides = stored.withLock { $0.flags }
         let (flagConfigs, migrations) = configuration.withLock { $0 }
         let catalog = catalogs.withLock { $0 }
         var flags = flagConfigs.compactMap { flag in
