@@ -134,7 +134,10 @@ canary_cleanup() {
 }
 trap canary_cleanup EXIT
 
-lt_start_postgres 200
+# Both accounts tables (about 150 MB each at scale 10) fit in shared_buffers, as the old and the new
+# table of a canary must in production: with 256MB the routed half would read pages from the OS
+# cache, and B / A would measure that rather than the proxy (PG_SHARED_BUFFERS=256MB shows it).
+lt_start_postgres 200 1GB
 
 lt_pgbench_init postgres
 say "creating pgbench_accounts_v2"
@@ -297,7 +300,7 @@ mkdir -p "$runs_dir"
 tsv=$lt_tmp/results.tsv
 notes=$lt_tmp/notes.md
 : >"$notes"
-printf 'mode\tscript\tclients\tround\ttarget\tstatus\ttps\tlatency_ms\txacts\tfailed_tx\trouted\tnew_xacts\tcpu_s\tshadow_done\tshadow_divergent\tshadow_dropped\n' >"$tsv"
+printf 'mode\tscript\tclients\tround\ttarget\tstatus\ttps\tlatency_ms\txacts\tfailed_tx\trouted\tnew_xacts\tcpu_s\tshadow_done\tshadow_divergent\tshadow_dropped\tpg_cpu_s\n' >"$tsv"
 failures=0
 restarts=0
 
@@ -342,10 +345,16 @@ run_one() {
         ;;
     esac
     [[ -n $pid ]] && cpu_before=$(lt_cpu_seconds "$pid")
+    local pg_before
+    pg_before=$(lt_pg_cpu_seconds)
     local rc=0
     echo "pgbench ${args[*]} postgres" >"$log"
     timeout --kill-after=10 $((DURATION + 60)) pgbench "${args[@]}" postgres >>"$log" 2>&1 || rc=$?
-    local cpu="-" routed="-" cpu_after routed_after
+    local cpu="-" routed="-" cpu_after routed_after pg_cpu="-" pg_after
+    pg_after=$(lt_pg_cpu_seconds)
+    if [[ -n $pg_before && -n $pg_after ]]; then
+        pg_cpu=$(awk -v a="$pg_before" -v b="$pg_after" 'BEGIN { printf "%.2f", b - a }')
+    fi
     if [[ -n $pid ]]; then
         cpu_after=$(lt_cpu_seconds "$pid")
         if [[ -n $cpu_before && -n $cpu_after ]]; then
@@ -394,11 +403,11 @@ run_one() {
             echo '  ```'
         } >>"$notes"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$script" "$clients" "$round" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$script" "$clients" "$round" \
         "$target" "$status" "${tps:--}" "${latency:--}" "${xacts:--}" "${failed:--}" "$routed" "$new_xacts" "$cpu" \
-        "${shadow_delta[@]}" >>"$tsv"
-    printf '%-8s %-5s c=%-2s r=%s %-6s %9s tps %7s ms routed=%-7s cpu=%ss %s\n' "$mode" "$script" "$clients" \
-        "$round" "$target" "${tps:--}" "${latency:--}" "$routed" "$cpu" "$status" >&2
+        "${shadow_delta[@]}" "$pg_cpu" >>"$tsv"
+    printf '%-8s %-5s c=%-2s r=%s %-6s %9s tps %7s ms routed=%-7s cpu=%ss pg=%ss %s\n' "$mode" "$script" "$clients" \
+        "$round" "$target" "${tps:--}" "${latency:--}" "$routed" "$cpu" "$pg_cpu" "$status" >&2
 
     local what="-M $mode $script -c $clients round $round"
     if [[ $target == A ]] && ! lt_alive "$lt_sy_pid"; then
@@ -483,7 +492,7 @@ meta=$lt_tmp/meta.md
         "\`pgbench -h 127.0.0.1 -p PORT -U postgres -n -M {simple|prepared} -c C -j min(C,2) -T $DURATION -s $SCALE -f SCRIPT... postgres\`," \
         "the targets interleaved within each round: ${targets[*]}."
     echo
-    echo "Targets, all on one PostgreSQL (max_connections=200, shared_buffers=256MB, fsync=off, synchronous_commit=off, 127.0.0.1 only):"
+    echo "Targets, all on one PostgreSQL (max_connections=200, shared_buffers=$lt_pg_shared_buffers, fsync=off, synchronous_commit=off, 127.0.0.1 only):"
     echo
     echo "- **direct**: PostgreSQL itself, for reference."
     echo "- **A** (passthrough): \`switchyard serve --listen 127.0.0.1:PORT --upstream postgresql://postgres@127.0.0.1:PGPORT/postgres --admin-listen off\`, no migrations or flags."
@@ -608,9 +617,9 @@ def share(key):
                    f"per run {min(per) * 100:.1f}–{max(per) * 100:.1f}%)")
 
 
-def cpu_us(key, target):
-    vals = [num(r["cpu_s"]) / num(r["xacts"]) * 1e6 for r in runs(key, target)
-            if num(r["cpu_s"]) is not None and num(r["xacts"])]
+def cpu_us(key, target, column="cpu_s"):
+    vals = [num(r[column]) / num(r["xacts"]) * 1e6 for r in runs(key, target)
+            if num(r[column]) is not None and num(r["xacts"])]
     return med(vals)
 
 
@@ -634,14 +643,15 @@ out.append(open(meta_path).read().rstrip())
 out.append("")
 out.append("Medians over the rounds. **B / A** is the ratio of the median TPS; the per-round column is B / A within each"
            " round (A and B ran back to back), median and range. Proxy CPU is the proxy process's user + system time"
-           " during the run divided by the transactions. The machine has 2 shared cores: distrust differences of a"
+           " during the run divided by the transactions; PostgreSQL CPU is the same for all of PostgreSQL's processes"
+           " (backends, background workers, and those that ended during the run). The machine has 2 shared cores: distrust differences of a"
            " few percent, and a `--quick` run is a smoke test, not a measurement.")
 out.append("")
 out.append("## Summary (median TPS)")
 out.append("")
 out.append("| protocol | script | clients | direct | A passthrough | B canary 50% | **B / A** | B / A per round (median, min–max) "
-           "| A / direct | B / direct | A CPU µs/tx | B CPU µs/tx | B ≥ 95% of A? |")
-out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |")
+           "| A / direct | B / direct | A CPU µs/tx | B CPU µs/tx | PostgreSQL CPU µs/tx (direct, A, B) | B ≥ 95% of A? |")
+out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |")
 verdicts = []
 for key in scenarios:
     mode, script, clients = key
@@ -654,6 +664,7 @@ for key in scenarios:
     out.append(f"| {mode} | {script} | {clients} | {fmt(m['direct'], '.0f')} | {fmt(m['A'], '.0f')} | {fmt(m['B'], '.0f')} "
                f"| **{fmt(ba, '.3f')}** | {pr_text} | {fmt(ratio(m['A'], m['direct']), '.3f')} "
                f"| {fmt(ratio(m['B'], m['direct']), '.3f')} | {fmt(cpu_us(key, 'A'), '.0f')} | {fmt(cpu_us(key, 'B'), '.0f')} "
+               f"| {', '.join(fmt(cpu_us(key, t, 'pg_cpu_s'), '.0f') for t in ['direct', 'A', 'B'])} "
                f"| {'—' if met is None else ('yes' if met else '**no**')} |")
 out.append("")
 out.append("## Routed share (B)")

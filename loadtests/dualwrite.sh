@@ -53,7 +53,9 @@ dualwrite_cleanup() {
 }
 trap dualwrite_cleanup EXIT
 
-lt_start_postgres 100
+# Every database's tables fit in shared_buffers (four of about 150 MB at scale 10, plus B's and T's
+# new tables), so a target is not slowed by another's pages.
+lt_start_postgres 100 2GB
 declare -A database=([direct]=dw_direct [A]=dw_a [B]=dw_b [T]=dw_t)
 for target in direct A B T; do
     db=${database[$target]}
@@ -90,13 +92,14 @@ database[TP]=dw_t
 declare -A port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port [T]=$lt_pg_port [TS]=$lt_sy_port [TP]=$lt_bouncer_port)
 declare -A pid=([A]=$lt_sy_pid [B]=$sy_b_pid [TS]=$lt_sy_pid)
 
-declare -A tps cpu
+declare -A tps cpu pgcpu
 failures=0
 for ((round = 1; round <= ROUNDS; round++)); do
     for mode in $MODES; do
         for target in direct A B T TS TP; do
             before=""
             [[ -n ${pid[$target]:-} ]] && before=$(lt_cpu_seconds "${pid[$target]}")
+            pg_before=$(lt_pg_cpu_seconds)
             out=$(timeout $((DURATION + 60)) pgbench -n -M "$mode" -c "$CLIENTS" -j $((CLIENTS < 2 ? CLIENTS : 2)) -T "$DURATION" \
                 -h 127.0.0.1 -p "${port[$target]}" -U postgres "${database[$target]}" 2>&1) || {
                 failures=$((failures + 1))
@@ -112,6 +115,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
                 after=$(lt_cpu_seconds "${pid[$target]}")
                 cpu[$mode,$target]+="$(awk -v a="$before" -v b="$after" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') "
             fi
+            pg_after=$(lt_pg_cpu_seconds)
+            pgcpu[$mode,$target]+="$(awk -v a="$pg_before" -v b="$pg_after" -v n="$n" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }') "
             say "round $round -M $mode $target: $t tps"
         done
     done
@@ -139,11 +144,13 @@ report=$results_dir/dualwrite-latest.md
     echo "TP is T's database through PgBouncer in session mode."
     echo "Each target runs on its own database of the same scale in one PostgreSQL (direct: dw_direct, A: dw_a, B: dw_b, T: dw_t)."
     echo "Target: B / T at least 0.90."
+    echo "Proxy CPU is the proxy process's user + system time over the transactions; PostgreSQL CPU is the same for all of"
+    echo "PostgreSQL's processes (backends, background workers and those that ended during the run)."
     echo
     lt_machine_md "$switchyard_bin"
     echo
-    echo "| -M | direct TPS | A TPS | B TPS | T TPS | TS TPS | TP TPS | B / A | **B / T** | B / TS | B / TP | A CPU µs/tx | B CPU µs/tx | B TPS per round | T TPS per round |"
-    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"
+    echo "| -M | direct TPS | A TPS | B TPS | T TPS | TS TPS | TP TPS | B / A | **B / T** | B / TS | B / TP | A CPU µs/tx | B CPU µs/tx | PostgreSQL CPU µs/tx (direct, A, B, T, TS, TP) | B TPS per round | T TPS per round |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"
     for mode in $MODES; do
         d=$(lt_median "${tps[$mode,direct]:-}")
         a=$(lt_median "${tps[$mode,A]:-}")
@@ -152,7 +159,9 @@ report=$results_dir/dualwrite-latest.md
         ts=$(lt_median "${tps[$mode,TS]:-}")
         tp=$(lt_median "${tps[$mode,TP]:-}")
         echo "| $mode | $d | $a | $b | $t | $ts | $tp | $(lt_ratio "$b" "$a") | **$(lt_ratio "$b" "$t")** | $(lt_ratio "$b" "$ts") | $(lt_ratio "$b" "$tp") |" \
-            "$(lt_median "${cpu[$mode,A]:-}") | $(lt_median "${cpu[$mode,B]:-}") | ${tps[$mode,B]:-} | ${tps[$mode,T]:-} |"
+            "$(lt_median "${cpu[$mode,A]:-}") | $(lt_median "${cpu[$mode,B]:-}") |" \
+            "$(for x in direct A B T TS TP; do lt_median "${pgcpu[$mode,$x]:-}"; done | paste -sd, | sed 's/,/, /g') |" \
+            "${tps[$mode,B]:-} | ${tps[$mode,T]:-} |"
     done
     echo
     echo "Rows differing between pgbench_accounts and pgbench_accounts_v2 after every run: B **$differing**, T **$differing_t** (both must be 0)."

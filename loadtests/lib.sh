@@ -34,6 +34,8 @@ lt_sy_port=""
 lt_sy_pid=""
 lt_sy_log=""
 lt_keep_logs_dir=""  # if set, lt_cleanup copies the logs here before removing the temp dir
+lt_db_cpus=""       # with DB_CPUS=N: the CPUs PostgreSQL runs on alone (a cpu list for taskset)
+lt_client_cpus=""   # and the CPUs everything else runs on
 
 say() { echo "$lt_name: $*" >&2; }
 die() {
@@ -82,11 +84,47 @@ lt_init() {
         id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' OS user to run PostgreSQL and PgBouncer"
     fi
 
+    lt_split_cpus
+
     lt_tmp=$(mktemp -d "/tmp/switchyard-$lt_name-XXXXXX")
     chmod 755 "$lt_tmp"
     trap lt_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+}
+
+# lt_split_cpus: with DB_CPUS=N in the environment, the last N of the CPUs this script may use go
+# to PostgreSQL alone and the others to everything else (pgbench, the proxies, psql), the way a
+# database has a host of its own in production: then a ratio measures what each target costs the
+# database rather than who wins the shared CPUs. Unset (the default), every process shares every CPU.
+lt_split_cpus() {
+    [[ -n ${DB_CPUS:-} ]] || return 0
+    command -v taskset >/dev/null 2>&1 || die "DB_CPUS needs taskset (util-linux)"
+    local list cpus=() part
+    list=$(awk '/^Cpus_allowed_list:/ { print $2 }' /proc/self/status)
+    for part in ${list//,/ }; do
+        if [[ $part == *-* ]]; then
+            cpus+=($(seq "${part%-*}" "${part#*-}"))
+        else
+            cpus+=("$part")
+        fi
+    done
+    [[ $DB_CPUS =~ ^[1-9][0-9]*$ ]] && ((DB_CPUS < ${#cpus[@]})) ||
+        die "DB_CPUS must be from 1 to $((${#cpus[@]} - 1)), leaving a CPU for the clients (got '$DB_CPUS'; CPUs here: $list)"
+    local split=$((${#cpus[@]} - DB_CPUS))
+    lt_client_cpus=$(IFS=,; echo "${cpus[*]:0:split}")
+    lt_db_cpus=$(IFS=,; echo "${cpus[*]:split}")
+    # This shell, and so everything it starts from now on, stays off the database's CPUs.
+    taskset -p -c "$lt_client_cpus" $$ >/dev/null || die "taskset could not move this script to CPUs $lt_client_cpus"
+}
+
+# lt_cpu_layout: one line saying where the processes run.
+lt_cpu_layout() {
+    if [[ -n $lt_db_cpus ]]; then
+        echo "PostgreSQL alone on CPU $lt_db_cpus; pgbench, proxies and psql on CPU $lt_client_cpus (DB_CPUS=$DB_CPUS)"
+    else
+        echo "shared: every process on every CPU"
+    fi
 }
 
 # lt_as_server_user CMD...: runs CMD as postgres when root, else as ourselves.
@@ -211,9 +249,14 @@ lt_cleanup() {
     exit "$status"
 }
 
-# lt_start_postgres MAX_CONNECTIONS: initdb + postgres on a free port; sets lt_pg_port, lt_pg_pid.
+# lt_start_postgres MAX_CONNECTIONS [SHARED_BUFFERS]: initdb + postgres on a free port; sets
+# lt_pg_port, lt_pg_pid and lt_pg_shared_buffers (SHARED_BUFFERS, default 256MB; the environment's
+# PG_SHARED_BUFFERS overrides both).
+lt_pg_shared_buffers=""
 lt_start_postgres() {
     local max_connections=$1
+    lt_pg_shared_buffers=${PG_SHARED_BUFFERS:-${2:-256MB}}
+    [[ $lt_pg_shared_buffers =~ ^[1-9][0-9]*(kB|MB|GB)$ ]] || die "PG_SHARED_BUFFERS must be a size like 512MB or 2GB (got '$lt_pg_shared_buffers')"
     local data=$lt_tmp/pgdata log=$lt_tmp/postgres.log
     lt_owned_dir "$data"
     touch "$log"
@@ -226,9 +269,11 @@ lt_start_postgres() {
     }
     lt_pg_port=$(lt_free_port)
     # No Unix socket: everything goes through 127.0.0.1.
-    lt_spawn_as_server_user "$lt_pg_bin/postgres" -D "$data" \
+    local pin=()
+    [[ -n $lt_db_cpus ]] && pin=(taskset -c "$lt_db_cpus")
+    lt_spawn_as_server_user "${pin[@]}" "$lt_pg_bin/postgres" -D "$data" \
         -c listen_addresses=127.0.0.1 -c port="$lt_pg_port" -c unix_socket_directories= \
-        -c max_connections="$max_connections" -c shared_buffers=256MB \
+        -c max_connections="$max_connections" -c shared_buffers="$lt_pg_shared_buffers" \
         -c fsync=off -c synchronous_commit=off \
         -c logging_collector=off -c log_min_messages=warning \
         >>"$log" 2>&1 &
@@ -248,7 +293,7 @@ lt_start_postgres() {
         sleep 0.1
     done
     lt_psql_direct -c 'select 1' >/dev/null || die "postgres does not answer queries"
-    say "postgres pid $lt_pg_pid on 127.0.0.1:$lt_pg_port (max_connections=$max_connections)"
+    say "postgres pid $lt_pg_pid on 127.0.0.1:$lt_pg_port (max_connections=$max_connections, shared_buffers=$lt_pg_shared_buffers)"
 }
 
 # lt_psql_direct ARGS...: psql straight to PostgreSQL as postgres, stop on error, no psqlrc.
@@ -345,11 +390,13 @@ lt_machine_md() {
     echo "| | |"
     echo "| --- | --- |"
     echo "| date | $(date -u '+%Y-%m-%d %H:%M:%S UTC') |"
-    echo "| CPUs (nproc) | $(nproc) |"
+    echo "| CPUs online | $(getconf _NPROCESSORS_ONLN) |"
+    echo "| CPU layout | $(lt_cpu_layout) |"
     echo "| CPU model | ${model:-unknown} |"
     echo "| memory | ${mem:-unknown} |"
     echo "| kernel | $(uname -sr) |"
     echo "| PostgreSQL | $("$lt_pg_bin/postgres" --version) |"
+    [[ -n $lt_pg_shared_buffers ]] && echo "| PostgreSQL shared_buffers | $lt_pg_shared_buffers |"
     echo "| pgbench | $(pgbench --version) |"
     echo "| PgBouncer | ${bouncer_version:-unknown} |"
     echo "| load average (1/5/15 min, when written) | $(cut -d' ' -f1-3 /proc/loadavg) |"
@@ -434,6 +481,21 @@ lt_median() {
 
 # lt_ratio NUM DEN: NUM / DEN with three decimals (0 when DEN is not positive).
 lt_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }'; }
+
+# lt_pg_cpu_seconds: user + system CPU time used so far by PostgreSQL: the postmaster, its living
+# processes (backends, background workers) and the ended ones it has reaped. The difference across a
+# run is what the server spent on it, whether or not its backends have exited yet.
+lt_pg_cpu_seconds() {
+    local files=("/proc/$lt_pg_pid/stat") child
+    for child in $(ps --ppid "$lt_pg_pid" -o pid= 2>/dev/null); do
+        files+=("/proc/$child/stat")
+    done
+    # After the command name: utime and stime are the 12th and 13th fields, cutime and cstime (the
+    # reaped children's) the 14th and 15th; a child that ended meanwhile is in its parent's cutime.
+    { cat "${files[@]}" 2>/dev/null || true; } | awk -v ticks="$(getconf CLK_TCK)" '
+        { sub(/^.*\) /, ""); total += $12 + $13; if (NR == 1) total += $14 + $15 }
+        END { printf "%.2f\n", total / ticks }'
+}
 
 # --- Helpers for a second Switchyard and its admin console (used by canary.sh) ---
 
