@@ -23,7 +23,7 @@
 # B's routed share (SHOW FLAGS reads_routed_to_new before and after each run, against the
 # transactions pgbench ran), C's shadow reads compared and dropped per run (its /metrics before and
 # after) and the proxies' CPU time per transaction. The markdown report goes to stdout and to
-# loadtests/results/canary-latest.md.
+# loadtests/results/canary-latest.md (canary-db-cpus-latest.md with DB_CPUS).
 #
 # Usage: loadtests/canary.sh [--quick]
 #   --quick            smoke run: DURATION=3, ROUNDS=1
@@ -541,7 +541,7 @@ meta=$lt_tmp/meta.md
     lt_machine_md "$switchyard_bin"
 } >"$meta"
 
-report=$results_dir/canary-latest.md
+report=$(lt_report_file canary)
 python3 - "$tsv" "$meta" "$notes" "$TARGET_RATIO" "$PREPARED_FILES" "$routing_out" "$flags_out" "$TARGETS" \
     "$SHADOW_TARGET_RATIO" "$SHADOW_SAMPLE" "$divergences_out" >"$report.tmp" <<'PY'
 import csv

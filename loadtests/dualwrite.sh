@@ -21,7 +21,7 @@
 # Usage: loadtests/dualwrite.sh [--quick]
 # Environment: DURATION (10; 3 with --quick), ROUNDS (5; 1), CLIENTS (8), SCALE (10),
 #   MODES ("simple prepared"), SWITCHYARD_BIN (default: the release build).
-# Writes loadtests/results/dualwrite-latest.md.
+# Writes loadtests/results/dualwrite-latest.md (dualwrite-db-cpus-latest.md with DB_CPUS).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -133,7 +133,7 @@ differing_t=$(differences dw_t)
 
 results_dir=$(dirname "${BASH_SOURCE[0]}")/results
 mkdir -p "$results_dir"
-report=$results_dir/dualwrite-latest.md
+report=$(lt_report_file dualwrite)
 {
     echo "# Dual-write cost: pgbench TPC-B-like with pgbench_accounts mirrored, against passthrough and a trigger"
     echo

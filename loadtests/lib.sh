@@ -47,7 +47,7 @@ die() {
 lt_parse_args() {
     local name=$1 script=$2
     shift 2
-    command_line="loadtests/$name.sh${*:+ $*}"
+    command_line="${DB_CPUS:+DB_CPUS=$DB_CPUS }${PG_SHARED_BUFFERS:+PG_SHARED_BUFFERS=$PG_SHARED_BUFFERS }loadtests/$name.sh${*:+ $*}"
     quick=0
     local arg
     for arg in "$@"; do
@@ -116,6 +116,12 @@ lt_split_cpus() {
     lt_db_cpus=$(IFS=,; echo "${cpus[*]:split}")
     # This shell, and so everything it starts from now on, stays off the database's CPUs.
     taskset -p -c "$lt_client_cpus" $$ >/dev/null || die "taskset could not move this script to CPUs $lt_client_cpus"
+}
+
+# lt_report_file NAME: results/NAME-latest.md, or results/NAME-db-cpus-latest.md with DB_CPUS, so
+# that a run with the database on CPUs of its own keeps the shared layout's report.
+lt_report_file() {
+    echo "$lt_dir/results/$1${DB_CPUS:+-db-cpus}-latest.md"
 }
 
 # lt_cpu_layout: one line saying where the processes run.
