@@ -135,8 +135,7 @@ canary_cleanup() {
 trap canary_cleanup EXIT
 
 # Both accounts tables (about 150 MB each at scale 10) fit in shared_buffers, as the old and the new
-# table of a canary must in production: with 256MB the routed half would read pages from the OS
-# cache, and B / A would measure that rather than the proxy (PG_SHARED_BUFFERS=256MB shows it).
+# table of a canary would in production (SHARED_BUFFERS=256MB runs with the smaller default).
 lt_start_postgres 200 1GB
 
 lt_pgbench_init postgres

@@ -47,7 +47,7 @@ die() {
 lt_parse_args() {
     local name=$1 script=$2
     shift 2
-    command_line="${DB_CPUS:+DB_CPUS=$DB_CPUS }${PG_SHARED_BUFFERS:+PG_SHARED_BUFFERS=$PG_SHARED_BUFFERS }loadtests/$name.sh${*:+ $*}"
+    command_line="${DB_CPUS:+DB_CPUS=$DB_CPUS }${SHARED_BUFFERS:+SHARED_BUFFERS=$SHARED_BUFFERS }loadtests/$name.sh${*:+ $*}"
     quick=0
     local arg
     for arg in "$@"; do
@@ -257,12 +257,12 @@ lt_cleanup() {
 
 # lt_start_postgres MAX_CONNECTIONS [SHARED_BUFFERS]: initdb + postgres on a free port; sets
 # lt_pg_port, lt_pg_pid and lt_pg_shared_buffers (SHARED_BUFFERS, default 256MB; the environment's
-# PG_SHARED_BUFFERS overrides both).
+# SHARED_BUFFERS overrides both).
 lt_pg_shared_buffers=""
 lt_start_postgres() {
     local max_connections=$1
-    lt_pg_shared_buffers=${PG_SHARED_BUFFERS:-${2:-256MB}}
-    [[ $lt_pg_shared_buffers =~ ^[1-9][0-9]*(kB|MB|GB)$ ]] || die "PG_SHARED_BUFFERS must be a size like 512MB or 2GB (got '$lt_pg_shared_buffers')"
+    lt_pg_shared_buffers=${SHARED_BUFFERS:-${2:-256MB}}
+    [[ $lt_pg_shared_buffers =~ ^[1-9][0-9]*(kB|MB|GB)$ ]] || die "SHARED_BUFFERS must be a size like 512MB or 2GB (got '$lt_pg_shared_buffers')"
     local data=$lt_tmp/pgdata log=$lt_tmp/postgres.log
     lt_owned_dir "$data"
     touch "$log"
