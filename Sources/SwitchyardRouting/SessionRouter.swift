@@ -85,6 +85,11 @@ public struct SessionRouter: Sendable {
     /// its table's mirroring began is not mirrored after, and is answered as such).
     private var sqlPrepared: [String: StatementAnalysis] = [:]
     static let sqlPreparedLimit = 1000
+    /// The SQL-prepared writes forgotten or replaced since the session last took them: a
+    /// DEALLOCATE, DISCARD, Close or PREPARE of the name may not have run (an error earlier in
+    /// its request skips it, and a PREPARE of a name in use fails), so the session gives them back
+    /// (``restoreSQLPrepared(_:)``) when the request that forgot them fails.
+    private var forgottenWrites: [SQLPreparedWrite] = []
     /// The `set_config` calls of the last routed Parse: the session applies them at each Bind of
     /// the statement, with the Bind's values (a Parse runs nothing).
     public private(set) var lastPreparedConfigCalls: [ConfigCall] = []
@@ -437,9 +442,9 @@ public struct SessionRouter: Sendable {
         case "PrepareStmt"?:
             guard let name = Self.preparedName(statement) else { break }
             if statement.relations.contains(where: { $0.access != .read }), sqlPrepared[name] != nil || sqlPrepared.count < Self.sqlPreparedLimit {
-                sqlPrepared[name] = statement
+                forget(name, replacedBy: statement)
             } else {
-                sqlPrepared[name] = nil
+                forget(name)
             }
         case "VariableSetStmt"?:
             record(SettingChange.changes(in: statement))
@@ -448,12 +453,12 @@ public struct SessionRouter: Sendable {
         case "DiscardStmt"?:
             if PreparedStatements.deallocation(statement) == .all {
                 record([.resetAll])
-                sqlPrepared.removeAll()
+                forgetAll()
             }
         case "DeallocateStmt"?:
             switch PreparedStatements.deallocation(statement) {
-            case .all?: sqlPrepared.removeAll()
-            case let .named(name)?: sqlPrepared[name] = nil
+            case .all?: forgetAll()
+            case let .named(name)?: forget(name)
             case nil: break
             }
         case "ExecuteStmt"?:
@@ -475,7 +480,41 @@ public struct SessionRouter: Sendable {
 
     /// A protocol Close of statement `name`, which also deallocates a SQL-prepared one of that name.
     public mutating func statementClosed(_ name: String) {
-        sqlPrepared[name] = nil
+        forget(name)
+    }
+
+    /// A SQL-prepared write the session forgot, as it was.
+    public struct SQLPreparedWrite: Sendable {
+        let name: String
+        let statement: StatementAnalysis
+    }
+
+    /// Name `name` no longer holds the write it held, if any: it holds `replacement`, or nothing.
+    private mutating func forget(_ name: String, replacedBy replacement: StatementAnalysis? = nil) {
+        let old: StatementAnalysis?
+        if let replacement { old = sqlPrepared.updateValue(replacement, forKey: name) } else { old = sqlPrepared.removeValue(forKey: name) }
+        if let old, forgottenWrites.count < Self.sqlPreparedLimit { forgottenWrites.append(SQLPreparedWrite(name: name, statement: old)) }
+    }
+
+    private mutating func forgetAll() {
+        for (name, statement) in sqlPrepared where forgottenWrites.count < Self.sqlPreparedLimit {
+            forgottenWrites.append(SQLPreparedWrite(name: name, statement: statement))
+        }
+        sqlPrepared.removeAll()
+    }
+
+    /// The SQL-prepared writes forgotten since the last call, for the request that forgot them.
+    public mutating func takeForgottenSQLPrepared() -> [SQLPreparedWrite] {
+        defer { forgottenWrites.removeAll() }
+        return forgottenWrites
+    }
+
+    /// The request that forgot `writes` failed: what it deallocated may still be prepared on the
+    /// server, so each EXECUTE of the name is checked again. A name that holds a write now keeps it.
+    public mutating func restoreSQLPrepared(_ writes: [SQLPreparedWrite]) {
+        for write in writes where sqlPrepared[write.name] == nil && sqlPrepared.count < Self.sqlPreparedLimit {
+            sqlPrepared[write.name] = write.statement
+        }
     }
 
     /// The name of `PREPARE name …` or `EXECUTE name …`, folded as PostgreSQL folds it.

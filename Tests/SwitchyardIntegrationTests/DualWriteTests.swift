@@ -253,6 +253,18 @@ struct DualWriteTests {
             _ = try conn.query("explain (analyze, costs off, timing off, summary off) execute late(23)")
             #expect(stored("select count from \(schema).write_divergences where reason = '\(prepared)'", "5") == "5",
                     "the two EXECUTEs of a statement prepared before mirroring began")
+
+            // A DEALLOCATE that an error earlier in its Query skipped forgets nothing, and neither
+            // does a PREPARE of the name that fails because the name is in use: the write is still
+            // prepared on the server, and its next EXECUTEs are recorded.
+            #expect(throws: PQConnection.Failure.self) { try conn.command("select 1/0; deallocate late") }
+            #expect(try conn.command("execute late(24)") == "UPDATE 1")
+            #expect(throws: PQConnection.Failure.self) { try conn.command("prepare late(int) as select $1") }
+            #expect(try conn.command("execute late(25)") == "UPDATE 1")
+            #expect(stored("select count from \(schema).write_divergences where reason = '\(prepared)'", "7") == "7",
+                    "the EXECUTEs after a DEALLOCATE that did not run and a PREPARE that failed")
+            // A DEALLOCATE that runs forgets it.
+            #expect(try conn.command("deallocate late") == "DEALLOCATE")
         }
     }
 

@@ -26,6 +26,34 @@ struct SessionRouterTests {
         return false
     }
 
+    @Test("a SQL-prepared write that a statement forgot is given back when the statement's request fails")
+    func forgottenPreparedWrites() {
+        var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.dualWrite)]), idle: true)
+        _ = Self.decide(&router, "prepare w(int) as update users set name = 'x' where id = $1")
+        #expect(router.hasSQLPreparedWrites)
+        #expect(router.takeForgottenSQLPrepared().isEmpty, "preparing a new name forgets nothing")
+        for forgetting in ["select 1/0; deallocate w", "DEALLOCATE ALL", "discard all", "prepare w(int) as select $1"] {
+            _ = Self.decide(&router, forgetting)
+            #expect(!router.hasSQLPreparedWrites, "\(forgetting)")
+            let forgotten = router.takeForgottenSQLPrepared()
+            #expect(forgotten.count == 1, "\(forgetting)")
+            #expect(router.takeForgottenSQLPrepared().isEmpty, "taken once")
+            router.restoreSQLPrepared(forgotten)
+            #expect(router.hasSQLPreparedWrites, "\(forgetting) failed: the write may still be prepared")
+        }
+        router.statementClosed("w")
+        #expect(!router.hasSQLPreparedWrites)
+        #expect(router.takeForgottenSQLPrepared().count == 1, "a Close forgets it too")
+        // A PREPARE of another write over the name replaces it; a failure puts nothing back over it.
+        _ = Self.decide(&router, "prepare w(int) as delete from users where id = $1")
+        _ = Self.decide(&router, "prepare w(int) as update users set name = 'y' where id = $1")
+        let replaced = router.takeForgottenSQLPrepared()
+        #expect(replaced.count == 1)
+        router.restoreSQLPrepared(replaced)
+        #expect(router.hasSQLPreparedWrites)
+    }
+
     @Test("stages before canary read the old path; live and complete read the new one", arguments: FlagStage.allCases)
     func stages(stage: FlagStage) {
         var router = SessionRouter(startupParameters: ["application_name": "app"], clientAddress: "127.0.0.1:5000")

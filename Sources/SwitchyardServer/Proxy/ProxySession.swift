@@ -75,6 +75,14 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var requestLabels: [LatencyLabel?] = []
     private var labelHead = 0
     private var querySlot: Int?
+    /// Requests sent (Query, Sync, FunctionCall, retries) and answered, counted as their labels are.
+    private var requestsSent = 0
+    private var requestsAnswered = 0
+    /// The request of the Query being routed.
+    private var queryRequest: Int?
+    /// The SQL-prepared writes each request's statements forgot (DEALLOCATE, DISCARD ALL, Close,
+    /// PREPARE over the name), given back to the router if the request fails: they may not have run.
+    private var forgottenByRequest: [(request: Int, writes: [SessionRouter.SQLPreparedWrite])] = []
     private var statementLabels: [String: LatencyLabel] = [:]
     /// A read that shadow reads may replay: its text, flag, route and what the record says of it.
     private struct ShadowCandidate {
@@ -288,11 +296,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 // of the prepared statements bound since the last one.
                 if message.id == FrontendMessageID.query.rawValue {
                     self.querySlot = self.requestLabels.count
+                    self.queryRequest = self.requestsSent
                     self.requestLabels.append(nil)
                 } else {
+                    // What the Parses and Closes since the last Sync forgot belongs to this request.
+                    self.noteForgotten(request: self.requestsSent)
                     self.requestLabels.append(message.id == FrontendMessageID.sync.rawValue ? self.syncLabel : nil)
                     self.syncLabel = nil
                 }
+                self.requestsSent += 1
             }
         }
         do {
@@ -568,6 +580,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         default:
             if let slot = querySlot, slot < requestLabels.count { requestLabels[slot] = label }
             querySlot = nil
+            if let request = queryRequest { noteForgotten(request: request) }
+            queryRequest = nil
         }
         // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
         if heldStartedIdle || !transactionCohortsRecorded {
@@ -688,8 +702,17 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         _ = state.clientMessage(ScannedMessage(id: FrontendMessageID.query.rawValue, bodyLength: retry.query.count - 5, body: nil),
                                 now: loop.clock.monotonicNanoseconds())
         requestLabels.append(nil)
+        requestsSent += 1
         let sent = retry.query.withUnsafeBytes { raw in Result { () throws(SocketError) in try forward(raw, to: upstream, queue: &toServer) } }
         try sent.get()
+    }
+
+    /// Keeps what the router's statements forgot of the session's SQL-prepared writes since the
+    /// last request, for `request`.
+    private func noteForgotten(request: Int) {
+        guard router != nil else { return }
+        let writes = router!.takeForgottenSQLPrepared()
+        if !writes.isEmpty { forgottenByRequest.append((request, writes)) }
     }
 
     /// Whether statement `name`, prepared as `text`, is a mirrored write, and in which form: it
@@ -854,6 +877,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .requestCompleted(nanoseconds, failed):
             context.stats.recordRequest(nanoseconds: nanoseconds, loop: loop.index)
             if labelHead < requestLabels.count {
+                let answered = requestsAnswered
+                requestsAnswered += 1
+                while let first = forgottenByRequest.first, first.request <= answered {
+                    forgottenByRequest.removeFirst()
+                    if failed && first.request == answered { router?.restoreSQLPrepared(first.writes) }
+                }
                 if let label = requestLabels[labelHead] {
                     context.routing.recordLatency(loop: loop.index, label: label, nanoseconds: nanoseconds, failed: failed)
                 }
