@@ -261,8 +261,11 @@ struct DualWriteTests {
             #expect(try conn.command("execute late(24)") == "UPDATE 1")
             #expect(throws: PQConnection.Failure.self) { try conn.command("prepare late(int) as select $1") }
             #expect(try conn.command("execute late(25)") == "UPDATE 1")
-            #expect(stored("select count from \(schema).write_divergences where reason = '\(prepared)'", "7") == "7",
-                    "the EXECUTEs after a DEALLOCATE that did not run and a PREPARE that failed")
+            // The same PREPARE in the extended protocol (Parse, Bind, Execute, Sync).
+            #expect(throws: PQConnection.Failure.self) { _ = try conn.command("prepare late as select 1", parameters: []) }
+            #expect(try conn.command("execute late(26)") == "UPDATE 1")
+            #expect(stored("select count from \(schema).write_divergences where reason = '\(prepared)'", "8") == "8",
+                    "the EXECUTEs after a DEALLOCATE that did not run and two PREPAREs that failed")
             // A DEALLOCATE that runs forgets it.
             #expect(try conn.command("deallocate late") == "DEALLOCATE")
         }
