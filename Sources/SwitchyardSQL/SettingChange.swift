@@ -112,18 +112,33 @@ public struct ConfigCall: Sendable, Equatable {
         let args = call["args"] as? [[String: Any]] ?? []
         guard args.count == 3, call["agg_star"] == nil, call["func_variadic"] == nil, call["agg_order"] == nil,
               call["over"] == nil, call["agg_filter"] == nil else { return nil }
-        let arguments = args.compactMap(argument)
+        let arguments = zip(args, [false, false, true]).compactMap { argument($0, boolean: $1) }
         guard arguments.count == 3 else { return nil }
         return ConfigCall(name: arguments[0], value: arguments[1], isLocal: arguments[2])
     }
 
-    private static func argument(_ node: [String: Any]) -> Argument? {
-        if let cast = node["TypeCast"] as? [String: Any], let inner = cast["arg"] as? [String: Any] { return argument(inner) }
+    /// Argument `node` of a text parameter of set_config (the name, the value) or, with `boolean`,
+    /// of its boolean one. A cast to another type would make PostgreSQL reject the call: such an
+    /// argument is not known. A number is a text only cast to one (`42::text`).
+    private static func argument(_ node: [String: Any], boolean: Bool) -> Argument? {
+        if let cast = node["TypeCast"] as? [String: Any], let inner = cast["arg"] as? [String: Any] {
+            let names = ((cast["typeName"] as? [String: Any])?["names"] as? [[String: Any]] ?? []).compactMap { ($0["String"] as? [String: Any])?["sval"] as? String }
+            let plain = (cast["typeName"] as? [String: Any])?["typmods"] == nil && (cast["typeName"] as? [String: Any])?["arrayBounds"] == nil
+            guard plain, let type = names.last, names.count == 1 || names.first == "pg_catalog" else { return nil }
+            if boolean { return type == "bool" ? argument(inner, boolean: true) : nil }
+            guard type == "text" || type == "varchar" || type == "name" else { return nil }
+            if let constant = inner["A_Const"] as? [String: Any] {
+                if let i = constant["ival"] as? [String: Any] { return .constant(String((i["ival"] as? Int) ?? 0)) }
+                if let f = constant["fval"] as? [String: Any], let text = f["fval"] as? String { return .constant(text) }
+                if let b = constant["boolval"] as? [String: Any] { return .constant((b["boolval"] as? Bool ?? false) ? "true" : "false") }
+            }
+            return argument(inner, boolean: false)
+        }
         if let param = node["ParamRef"] as? [String: Any], let number = param["number"] as? Int, number >= 1 { return .parameter(number) }
         guard let constant = node["A_Const"] as? [String: Any] else { return nil }
         if constant["isnull"] as? Bool == true { return .null }
         if let s = constant["sval"] as? [String: Any] { return .constant(s["sval"] as? String ?? "") }
-        if let b = constant["boolval"] as? [String: Any] { return .constant((b["boolval"] as? Bool ?? false) ? "true" : "false") }
+        if boolean, let b = constant["boolval"] as? [String: Any] { return .constant((b["boolval"] as? Bool ?? false) ? "true" : "false") }
         return nil
     }
 

@@ -28,6 +28,17 @@ struct ConfigCallTests {
         #expect(Self.calls("select current_setting('a.b')").isEmpty)
         // A comment or a string that only mentions it.
         #expect(Self.calls("select 'set_config(''a.b'', ''v'', false)' /* set_config */").isEmpty)
+        // A number or a boolean is a text only cast to one; a cast to another type makes the
+        // call fail in PostgreSQL (no set_config takes it), so it changes nothing.
+        #expect(Self.calls("select set_config('a.b', 42::text, false)").map { $0.change() } == [.set(name: "a.b", value: "42", isLocal: false)])
+        #expect(Self.calls("select set_config('a.b', CAST(-1.50 AS varchar), 'on'::boolean)").map { $0.change() }
+            == [.set(name: "a.b", value: "-1.50", isLocal: true)])
+        #expect(Self.calls("select set_config('a.b', true::text, false)").map { $0.change() } == [.set(name: "a.b", value: "true", isLocal: false)])
+        #expect(Self.calls("select set_config('a.b', 0::text, false)").map { $0.change() } == [.set(name: "a.b", value: "0", isLocal: false)])
+        #expect(Self.calls("select set_config('a.b', '5'::int, false)").isEmpty)
+        #expect(Self.calls("select set_config('a.b', true, false)").isEmpty)
+        #expect(Self.calls("select set_config('a.b', 'v', 'true'::text)").isEmpty)
+        #expect(Self.calls("select set_config('a.b', 'abc'::varchar(2), false)").isEmpty, "a typmod would cut the value")
         // An is_local PostgreSQL would reject changes nothing.
         #expect(Self.calls("select set_config('a.b', 'v', 'maybe')").compactMap { $0.change() }.isEmpty)
     }
