@@ -483,22 +483,25 @@ public struct SessionRouter: Sendable {
         forget(name)
     }
 
-    /// A SQL-prepared write the session forgot, as it was.
+    /// A SQL-prepared write the session forgot, as it was, and what replaced it under its name.
     public struct SQLPreparedWrite: Sendable {
-        let name: String
-        let statement: StatementAnalysis
+        public let name: String
+        public let statement: StatementAnalysis
+        let replacement: StatementAnalysis?
     }
 
     /// Name `name` no longer holds the write it held, if any: it holds `replacement`, or nothing.
     private mutating func forget(_ name: String, replacedBy replacement: StatementAnalysis? = nil) {
         let old: StatementAnalysis?
         if let replacement { old = sqlPrepared.updateValue(replacement, forKey: name) } else { old = sqlPrepared.removeValue(forKey: name) }
-        if let old, forgottenWrites.count < Self.sqlPreparedLimit { forgottenWrites.append(SQLPreparedWrite(name: name, statement: old)) }
+        if let old, forgottenWrites.count < Self.sqlPreparedLimit {
+            forgottenWrites.append(SQLPreparedWrite(name: name, statement: old, replacement: replacement))
+        }
     }
 
     private mutating func forgetAll() {
         for (name, statement) in sqlPrepared where forgottenWrites.count < Self.sqlPreparedLimit {
-            forgottenWrites.append(SQLPreparedWrite(name: name, statement: statement))
+            forgottenWrites.append(SQLPreparedWrite(name: name, statement: statement, replacement: nil))
         }
         sqlPrepared.removeAll()
     }
@@ -510,10 +513,15 @@ public struct SessionRouter: Sendable {
     }
 
     /// The request that forgot `writes` failed: what it deallocated may still be prepared on the
-    /// server, so each EXECUTE of the name is checked again. A name that holds a write now keeps it.
+    /// server, and a PREPARE over the name may have failed, so the name holds the old write again,
+    /// unless a later request prepared another under it.
     public mutating func restoreSQLPrepared(_ writes: [SQLPreparedWrite]) {
-        for write in writes where sqlPrepared[write.name] == nil && sqlPrepared.count < Self.sqlPreparedLimit {
-            sqlPrepared[write.name] = write.statement
+        for write in writes.reversed() {
+            if let current = sqlPrepared[write.name] {
+                if let replacement = write.replacement, current.text == replacement.text { sqlPrepared[write.name] = write.statement }
+            } else if sqlPrepared.count < Self.sqlPreparedLimit {
+                sqlPrepared[write.name] = write.statement
+            }
         }
     }
 

@@ -28,7 +28,8 @@ public enum SettingChange: Sendable, Equatable {
             switch kind {
             case "VAR_SET_VALUE":
                 let args = set["args"] as? [[String: Any]] ?? []
-                let values = args.compactMap(constantText)
+                let text = Array(statement.text.utf8)
+                let values = args.compactMap { constantText($0, text: text) }
                 guard values.count == args.count else { continue }
                 out.append(.set(name: name, value: values.joined(separator: ", "), isLocal: isLocal))
             case "VAR_SET_DEFAULT" where isLocal:
@@ -45,11 +46,32 @@ public enum SettingChange: Sendable, Equatable {
         return out
     }
 
+    /// The value of an integer constant (`A_Const` with `ival`). libpg_query leaves out a 0 and, in
+    /// the version PostgreSQL 15's packages carry, a negative value too (`"ival":{}`): those are
+    /// read from the statement's text at the constant's location.
+    static func integer(_ constant: [String: Any], text: [UInt8]) -> Int? {
+        guard let ival = constant["ival"] as? [String: Any] else { return nil }
+        if let value = ival["ival"] as? Int { return value }
+        guard let at = constant["location"] as? Int, at > 0, at < text.count else { return nil }
+        var i = at
+        let negative = text[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
+        while i < text.count, text[i] == UInt8(ascii: " ") { i += 1 }
+        var value = 0
+        let start = i
+        while i < text.count, text[i] >= 48, text[i] <= 57, i - start < 10 {
+            value = value * 10 + Int(text[i] - 48)
+            i += 1
+        }
+        guard i > start, i == text.count || !(text[i] >= 48 && text[i] <= 57) else { return nil }
+        return negative ? -value : value
+    }
+
     /// The text of a constant argument (`'tenant-42'`, `42`, `on`), as PostgreSQL would store it.
-    private static func constantText(_ node: [String: Any]) -> String? {
+    private static func constantText(_ node: [String: Any], text: [UInt8]) -> String? {
         guard let constant = node["A_Const"] as? [String: Any] else { return nil }
         if let s = constant["sval"] as? [String: Any] { return s["sval"] as? String ?? "" }
-        if let i = constant["ival"] as? [String: Any] { return String((i["ival"] as? Int) ?? 0) }
+        if constant["ival"] != nil { return integer(constant, text: text).map { String($0) } }
         if let f = constant["fval"] as? [String: Any] { return f["fval"] as? String }
         if let b = constant["boolval"] as? [String: Any] { return (b["boolval"] as? Bool ?? false) ? "on" : "off" }
         return nil
@@ -86,7 +108,7 @@ public struct ConfigCall: Sendable, Equatable {
               let json = try? SQLAnalyzer.parseTreeJSON(statement.text),
               let root = try? JSONSerialization.jsonObject(with: Data(json.utf8)) else { return [] }
         var out: [ConfigCall] = []
-        collect(root, into: &out)
+        collect(root, text: Array(statement.text.utf8), into: &out)
         return out
     }
 
@@ -97,42 +119,53 @@ public struct ConfigCall: Sendable, Equatable {
         return text.withUTF8 { FoldedSearch.contains($0, "set_config") }
     }
 
-    private static func collect(_ node: Any, into out: inout [ConfigCall]) {
+    private static func collect(_ node: Any, text: [UInt8], into out: inout [ConfigCall]) {
         if let object = node as? [String: Any] {
-            if let call = object["FuncCall"] as? [String: Any], let found = configCall(call) { out.append(found) }
-            for value in object.values { collect(value, into: &out) }
+            if let call = object["FuncCall"] as? [String: Any], let found = configCall(call, text: text) { out.append(found) }
+            for value in object.values { collect(value, text: text, into: &out) }
         } else if let array = node as? [Any] {
-            for value in array { collect(value, into: &out) }
+            for value in array { collect(value, text: text, into: &out) }
         }
     }
 
-    private static func configCall(_ call: [String: Any]) -> ConfigCall? {
+    private static func configCall(_ call: [String: Any], text: [UInt8]) -> ConfigCall? {
         let names = (call["funcname"] as? [[String: Any]] ?? []).compactMap { ($0["String"] as? [String: Any])?["sval"] as? String }
         guard names.last == "set_config", names.count == 1 || (names.count == 2 && names[0] == "pg_catalog") else { return nil }
         let args = call["args"] as? [[String: Any]] ?? []
         guard args.count == 3, call["agg_star"] == nil, call["func_variadic"] == nil, call["agg_order"] == nil,
               call["over"] == nil, call["agg_filter"] == nil else { return nil }
-        let arguments = zip(args, [false, false, true]).compactMap { argument($0, boolean: $1) }
+        let arguments = zip(args, [false, false, true]).compactMap { argument($0, boolean: $1, text: text) }
         guard arguments.count == 3 else { return nil }
         return ConfigCall(name: arguments[0], value: arguments[1], isLocal: arguments[2])
     }
 
+    /// Built-in types no set_config parameter takes: an argument cast to one makes PostgreSQL
+    /// reject the call (there is no set_config(unknown, integer, boolean)), so it changes nothing.
+    static let typesNotText: Set<String> = ["int2", "int4", "int8", "float4", "float8", "numeric", "bool", "date", "time",
+                                            "timestamp", "timestamptz", "interval", "json", "jsonb", "uuid", "bytea", "oid"]
+
     /// Argument `node` of a text parameter of set_config (the name, the value) or, with `boolean`,
-    /// of its boolean one. A cast to another type would make PostgreSQL reject the call: such an
-    /// argument is not known. A number is a text only cast to one (`42::text`).
-    private static func argument(_ node: [String: Any], boolean: Bool) -> Argument? {
+    /// of its boolean one. A cast to a type the parameter does not take is not known; a cast to a
+    /// text type (a length limit or a domain included) is followed. A number or a boolean is a
+    /// text only cast to one, and is known when PostgreSQL would print it as written (`42::text`).
+    private static func argument(_ node: [String: Any], boolean: Bool, text: [UInt8]) -> Argument? {
         if let cast = node["TypeCast"] as? [String: Any], let inner = cast["arg"] as? [String: Any] {
-            let names = ((cast["typeName"] as? [String: Any])?["names"] as? [[String: Any]] ?? []).compactMap { ($0["String"] as? [String: Any])?["sval"] as? String }
-            let plain = (cast["typeName"] as? [String: Any])?["typmods"] == nil && (cast["typeName"] as? [String: Any])?["arrayBounds"] == nil
-            guard plain, let type = names.last, names.count == 1 || names.first == "pg_catalog" else { return nil }
-            if boolean { return type == "bool" ? argument(inner, boolean: true) : nil }
-            guard type == "text" || type == "varchar" || type == "name" else { return nil }
-            if let constant = inner["A_Const"] as? [String: Any] {
-                if let i = constant["ival"] as? [String: Any] { return .constant(String((i["ival"] as? Int) ?? 0)) }
-                if let f = constant["fval"] as? [String: Any], let text = f["fval"] as? String { return .constant(text) }
+            let typeName = cast["typeName"] as? [String: Any] ?? [:]
+            let names = (typeName["names"] as? [[String: Any]] ?? []).compactMap { ($0["String"] as? [String: Any])?["sval"] as? String }
+            guard typeName["arrayBounds"] == nil, let type = names.last else { return nil }
+            let builtIn = names.count == 1 || names.first == "pg_catalog"
+            if boolean { return builtIn && type == "bool" ? argument(inner, boolean: true, text: text) : nil }
+            if builtIn && typesNotText.contains(type) { return nil }
+            if let constant = inner["A_Const"] as? [String: Any], constant["sval"] == nil, constant["isnull"] == nil {
+                // Only as text or varchar with no length: another type prints a boolean as t, or
+                // pads or cuts.
+                guard builtIn, type == "text" || type == "varchar", typeName["typmods"] == nil else { return nil }
+                if constant["ival"] != nil { return SettingChange.integer(constant, text: text).map { Argument.constant(String($0)) } }
+                if let f = constant["fval"] as? [String: Any], let digits = f["fval"] as? String, Self.printsAsWritten(digits) { return .constant(digits) }
                 if let b = constant["boolval"] as? [String: Any] { return .constant((b["boolval"] as? Bool ?? false) ? "true" : "false") }
+                return nil
             }
-            return argument(inner, boolean: false)
+            return argument(inner, boolean: false, text: text)
         }
         if let param = node["ParamRef"] as? [String: Any], let number = param["number"] as? Int, number >= 1 { return .parameter(number) }
         guard let constant = node["A_Const"] as? [String: Any] else { return nil }
@@ -140,6 +173,15 @@ public struct ConfigCall: Sendable, Equatable {
         if let s = constant["sval"] as? [String: Any] { return .constant(s["sval"] as? String ?? "") }
         if boolean, let b = constant["boolval"] as? [String: Any] { return .constant((b["boolval"] as? Bool ?? false) ? "true" : "false") }
         return nil
+    }
+
+    /// Whether a numeric constant's text is what PostgreSQL prints for it: digits with an optional
+    /// sign and fraction (not `1e3`, `.5` or `5.`, which print as 1000, 0.5 and 5).
+    static func printsAsWritten(_ text: String) -> Bool {
+        let body = text.utf8.first == UInt8(ascii: "-") ? Substring(text.dropFirst()) : Substring(text)
+        let parts = body.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count <= 2, parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }) else { return false }
+        return true
     }
 
     /// The change the call makes with `parameters` (text values by number, nil for NULL); nil

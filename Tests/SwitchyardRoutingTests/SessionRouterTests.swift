@@ -45,13 +45,25 @@ struct SessionRouterTests {
         router.statementClosed("w")
         #expect(!router.hasSQLPreparedWrites)
         #expect(router.takeForgottenSQLPrepared().count == 1, "a Close forgets it too")
-        // A PREPARE of another write over the name replaces it; a failure puts nothing back over it.
+        // A PREPARE of another write over the name replaces it; if it failed (the name was in use),
+        // the old write is what the name holds again.
         _ = Self.decide(&router, "prepare w(int) as delete from users where id = $1")
-        _ = Self.decide(&router, "prepare w(int) as update users set name = 'y' where id = $1")
+        _ = Self.decide(&router, "prepare w(int) as update audit set seen = true where id = $1")
         let replaced = router.takeForgottenSQLPrepared()
-        #expect(replaced.count == 1)
+        #expect(replaced.map(\.statement.text) == ["prepare w(int) as delete from users where id = $1"])
         router.restoreSQLPrepared(replaced)
-        #expect(router.hasSQLPreparedWrites)
+        _ = Self.decide(&router, "deallocate w")
+        #expect(router.takeForgottenSQLPrepared().map(\.statement.text) == ["prepare w(int) as delete from users where id = $1"])
+        // Not over a write prepared under the name since.
+        _ = Self.decide(&router, "prepare w(int) as delete from users where id = $1")
+        _ = Self.decide(&router, "prepare w(int) as update audit set seen = true where id = $1")
+        let again = router.takeForgottenSQLPrepared()
+        _ = Self.decide(&router, "deallocate w")
+        _ = Self.decide(&router, "prepare w(int) as insert into audit values ($1)")
+        _ = router.takeForgottenSQLPrepared()
+        router.restoreSQLPrepared(again)
+        _ = Self.decide(&router, "deallocate w")
+        #expect(router.takeForgottenSQLPrepared().map(\.statement.text) == ["prepare w(int) as insert into audit values ($1)"])
     }
 
     @Test("stages before canary read the old path; live and complete read the new one", arguments: FlagStage.allCases)

@@ -38,6 +38,9 @@ public struct SessionStateMachine: Sendable {
         /// A Query, Sync or FunctionCall was answered by ReadyForQuery after this many nanoseconds.
         /// `failed`: the server sent an ErrorResponse while answering it.
         case requestCompleted(nanoseconds: UInt64, failed: Bool)
+        /// The Sync that followed an extended-protocol COPY's Execute reached the server in copy-in
+        /// mode, which ignores it: its request ends with no answer.
+        case requestIgnored
         /// Authentication finished: the first ReadyForQuery.
         case sessionEstablished
         /// The server reported a FATAL or PANIC error; it will close the connection.
@@ -229,6 +232,7 @@ public struct SessionStateMachine: Sendable {
             // reached the server in copy-in mode and was ignored: it gets no answer.
             if requestHead < requestStarts.count, requestStarts[requestHead].isSync {
                 _ = popRequest()
+                return .requestIgnored
             }
         case let .errorResponse(fields):
             errorSinceReady = true

@@ -707,6 +707,32 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         try sent.get()
     }
 
+    /// The oldest request in flight has ended: answered after `nanoseconds`, or ignored by the
+    /// server (nil). Its latency label and what its statements forgot are settled.
+    private func requestAnswered(nanoseconds: UInt64?, failed: Bool) {
+        guard labelHead < requestLabels.count else { return }
+        let answered = requestsAnswered
+        requestsAnswered += 1
+        while let first = forgottenByRequest.first, first.request <= answered {
+            forgottenByRequest.removeFirst()
+            if failed && first.request == answered { router?.restoreSQLPrepared(first.writes) }
+        }
+        if let nanoseconds, let label = requestLabels[labelHead] {
+            context.routing.recordLatency(loop: loop.index, label: label, nanoseconds: nanoseconds, failed: failed)
+        }
+        labelHead += 1
+        if labelHead == requestLabels.count {
+            requestLabels.removeAll(keepingCapacity: true)
+            labelHead = 0
+            querySlot = nil
+        } else if labelHead >= 1024 {
+            // A client that always keeps requests in flight: drop the answered ones.
+            requestLabels.removeFirst(labelHead)
+            querySlot = querySlot.map { $0 - labelHead }
+            labelHead = 0
+        }
+    }
+
     /// Keeps what the router's statements forgot of the session's SQL-prepared writes since the
     /// last request, for `request`.
     private func noteForgotten(request: Int) {
@@ -876,30 +902,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             break
         case let .requestCompleted(nanoseconds, failed):
             context.stats.recordRequest(nanoseconds: nanoseconds, loop: loop.index)
-            if labelHead < requestLabels.count {
-                let answered = requestsAnswered
-                requestsAnswered += 1
-                while let first = forgottenByRequest.first, first.request <= answered {
-                    forgottenByRequest.removeFirst()
-                    if failed && first.request == answered { router?.restoreSQLPrepared(first.writes) }
-                }
-                if let label = requestLabels[labelHead] {
-                    context.routing.recordLatency(loop: loop.index, label: label, nanoseconds: nanoseconds, failed: failed)
-                }
-                labelHead += 1
-                if labelHead == requestLabels.count {
-                    requestLabels.removeAll(keepingCapacity: true)
-                    labelHead = 0
-                    querySlot = nil
-                } else if labelHead >= 1024 {
-                    // A client that always keeps requests in flight: drop the answered ones.
-                    requestLabels.removeFirst(labelHead)
-                    querySlot = querySlot.map { $0 - labelHead }
-                    labelHead = 0
-                }
-            }
+            requestAnswered(nanoseconds: nanoseconds, failed: failed)
             if state.transactionStatus == .idle { router?.transactionEnded(failed: state.lastTransactionFailed) }
             updateStateGauge()
+        case .requestIgnored:
+            requestAnswered(nanoseconds: nil, failed: false)
         case .sessionEstablished:
             if let key = state.backendKey {
                 context.registry.setBackendKey(key, for: info.id)
