@@ -286,10 +286,7 @@ public struct SessionRouter: Sendable {
         lastLatencyLabel = nil
         // An EXECUTE runs the write its PREPARE holds, against the mirrors in force now.
         if let executed, table.mirrorsWrites {
-            var targets = table.activeMirrors
-            let schema = sessionSchema()
-            for i in targets.indices { targets[i].unqualifiedSchema = schema }
-            if case let .notMirrored(migration, reason) = WriteMirror.plan(sql: executed.text, statements: [executed], targets: targets,
+            if case let .notMirrored(migration, reason) = WriteMirror.plan(sql: executed.text, statements: [executed], targets: mirrorTargets(),
                                                                            wire: wire, marker: mirrorMarker).plan {
                 return .writeNotMirrored(fingerprint: executed.fingerprint, migration: migration, reason: reason)
             }
@@ -299,10 +296,7 @@ public struct SessionRouter: Sendable {
         // through their indices, since `contains(where:)` copies each one.)
         // A PREPARE holds a write of its own, which each EXECUTE runs.
         if table.mirrorsWrites, statements.indices.contains(where: { statements[$0].kind == .write || statements[$0].statementType == "PrepareStmt" }) {
-            let schema = sessionSchema()
-            var targets = table.activeMirrors
-            for i in targets.indices { targets[i].unqualifiedSchema = schema }
-            switch mirror(targets) {
+            switch mirror(mirrorTargets()) {
             case .untouched: break
             case let .mirrored(text, migrations): return .mirrored(text, migrations: migrations)
             case let .notMirrored(migration, reason):
@@ -391,6 +385,14 @@ public struct SessionRouter: Sendable {
     private func cohortKey(_ order: [CohortSource], commentTags: CommentTags) -> String? {
         CohortContext.cohortKey(order, commentTags: commentTags, setting: { localSettings[$0] ?? context.settings[$0] },
                                 startupParameters: context.startupParameters, clientAddress: context.clientAddress)
+    }
+
+    /// The mirrors in force, an unqualified name in a statement read in the session's first schema.
+    private mutating func mirrorTargets() -> [MirrorTarget] {
+        let schema = sessionSchema()
+        var targets = table.activeMirrors
+        for i in targets.indices { targets[i].unqualifiedSchema = schema }
+        return targets
     }
 
     /// ``firstSchema(_:)`` for this session, from the memo while the generation stands.

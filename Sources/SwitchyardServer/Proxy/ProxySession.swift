@@ -75,11 +75,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var requestLabels: [LatencyLabel?] = []
     private var labelHead = 0
     private var querySlot: Int?
-    /// Requests sent (Query, Sync, FunctionCall, retries) and answered, counted as their labels are.
-    private var requestsSent = 0
+    /// Requests answered since the session began: the one at `labelHead` has this number.
     private var requestsAnswered = 0
-    /// The request of the Query being routed.
-    private var queryRequest: Int?
     /// The SQL-prepared writes each request's statements forgot (DEALLOCATE, DISCARD ALL, Close,
     /// PREPARE over the name), given back to the router if the request fails: they may not have run.
     private var forgottenByRequest: [(request: Int, writes: [SessionRouter.SQLPreparedWrite])] = []
@@ -296,15 +293,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 // of the prepared statements bound since the last one.
                 if message.id == FrontendMessageID.query.rawValue {
                     self.querySlot = self.requestLabels.count
-                    self.queryRequest = self.requestsSent
                     self.requestLabels.append(nil)
                 } else {
                     // What the Parses and Closes since the last Sync forgot belongs to this request.
-                    self.noteForgotten(request: self.requestsSent)
+                    self.noteForgotten(slot: self.requestLabels.count)
                     self.requestLabels.append(message.id == FrontendMessageID.sync.rawValue ? self.syncLabel : nil)
                     self.syncLabel = nil
                 }
-                self.requestsSent += 1
             }
         }
         do {
@@ -578,10 +573,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             let calls = router!.lastPreparedConfigCalls
             configStatements[parse.statementName] = calls.isEmpty ? nil : (calls, parse.parameterTypes)
         default:
-            if let slot = querySlot, slot < requestLabels.count { requestLabels[slot] = label }
+            if let slot = querySlot, slot < requestLabels.count {
+                requestLabels[slot] = label
+                noteForgotten(slot: slot)
+            }
             querySlot = nil
-            if let request = queryRequest { noteForgotten(request: request) }
-            queryRequest = nil
         }
         // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
         if heldStartedIdle || !transactionCohortsRecorded {
@@ -702,7 +698,6 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         _ = state.clientMessage(ScannedMessage(id: FrontendMessageID.query.rawValue, bodyLength: retry.query.count - 5, body: nil),
                                 now: loop.clock.monotonicNanoseconds())
         requestLabels.append(nil)
-        requestsSent += 1
         let sent = retry.query.withUnsafeBytes { raw in Result { () throws(SocketError) in try forward(raw, to: upstream, queue: &toServer) } }
         try sent.get()
     }
@@ -734,11 +729,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
 
     /// Keeps what the router's statements forgot of the session's SQL-prepared writes since the
-    /// last request, for `request`.
-    private func noteForgotten(request: Int) {
+    /// last request, for the request whose label is at `slot` of `requestLabels`.
+    private func noteForgotten(slot: Int) {
         guard router != nil else { return }
         let writes = router!.takeForgottenSQLPrepared()
-        if !writes.isEmpty { forgottenByRequest.append((request, writes)) }
+        if !writes.isEmpty { forgottenByRequest.append((requestsAnswered + slot - labelHead, writes)) }
     }
 
     /// Whether statement `name`, prepared as `text`, is a mirrored write, and in which form: it
