@@ -189,13 +189,19 @@ public struct CohortContext: Sendable, Equatable {
         return nil
     }
 
+    /// The session's search_path: SET, or given at startup.
+    var searchPath: String? {
+        settings["search_path"] ?? Self.startupSetting("search_path", startupParameters: startupParameters)
+    }
+
     /// The value the startup message gave setting `name` (lower case): as a parameter of that
     /// name, or in `options` as `-c name=value`, `-cname=value` or `--name=value` (with `-` read as
-    /// `_` in the name there, and `\ ` an escaped space), the last one winning, as PostgreSQL
-    /// reads them.
+    /// `_` in the name there, and `\ ` an escaped space), the last one winning. PostgreSQL applies
+    /// `options` first and the other parameters after, so a parameter wins over `options`.
     static func startupSetting(_ name: String, startupParameters: [String: String]) -> String? {
-        var found = startupParameters.first { $0.key.lowercased() == name }?.value
-        guard let options = startupParameters["options"], options.contains("=") else { return found }
+        if let parameter = startupParameters.first(where: { $0.key.lowercased() == name }) { return parameter.value }
+        guard let options = startupParameters["options"], options.contains("=") else { return nil }
+        var found: String?
         // Split on unescaped whitespace.
         var words: [String] = []
         var word = ""

@@ -367,7 +367,7 @@ public struct SessionRouter: Sendable {
             var route = flags[i].route
             route.unqualifiedSchema = schema
             guard read.relations.contains(where: { route.matches($0) }) else { continue }
-            return (flags[i].name, route, ctx.cohortKey(flags[i].cohortKey), ctx.settings["search_path"] ?? ctx.startupParameters["search_path"])
+            return (flags[i].name, route, ctx.cohortKey(flags[i].cohortKey), ctx.searchPath)
         }
         return nil
     }
@@ -406,11 +406,7 @@ public struct SessionRouter: Sendable {
     /// The first schema of the session's search_path, when the session set one
     /// (`SET search_path`, or `search_path` / `options=-c search_path=...` at startup).
     static func firstSchema(_ ctx: CohortContext) -> String? {
-        var path = ctx.settings["search_path"] ?? ctx.startupParameters["search_path"]
-        if path == nil, let options = ctx.startupParameters["options"], let range = options.range(of: "search_path=") {
-            path = String(options[range.upperBound...].prefix { $0 != " " })
-        }
-        guard let path else { return nil }
+        guard let path = ctx.searchPath else { return nil }
         for part in path.split(separator: ",") {
             var name = part.trimmingCharacters(in: [" ", "\t"])
             if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 {

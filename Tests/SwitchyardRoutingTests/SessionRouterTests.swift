@@ -263,6 +263,11 @@ struct SessionRouterTests {
             _ = Self.decide(&router, "reset switchyard.cohort")
             #expect(Self.isNew(Self.decide(&router, "select * from users")), "\(startup)")
         }
+        // A startup parameter wins over options, which PostgreSQL applies first.
+        var both = SessionRouter(startupParameters: ["switchyard.cohort": outside, "options": "-c switchyard.cohort=\(inside)"],
+                                 clientAddress: "127.0.0.1:5000")
+        both.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
+        #expect(!Self.isNew(Self.decide(&both, "select * from users")))
         // Another setting, or an escaped space inside a value, is not the cohort's.
         for startup in [["options": "-c switchyard.other=\(inside)"], ["options": "-c app=\\ -c\\ switchyard.cohort=\(inside)"]] {
             var router = SessionRouter(startupParameters: startup, clientAddress: "127.0.0.1:5000")
@@ -382,9 +387,12 @@ struct SessionRouterTests {
         #expect(Self.isNew(Self.decide(&router, "select * from public.users")))
         _ = Self.decide(&router, "set search_path = \"$user\", public")
         #expect(Self.isNew(Self.decide(&router, "select * from users")))
-        var fromStartup = SessionRouter(startupParameters: ["options": "-c search_path=app"], clientAddress: "")
-        fromStartup.offer(RoutingTable(version: 1, flags: [Self.flag(.live)]), idle: true)
-        #expect(Self.decide(&fromStartup, "select * from users") == .forward)
+        for startup in [["options": "-c search_path=app"], ["options": "--search_path=app -c work_mem=64MB"],
+                        ["search_path": "app", "options": "-c search_path=public"]] {
+            var fromStartup = SessionRouter(startupParameters: startup, clientAddress: "")
+            fromStartup.offer(RoutingTable(version: 1, flags: [Self.flag(.live)]), idle: true)
+            #expect(Self.decide(&fromStartup, "select * from users") == .forward, "\(startup)")
+        }
     }
 
     @Test("a new flag table with another route is followed from the next statement on")
