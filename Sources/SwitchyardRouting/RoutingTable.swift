@@ -162,14 +162,16 @@ public struct CohortContext: Sendable, Equatable {
 
     /// The first source in `order` that has a non-empty value.
     public func cohortKey(_ order: [CohortSource]) -> String? {
-        Self.cohortKey(order, commentTags: commentTags, setting: { settings[$0] }, startupParameters: startupParameters, clientAddress: clientAddress)
+        Self.cohortKey(order, commentTags: commentTags, setting: { settings[$0] },
+                       startupSetting: { Self.startupSetting($0, startupParameters: startupParameters) },
+                       startupParameters: startupParameters, clientAddress: clientAddress)
     }
 
     /// ``cohortKey(_:)`` from the inputs themselves, a setting looked up by lower-cased name: a
     /// router answers from its own settings without assembling a context per statement.
     static func cohortKey(
         _ order: [CohortSource], commentTags: CommentTags, setting: (String) -> String?,
-        startupParameters: [String: String], clientAddress: String
+        startupSetting: (String) -> String?, startupParameters: [String: String], clientAddress: String
     ) -> String? {
         for source in order {
             let value: String?
@@ -178,7 +180,7 @@ public struct CohortContext: Sendable, Equatable {
             case let .setting(name):
                 // A setting not SET (or reset) has the value the startup message gave it, as in PostgreSQL.
                 let set = setting(name.lowercased())
-                value = set?.isEmpty == false ? set : startupSetting(name.lowercased(), startupParameters: startupParameters)
+                value = set?.isEmpty == false ? set : startupSetting(name.lowercased())
             case let .startupParameter(name): value = startupParameters[name]
             case .clientAddress:
                 // The host, not the ephemeral port, identifies a client.
@@ -194,51 +196,57 @@ public struct CohortContext: Sendable, Equatable {
         settings["search_path"] ?? Self.startupSetting("search_path", startupParameters: startupParameters)
     }
 
-    /// The value the startup message gave setting `name` (lower case): as a parameter of that
-    /// name, or in `options` as `-c name=value`, `-cname=value` or `--name=value` (with `-` read as
-    /// `_` in the name there, and `\ ` an escaped space), the last one winning. PostgreSQL applies
-    /// `options` first and the other parameters after, so a parameter wins over `options`.
+    /// The value the startup message gave setting `name` (lower case); see ``startupSettings(_:)``.
     static func startupSetting(_ name: String, startupParameters: [String: String]) -> String? {
-        if let parameter = startupParameters.first(where: { $0.key.lowercased() == name }) { return parameter.value }
-        guard let options = startupParameters["options"], options.contains("=") else { return nil }
-        var found: String?
-        // Split on unescaped whitespace.
-        var words: [String] = []
-        var word = ""
-        var escaped = false
-        for c in options {
-            if escaped {
-                word.append(c)
-                escaped = false
-            } else if c == "\\" {
-                escaped = true
-            } else if c == " " || c == "\t" || c == "\n" {
-                if !word.isEmpty { words.append(word) }
-                word = ""
-            } else {
-                word.append(c)
+        startupSettings(startupParameters)[name]
+    }
+
+    /// The settings the startup message gives, by lower-cased name: its parameters, and in
+    /// `options` each `-c name=value`, `-cname=value` or `--name=value` (with `-` read as `_` in
+    /// the name there, and `\ ` an escaped space), the last one winning. PostgreSQL applies
+    /// `options` first and the other parameters after, so a parameter wins over `options`.
+    static func startupSettings(_ startupParameters: [String: String]) -> [String: String] {
+        var found: [String: String] = [:]
+        if let options = startupParameters["options"], options.contains("=") {
+            // Split on unescaped whitespace.
+            var words: [String] = []
+            var word = ""
+            var escaped = false
+            for c in options {
+                if escaped {
+                    word.append(c)
+                    escaped = false
+                } else if c == "\\" {
+                    escaped = true
+                } else if c == " " || c == "\t" || c == "\n" {
+                    if !word.isEmpty { words.append(word) }
+                    word = ""
+                } else {
+                    word.append(c)
+                }
             }
-        }
-        if !word.isEmpty { words.append(word) }
-        var i = 0
-        while i < words.count {
-            var assignment: Substring?
-            var dashes = false
-            if words[i] == "-c", i + 1 < words.count {
-                assignment = words[i + 1][...]
+            if !word.isEmpty { words.append(word) }
+            var i = 0
+            while i < words.count {
+                var assignment: Substring?
+                var dashes = false
+                if words[i] == "-c", i + 1 < words.count {
+                    assignment = words[i + 1][...]
+                    i += 1
+                } else if words[i].hasPrefix("--") {
+                    assignment = words[i].dropFirst(2)
+                    dashes = true
+                } else if words[i].hasPrefix("-c") {
+                    assignment = words[i].dropFirst(2)
+                }
                 i += 1
-            } else if words[i].hasPrefix("--") {
-                assignment = words[i].dropFirst(2)
-                dashes = true
-            } else if words[i].hasPrefix("-c") {
-                assignment = words[i].dropFirst(2)
+                guard let assignment, let eq = assignment.firstIndex(of: "=") else { continue }
+                var key = assignment[..<eq].lowercased()
+                if dashes { key = key.replacingOccurrences(of: "-", with: "_") }
+                found[key] = String(assignment[assignment.index(after: eq)...])
             }
-            i += 1
-            guard let assignment, let eq = assignment.firstIndex(of: "=") else { continue }
-            var key = assignment[..<eq].lowercased()
-            if dashes { key = key.replacingOccurrences(of: "-", with: "_") }
-            if key == name { found = String(assignment[assignment.index(after: eq)...]) }
         }
+        for (name, value) in startupParameters where name != "options" { found[name.lowercased()] = value }
         return found
     }
 }
