@@ -16,8 +16,49 @@ public struct QueryInfo: Sendable {
 /// but for the constants, so one analysis and one rewrite plan serve them all.
 fileprivate struct ShapeBinding: Sendable {
     var template: ShapeTemplate
-    /// Byte ranges of the text's tokens, comments excluded, in order.
-    var tokenRanges: [Range<Int>]
+    /// Where the text's tokens are, comments excluded, in order.
+    var tokenRanges: TokenPlaces
+}
+
+/// The byte ranges of a text's tokens: its own, or those of a text with the same masked bytes
+/// (``MaskedText``) moved by how much longer or shorter each digit run is here. Moved one at a
+/// time, when asked: only a rewrite asks, and only for the tokens it edits.
+fileprivate struct TokenPlaces: Sendable {
+    private let ranges: [Range<Int>]
+    /// The digit runs of the text the ranges are in, and of this text; empty for its own ranges.
+    private let runsThere: [Range<Int>]
+    private let runsHere: [Range<Int>]
+
+    init(_ own: [Range<Int>]) {
+        ranges = own
+        runsThere = []
+        runsHere = []
+    }
+
+    init(_ ranges: [Range<Int>], movedFrom there: [Range<Int>], to here: [Range<Int>]) {
+        self.ranges = ranges
+        runsThere = there
+        runsHere = here
+    }
+
+    var count: Int { ranges.count }
+
+    /// No range begins or ends inside a run (runs are inside single tokens or comments).
+    subscript(i: Int) -> Range<Int> {
+        let r = ranges[i]
+        guard !runsThere.isEmpty else { return r }
+        return (r.lowerBound + shift(r.lowerBound))..<(r.upperBound + shift(r.upperBound))
+    }
+
+    /// How much the runs before `offset` grew here.
+    private func shift(_ offset: Int) -> Int {
+        var total = 0
+        for k in runsThere.indices {
+            guard runsThere[k].lowerBound < offset else { break }
+            total += runsHere[k].count - runsThere[k].count
+        }
+        return total
+    }
 }
 
 /// An edit in token positions: it replaces whole tokens, or inserts text right before or
@@ -54,7 +95,7 @@ fileprivate struct TokenEdit: Sendable {
     }
 
     /// The byte edits for a text whose tokens are at `tokenRanges`; nil if the shapes disagree.
-    static func apply(_ edits: [TokenEdit], to sql: String, tokenRanges: [Range<Int>]) -> String? {
+    static func apply(_ edits: [TokenEdit], to sql: String, tokenRanges: TokenPlaces) -> String? {
         var bytes: [ReadRewriter.Edit] = []
         for e in edits {
             switch e.place {
@@ -103,6 +144,9 @@ fileprivate final class ShapeTemplate: @unchecked Sendable {
     let tokenRanges: [Range<Int>]
     /// Rewrite plans per route set, and write plans; read and written only under the cache's lock.
     var plans: [[ReadRoute]: TokenPlan] = [:]
+    /// The plan asked for last: sessions ask for the same routes statement after statement, and
+    /// comparing those (their strings shared with the flag table) costs less than hashing them.
+    var lastPlan: (routes: [ReadRoute], plan: TokenPlan)?
     var writePlans: [WritePlanKey: WriteTokenPlan] = [:]
 
     init(sql: String, statements: [StatementAnalysis], tokenRanges: [Range<Int>]) {
@@ -121,9 +165,31 @@ struct ShapeKey: Hashable, Sendable {
 
     init(bytes: [UInt8]) {
         self.bytes = bytes
-        var hasher = Hasher()
-        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-        digest = hasher.finalize()
+        digest = bytes.withUnsafeBytes { Self.digest(of: $0) }
+    }
+
+    /// Chosen at random once per process, so which texts share a digest cannot be known ahead.
+    private static let seed = UInt64.random(in: .min ... .max)
+
+    /// A 64-bit multiply-and-fold digest of `bytes`, eight at a time. A key is made for every text
+    /// with constants inlined, and the standard library's hasher costs about twenty times as
+    /// much per byte; the dictionary still hashes the digest with it.
+    static func digest(of bytes: UnsafeRawBufferPointer) -> Int {
+        var h = seed ^ (UInt64(bytes.count) &* 0x9E37_79B9_7F4A_7C15)
+        var i = 0
+        while i + 8 <= bytes.count {
+            h = fold(h ^ bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            i += 8
+        }
+        var tail: UInt64 = 0
+        for j in i..<bytes.count { tail |= UInt64(bytes[j]) << UInt64(8 * (j - i)) }
+        return Int(bitPattern: UInt(truncatingIfNeeded: fold(fold(h ^ tail))))
+    }
+
+    /// The full 128-bit product's halves xored: every input bit reaches every output bit.
+    @inline(__always) private static func fold(_ x: UInt64) -> UInt64 {
+        let (high, low) = x.multipliedFullWidth(by: 0xD6E8_FEB8_6659_FD93)
+        return high ^ low
     }
 
     static func == (a: ShapeKey, b: ShapeKey) -> Bool { a.digest == b.digest && a.bytes == b.bytes }
@@ -235,28 +301,6 @@ struct MaskedText {
         default: return .none
         }
     }
-
-    /// `ranges`, byte ranges in a text masked to the same key with runs `from`, moved to this
-    /// text: each bound shifts by how much longer or shorter the runs before it are here. No
-    /// range begins or ends inside a run (runs are inside single tokens or comments).
-    func moved(_ ranges: [Range<Int>], from: [Range<Int>]) -> [Range<Int>] {
-        var out: [Range<Int>] = []
-        out.reserveCapacity(ranges.count)
-        // Ranges are in order, so each bound's shift is found by walking the runs once.
-        var lowerRun = 0, lowerShift = 0, upperRun = 0, upperShift = 0
-        for r in ranges {
-            while lowerRun < from.count, from[lowerRun].lowerBound < r.lowerBound {
-                lowerShift += runs[lowerRun].count - from[lowerRun].count
-                lowerRun += 1
-            }
-            while upperRun < from.count, from[upperRun].lowerBound < r.upperBound {
-                upperShift += runs[upperRun].count - from[upperRun].count
-                upperRun += 1
-            }
-            out.append((r.lowerBound + lowerShift)..<(r.upperBound + upperShift))
-        }
-        return out
-    }
 }
 
 /// The template of a masked key: the first text's shape, where its runs, tokens and comments
@@ -347,15 +391,16 @@ public final class QueryInfoCache: Sendable {
         }) {
             var tags = CommentTags()
             if !template.commentRanges.isEmpty {
-                let comments = masked.moved(template.commentRanges, from: template.runs)
+                let comments = TokenPlaces(template.commentRanges, movedFrom: template.runs, to: masked.runs)
                 text.withUTF8 { bytes in
-                    for c in comments where c.upperBound <= bytes.count {
-                        addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: bytes[c]), to: &tags)
+                    for i in 0..<comments.count where comments[i].upperBound <= bytes.count {
+                        addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: bytes[comments[i]]), to: &tags)
                     }
                 }
             }
             return QueryInfo(statements: template.shape.statements, commentTags: tags,
-                             shape: ShapeBinding(template: template.shape, tokenRanges: masked.moved(template.tokenRanges, from: template.runs)))
+                             shape: ShapeBinding(template: template.shape,
+                                                 tokenRanges: TokenPlaces(template.tokenRanges, movedFrom: template.runs, to: masked.runs)))
         }
         if let hit = state.withLock({ $0.exact.value(forKey: sql) }) { return hit }
         guard let tokens = try? SQLAnalyzer.tokens(in: sql) else {
@@ -392,7 +437,7 @@ public final class QueryInfoCache: Sendable {
             if let masked, let entry = maskedTemplate(template) {
                 state.withLock { _ = $0.masked.insert(entry, forKey: masked.key) }
             }
-            return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, tokenRanges: ranges))
+            return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, tokenRanges: TokenPlaces(ranges)))
         }
         let statements = SQLAnalyzer.analyze(sql)
         // SET and set_config carry their values in constants, and a text that does not parse has
@@ -400,7 +445,7 @@ public final class QueryInfoCache: Sendable {
         let reusable = !statements.contains { $0.statementType == "VariableSetStmt" || $0.mayCallSetConfig || $0.error != nil }
         let template = reusable ? ShapeTemplate(sql: sql, statements: statements, tokenRanges: ranges) : nil
         let info = QueryInfo(statements: statements, commentTags: tags,
-                             shape: template.map { ShapeBinding(template: $0, tokenRanges: ranges) })
+                             shape: template.map { ShapeBinding(template: $0, tokenRanges: TokenPlaces(ranges)) })
         let maskedEntry = template.flatMap(maskedTemplate)
         state.withLock { s in
             if let template { _ = s.shapes.insert(template, forKey: key) }
@@ -436,7 +481,12 @@ public final class QueryInfoCache: Sendable {
     /// The shape's plan for `routes`, made on the shape's first text; nil if its edits do not
     /// fall on token boundaries.
     private func tokenPlan(_ template: ShapeTemplate, routes: [ReadRoute]) -> TokenPlan? {
-        if let plan = state.withLock({ _ in template.plans[routes] }) { return plan }
+        if let plan = state.withLock({ _ -> TokenPlan? in
+            if let last = template.lastPlan, last.routes == routes { return last.plan }
+            guard let plan = template.plans[routes] else { return nil }
+            template.lastPlan = (routes, plan)
+            return plan
+        }) { return plan }
         let plan: TokenPlan
         switch ReadRewriter.plan(sql: template.sql, statements: template.statements, routes: routes) {
         case .untouched: plan = .untouched

@@ -68,8 +68,35 @@ public final class RoutingHub: Sendable {
     final class Shard: Sendable {
         let cache = QueryInfoCache()
         let routed = Mutex<[String: UInt64]>([:])
-        let cohorts = Mutex<[String: [String: CohortSeen]]>([:])
-        let latency = Mutex<[LatencyLabel: LatencySeries]>([:])
+        /// Per flag (a handful, found by comparing names), the cohorts seen.
+        let cohorts = Mutex<[(flag: String, seen: [String: CohortSeen])]>([])
+        let latency = Mutex(LatencyShard())
+    }
+
+    /// A loop's latency series, and where the last few labels it recorded are. A session records
+    /// the same few labels request after request, with their strings shared: comparing them is
+    /// cheaper than hashing them. An insertion moves the dictionary's indices, and forgets them.
+    struct LatencyShard {
+        var series: [LatencyLabel: LatencySeries] = [:]
+        var recent: [(label: LatencyLabel, index: Dictionary<LatencyLabel, LatencySeries>.Index)] = []
+        static let recentKept = 4
+
+        mutating func record(_ label: LatencyLabel, micros: UInt64, failed: Bool) {
+            for r in recent where r.label == label {
+                series.values[r.index].record(micros, failed: failed)
+                return
+            }
+            if let i = series.index(forKey: label) {
+                if recent.count == Self.recentKept { recent.removeFirst() }
+                recent.append((label, i))
+                series.values[i].record(micros, failed: failed)
+                return
+            }
+            var key = label
+            if series.count >= RoutingHub.latencySeriesKept { key.fingerprint = "other" }
+            series[key, default: LatencySeries()].record(micros, failed: failed)
+            recent.removeAll(keepingCapacity: true)
+        }
     }
 
     /// Distinct (flag, cohort, path, fingerprint) latency series kept per loop; later fingerprints
@@ -85,16 +112,7 @@ public final class RoutingHub: Sendable {
     /// shadow read), and whether it failed.
     func recordLatency(loop: Int, label: LatencyLabel, nanoseconds: UInt64, failed: Bool = false) {
         let micros = min(max(nanoseconds / 1000, 1), 60_000_000)
-        shards[loop % shards.count].latency.withLock { all in
-            // One lookup in the common case, a series seen before: this runs for every routed request.
-            if let i = all.index(forKey: label) {
-                all.values[i].record(micros, failed: failed)
-                return
-            }
-            var key = label
-            if all.count >= Self.latencySeriesKept { key.fingerprint = "other" }
-            all[key, default: LatencySeries()].record(micros, failed: failed)
-        }
+        shards[loop % shards.count].latency.withLock { $0.record(label, micros: micros, failed: failed) }
     }
 
     /// A shadow read's time on each path, side by side on one side connection, under source `shadow`
@@ -127,7 +145,7 @@ public final class RoutingHub: Sendable {
         var merged: [LatencyLabel: LatencySeries] = [:]
         for shard in shards {
             shard.latency.withLock { all in
-                for (label, series) in all { merged[label, default: LatencySeries()].add(series) }
+                for (label, series) in all.series { merged[label, default: LatencySeries()].add(series) }
             }
         }
         return merged
@@ -186,7 +204,7 @@ public final class RoutingHub: Sendable {
     /// together, so a flood of distinct keys costs no memory.
     func recordCohort(loop: Int, flag: String, key: String?, bucket: Int?, path: ReadPath) {
         shards[loop % shards.count].cohorts.withLock { all in
-            // One lookup per level in the common case: this runs for every routed statement.
+            // The flag found by name, then one lookup of the key: this runs for every routed statement.
             let shown = key ?? "(no cohort key)"
             func count(in seen: inout [String: CohortSeen]) {
                 if let i = seen.index(forKey: shown) {
@@ -197,7 +215,13 @@ public final class RoutingHub: Sendable {
                     seen[shown] = CohortSeen(flag: flag, key: shown, bucket: bucket ?? -1, path: path, transactions: 1)
                 }
             }
-            count(in: &all[flag, default: [:]])
+            if let i = all.firstIndex(where: { $0.flag == flag }) {
+                count(in: &all[i].seen)
+            } else {
+                var seen: [String: CohortSeen] = [:]
+                count(in: &seen)
+                all.append((flag, seen))
+            }
         }
     }
 

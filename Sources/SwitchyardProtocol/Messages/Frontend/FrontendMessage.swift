@@ -100,8 +100,18 @@ public enum FrontendMessage: Sendable, Equatable {
     }
 
     public func encoded() -> [UInt8] {
-        var w = ByteWriter()
+        var w = ByteWriter(capacity: encodedSizeHint)
         encode(into: &w)
         return w.bytes
+    }
+
+    /// Room for the whole message in one allocation for the texts Switchyard rewrites (a
+    /// rewritten Query or Parse runs for every routed statement); the writer grows past it.
+    private var encodedSizeHint: Int {
+        switch self {
+        case let .query(sql): 6 + sql.utf8.count
+        case let .parse(m): 16 + m.statementName.utf8.count + m.query.utf8.count + 4 * m.parameterTypes.count
+        default: 64
+        }
     }
 }
