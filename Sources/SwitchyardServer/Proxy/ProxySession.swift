@@ -416,6 +416,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         return text.withUTF8 { mayConcernRouting($0) }
     }
 
+    /// A Query's text: the body up to its one NUL, which ends it (nil for a malformed body).
+    private static func queryText(_ body: [UInt8]) -> String? {
+        guard let end = body.firstIndex(of: 0), end == body.count - 1 else { return nil }
+        return body.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[..<end]), as: UTF8.self) }
+    }
+
     /// ``mayConcernRouting(_:)-String`` on the text's bytes.
     private func mayConcernRouting(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         // The likeliest "yes" first: a text that names a migrated relation needs nothing more.
@@ -489,7 +495,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         default:
             break
         }
-        let decoded = try? FrontendMessage.decode(id: id, body: body)
+        // A Query is its text and a NUL: read in place, as decode would, for every routed statement.
+        let decoded = id == FrontendMessageID.query.rawValue ? Self.queryText(body).map(FrontendMessage.query)
+            : try? FrontendMessage.decode(id: id, body: body)
         let sql: String
         switch decoded {
         case let .query(text): sql = text

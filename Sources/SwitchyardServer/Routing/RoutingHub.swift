@@ -68,8 +68,9 @@ public final class RoutingHub: Sendable {
     final class Shard: Sendable {
         let cache = QueryInfoCache()
         let routed = Mutex<[String: UInt64]>([:])
-        /// Per flag (a handful, found by comparing names), the cohorts seen.
-        let cohorts = Mutex<[(flag: String, seen: [String: CohortSeen])]>([])
+        /// Per flag (a handful, found by comparing names), the cohorts seen, and the keys past
+        /// ``RoutingHub/cohortsKept`` counted together.
+        let cohorts = Mutex<[(flag: String, seen: [String: CohortSeen], other: CohortSeen?)]>([])
         let latency = Mutex(LatencyShard())
     }
 
@@ -206,21 +207,22 @@ public final class RoutingHub: Sendable {
         shards[loop % shards.count].cohorts.withLock { all in
             // The flag found by name, then one lookup of the key: this runs for every routed statement.
             let shown = key ?? "(no cohort key)"
-            func count(in seen: inout [String: CohortSeen]) {
-                if let i = seen.index(forKey: shown) {
-                    seen.values[i].transactions += 1
-                } else if seen.count >= Self.cohortsKept {
-                    seen[Self.otherCohorts, default: CohortSeen(flag: flag, key: Self.otherCohorts, bucket: -1, path: path, transactions: 0)].transactions += 1
+            func count(in cohorts: inout (flag: String, seen: [String: CohortSeen], other: CohortSeen?)) {
+                if let i = cohorts.seen.index(forKey: shown) {
+                    cohorts.seen.values[i].transactions += 1
+                } else if cohorts.seen.count >= Self.cohortsKept {
+                    if cohorts.other == nil { cohorts.other = CohortSeen(flag: flag, key: Self.otherCohorts, bucket: -1, path: path, transactions: 0) }
+                    cohorts.other!.transactions += 1
                 } else {
-                    seen[shown] = CohortSeen(flag: flag, key: shown, bucket: bucket ?? -1, path: path, transactions: 1)
+                    cohorts.seen[shown] = CohortSeen(flag: flag, key: shown, bucket: bucket ?? -1, path: path, transactions: 1)
                 }
             }
             if let i = all.firstIndex(where: { $0.flag == flag }) {
-                count(in: &all[i].seen)
+                count(in: &all[i])
             } else {
-                var seen: [String: CohortSeen] = [:]
-                count(in: &seen)
-                all.append((flag, seen))
+                var cohorts: (flag: String, seen: [String: CohortSeen], other: CohortSeen?) = (flag, [:], nil)
+                count(in: &cohorts)
+                all.append(cohorts)
             }
         }
     }
@@ -230,8 +232,12 @@ public final class RoutingHub: Sendable {
         var merged: [String: [String: CohortSeen]] = [:]
         for shard in shards {
             shard.cohorts.withLock { all in
-                for (flag, seen) in all {
-                    for (key, c) in seen {
+                for (flag, seen, other) in all {
+                    for (key, c) in seen.merging(other.map { [Self.otherCohorts: $0] } ?? [:], uniquingKeysWith: { kept, more in
+                        var sum = kept
+                        sum.transactions += more.transactions
+                        return sum
+                    }) {
                         if var existing = merged[flag]?[key] {
                             existing.transactions += c.transactions
                             merged[flag]![key] = existing
