@@ -73,6 +73,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// request order (nil for requests that read no migrated relation), the label of each prepared
     /// statement, and the label the next Sync's request takes.
     private var requestLabels: [LatencyLabel?] = []
+    /// What routed statements add to SHOW COHORTS and the routed-read counters, counted once the
+    /// event's I/O is done: a statement goes to the server first, and its answer, which cannot
+    /// come back before, reaches the client after the counts.
+    private var pendingCohorts: [CohortAssignment] = []
+    private var pendingRewrites: [[String]] = []
     private var labelHead = 0
     private var querySlot: Int?
     /// Requests answered since the session began: the one at `labelHead` has this number.
@@ -188,6 +193,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
 
     func handle(fd: Int32, readiness: Readiness, loop: EventLoop) {
         guard !closed else { return }
+        defer { recordPending() }
         do {
             if fd == client.fd {
                 if clientHandshake != nil {
@@ -590,9 +596,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
         if heldStartedIdle || !transactionCohortsRecorded {
             transactionCohortsRecorded = true
-            for c in router!.lastCohorts {
-                context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
-            }
+            pendingCohorts += router!.lastCohorts
         }
         /// The held Query or Parse with another text.
         func replaced(by text: String) -> [UInt8] {
@@ -609,7 +613,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case .forward:
             message = nil
         case let .rewritten(text, flags):
-            context.routing.recordRewrite(loop: loop.index, flags: flags)
+            pendingRewrites.append(flags)
             message = replaced(by: text)
         case let .keptOnOldPath(fingerprint, reason):
             context.routing.recordFallback(fingerprint: fingerprint, reason: reason, query: sql)
@@ -921,6 +925,16 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             serverSentFatal = true
             logger.info("server reported a fatal error", metadata: ["sqlstate": "\(fields.sqlState ?? "")", "message": "\(fields.message ?? "")"])
         }
+    }
+
+    private func recordPending() {
+        guard !pendingCohorts.isEmpty || !pendingRewrites.isEmpty else { return }
+        for c in pendingCohorts {
+            context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
+        }
+        for flags in pendingRewrites { context.routing.recordRewrite(loop: loop.index, flags: flags) }
+        pendingCohorts.removeAll(keepingCapacity: true)
+        pendingRewrites.removeAll(keepingCapacity: true)
     }
 
     private func updateStateGauge() {
@@ -1269,6 +1283,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         if !closed && (client.hasBufferedBytes || upstream?.hasBufferedBytes == true) {
             loop.execute { [self] in
                 guard !closed else { return }
+                defer { recordPending() }
                 do { try drainDecryptedBytes() } catch { close(reason: "\(error)") }
                 if !closed { updateInterests() }
             }
