@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# What each proxy does per statement, counted in instructions rather than seconds: valgrind's
+# callgrind counts the same for the same binary and statements whatever else the machine runs, so
+# a change to the per-statement path shows here when timings on a shared machine cannot resolve it.
+#
+# Starts a throwaway PostgreSQL, loads pgbench, creates pgbench_accounts_v2 as canary.sh does, and
+# runs each target under callgrind in turn:
+#   A  passthrough: serve --listen ... --upstream ... --admin-listen off (no migrations, no flags)
+#   B  canary:      canary.sh's configuration, the flag at stage canary, percent 50
+# Each gets WARMUP statements of canary.sh's var script (SELECT with a sqlcommenter cohort comment,
+# one of 10,000 cohorts, -M simple, 1 client), then its counters are zeroed, STATEMENTS more run, and
+# the counters are dumped. Reported: instructions per statement on the event-loop thread (the
+# control thread's periodic work is left out), B / A, and B's heaviest functions (inclusive).
+# Instructions are not time (cache misses and system calls are not in them), so the ratio is a
+# measure of the proxy's own work, not of throughput.
+#
+# Usage: loadtests/instructions.sh [--quick]
+# Environment: STATEMENTS (2000; 500 with --quick), WARMUP (300), SCALE (1).
+# Needs valgrind (apt-get install valgrind). Writes loadtests/results/instructions-latest.md.
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+lt_parse_args instructions "${BASH_SOURCE[0]}" "$@"
+STATEMENTS=${STATEMENTS:-$([[ $quick == 1 ]] && echo 500 || echo 2000)}
+WARMUP=${WARMUP:-300}
+SCALE=${SCALE:-1}
+for value in "$STATEMENTS" "$WARMUP" "$SCALE"; do
+    [[ $value =~ ^[1-9][0-9]{0,5}$ ]] || die "STATEMENTS, WARMUP and SCALE must be positive integers (got '$value')"
+done
+for tool in valgrind callgrind_control callgrind_annotate strip; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found (apt-get install valgrind binutils)"
+done
+
+lt_init instructions
+results_dir=$lt_dir/results
+mkdir -p "$results_dir"
+switchyard_bin=$(lt_switchyard_bin)
+# valgrind 3.19 cannot read the DWARF the Swift toolchain writes; the symbol table is enough to
+# name functions.
+bin=$lt_tmp/switchyard
+strip --strip-debug -o "$bin" "$switchyard_bin"
+
+lt_start_postgres 100
+lt_pgbench_init postgres
+lt_psql_direct <<'SQL' >/dev/null
+CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance AS balance, filler FROM pgbench_accounts;
+ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid);
+VACUUM ANALYZE;
+SQL
+
+cat >"$lt_tmp/var.sql" <<'EOF'
+\set aid random(1, 100000 * :scale)
+\set c random(1, 10000)
+SELECT /*cohort='k:c'*/ abalance FROM pgbench_accounts WHERE aid = :aid;
+EOF
+
+vg_pid=""
+instructions_cleanup() {
+    local status=$?
+    set +e
+    lt_stop "$vg_pid" TERM "switchyard under valgrind"
+    (exit "$status")
+    lt_cleanup
+}
+trap instructions_cleanup EXIT
+
+event_loop_symbol='$s12SwitchyardIO9EventLoopC3runyyF'
+declare -A per_statement
+for target in A B; do
+    port=$(lt_free_port)
+    if [[ $target == A ]]; then
+        args=(serve --listen "127.0.0.1:$port" --upstream "postgresql://postgres@127.0.0.1:$lt_pg_port/postgres" --admin-listen off)
+    else
+        cat >"$lt_tmp/b.yaml" <<EOF
+listen: 127.0.0.1:$port
+upstream: postgresql://postgres@127.0.0.1:$lt_pg_port/postgres
+admin_listen: off
+migrations:
+  - name: accounts_v2
+    old: public.pgbench_accounts
+    new: public.pgbench_accounts_v2
+    key: [aid]
+    columns: { aid: aid, bid: bid, abalance: balance, filler: filler }
+flags:
+  - name: accounts_v2
+    migration: accounts_v2
+    stage: canary
+    percent: 50
+    cohort_key: [comment:cohort, setting:switchyard.cohort, application_name]
+    shadow_sample: 0
+control:
+  schema: switchyard_instructions
+EOF
+        args=(serve --config "$lt_tmp/b.yaml")
+    fi
+    valgrind --tool=callgrind --callgrind-out-file="$lt_tmp/callgrind-$target.%p" "$bin" "${args[@]}" \
+        >"$lt_tmp/valgrind-$target.log" 2>&1 &
+    vg_pid=$!
+    lt_wait_port "$port" 120 "$vg_pid" || {
+        cat "$lt_tmp/valgrind-$target.log" >&2
+        die "switchyard $target under valgrind is not accepting connections on 127.0.0.1:$port"
+    }
+    run() {
+        timeout 600 pgbench -n -M simple -c 1 -j 1 -t "$1" -s "$SCALE" -f "$lt_tmp/var.sql" \
+            -h 127.0.0.1 -p "$port" -U postgres postgres >"$lt_tmp/pgbench-$target.out" 2>&1 ||
+            die "pgbench through $target failed: $(cat "$lt_tmp/pgbench-$target.out")"
+        grep -q "number of failed transactions: 0" "$lt_tmp/pgbench-$target.out" ||
+            die "pgbench through $target had failed transactions: $(cat "$lt_tmp/pgbench-$target.out")"
+    }
+    say "$target: $WARMUP statements to warm up, then $STATEMENTS counted"
+    run "$WARMUP"
+    timeout 60 callgrind_control -z "$vg_pid" >/dev/null
+    run "$STATEMENTS"
+    timeout 60 callgrind_control -d "$vg_pid" >/dev/null
+    dump=$lt_tmp/callgrind-$target.$vg_pid.1
+    for ((i = 0; i < 100; i++)); do
+        [[ -s $dump ]] && break
+        sleep 0.2
+    done
+    lt_stop "$vg_pid" TERM "switchyard $target under valgrind"
+    vg_pid=""
+    [[ -s $dump ]] || die "callgrind wrote no dump for $target ($dump)"
+    callgrind_annotate --inclusive=yes "$dump" >"$lt_tmp/annotate-$target.txt" 2>/dev/null
+    total=$(grep -F -m1 "$event_loop_symbol" "$lt_tmp/annotate-$target.txt" | awk '{ gsub(",", "", $1); print $1 }')
+    [[ $total =~ ^[0-9]+$ ]] || die "no event-loop total in callgrind's output for $target"
+    per_statement[$target]=$((total / STATEMENTS))
+    say "$target: ${per_statement[$target]} instructions per statement on the event loop"
+done
+
+ratio=$(lt_ratio "${per_statement[B]}" "${per_statement[A]}")
+demangle() { if command -v swift >/dev/null 2>&1; then swift demangle --simplified; else cat; fi; }
+heaviest=$(grep -E '^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:' "$lt_tmp/annotate-B.txt" | grep -F "[$bin]" |
+    awk -v n="$STATEMENTS" '{ c = $1; gsub(",", "", c); sub(/^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:/, ""); sub(/ \[[^]]*\]$/, ""); printf "%d\t%s\n", c / n, $0 }' |
+    head -25 | demangle | awk -F'\t' '{ printf "| %s | %s |\n", $1, substr($2, 1, 140) }')
+
+report=$results_dir/instructions-latest.md
+{
+    echo "# Instructions per statement: passthrough and canary 50%"
+    echo
+    echo "Command: \`$command_line\`; valgrind --tool=callgrind, pgbench -M simple -c 1, canary.sh's var script"
+    echo "(one of 10,000 sqlcommenter cohorts per statement), $WARMUP statements to warm up, then $STATEMENTS counted."
+    echo
+    lt_machine_md "$switchyard_bin"
+    echo
+    echo "| target | instructions per statement (event loop) |"
+    echo "| --- | ---: |"
+    echo "| A passthrough | ${per_statement[A]} |"
+    echo "| B canary 50% | ${per_statement[B]} |"
+    echo "| **B / A** | **$ratio** |"
+    echo
+    echo "B's heaviest functions on the event loop, inclusive of what they call, per statement:"
+    echo
+    echo "| instructions | function |"
+    echo "| ---: | --- |"
+    echo "$heaviest"
+} | tee "$report"
+say "report: $report"
