@@ -43,11 +43,7 @@ strip --strip-debug -o "$bin" "$switchyard_bin"
 
 lt_start_postgres 100
 lt_pgbench_init postgres
-lt_psql_direct <<'SQL' >/dev/null
-CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance AS balance, filler FROM pgbench_accounts;
-ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid);
-VACUUM ANALYZE;
-SQL
+lt_canary_table
 
 cat >"$lt_tmp/var.sql" <<'EOF'
 \set aid random(1, 100000 * :scale)
@@ -72,26 +68,7 @@ for target in A B; do
     if [[ $target == A ]]; then
         args=(serve --listen "127.0.0.1:$port" --upstream "postgresql://postgres@127.0.0.1:$lt_pg_port/postgres" --admin-listen off)
     else
-        cat >"$lt_tmp/b.yaml" <<EOF
-listen: 127.0.0.1:$port
-upstream: postgresql://postgres@127.0.0.1:$lt_pg_port/postgres
-admin_listen: off
-migrations:
-  - name: accounts_v2
-    old: public.pgbench_accounts
-    new: public.pgbench_accounts_v2
-    key: [aid]
-    columns: { aid: aid, bid: bid, abalance: balance, filler: filler }
-flags:
-  - name: accounts_v2
-    migration: accounts_v2
-    stage: canary
-    percent: 50
-    cohort_key: [comment:cohort, setting:switchyard.cohort, application_name]
-    shadow_sample: 0
-control:
-  schema: switchyard_instructions
-EOF
+        lt_canary_config "$port" switchyard_instructions >"$lt_tmp/b.yaml"
         args=(serve --config "$lt_tmp/b.yaml")
     fi
     valgrind --tool=callgrind --callgrind-out-file="$lt_tmp/callgrind-$target.%p" "$bin" "${args[@]}" \

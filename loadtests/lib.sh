@@ -439,6 +439,43 @@ lt_accounts_v2_copy() {
         -c "ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid)" -c "VACUUM ANALYZE" >/dev/null
 }
 
+# lt_canary_table: pgbench_accounts_v2 in database postgres, a copy of pgbench_accounts with abalance
+# renamed to balance and the same row shape otherwise (so routed reads take the direct form).
+lt_canary_table() {
+    lt_psql_direct >/dev/null <<'SQL'
+CREATE TABLE pgbench_accounts_v2 AS SELECT aid, bid, abalance AS balance, filler FROM pgbench_accounts;
+ALTER TABLE pgbench_accounts_v2 ADD PRIMARY KEY (aid);
+VACUUM ANALYZE;
+SQL
+}
+
+# lt_canary_config PORT SCHEMA: the configuration of a Switchyard on 127.0.0.1:PORT with a flag at
+# canary 50% on pgbench_accounts (routed to lt_canary_table's copy), its control schema SCHEMA.
+lt_canary_config() {
+    cat <<EOF
+listen: 127.0.0.1:$1
+upstream: postgresql://postgres@127.0.0.1:$lt_pg_port/postgres
+admin_listen: off
+migrations:
+  - name: accounts_v2
+    old: public.pgbench_accounts
+    new: public.pgbench_accounts_v2
+    key: [aid]
+    columns: { aid: aid, bid: bid, abalance: balance, filler: filler }
+flags:
+  - name: accounts_v2
+    migration: accounts_v2
+    stage: canary
+    percent: 50
+    cohort_key: [comment:cohort, setting:switchyard.cohort, application_name]
+    # Routing alone: shadow reads (sampled at 1% by default from the shadow stage on) cost the
+    # server their own queries and are measured apart.
+    shadow_sample: 0
+control:
+  schema: $2
+EOF
+}
+
 # lt_accounts_mirror_trigger DB: the same dual-write done the way pg-osc and pgroll do it, an AFTER
 # row trigger in PL/pgSQL on pgbench_accounts that upserts (or deletes) the row in pgbench_accounts_v2.
 lt_accounts_mirror_trigger() {
