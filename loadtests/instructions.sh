@@ -107,9 +107,21 @@ done
 
 ratio=$(lt_ratio "${per_statement[B]}" "${per_statement[A]}")
 demangle() { if command -v swift >/dev/null 2>&1; then swift demangle --simplified; else cat; fi; }
-heaviest=$(grep -E '^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:' "$lt_tmp/annotate-B.txt" | grep -F "[$bin]" |
-    awk -v n="$STATEMENTS" '{ c = $1; gsub(",", "", c); sub(/^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:/, ""); sub(/ \[[^]]*\]$/, ""); printf "%d\t%s\n", c / n, $0 }' |
-    head -25 | demangle | awk -F'\t' '{ printf "| %s | %s |\n", $1, substr($2, 1, 140) }')
+# functions TARGET: "instructions per statement<TAB>function" for the binary's functions, heaviest first.
+functions() {
+    grep -E '^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:' "$lt_tmp/annotate-$1.txt" | grep -F "[$bin]" |
+        awk -v n="$STATEMENTS" '{ c = $1; gsub(",", "", c); sub(/^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:/, ""); sub(/ \[[^]]*\]$/, ""); printf "%d\t%s\n", c / n, $0 }' |
+        demangle
+}
+# The two halves of a round trip: a statement read from the client and sent on, an answer read
+# from the server and sent back (each with what it calls, system call wrappers included).
+declare -A from_client from_server
+for target in A B; do
+    functions "$target" >"$lt_tmp/functions-$target.txt"
+    from_client[$target]=$(awk -F'\t' '$2 == "ProxySession.readClient()" { print $1; exit }' "$lt_tmp/functions-$target.txt")
+    from_server[$target]=$(awk -F'\t' '$2 == "ProxySession.readServer()" { print $1; exit }' "$lt_tmp/functions-$target.txt")
+done
+heaviest=$(head -25 "$lt_tmp/functions-B.txt" | awk -F'\t' '{ printf "| %s | %s |\n", $1, substr($2, 1, 140) }')
 
 report=$results_dir/instructions-latest.md
 {
@@ -120,12 +132,13 @@ report=$results_dir/instructions-latest.md
     echo
     lt_machine_md "$switchyard_bin"
     echo
-    echo "| target | instructions per statement (event loop) |"
-    echo "| --- | ---: |"
-    echo "| A passthrough | ${per_statement[A]} |"
-    echo "| B canary 50% | ${per_statement[B]} |"
-    echo "| **B / A** | **$ratio** |"
+    echo "| target | instructions per statement (event loop) | client to server (readClient) | server to client (readServer) |"
+    echo "| --- | ---: | ---: | ---: |"
+    echo "| A passthrough | ${per_statement[A]} | ${from_client[A]:-?} | ${from_server[A]:-?} |"
+    echo "| B canary 50% | ${per_statement[B]} | ${from_client[B]:-?} | ${from_server[B]:-?} |"
+    echo "| **B / A** | **$ratio** | | |"
     echo
+    echo "Without swift on the PATH the function names stay mangled and the two path columns are \"?\"."    echo
     echo "B's heaviest functions on the event loop, inclusive of what they call, per statement:"
     echo
     echo "| instructions | function |"

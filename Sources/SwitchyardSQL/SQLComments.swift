@@ -42,10 +42,15 @@ public func addSQLCommenterTags(comment: UnsafeBufferPointer<UInt8>, to tags: in
     let n = comment.count
     guard n >= 4, comment[0] == slash, comment[1] == star, comment[n - 2] == star, comment[n - 1] == slash else { return }
     let body = UnsafeBufferPointer(rebasing: comment[2..<(n - 2)])
-    // Checked whole before anything is added: a comment that is not all pairs adds nothing.
-    guard SQLCommenter.scan(body, { _, _, _ in }) else { return }
-    _ = SQLCommenter.scan(body) { key, value, escaped in
-        tags[SQLCommenter.decoded(key)] = SQLCommenter.value(value, escaped: escaped)
+    // Added only once the whole comment is read: a comment that is not all pairs adds nothing.
+    var found = CommentTags()
+    guard SQLCommenter.scan(body, { key, value, escaped in
+        found[SQLCommenter.decoded(key)] = SQLCommenter.value(value, escaped: escaped)
+    }) else { return }
+    if tags.isEmpty {
+        tags = found
+    } else {
+        for pair in found.pairs { tags[pair.key] = pair.value }
     }
 }
 
@@ -53,7 +58,7 @@ public func addSQLCommenterTags(comment: UnsafeBufferPointer<UInt8>, to tags: in
 /// with the same key. A statement carries one or two, and every routed statement has its own: they
 /// are kept in order in a small list, which costs less to fill and to read than a hashed table.
 public struct CommentTags: Sendable, Equatable, ExpressibleByDictionaryLiteral {
-    private var pairs: [(key: String, value: String)] = []
+    fileprivate private(set) var pairs: [(key: String, value: String)] = []
 
     public init() {}
 

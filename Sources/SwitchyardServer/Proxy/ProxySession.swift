@@ -78,6 +78,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// come back before, reaches the client after the counts.
     private var pendingCohorts: [CohortAssignment] = []
     private var pendingRewrites: [[String]] = []
+    /// The last routed message's analysis and decoded form, freed once the event's I/O is done
+    /// rather than before the statement goes out.
+    private var retired: (info: QueryInfo, message: FrontendMessage?)?
     private var labelHead = 0
     private var querySlot: Int?
     /// Requests answered since the session began: the one at `labelHead` has this number.
@@ -193,7 +196,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
 
     func handle(fd: Int32, readiness: Readiness, loop: EventLoop) {
         guard !closed else { return }
-        defer { recordPending() }
+        defer { afterIO() }
         do {
             if fd == client.fd {
                 if clientHandshake != nil {
@@ -546,6 +549,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             return prefixed(nil)
         }
         let info = cache.info(for: sql)
+        defer { retired = (info, decoded) }
         if !prepared.isEmpty || !configStatements.isEmpty, case .query = decoded {
             for statement in info.statements {
                 switch PreparedStatements.deallocation(statement) {
@@ -927,7 +931,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         }
     }
 
-    private func recordPending() {
+    /// What waits for the end of the event's I/O: the routed statements' counts, and freeing what
+    /// routing them made.
+    private func afterIO() {
+        retired = nil
         guard !pendingCohorts.isEmpty || !pendingRewrites.isEmpty else { return }
         for c in pendingCohorts {
             context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
@@ -1283,7 +1290,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         if !closed && (client.hasBufferedBytes || upstream?.hasBufferedBytes == true) {
             loop.execute { [self] in
                 guard !closed else { return }
-                defer { recordPending() }
+                defer { afterIO() }
                 do { try drainDecryptedBytes() } catch { close(reason: "\(error)") }
                 if !closed { updateInterests() }
             }
