@@ -525,10 +525,24 @@ lt_median() {
 # lt_ratio NUM DEN: NUM / DEN with three decimals (0 when DEN is not positive).
 lt_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0) ? a / b : 0 }'; }
 
+# lt_pg_settle: waits (at most 3 s) until the postmaster's children stay the same for 0.1 s with no
+# zombie among them. Backends end together when a run's clients disconnect; one reaped between the
+# reads of the postmaster and of its own stat would be in neither, and a run's figure came out near 0.
+lt_pg_settle() {
+    local i now previous=""
+    for ((i = 0; i < 30; i++)); do
+        now=$(ps --ppid "$lt_pg_pid" -o pid=,stat= 2>/dev/null | sort)
+        [[ $now == "$previous" && ! $now =~ [[:space:]]Z ]] && return 0
+        previous=$now
+        sleep 0.1
+    done
+}
+
 # lt_pg_cpu_seconds: user + system CPU time used so far by PostgreSQL: the postmaster, its living
 # processes (backends, background workers) and the ended ones it has reaped. The difference across a
 # run is what the server spent on it, whether or not its backends have exited yet.
 lt_pg_cpu_seconds() {
+    lt_pg_settle
     local files=("/proc/$lt_pg_pid/stat") child
     for child in $(ps --ppid "$lt_pg_pid" -o pid= 2>/dev/null); do
         files+=("/proc/$child/stat")

@@ -214,4 +214,25 @@ struct QueryInfoCacheTests {
         #expect(Self.key([(.init(rawValue: 700), "")]) != Self.key([(.init(rawValue: 188), "")]))
         #expect(Self.key([]) == Self.key([]))
     }
+
+    @Test("eight bytes at a time, a word holds a digit exactly when one of its bytes is 0 to 9")
+    func wordDigits() {
+        // Every byte value at every place among fillers just outside the digits ('/' and ':'),
+        // and bytes with the high bit set whose low bits are digits.
+        for place in 0..<8 {
+            for value in 0...255 {
+                for filler: UInt8 in [0x2F, 0x3A, 0xB5, 0x00, 0xFF] {
+                    var bytes = [UInt8](repeating: filler, count: 8)
+                    bytes[place] = UInt8(value)
+                    let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                    #expect(MaskedText.holdsDigit(word) == MaskedText.isDigit(UInt8(value)), "\(value) at \(place) among \(filler)")
+                }
+            }
+        }
+        // A text whose digits sit in every place of a word, and past the last whole word, masks
+        // to the runs a byte-by-byte reading finds.
+        let text = Array("ab1cdefgh 22 xyzwvuts 3 long_name_without 4567890".utf8) + Array("q9".utf8)
+        let runs = text.withUnsafeBufferPointer { MaskedText($0)?.runs }
+        #expect(runs == [2..<3, 10..<12, 22..<23, 42..<49, 50..<51])
+    }
 }
