@@ -55,8 +55,10 @@ for t in "${targets[@]}"; do products+=("$(product_of "$t")"); done
 build_start=$SECONDS
 for product in "${products[@]}"; do
     # The sanitizer runtime's linker notes about local symbols are noise; errors still show.
+    # Package.swift leaves the run-time exclusivity checks out of release builds; fuzzing wants
+    # every check there is, and swiftc takes the last of the two settings, which is this one.
     if ! swift build -c "$config" --product "$product" --scratch-path "$scratch" \
-        -Xswiftc -DSWITCHYARD_FUZZING -Xswiftc -sanitize=fuzzer,address 2>&1 \
+        -Xswiftc -DSWITCHYARD_FUZZING -Xswiftc -sanitize=fuzzer,address -Xswiftc -enforce-exclusivity=checked 2>&1 \
         | { grep -v "Cannot export local symbol" || true; }; then
         echo "fuzz.sh: building $product with -sanitize=fuzzer failed" >&2
         exit 1

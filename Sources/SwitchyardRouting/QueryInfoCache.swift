@@ -20,25 +20,39 @@ fileprivate struct ShapeBinding: Sendable {
     var tokenRanges: TokenPlaces
 }
 
-/// The byte ranges of a text's tokens: its own, or those of a text with the same masked bytes
-/// (``MaskedText``) moved by how much longer or shorter each digit run is here. Moved one at a
-/// time, when asked: only a rewrite asks, and only for the tokens it edits.
+/// The byte ranges of a text's tokens (or comments): its own, or those of a text with the same
+/// masked bytes (``MaskedText``) moved by how much longer or shorter each digit run is here.
+/// Moved one at a time, when asked: a rewrite asks only for the tokens it edits.
 fileprivate struct TokenPlaces: Sendable {
     private let ranges: [Range<Int>]
-    /// The digit runs of the text the ranges are in, and of this text; empty for its own ranges.
+    /// The digit runs of the text the ranges are in, and of this text, as many in each (their
+    /// masked bytes are equal); empty for a text's own ranges.
     private let runsThere: [Range<Int>]
     private let runsHere: [Range<Int>]
+    /// With more than ``linearRuns`` runs: `growth[k]`, how much longer the first `k` runs are
+    /// here, so that a text with many runs and many comments costs no product of the two.
+    private let growth: [Int]
+    private static let linearRuns = 16
 
     init(_ own: [Range<Int>]) {
         ranges = own
         runsThere = []
         runsHere = []
+        growth = []
     }
 
     init(_ ranges: [Range<Int>], movedFrom there: [Range<Int>], to here: [Range<Int>]) {
         self.ranges = ranges
         runsThere = there
         runsHere = here
+        guard there.count > Self.linearRuns else {
+            growth = []
+            return
+        }
+        var sums = [0]
+        sums.reserveCapacity(there.count + 1)
+        for (a, b) in zip(there, here) { sums.append(sums[sums.count - 1] + b.count - a.count) }
+        growth = sums
     }
 
     var count: Int { ranges.count }
@@ -50,14 +64,23 @@ fileprivate struct TokenPlaces: Sendable {
         return (r.lowerBound + shift(r.lowerBound))..<(r.upperBound + shift(r.upperBound))
     }
 
-    /// How much the runs before `offset` grew here.
+    /// How much the runs that begin before `offset` grew here.
     private func shift(_ offset: Int) -> Int {
-        var total = 0
-        for k in runsThere.indices {
-            guard runsThere[k].lowerBound < offset else { break }
-            total += runsHere[k].count - runsThere[k].count
+        if growth.isEmpty {
+            var total = 0
+            for k in runsThere.indices {
+                guard runsThere[k].lowerBound < offset else { break }
+                total += runsHere[k].count - runsThere[k].count
+            }
+            return total
         }
-        return total
+        // Runs are in order: the count of those that begin before `offset`, found by halving.
+        var low = 0, high = runsThere.count
+        while low < high {
+            let middle = (low + high) / 2
+            if runsThere[middle].lowerBound < offset { low = middle + 1 } else { high = middle }
+        }
+        return growth[low]
     }
 }
 
@@ -146,6 +169,7 @@ fileprivate final class ShapeTemplate: @unchecked Sendable {
     var plans: [[ReadRoute]: TokenPlan] = [:]
     /// The plan asked for last: sessions ask for the same routes statement after statement, and
     /// comparing those (their strings shared with the flag table) costs less than hashing them.
+    /// Read and written under the cache's lock, as `plans` is.
     var lastPlan: (routes: [ReadRoute], plan: TokenPlan)?
     var writePlans: [WritePlanKey: WriteTokenPlan] = [:]
 
@@ -407,8 +431,11 @@ public final class QueryInfoCache: Sendable {
             if !template.commentRanges.isEmpty {
                 let comments = TokenPlaces(template.commentRanges, movedFrom: template.runs, to: masked.runs)
                 text.withUTF8 { bytes in
-                    for i in 0..<comments.count where comments[i].upperBound <= bytes.count {
-                        addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: bytes[comments[i]]), to: &tags)
+                    for i in 0..<comments.count {
+                        let comment = comments[i]
+                        if comment.upperBound <= bytes.count {
+                            addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: bytes[comment]), to: &tags)
+                        }
                     }
                 }
             }

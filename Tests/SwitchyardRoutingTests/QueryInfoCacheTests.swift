@@ -110,6 +110,9 @@ struct QueryInfoCacheTests {
         "select name from users where id = # /* # a */ and name like '%#%'",
         "update users set name = '#' where id = #",
         "select name from users where id = #;select name from users where id = #",
+        // More than sixteen runs, with comments and references after most of them.
+        "/*cohort='c#'*/ select name from users where id in (#, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #) /*app='a#'*/"
+            + " and exists (select 1 from users v where v.id = # /* # */) -- #\n",
     ]
 
     @Test("texts masked like one seen before take its tokens without a scan, and route as if scanned")

@@ -75,7 +75,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var requestLabels: [LatencyLabel?] = []
     /// What routed statements add to SHOW COHORTS and the routed-read counters, counted once the
     /// event's I/O is done: a statement goes to the server first, and its answer, which cannot
-    /// come back before, reaches the client after the counts.
+    /// come back before, reaches the client after the counts (over TLS too: after the send, the
+    /// event reads only what OpenSSL already holds decrypted).
     private var pendingCohorts: [CohortAssignment] = []
     private var pendingRewrites: [[String]] = []
     /// The last routed message's analysis and decoded form, freed once the event's I/O is done

@@ -95,8 +95,9 @@ public final class RoutingHub: Sendable {
             }
             var key = label
             if series.count >= RoutingHub.latencySeriesKept { key.fingerprint = "other" }
+            let before = series.count
             series[key, default: LatencySeries()].record(micros, failed: failed)
-            recent.removeAll(keepingCapacity: true)
+            if series.count != before { recent.removeAll(keepingCapacity: true) }
         }
     }
 
