@@ -38,11 +38,17 @@ enum FuzzSQL {
         return target
     }()
 
+    /// Shared by every input, as a loop's cache is by its sessions: a text may find the shape or
+    /// the masked template another input left.
+    static let cache = QueryInfoCache(capacity: 1000)
+
     /// The input is a query string as a client sends it (bytes that are not UTF-8 repaired, as
     /// the proxy does). Whatever the text, the router's answer is to leave it, serve it from the
     /// old path, or send a text that PostgreSQL's parser reads as as many statements.
     static func check(_ input: [UInt8]) {
         let sql = String(decoding: input, as: UTF8.self)
+        checkCache(sql)
+        checkCache(String(decoding: digitsVaried(Array(sql.utf8)), as: UTF8.self))
         let statements = SQLAnalyzer.analyze(sql)
         for statement in statements where statement.range.upperBound > sql.utf8.count || statement.range.lowerBound < 0 {
             FuzzDriver.violated("statement range \(statement.range) outside \(sql.utf8.count) bytes")
@@ -69,6 +75,43 @@ enum FuzzSQL {
                 expectStatements(in: text, as: sql, added: WriteMirror.isMirroredCopy(text) ? 3 : 0)
             }
         }
+    }
+
+    /// Fails unless what the cache gives for `sql` (found by its text, its shape or its masked
+    /// digits) is what analysing it afresh gives: the same statements, tags and rewrites.
+    static func checkCache(_ sql: String) {
+        let info = cache.info(for: sql)
+        let fresh = SQLAnalyzer.analyze(sql)
+        guard info.statements.map(\.fingerprint) == fresh.map(\.fingerprint), info.statements.map(\.kind) == fresh.map(\.kind) else {
+            FuzzDriver.violated("the cache's statements differ from a fresh analysis: \(sql)")
+        }
+        guard info.commentTags == sqlcommenterTags(sql) else { FuzzDriver.violated("the cache's comment tags differ: \(sql)") }
+        for route in routes where cache.rewrite(sql, info: info, routes: [route]) != ReadRewriter.rewrite(sql: sql, statements: fresh, routes: [route]) {
+            FuzzDriver.violated("the cache's rewrite differs from a fresh one: \(sql)")
+        }
+    }
+
+    /// The text with every digit moved on by one and every second run of digits one digit
+    /// longer: masked like the text, so a cache that saw one serves the other from its template.
+    static func digitsVaried(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var run = 0
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            guard b >= 0x30 && b <= 0x39 else {
+                out.append(b)
+                i += 1
+                continue
+            }
+            while i < bytes.count, bytes[i] >= 0x30 && bytes[i] <= 0x39 {
+                out.append(0x30 + (bytes[i] - 0x30 + 1) % 10)
+                i += 1
+            }
+            if run % 2 == 1 { out.append(0x37) }
+            run += 1
+        }
+        return out
     }
 
     /// Fails unless libpg_query itself, not the analyzer that produced the text, splits `text`

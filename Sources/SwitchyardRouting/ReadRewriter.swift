@@ -196,8 +196,16 @@ public enum ReadRewriter {
         return .edits(planned, rewritten: rewritten)
     }
 
-    /// Replaces each edit's byte range; nil if a range falls outside the text.
+    /// Replaces each edit's byte range; nil if a range falls outside the text. A replacement
+    /// that would run into the token beside it gets a space there (see ``separated(_:in:at:)``).
     public static func apply(_ edits: [Edit], to sql: String) -> String? {
+        var text = sql
+        let spaced = text.withUTF8 { bytes in edits.map { Edit(range: $0.range, replacement: separated($0.replacement, in: bytes, at: $0.range)) } }
+        return applyAsGiven(spaced, to: sql)
+    }
+
+    /// ``apply(_:to:)`` with the replacements as they are.
+    static func applyAsGiven(_ edits: [Edit], to sql: String) -> String? {
         if let spliced = splicedInOrder(edits, into: sql) { return spliced }
         var bytes = Array(sql.utf8)
         for edit in edits.sorted(by: { $0.range.lowerBound > $1.range.lowerBound }) {
@@ -205,6 +213,23 @@ public enum ReadRewriter {
             bytes.replaceSubrange(edit.range, with: Array(edit.replacement.utf8))
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `replacement` with a space before it when it begins with a character of a name and the
+    /// text before its range ends with one, and after it likewise: `from"users"` would otherwise
+    /// become `frompublic.users_v2`. Edits are planned on one text of a shape and applied to
+    /// others, whose spacing may differ, so this is decided on the text the edit is applied to.
+    static func separated(_ replacement: String, in bytes: UnsafeBufferPointer<UInt8>, at range: Range<Int>) -> String {
+        guard let first = replacement.utf8.first, let last = replacement.utf8.last else { return replacement }
+        let before = range.lowerBound > 0 && range.lowerBound <= bytes.count && isNameByte(bytes[range.lowerBound - 1]) && isNameByte(first)
+        let after = range.upperBound >= 0 && range.upperBound < bytes.count && isNameByte(bytes[range.upperBound]) && isNameByte(last)
+        guard before || after else { return replacement }
+        return (before ? " " : "") + replacement + (after ? " " : "")
+    }
+
+    /// A byte of an unquoted name, a keyword or a number as PostgreSQL's scanner reads them.
+    @inline(__always) static func isNameByte(_ b: UInt8) -> Bool {
+        b >= 0x80 || b == UInt8(ascii: "_") || b == UInt8(ascii: "$") || (b | 0x20) &- UInt8(ascii: "a") < 26 || b &- UInt8(ascii: "0") < 10
     }
 
     /// ``apply(_:to:)`` in one pass for the usual case, edits in ascending order that do not
@@ -322,14 +347,11 @@ public enum ReadRewriter {
             let word = String(decoding: text[max(0, t.byteRange.lowerBound)..<min(text.count, t.byteRange.upperBound)], as: UTF8.self).uppercased()
             if word == "NATURAL" || word == "USING" { return all }
         }
-        // An alias with a column list, `users AS t (a, b)`, renames columns by position.
-        if let after = tokens.firstIndex(where: { $0.byteRange.lowerBound >= r.byteRange.upperBound }) {
-            var i = after
-            while i < tokens.count, i < after + 3 {
-                let word = String(decoding: text[max(0, tokens[i].byteRange.lowerBound)..<min(text.count, tokens[i].byteRange.upperBound)], as: UTF8.self)
-                if word == "(" { return all }
-                i += 1
-            }
+        // An alias with a column list, `users AS t (a, b)`, renames columns by position. The
+        // three tokens after the reference, comments passed over (`users /* … */ t (a, b)`).
+        let following = tokens.lazy.filter { !$0.isComment && $0.byteRange.lowerBound >= r.byteRange.upperBound }.prefix(3)
+        for t in following where String(decoding: text[max(0, t.byteRange.lowerBound)..<min(text.count, t.byteRange.upperBound)], as: UTF8.self) == "(" {
+            return all
         }
         let visible = r.alias ?? r.name
         var used = Set(route.keyColumns.filter { all.contains($0) })
@@ -362,13 +384,14 @@ public enum ReadRewriter {
         guard let refIndex = tokens.firstIndex(where: { $0.byteRange.lowerBound == r.byteRange.lowerBound }) else {
             return "cannot find the reference among the tokens"
         }
-        // ONLY and TABLESAMPLE decorate a table, not a subquery.
-        if refIndex > 0, tokens[refIndex - 1].isKeyword, spelling(tokens[refIndex - 1]).uppercased() == "ONLY" {
+        // ONLY and TABLESAMPLE decorate a table, not a subquery. The two tokens before the
+        // reference, comments passed over (`ONLY /* … */ users`).
+        let before = Array(tokens[..<refIndex].reversed().lazy.filter { !$0.isComment }.prefix(2))
+        if let previous = before.first, previous.isKeyword, spelling(previous).uppercased() == "ONLY" {
             return "ONLY"
         }
         // `ONLY (users)`: the parenthesized spelling.
-        if refIndex > 1, spelling(tokens[refIndex - 1]) == "(", tokens[refIndex - 2].isKeyword,
-           spelling(tokens[refIndex - 2]).uppercased() == "ONLY" {
+        if before.count == 2, spelling(before[0]) == "(", before[1].isKeyword, spelling(before[1]).uppercased() == "ONLY" {
             return "ONLY"
         }
         if tokens.contains(where: { $0.isKeyword && spelling($0).uppercased() == "TABLESAMPLE" }) {

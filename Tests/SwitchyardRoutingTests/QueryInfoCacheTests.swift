@@ -238,4 +238,27 @@ struct QueryInfoCacheTests {
         let runs = text.withUnsafeBufferPointer { MaskedText($0)?.runs }
         #expect(runs == [2..<3, 10..<12, 22..<23, 42..<49, 50..<51])
     }
+
+    @Test("a shape's plan serves texts of the shape whatever their spacing: a name never runs into the next")
+    func spacing() {
+        // One shape, spelled tight and spaced, in either order into the cache.
+        let tight = "/* cx='t1' */ select name from\"users\"or1 limit 5"
+        let spaced = "/* cohort='t1' */ select name from \"users\" or1 limit 5"
+        for order in [[tight, spaced], [spaced, tight]] {
+            let cache = QueryInfoCache(capacity: 100)
+            for sql in order {
+                let info = cache.info(for: sql)
+                let fresh = SQLAnalyzer.analyze(sql)
+                for route in [Self.route, ReadRewriterTests.directRoute] {
+                    let outcome = cache.rewrite(sql, info: info, routes: [route])
+                    #expect(outcome == ReadRewriter.rewrite(sql: sql, statements: fresh, routes: [route]), "\(sql)")
+                    guard case let .rewritten(text) = outcome else {
+                        Issue.record("\(sql) was not rewritten: \(outcome)")
+                        continue
+                    }
+                    #expect(SQLAnalyzer.analyze(text).allSatisfy { $0.error == nil }, "\(text)")
+                }
+            }
+        }
+    }
 }
