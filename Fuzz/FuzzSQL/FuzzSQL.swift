@@ -86,8 +86,14 @@ enum FuzzSQL {
             FuzzDriver.violated("the cache's statements differ from a fresh analysis: \(sql)")
         }
         guard info.commentTags == sqlcommenterTags(sql) else { FuzzDriver.violated("the cache's comment tags differ: \(sql)") }
-        for route in routes where cache.rewrite(sql, info: info, routes: [route]) != ReadRewriter.rewrite(sql: sql, statements: fresh, routes: [route]) {
-            FuzzDriver.violated("the cache's rewrite differs from a fresh one: \(sql)")
+        for route in routes {
+            switch (cache.rewrite(sql, info: info, routes: [route]), ReadRewriter.rewrite(sql: sql, statements: fresh, routes: [route])) {
+            // A statement with several unsafe parts is kept for whichever is found first.
+            case (.keptOnOldPath, .keptOnOldPath): break
+            case let (cached, analysed) where cached != analysed:
+                FuzzDriver.violated("the cache's rewrite differs from a fresh one: \(sql)\n\(cached)\n\(analysed)")
+            default: break
+            }
         }
     }
 

@@ -247,10 +247,12 @@ public enum SQLAnalyzer {
         }
     }
 
-    /// `range` without leading or trailing whitespace as PostgreSQL's scanner defines it.
+    /// `range` without leading or trailing whitespace as the parser's scanner (PostgreSQL 15's)
+    /// defines it: a vertical tab is a character of its own there (whitespace from PostgreSQL 16),
+    /// so a text of one is a statement that does not parse, as any text holding one is.
     static func trimmed(_ range: Range<Int>, in bytes: [UInt8]) -> Range<Int> {
         func isSpace(_ byte: UInt8) -> Bool {
-            byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0C || byte == 0x0B
+            byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D || byte == 0x0C
         }
         var lower = range.lowerBound
         var upper = range.upperBound
