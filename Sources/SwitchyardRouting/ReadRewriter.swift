@@ -200,8 +200,12 @@ public enum ReadRewriter {
     /// that would run into the token beside it gets a space there (see ``separated(_:in:at:)``).
     public static func apply(_ edits: [Edit], to sql: String) -> String? {
         var text = sql
-        let spaced = text.withUTF8 { bytes in edits.map { Edit(range: $0.range, replacement: separated($0.replacement, in: bytes, at: $0.range)) } }
-        return applyAsGiven(spaced, to: sql)
+        // Most texts are spaced already: the edits are copied only when one needs a space.
+        let spaced = text.withUTF8 { bytes -> [Edit]? in
+            guard edits.contains(where: { spacing($0.replacement, in: bytes, at: $0.range) != (false, false) }) else { return nil }
+            return edits.map { Edit(range: $0.range, replacement: separated($0.replacement, in: bytes, at: $0.range)) }
+        }
+        return applyAsGiven(spaced ?? edits, to: sql)
     }
 
     /// ``apply(_:to:)`` with the replacements as they are.
@@ -220,11 +224,17 @@ public enum ReadRewriter {
     /// become `frompublic.users_v2`. Edits are planned on one text of a shape and applied to
     /// others, whose spacing may differ, so this is decided on the text the edit is applied to.
     static func separated(_ replacement: String, in bytes: UnsafeBufferPointer<UInt8>, at range: Range<Int>) -> String {
-        guard let first = replacement.utf8.first, let last = replacement.utf8.last else { return replacement }
-        let before = range.lowerBound > 0 && range.lowerBound <= bytes.count && isNameByte(bytes[range.lowerBound - 1]) && isNameByte(first)
-        let after = range.upperBound >= 0 && range.upperBound < bytes.count && isNameByte(bytes[range.upperBound]) && isNameByte(last)
+        let (before, after) = spacing(replacement, in: bytes, at: range)
         guard before || after else { return replacement }
         return (before ? " " : "") + replacement + (after ? " " : "")
+    }
+
+    /// Whether ``separated(_:in:at:)`` puts a space before and after `replacement`.
+    private static func spacing(_ replacement: String, in bytes: UnsafeBufferPointer<UInt8>, at range: Range<Int>) -> (Bool, Bool) {
+        guard let first = replacement.utf8.first, let last = replacement.utf8.last else { return (false, false) }
+        let before = range.lowerBound > 0 && range.lowerBound <= bytes.count && isNameByte(bytes[range.lowerBound - 1]) && isNameByte(first)
+        let after = range.upperBound >= 0 && range.upperBound < bytes.count && isNameByte(bytes[range.upperBound]) && isNameByte(last)
+        return (before, after)
     }
 
     /// A byte of an unquoted name, a keyword or a number as PostgreSQL's scanner reads them.
