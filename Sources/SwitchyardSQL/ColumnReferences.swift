@@ -54,8 +54,10 @@ public struct ColumnReference: Sendable, Equatable {
             if let indirection = target["indirection"] { walk(indirection, targetEntry: false, groupBy: groupBy, into: &out) }
             return
         }
-        for (key, value) in dict {
-            walk(value, targetEntry: false, groupBy: groupBy || key == "groupClause", into: &out)
+        // In the keys' order, not the dictionary's, which differs from one parse to the next:
+        // the first unsafe column found is the reason a statement stays on the old path.
+        for key in dict.keys.sorted() {
+            walk(dict[key]!, targetEntry: false, groupBy: groupBy || key == "groupClause", into: &out)
         }
     }
 }
