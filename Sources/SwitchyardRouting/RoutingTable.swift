@@ -150,20 +150,25 @@ public struct CohortContext: Sendable, Equatable {
     /// Custom settings the session has SET (`switchyard.cohort`), by lower-cased name.
     public var settings: [String: String]
     /// The startup message's parameters (user, database, application_name...).
-    public var startupParameters: [String: String]
+    public var startupParameters: [String: String] {
+        didSet { startupSettings = Self.startupSettings(startupParameters) }
+    }
+    /// ``startupSettings(_:)`` of the parameters, read once when they are set: a cohort key from a
+    /// setting the session has not SET, or the schema of a routed read, looks here per statement.
+    public private(set) var startupSettings: [String: String]
     public var clientAddress: String
 
     public init(commentTags: CommentTags = [:], settings: [String: String] = [:], startupParameters: [String: String] = [:], clientAddress: String = "") {
         self.commentTags = commentTags
         self.settings = settings
         self.startupParameters = startupParameters
+        startupSettings = Self.startupSettings(startupParameters)
         self.clientAddress = clientAddress
     }
 
     /// The first source in `order` that has a non-empty value.
     public func cohortKey(_ order: [CohortSource]) -> String? {
-        Self.cohortKey(order, commentTags: commentTags, setting: { settings[$0] },
-                       startupSetting: { Self.startupSetting($0, startupParameters: startupParameters) },
+        Self.cohortKey(order, commentTags: commentTags, setting: { settings[$0] }, startupSetting: { startupSettings[$0] },
                        startupParameters: startupParameters, clientAddress: clientAddress)
     }
 
@@ -193,12 +198,7 @@ public struct CohortContext: Sendable, Equatable {
 
     /// The session's search_path: SET, or given at startup.
     var searchPath: String? {
-        settings["search_path"] ?? Self.startupSetting("search_path", startupParameters: startupParameters)
-    }
-
-    /// The value the startup message gave setting `name` (lower case); see ``startupSettings(_:)``.
-    static func startupSetting(_ name: String, startupParameters: [String: String]) -> String? {
-        startupSettings(startupParameters)[name]
+        settings["search_path"] ?? startupSettings["search_path"]
     }
 
     /// The settings the startup message gives, by lower-cased name: its parameters, and in

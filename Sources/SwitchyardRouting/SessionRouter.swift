@@ -115,12 +115,7 @@ public struct SessionRouter: Sendable {
 
     public init(startupParameters: [String: String], clientAddress: String) {
         context = CohortContext(startupParameters: startupParameters, clientAddress: clientAddress)
-        startupSettings = CohortContext.startupSettings(startupParameters)
     }
-
-    /// The settings the startup message gave, read once: a cohort key from a setting the session
-    /// has not SET looks here for every statement.
-    private let startupSettings: [String: String]
 
     /// Offers the latest flag table; it is adopted now if the session is between
     /// transactions, otherwise at the next boundary.
@@ -389,7 +384,7 @@ public struct SessionRouter: Sendable {
     /// values, the session's settings, its startup parameters, its address.
     private func cohortKey(_ order: [CohortSource], commentTags: CommentTags) -> String? {
         CohortContext.cohortKey(order, commentTags: commentTags, setting: { localSettings[$0] ?? context.settings[$0] },
-                                startupSetting: { startupSettings[$0] }, startupParameters: context.startupParameters,
+                                startupSetting: { context.startupSettings[$0] }, startupParameters: context.startupParameters,
                                 clientAddress: context.clientAddress)
     }
 

@@ -56,8 +56,8 @@ public struct ColumnReference: Sendable, Equatable {
         }
         // In the keys' order, not the dictionary's, which differs from one parse to the next:
         // the first unsafe column found is the reason a statement stays on the old path.
-        for key in dict.keys.sorted() {
-            walk(dict[key]!, targetEntry: false, groupBy: groupBy || key == "groupClause", into: &out)
+        for (key, value) in dict.sorted(by: { $0.key < $1.key }) {
+            walk(value, targetEntry: false, groupBy: groupBy || key == "groupClause", into: &out)
         }
     }
 }

@@ -73,8 +73,14 @@ public enum SettingChange: Sendable, Equatable {
         if let s = constant["sval"] as? [String: Any] { return s["sval"] as? String ?? "" }
         if constant["ival"] != nil { return integer(constant, text: text).map { String($0) } }
         if let f = constant["fval"] as? [String: Any] { return f["fval"] as? String }
-        if let b = constant["boolval"] as? [String: Any] { return (b["boolval"] as? Bool ?? false) ? "on" : "off" }
+        if let b = boolean(constant) { return b ? "on" : "off" }
         return nil
+    }
+
+    /// The value of a boolean constant (`A_Const` with `boolval`); libpg_query leaves out a false.
+    static func boolean(_ constant: [String: Any]) -> Bool? {
+        guard let b = constant["boolval"] as? [String: Any] else { return nil }
+        return b["boolval"] as? Bool ?? false
     }
 }
 
@@ -162,7 +168,7 @@ public struct ConfigCall: Sendable, Equatable {
                 guard builtIn, type == "text" || type == "varchar", typeName["typmods"] == nil else { return nil }
                 if constant["ival"] != nil { return SettingChange.integer(constant, text: text).map { Argument.constant(String($0)) } }
                 if let f = constant["fval"] as? [String: Any], let digits = f["fval"] as? String, Self.printsAsWritten(digits) { return .constant(digits) }
-                if let b = constant["boolval"] as? [String: Any] { return .constant((b["boolval"] as? Bool ?? false) ? "true" : "false") }
+                if let b = SettingChange.boolean(constant) { return .constant(b ? "true" : "false") }
                 return nil
             }
             return argument(inner, boolean: false, text: text)
@@ -171,7 +177,7 @@ public struct ConfigCall: Sendable, Equatable {
         guard let constant = node["A_Const"] as? [String: Any] else { return nil }
         if constant["isnull"] as? Bool == true { return .null }
         if let s = constant["sval"] as? [String: Any] { return .constant(s["sval"] as? String ?? "") }
-        if boolean, let b = constant["boolval"] as? [String: Any] { return .constant((b["boolval"] as? Bool ?? false) ? "true" : "false") }
+        if boolean, let b = SettingChange.boolean(constant) { return .constant(b ? "true" : "false") }
         return nil
     }
 
