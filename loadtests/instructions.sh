@@ -15,7 +15,8 @@
 # measure of the proxy's own work, not of throughput.
 #
 # Usage: loadtests/instructions.sh [--quick]
-# Environment: STATEMENTS (2000; 500 with --quick), WARMUP (300), SCALE (1).
+# Environment: STATEMENTS (2000; 500 with --quick), WARMUP (300), SCALE (1); KEEP_DUMPS=DIR copies
+# the callgrind dumps and their annotations there, for callgrind_annotate or kcachegrind.
 # Needs valgrind (apt-get install valgrind). Writes loadtests/results/instructions-latest.md.
 set -euo pipefail
 
@@ -99,6 +100,11 @@ for target in A B; do
     vg_pid=""
     [[ -s $dump ]] || die "callgrind wrote no dump for $target ($dump)"
     callgrind_annotate --inclusive=yes "$dump" >"$lt_tmp/annotate-$target.txt" 2>/dev/null
+    if [[ -n ${KEEP_DUMPS:-} ]]; then
+        mkdir -p "$KEEP_DUMPS"
+        cp -f "$dump" "$KEEP_DUMPS/callgrind-$target.out"
+        cp -f "$lt_tmp/annotate-$target.txt" "$KEEP_DUMPS/annotate-$target.txt"
+    fi
     total=$(grep -F -m1 "$event_loop_symbol" "$lt_tmp/annotate-$target.txt" | awk '{ gsub(",", "", $1); print $1 }')
     [[ $total =~ ^[0-9]+$ ]] || die "no event-loop total in callgrind's output for $target"
     per_statement[$target]=$((total / STATEMENTS))
@@ -138,7 +144,8 @@ report=$results_dir/instructions-latest.md
     echo "| B canary 50% | ${per_statement[B]} | ${from_client[B]:-?} | ${from_server[B]:-?} |"
     echo "| **B / A** | **$ratio** | | |"
     echo
-    echo "Without swift on the PATH the function names stay mangled and the two path columns are \"?\"."    echo
+    echo "Without swift on the PATH the function names stay mangled and the two path columns are \"?\"."
+    echo
     echo "B's heaviest functions on the event loop, inclusive of what they call, per statement:"
     echo
     echo "| instructions | function |"

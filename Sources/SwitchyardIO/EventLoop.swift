@@ -50,7 +50,8 @@ public final class EventLoop: @unchecked Sendable {
         var generation: UInt32
         var interest: Interest
     }
-    private var registrations: [Int32: Registration] = [:]
+    /// Indexed by fd (small, reused numbers): found with no hashing on every event.
+    private var registrations: [Registration?] = []
     private var nextGeneration: UInt32 = 1
     private var tickers: [ObjectIdentifier: any TickHandler] = [:]
     private var lastTick: UInt64 = 0
@@ -98,19 +99,27 @@ public final class EventLoop: @unchecked Sendable {
         guard sy_epoll_add(epfd, fd, interest.rawValue | UInt32(SY_EPOLLRDHUP), token(fd, generation)) == 0 else {
             throw SocketError("epoll_ctl add")
         }
-        registrations[fd] = Registration(handler: handler, generation: generation, interest: interest)
+        if Int(fd) >= registrations.count {
+            registrations.append(contentsOf: repeatElement(nil, count: max(Int(fd) + 1, registrations.count * 2) - registrations.count))
+        }
+        registrations[Int(fd)] = Registration(handler: handler, generation: generation, interest: interest)
+    }
+
+    private func registration(_ fd: Int32) -> Registration? {
+        fd >= 0 && Int(fd) < registrations.count ? registrations[Int(fd)] : nil
     }
 
     public func setInterest(fd: Int32, _ interest: Interest) {
-        guard var r = registrations[fd], r.interest != interest else { return }
+        guard var r = registration(fd), r.interest != interest else { return }
         r.interest = interest
-        registrations[fd] = r
+        registrations[Int(fd)] = r
         _ = sy_epoll_mod(epfd, fd, interest.rawValue | UInt32(SY_EPOLLRDHUP), token(fd, r.generation))
     }
 
     /// Removes `fd` from the loop; the caller still owns and closes it.
     public func deregister(fd: Int32) {
-        guard registrations.removeValue(forKey: fd) != nil else { return }
+        guard registration(fd) != nil else { return }
+        registrations[Int(fd)] = nil
         _ = sy_epoll_del(epfd, fd)
     }
 
@@ -146,7 +155,7 @@ public final class EventLoop: @unchecked Sendable {
                     let fd = Int32(bitPattern: UInt32(truncatingIfNeeded: ev.token))
                     let generation = UInt32(truncatingIfNeeded: ev.token >> 32)
                     // A handler earlier in this batch may have closed this fd (and another opened it).
-                    guard let r = registrations[fd], r.generation == generation else { continue }
+                    guard let r = registration(fd), r.generation == generation else { continue }
                     r.handler.handle(fd: fd, readiness: Readiness(rawValue: ev.events), loop: self)
                 }
             }
@@ -161,9 +170,12 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     private func runTasks() {
+        // Taken whole, leaving the empty array: clearing a list while `copy` shares its storage
+        // would allocate a new one, on every pass through the loop.
         let pending = tasks.withLock { list -> [@Sendable () -> Void] in
+            guard !list.isEmpty else { return [] }
             let copy = list
-            list.removeAll(keepingCapacity: true)
+            list = []
             return copy
         }
         for task in pending { task() }

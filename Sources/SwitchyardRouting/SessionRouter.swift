@@ -48,6 +48,13 @@ public struct LatencyLabel: Sendable, Hashable {
         hasher.combine(path == .new)
         hasher.combine(source == .shadow)
     }
+
+    /// Field by field, inlined where it is used: a session compares the label of every routed
+    /// read with the few it recorded last, and the derived comparison, called across modules,
+    /// copies both labels first.
+    @inlinable @inline(__always) public static func == (a: LatencyLabel, b: LatencyLabel) -> Bool {
+        a.path == b.path && a.source == b.source && a.flag == b.flag && a.cohort == b.cohort && a.fingerprint == b.fingerprint
+    }
 }
 
 /// Pure per-session router. The I/O layer tells it about transaction boundaries and
@@ -282,7 +289,7 @@ public struct SessionRouter: Sendable {
                 }
             }
         }
-        lastCohorts.removeAll(keepingCapacity: true)
+        lastCohorts.removeAllKeepingStorage()
         lastLatencyLabel = nil
         // An EXECUTE runs the write its PREPARE holds, against the mirrors in force now.
         if let executed, table.mirrorsWrites {

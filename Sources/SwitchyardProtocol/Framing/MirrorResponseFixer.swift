@@ -25,24 +25,27 @@ public struct MirrorResponseFixer: Sendable {
     public let simpleColumn: String
     public let extendedColumn: String
     public let returningColumn: String
-    private var pendingTag: String?
+    // The state ``isIdle`` and ``holds(_:)`` read is visible to inlined code: a session asks them
+    // for every read from the server, and a call the compiler cannot see into copies the whole
+    // fixer first.
+    @usableFromInline internal private(set) var pendingTag: String?
     /// Queries and Syncs sent, and ReadyForQuery answers seen: every request is answered in order,
     /// so watching can stop once the request that carries the last mirrored write is answered.
     private var sent: UInt64 = 0
-    private var answered: UInt64 = 0
-    private var watchUntil: UInt64 = 0
+    @usableFromInline internal private(set) var answered: UInt64 = 0
+    @usableFromInline internal private(set) var watchUntil: UInt64 = 0
     /// The retryable write: the request it is, and where its answer stands.
     private var retryRequest: UInt64?
-    private var retryState: RetryState = .none
-    private enum RetryState: Sendable { case none, armed, droppingReady, retrying, retryFailed }
+    @usableFromInline internal private(set) var retryState: RetryState = .none
+    @usableFromInline enum RetryState: Sendable { case none, armed, droppingReady, retrying, retryFailed }
     private var failure: ErrorFields?
     /// Set when a retried statement has been answered: whether it succeeded alone.
     public private(set) var retryOutcome: Bool?
     /// The request that carries a mirrored COPY: its staging statements' tags are dropped.
-    private var copyRequest: UInt64?
+    @usableFromInline internal private(set) var copyRequest: UInt64?
     /// Tag-form writes whose completion's tag is renamed, in the order they were sent.
-    private var renames: [TagRename] = []
-    private struct TagRename: Sendable {
+    @usableFromInline internal private(set) var renames: [TagRename] = []
+    @usableFromInline struct TagRename: Sendable {
         var request: UInt64
         var ordinal: Int
         var verb: String
@@ -50,7 +53,7 @@ public struct MirrorResponseFixer: Sendable {
     /// Completions seen so far in the request being answered.
     private var completions = 0
     /// The verb for the CommandComplete whose header was just seen, if it is a tag-form write's.
-    private var renaming: String?
+    @usableFromInline internal private(set) var renaming: String?
 
     /// The messages the fixer needs whole while watching; it sees every other one's header.
     public static let watchedMessages: Set<UInt8> = [
@@ -61,7 +64,7 @@ public struct MirrorResponseFixer: Sendable {
     public static let retryMessages: Set<UInt8> = [BackendMessageID.errorResponse.rawValue, BackendMessageID.readyForQuery.rawValue]
 
     /// Whether server message `id` must be held whole now.
-    public func holds(_ id: UInt8) -> Bool {
+    @inlinable @inline(__always) public func holds(_ id: UInt8) -> Bool {
         if Self.retryMessages.contains(id) { return retryState != .none }
         return isWatching || renaming != nil
     }
@@ -77,12 +80,12 @@ public struct MirrorResponseFixer: Sendable {
     /// and a last row whose marker value is the tag. How many the client does not see:
     static let returningExtraColumns = 2
 
-    public var isWatching: Bool { answered < watchUntil }
+    @inlinable @inline(__always) public var isWatching: Bool { answered < watchUntil }
 
     /// Nothing in flight needs the fixer: no mirrored request unanswered, no tag to rename, no
     /// retry or COPY under way. Until another request is sent, the server's messages pass as
     /// they are and only their headers need showing to ``sawHeader(_:)``.
-    public var isIdle: Bool {
+    @inlinable @inline(__always) public var isIdle: Bool {
         !isWatching && renames.isEmpty && renaming == nil && pendingTag == nil && retryState == .none && copyRequest == nil
     }
 

@@ -76,13 +76,16 @@ public struct SessionStateMachine: Sendable {
     public private(set) var transactionCount: UInt64 = 0
     public private(set) var requestCount: UInt64 = 0
     /// Whether the client's last request stream left the server inside a transaction or with work pending.
-    private var requestStarts: [Request] = []
-    private var requestHead = 0
+    /// (The three below are visible to inlined code only: a session asks ``isIdle`` and
+    /// ``outstandingRequests`` for every message, and a call the compiler cannot see into copies
+    /// the whole machine first.)
+    @usableFromInline internal private(set) var requestStarts: [Request] = []
+    @usableFromInline internal private(set) var requestHead = 0
     /// Between the server's CopyInResponse and the client's CopyDone/CopyFail the
     /// server ignores Sync, so such a Sync earns no ReadyForQuery.
-    private var copyInActive = false
+    @usableFromInline internal private(set) var copyInActive = false
 
-    private struct Request: Sendable {
+    @usableFromInline struct Request: Sendable {
         var start: UInt64
         var isSync: Bool
     }
@@ -93,10 +96,10 @@ public struct SessionStateMachine: Sendable {
     }
 
     /// Requests sent by the client and not yet answered by ReadyForQuery.
-    public var outstandingRequests: Int { requestStarts.count - requestHead }
+    @inlinable @inline(__always) public var outstandingRequests: Int { requestStarts.count - requestHead }
 
     /// True when closing the session now would interrupt nothing: no transaction open, nothing in flight.
-    public var isIdle: Bool {
+    @inlinable @inline(__always) public var isIdle: Bool {
         switch phase {
         case .ready: transactionStatus == .idle && outstandingRequests == 0 && !copyInActive
         case .awaitingStartup, .closed: true

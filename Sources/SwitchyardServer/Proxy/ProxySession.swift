@@ -20,6 +20,14 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     unowned let loop: EventLoop
 
     private var state: SessionStateMachine
+    /// `state.isIdle` and `state.outstandingRequests`, read in place. Read directly, a computed
+    /// property of a struct kept in a class's property is read from a copy of the whole struct,
+    /// made first; the session asks these for every message.
+    private var stateIsIdle: Bool { Self.inPlace(&state) { $0.isIdle } }
+    private var outstandingRequests: Int { Self.inPlace(&state) { $0.outstandingRequests } }
+    @inline(__always) private static func inPlace<T>(_ state: inout SessionStateMachine, _ read: (inout SessionStateMachine) -> T) -> T {
+        read(&state)
+    }
     private var startupReader = StartupPacketReader()
     private var clientScanner: MessageScanner
     /// Present when flags are configured: holds Query and Parse messages for the router.
@@ -282,11 +290,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         let now = loop.clock.monotonicNanoseconds()
         var terminate = false
         var statements: UInt64 = 0
-        let onMessage = { (message: ScannedMessage) in
+        // A nested function, passed only where it cannot escape: its context and the two counters
+        // it updates stay on the stack (a closure value would put all three on the heap per read).
+        func onMessage(_ message: ScannedMessage) {
             if message.id == FrontendMessageID.query.rawValue || message.id == FrontendMessageID.parse.rawValue
                 || message.id == FrontendMessageID.bind.rawValue || message.id == FrontendMessageID.close.rawValue
                 || message.id == FrontendMessageID.describe.rawValue || message.id == FrontendMessageID.execute.rawValue {
-                self.heldStartedIdle = self.state.isIdle
+                self.heldStartedIdle = self.stateIsIdle
             }
             if message.id == FrontendMessageID.query.rawValue || message.id == FrontendMessageID.sync.rawValue {
                 self.fixer?.requestSent()
@@ -295,10 +305,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 self.executesSinceSync += 1
             }
             let before = self.state.statementCount
-            let requestsBefore = self.state.outstandingRequests
+            let requestsBefore = self.outstandingRequests
             if self.state.clientMessage(message, now: now) == .terminate { terminate = true }
             statements += self.state.statementCount - before
-            if self.router != nil, self.state.outstandingRequests > requestsBefore {
+            if self.router != nil, self.outstandingRequests > requestsBefore {
                 // A Query's label is known once the whole message is routed; a Sync takes the label
                 // of the prepared statements bound since the last one.
                 if message.id == FrontendMessageID.query.rawValue {
@@ -734,7 +744,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         }
         labelHead += 1
         if labelHead == requestLabels.count {
-            requestLabels.removeAll(keepingCapacity: true)
+            requestLabels.removeAllKeepingStorage()
             labelHead = 0
             querySlot = nil
         } else if labelHead >= 1024 {
@@ -902,7 +912,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                                    metadata: ["migrations": "\(retry.migrations)", "error": "\(retry.error?.message ?? "")"])
                 }
             }
-            if closeWhenIdleRequested && state.isIdle && toClient.isEmpty {
+            if closeWhenIdleRequested && stateIsIdle && toClient.isEmpty {
                 closeForShutdown()
             }
         }
@@ -941,13 +951,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
         }
         for flags in pendingRewrites { context.routing.recordRewrite(loop: loop.index, flags: flags) }
-        pendingCohorts.removeAll(keepingCapacity: true)
-        pendingRewrites.removeAll(keepingCapacity: true)
+        pendingCohorts.removeAllKeepingStorage()
+        pendingRewrites.removeAllKeepingStorage()
     }
 
     private func updateStateGauge() {
         let value: Int
-        if state.outstandingRequests > 0 || !state.isIdle && state.transactionStatus == .idle {
+        if outstandingRequests > 0 || !stateIsIdle && state.transactionStatus == .idle {
             value = 2
         } else {
             switch state.transactionStatus {
@@ -1304,7 +1314,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         if try toClient.flush(to: client) {
             if closeAfterClientFlush {
                 close(reason: "error sent")
-            } else if closeWhenIdleRequested && state.isIdle {
+            } else if closeWhenIdleRequested && stateIsIdle {
                 closeForShutdown()
             }
         }
@@ -1357,7 +1367,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             close(reason: "no startup message within startup_timeout")
         } else if connecting, now &- connectStartedAt > UInt64(config.connectTimeout.nanoseconds) {
             failConnect(reason: "timed out after \(config.connectTimeout) (connect_timeout)")
-        } else if state.phase == .ready, toClient.isEmpty, state.outstandingRequests == 0 {
+        } else if state.phase == .ready, toClient.isEmpty, outstandingRequests == 0 {
             // Waiting on the client alone: the idle timeouts apply.
             let idle = now &- lastClientRead
             let inTransaction = state.transactionStatus != .idle
@@ -1375,7 +1385,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     func closeWhenIdle() {
         guard !closed else { return }
         closeWhenIdleRequested = true
-        if state.isIdle && toClient.isEmpty && !connecting { closeForShutdown() }
+        if stateIsIdle && toClient.isEmpty && !connecting { closeForShutdown() }
     }
 
     func forceClose(reason: String) {
