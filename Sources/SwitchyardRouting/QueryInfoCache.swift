@@ -1,4 +1,5 @@
 // Caches what the router needs per query: the analysis, the sqlcommenter tags, and rewrite plans.
+import Glibc
 import Synchronization
 import SwitchyardSQL
 
@@ -286,7 +287,7 @@ struct MaskedText {
             var end = i + 1
             while end < n, Self.isDigit(text[end]) { end += 1 }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[copied..<i]))
-            bytes.append(0xFF)
+            bytes.append(Self.runMark)
             // One allocation for the usual few runs, not one per doubling.
             if runs.isEmpty { runs.reserveCapacity(8) }
             runs.append(i..<end)
@@ -295,11 +296,15 @@ struct MaskedText {
         }
         guard !runs.isEmpty else { return nil }
         bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[copied..<n]))
+        assert(bytes.filter { $0 == Self.runMark }.count == runs.count)
         key = ShapeKey(bytes: bytes)
         self.runs = runs
     }
 
     @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
+
+    /// What a run becomes in the key: a byte UTF-8 never holds.
+    static let runMark: UInt8 = 0xFF
 
     /// Whether any of the eight bytes of `word` is an ASCII digit: a byte strictly between
     /// 0x2F and 0x3A, tested in every byte at once (bytes of 0x80 and above never count).
@@ -353,6 +358,10 @@ fileprivate final class MaskedTemplate: Sendable {
     let fixed: [(run: Int, digits: [UInt8])]
     /// The runs that are integer constants, which must stay within ``MaskedText/integerDigits`` digits.
     let integers: [Int]
+    /// The key's bytes, and the lengths of the pieces between its runs (one more than the runs):
+    /// what ``match(_:)`` compares a text with, without masking it first.
+    let maskedBytes: [UInt8]
+    let pieces: [Int]
 
     init?(shape: ShapeTemplate, masked: MaskedText, tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>,
           tokenRanges: [Range<Int>], commentRanges: [Range<Int>]) {
@@ -368,6 +377,20 @@ fileprivate final class MaskedTemplate: Sendable {
         }
         // A text whose every run is fixed is better served by the exact-text cache.
         guard fixed.count < masked.runs.count else { return nil }
+        maskedBytes = masked.key.bytes
+        var pieces: [Int] = []
+        pieces.reserveCapacity(masked.runs.count + 1)
+        var length = 0
+        for b in maskedBytes {
+            if b == MaskedText.runMark {
+                pieces.append(length)
+                length = 0
+            } else {
+                length += 1
+            }
+        }
+        pieces.append(length)
+        self.pieces = pieces
         self.integers = integers
         self.shape = shape
         runs = masked.runs
@@ -378,14 +401,39 @@ fileprivate final class MaskedTemplate: Sendable {
 
     /// Whether `text`, masked to this template's key as `masked`, has the template's digits in
     /// every fixed run and integers the scanner still reads as integers.
-    func accepts(_ masked: MaskedText, text: UnsafeBufferPointer<UInt8>) -> Bool {
-        for run in integers where masked.runs[run].count > MaskedText.integerDigits { return false }
+    func accepts(_ runs: [Range<Int>], text: UnsafeBufferPointer<UInt8>) -> Bool {
+        for run in integers where runs[run].count > MaskedText.integerDigits { return false }
         for (run, digits) in fixed {
-            let r = masked.runs[run]
+            let r = runs[run]
             guard r.count == digits.count, r.upperBound <= text.count else { return false }
             for j in 0..<digits.count where text[r.lowerBound + j] != digits[j] { return false }
         }
         return true
+    }
+
+    /// The digit runs of `text` if it masks to this template's key, else nil: the pieces between
+    /// runs are compared whole, and each run is the longest stretch of digits where the key has
+    /// one (the key holds no digit, so a piece never begins or ends inside a run).
+    func match(_ text: UnsafeBufferPointer<UInt8>) -> [Range<Int>]? {
+        guard let textStart = text.baseAddress else { return nil }
+        return maskedBytes.withUnsafeBufferPointer { key -> [Range<Int>]? in
+            guard let keyStart = key.baseAddress else { return nil }
+            var runs: [Range<Int>] = []
+            runs.reserveCapacity(pieces.count - 1)
+            var i = 0, j = 0
+            for (k, length) in pieces.enumerated() {
+                guard i + length <= text.count, memcmp(textStart + i, keyStart + j, length) == 0 else { return nil }
+                i += length
+                j += length
+                guard k < pieces.count - 1 else { break }
+                let start = i
+                while i < text.count, MaskedText.isDigit(text[i]) { i += 1 }
+                guard i > start else { return nil }
+                runs.append(start..<i)
+                j += 1
+            }
+            return i == text.count ? runs : nil
+        }
     }
 }
 
@@ -400,6 +448,9 @@ public final class QueryInfoCache: Sendable {
         var exact: LRUStorage<String, QueryInfo>
         var shapes: LRUStorage<ShapeKey, ShapeTemplate>
         var masked: LRUStorage<ShapeKey, MaskedTemplate>
+        /// The masked template found last. A loop's sessions send the same few shapes statement
+        /// after statement; a text that matches this one is neither masked nor looked up.
+        var lastMasked: MaskedTemplate?
         var maskedHits = 0
     }
     private let state: Mutex<State>
@@ -419,17 +470,11 @@ public final class QueryInfoCache: Sendable {
         var text = sql
         // A text masked like one seen before needs no scan: its tokens are the first text's, moved.
         // Looked for first: texts with constants inlined are mostly new, and miss the exact cache.
-        let masked = text.withUTF8 { MaskedText($0) }
-        if let masked, let template = text.withUTF8({ bytes in
-            state.withLock { s -> MaskedTemplate? in
-                guard let t = s.masked.value(forKey: masked.key), t.accepts(masked, text: bytes) else { return nil }
-                s.maskedHits += 1
-                return t
-            }
-        }) {
+        /// The info of a text whose runs are `runs`, from the template of its masked key.
+        func fromTemplate(_ template: MaskedTemplate, runs: [Range<Int>]) -> QueryInfo {
             var tags = CommentTags()
             if !template.commentRanges.isEmpty {
-                let comments = TokenPlaces(template.commentRanges, movedFrom: template.runs, to: masked.runs)
+                let comments = TokenPlaces(template.commentRanges, movedFrom: template.runs, to: runs)
                 text.withUTF8 { bytes in
                     for i in 0..<comments.count {
                         let comment = comments[i]
@@ -441,7 +486,27 @@ public final class QueryInfoCache: Sendable {
             }
             return QueryInfo(statements: template.shape.statements, commentTags: tags,
                              shape: ShapeBinding(template: template.shape,
-                                                 tokenRanges: TokenPlaces(template.tokenRanges, movedFrom: template.runs, to: masked.runs)))
+                                                 tokenRanges: TokenPlaces(template.tokenRanges, movedFrom: template.runs, to: runs)))
+        }
+        if let (template, runs) = text.withUTF8({ bytes in
+            state.withLock { s -> (MaskedTemplate, [Range<Int>])? in
+                guard let t = s.lastMasked, let runs = t.match(bytes), t.accepts(runs, text: bytes) else { return nil }
+                s.maskedHits += 1
+                return (t, runs)
+            }
+        }) {
+            return fromTemplate(template, runs: runs)
+        }
+        let masked = text.withUTF8 { MaskedText($0) }
+        if let masked, let template = text.withUTF8({ bytes in
+            state.withLock { s -> MaskedTemplate? in
+                guard let t = s.masked.value(forKey: masked.key), t.accepts(masked.runs, text: bytes) else { return nil }
+                s.maskedHits += 1
+                s.lastMasked = t
+                return t
+            }
+        }) {
+            return fromTemplate(template, runs: masked.runs)
         }
         if let hit = state.withLock({ $0.exact.value(forKey: sql) }) { return hit }
         guard let tokens = try? SQLAnalyzer.tokens(in: sql) else {
@@ -476,7 +541,10 @@ public final class QueryInfoCache: Sendable {
         }
         if let template = state.withLock({ $0.shapes.value(forKey: key) }) {
             if let masked, let entry = maskedTemplate(template) {
-                state.withLock { _ = $0.masked.insert(entry, forKey: masked.key) }
+                state.withLock { s in
+                    _ = s.masked.insert(entry, forKey: masked.key)
+                    s.lastMasked = entry
+                }
             }
             return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, tokenRanges: TokenPlaces(ranges)))
         }
@@ -490,7 +558,10 @@ public final class QueryInfoCache: Sendable {
         let maskedEntry = template.flatMap(maskedTemplate)
         state.withLock { s in
             if let template { _ = s.shapes.insert(template, forKey: key) }
-            if let masked, let maskedEntry { _ = s.masked.insert(maskedEntry, forKey: masked.key) }
+            if let masked, let maskedEntry {
+                _ = s.masked.insert(maskedEntry, forKey: masked.key)
+                s.lastMasked = maskedEntry
+            }
             _ = s.exact.insert(info, forKey: sql)
         }
         return info

@@ -56,9 +56,12 @@ public func addSQLCommenterTags(comment: UnsafeBufferPointer<UInt8>, to tags: in
 
 /// A statement's sqlcommenter tags: keys and their values, a later pair replacing an earlier one
 /// with the same key. A statement carries one or two, and every routed statement has its own: they
-/// are kept in order in a small list, which costs less to fill and to read than a hashed table.
+/// are kept in order in a small list, which costs less to fill and to read than a hashed table,
+/// and the first pair is kept in place, so the usual single tag allocates no list at all.
 public struct CommentTags: Sendable, Equatable, ExpressibleByDictionaryLiteral {
-    fileprivate private(set) var pairs: [(key: String, value: String)] = []
+    /// The first pair, and the others in order; `rest` is empty while `first` is nil.
+    private var first: (key: String, value: String)?
+    private var rest: [(key: String, value: String)] = []
 
     public init() {}
 
@@ -69,20 +72,34 @@ public struct CommentTags: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     /// The value of `key`; setting nil removes it.
     public subscript(key: String) -> String? {
         get {
-            for pair in pairs where pair.key == key { return pair.value }
+            guard let first else { return nil }
+            if first.key == key { return first.value }
+            for pair in rest where pair.key == key { return pair.value }
             return nil
         }
         set {
-            if let i = pairs.firstIndex(where: { $0.key == key }) {
-                if let newValue { pairs[i].value = newValue } else { pairs.remove(at: i) }
+            if first?.key == key {
+                if let newValue {
+                    first!.value = newValue
+                } else {
+                    first = rest.isEmpty ? nil : rest.removeFirst()
+                }
+            } else if let i = rest.firstIndex(where: { $0.key == key }) {
+                if let newValue { rest[i].value = newValue } else { rest.remove(at: i) }
             } else if let newValue {
-                pairs.append((key, newValue))
+                if first == nil { first = (key, newValue) } else { rest.append((key, newValue)) }
             }
         }
     }
 
-    public var isEmpty: Bool { pairs.isEmpty }
-    public var count: Int { pairs.count }
+    public var isEmpty: Bool { first == nil }
+    public var count: Int { first == nil ? 0 : 1 + rest.count }
+
+    /// Every pair, in order.
+    fileprivate var pairs: [(key: String, value: String)] {
+        guard let first else { return [] }
+        return [first] + rest
+    }
 
     /// The tags as a dictionary.
     public var dictionary: [String: String] {

@@ -149,6 +149,33 @@ struct QueryInfoCacheTests {
         }
     }
 
+    @Test("texts of two shapes in turn are each served by their own template, whichever was found last")
+    func alternatingShapes() {
+        let cache = QueryInfoCache(capacity: 100)
+        let bases = ["select name from users where id = #", "/*cohort='k#'*/ select u.name from users u where u.id = # limit #"]
+        for i in 0..<20 {
+            for base in bases {
+                let sql = base.replacingOccurrences(of: "#", with: String(i * 7919 % 100_000 + 1))
+                let info = cache.info(for: sql)
+                #expect(info.commentTags == sqlcommenterTags(sql), "\(sql)")
+                #expect(info.statements.map(\.fingerprint) == SQLAnalyzer.analyze(sql).map(\.fingerprint), "\(sql)")
+                #expect(cache.rewrite(sql, info: info, routes: [Self.route])
+                    == ReadRewriter.rewrite(sql: sql, statements: SQLAnalyzer.analyze(sql), routes: [Self.route]), "\(sql)")
+            }
+        }
+        // The first text of each shape is scanned; every later one is a masked hit.
+        #expect(cache.maskedHits == 38)
+        // Where the key has a run, no digit; bytes past the key's; a digit run where the key has a letter.
+        for sql in ["select name from users where id = ", "select name from users where id = 5 ", "select name from users where id = x5",
+                    "select name from users where id = 5select name from users where id = 5"] {
+            let hits = cache.maskedHits
+            let info = cache.info(for: sql)
+            #expect(cache.maskedHits == hits, "\(sql)")
+            #expect(info.statements.map(\.fingerprint) == SQLAnalyzer.analyze(sql).map(\.fingerprint), "\(sql)")
+            #expect(info.statements.map { $0.error != nil } == SQLAnalyzer.analyze(sql).map { $0.error != nil }, "\(sql)")
+        }
+    }
+
     @Test("digits in a name, a parameter, an escape or a dollar-quote tag must be the template's; elsewhere they may vary")
     func fixedDigits() {
         // Each pair masks to one key; the second text must be scanned, not take the first's tokens.

@@ -30,6 +30,42 @@ struct TextPrefilterTests {
         "SELECT * FROM \"ünïcode\"",
     ]
 
+    @Test("eight bytes at a time, a word holds a byte exactly when one of its bytes is either one looked for")
+    func wordBytes() {
+        for place in 0..<8 {
+            for value in 0...255 {
+                for filler: UInt8 in [0x00, 0x6F, 0x71, 0x4F, 0x51, 0xF0, 0xFF] {
+                    var bytes = [UInt8](repeating: filler, count: 8)
+                    bytes[place] = UInt8(value)
+                    let word = bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+                    let expected = bytes.contains(UInt8(ascii: "p")) || bytes.contains(UInt8(ascii: "P"))
+                    #expect(FoldedSearch.holdsByte(word, UInt8(ascii: "p"), UInt8(ascii: "P")) == expected, "\(value) at \(place) among \(filler)")
+                }
+            }
+        }
+    }
+
+    @Test("a word is found at every place, in any case, as a byte-by-byte reading finds it")
+    func foldedSearchAtEveryPlace() {
+        let word = Array("accounts".utf8)
+        for length in 0..<40 {
+            for at in 0...max(0, length - word.count) where length >= word.count {
+                for upper in [false, true] {
+                    var text = [UInt8](repeating: UInt8(ascii: "x"), count: length)
+                    for (k, b) in word.enumerated() { text[at + k] = upper ? b & ~0x20 : b }
+                    // A near miss just before it: the first byte alone.
+                    if at >= 2 { text[at - 2] = UInt8(ascii: "a") }
+                    for from in [0, at, at + 1] where from <= length {
+                        let found = text.withUnsafeBufferPointer { t in
+                            word.withUnsafeBufferPointer { FoldedSearch.firstIndex(of: $0, in: t, from: from) }
+                        }
+                        #expect(found == (from <= at ? at : nil), "length \(length), at \(at), from \(from), upper \(upper)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("every text the parser finds one of the relations in may mention it")
     func namingTextsPass() throws {
         let wanted: Set<String> = ["pgbench_accounts", "pgbench_accounts_v2", "Users", "ünïcode"]

@@ -66,4 +66,29 @@ struct SQLCommentsTests {
     func unparsable() {
         #expect(sqlcommenterTags("SELEC 1 /*cohort='x'*/") == ["cohort": "x"])
     }
+
+    @Test("tags are set, replaced and removed by key, whichever place the key holds")
+    func settingAndRemoving() {
+        var tags = CommentTags()
+        #expect(tags.isEmpty && tags.count == 0 && tags["a"] == nil)
+        tags["a"] = "1"
+        tags["b"] = "2"
+        tags["c"] = "3"
+        #expect(tags.count == 3 && tags["a"] == "1" && tags["b"] == "2" && tags["c"] == "3")
+        tags["a"] = "10"
+        tags["c"] = "30"
+        #expect(tags.dictionary == ["a": "10", "b": "2", "c": "30"])
+        // Removing the first key keeps the others readable, and a key set again comes back.
+        tags["a"] = nil
+        #expect(tags.count == 2 && tags["a"] == nil && tags["b"] == "2" && tags["c"] == "30")
+        tags["b"] = nil
+        #expect(tags.count == 1 && tags["c"] == "30")
+        tags["a"] = "4"
+        #expect(tags.dictionary == ["a": "4", "c": "30"])
+        tags["c"] = nil
+        tags["a"] = nil
+        #expect(tags.isEmpty && tags.count == 0 && tags["a"] == nil && tags["c"] == nil)
+        tags["zz"] = nil
+        #expect(tags.isEmpty)
+    }
 }

@@ -4,7 +4,11 @@
 /// the Int32 length and patch it afterwards, so encoders never count bytes by hand.
 public struct ByteWriter: Sendable {
     public private(set) var bytes: [UInt8]
-    private var lengthOffsets: [Int] = []
+    /// Where the length of the message being written goes (-1 when none is open), and those of
+    /// messages begun around it: kept out of a list, which would be an allocation per message
+    /// for the usual one open at a time.
+    private var lengthOffset = -1
+    private var enclosingLengthOffsets: [Int] = []
 
     public init(capacity: Int = 64) {
         bytes = []
@@ -19,12 +23,15 @@ public struct ByteWriter: Sendable {
 
     /// Starts a startup-phase packet, which has a length but no id byte.
     public mutating func beginUntypedMessage() {
-        lengthOffsets.append(bytes.count)
+        if lengthOffset >= 0 { enclosingLengthOffsets.append(lengthOffset) }
+        lengthOffset = bytes.count
         writeInt32(0)
     }
 
     public mutating func endMessage() {
-        let start = lengthOffsets.removeLast()
+        precondition(lengthOffset >= 0, "endMessage without beginMessage")
+        let start = lengthOffset
+        lengthOffset = enclosingLengthOffsets.popLast() ?? -1
         let length = UInt32(bytes.count - start)
         bytes[start] = UInt8(truncatingIfNeeded: length >> 24)
         bytes[start + 1] = UInt8(truncatingIfNeeded: length >> 16)

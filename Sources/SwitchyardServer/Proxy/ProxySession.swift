@@ -89,7 +89,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var pendingRewrites: [[String]] = []
     /// The last routed message's analysis and decoded form, freed once the event's I/O is done
     /// rather than before the statement goes out.
-    private var retired: (info: QueryInfo, message: FrontendMessage?)?
+    /// (Two optionals rather than an optional pair, which is destroyed through the run time's
+    /// generic witnesses.)
+    private var retiredInfo: QueryInfo?
+    private var retiredMessage: FrontendMessage?
     private var labelHead = 0
     private var querySlot: Int?
     /// Requests answered since the session began: the one at `labelHead` has this number.
@@ -560,7 +563,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             return prefixed(nil)
         }
         let info = cache.info(for: sql)
-        defer { retired = (info, decoded) }
+        defer {
+            retiredInfo = info
+            retiredMessage = decoded
+        }
         if !prepared.isEmpty || !configStatements.isEmpty, case .query = decoded {
             for statement in info.statements {
                 switch PreparedStatements.deallocation(statement) {
@@ -945,7 +951,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// What waits for the end of the event's I/O: the routed statements' counts, and freeing what
     /// routing them made.
     private func afterIO() {
-        retired = nil
+        retiredInfo = nil
+        retiredMessage = nil
         guard !pendingCohorts.isEmpty || !pendingRewrites.isEmpty else { return }
         for c in pendingCohorts {
             context.routing.recordCohort(loop: loop.index, flag: c.flag, key: c.key, bucket: c.bucket, path: c.path)
