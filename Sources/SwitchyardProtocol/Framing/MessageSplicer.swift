@@ -61,21 +61,32 @@ public struct MessageSplicer: Sendable {
                 i += take
                 continue
             }
-            // At a header: gather its 5 bytes, possibly across chunks.
-            let need = 5 - pendingHeader.count
-            let take = min(need, n - i)
+            // At a header: its 5 bytes read in place when the chunk holds them all (the usual
+            // case, with no list to fill), else gathered across chunks.
             let headerStartInChunk = i
-            pendingHeader.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<i + take]))
-            i += take
-            if pendingHeader.count < 5 {
-                // The rest of the header comes with the next chunk; hold these bytes back for now.
-                flushPass(upTo: headerStartInChunk)
-                passStart = i
-                continue
+            let take: Int
+            let id: UInt8
+            let length: Int
+            if pendingHeader.isEmpty && n - i >= 5 {
+                take = 5
+                id = chunk[i]
+                length = Int(Int32(bitPattern: UInt32(chunk[i + 1]) << 24 | UInt32(chunk[i + 2]) << 16
+                    | UInt32(chunk[i + 3]) << 8 | UInt32(chunk[i + 4])))
+                i += 5
+            } else {
+                take = min(5 - pendingHeader.count, n - i)
+                pendingHeader.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[i..<i + take]))
+                i += take
+                if pendingHeader.count < 5 {
+                    // The rest of the header comes with the next chunk; hold these bytes back for now.
+                    flushPass(upTo: headerStartInChunk)
+                    passStart = i
+                    continue
+                }
+                id = pendingHeader[0]
+                length = Int(Int32(bitPattern: UInt32(pendingHeader[1]) << 24 | UInt32(pendingHeader[2]) << 16
+                    | UInt32(pendingHeader[3]) << 8 | UInt32(pendingHeader[4])))
             }
-            let id = pendingHeader[0]
-            let length = Int(Int32(bitPattern: UInt32(pendingHeader[1]) << 24 | UInt32(pendingHeader[2]) << 16
-                | UInt32(pendingHeader[3]) << 8 | UInt32(pendingHeader[4])))
             guard length >= 4 else { throw .invalidLength(messageID: id, length: length) }
             guard length <= maxMessageSize else {
                 throw .messageTooLarge(messageID: id, length: length, limit: maxMessageSize)
@@ -96,7 +107,8 @@ public struct MessageSplicer: Sendable {
             } else if held[Int(id)] && isHolding(id) {
                 flushPass(upTo: headerStartInChunk)
                 holding = true
-                heldBytes = pendingHeader
+                heldBytes = pendingHeader.isEmpty
+                    ? Array(UnsafeRawBufferPointer(rebasing: chunk[headerStartInChunk..<(headerStartInChunk + 5)])) : pendingHeader
                 heldRemaining = length - 4
                 pendingHeader = []
                 passStart = i

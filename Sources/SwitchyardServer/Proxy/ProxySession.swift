@@ -441,8 +441,17 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
 
     /// A Query's text: the body up to its one NUL, which ends it (nil for a malformed body).
     private static func queryText(_ body: [UInt8]) -> String? {
-        guard let end = body.firstIndex(of: 0), end == body.count - 1 else { return nil }
+        guard let end = firstNUL(body), end == body.count - 1 else { return nil }
         return body.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[..<end]), as: UTF8.self) }
+    }
+
+    /// Where the first NUL of `body` is: `memchr`, where `firstIndex(of:)` compares byte by byte
+    /// (both run on every Query of a session with flags).
+    private static func firstNUL(_ body: [UInt8]) -> Int? {
+        body.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress, let hit = memchr(base, 0, raw.count) else { return nil }
+            return UnsafeRawPointer(hit) - base
+        }
     }
 
     /// ``mayConcernRouting(_:)-String`` on the text's bytes.
@@ -510,7 +519,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case FrontendMessageID.query.rawValue:
             // Most statements concern no flag (see mayConcernRouting): a Query is ruled out on its
             // bytes, its text never decoded.
-            if !router!.hasSearchPathFlags, let end = body.firstIndex(of: 0),
+            if !router!.hasSearchPathFlags, let end = Self.firstNUL(body),
                !body.withUnsafeBufferPointer({ mayConcernRouting(UnsafeBufferPointer(rebasing: $0[..<end])) }) {
                 passedUnconcerned(statementName: nil)
                 return prefixed(nil)
