@@ -296,7 +296,6 @@ struct MaskedText {
         }
         guard !runs.isEmpty else { return nil }
         bytes.append(contentsOf: UnsafeBufferPointer(rebasing: text[copied..<n]))
-        assert(bytes.filter { $0 == Self.runMark }.count == runs.count)
         key = ShapeKey(bytes: bytes)
         self.runs = runs
     }
@@ -358,10 +357,8 @@ fileprivate final class MaskedTemplate: Sendable {
     let fixed: [(run: Int, digits: [UInt8])]
     /// The runs that are integer constants, which must stay within ``MaskedText/integerDigits`` digits.
     let integers: [Int]
-    /// The key's bytes, and the lengths of the pieces between its runs (one more than the runs):
-    /// what ``match(_:)`` compares a text with, without masking it first.
+    /// The key's bytes: what ``match(_:)`` compares a text with, without masking it first.
     let maskedBytes: [UInt8]
-    let pieces: [Int]
 
     init?(shape: ShapeTemplate, masked: MaskedText, tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>,
           tokenRanges: [Range<Int>], commentRanges: [Range<Int>]) {
@@ -378,19 +375,6 @@ fileprivate final class MaskedTemplate: Sendable {
         // A text whose every run is fixed is better served by the exact-text cache.
         guard fixed.count < masked.runs.count else { return nil }
         maskedBytes = masked.key.bytes
-        var pieces: [Int] = []
-        pieces.reserveCapacity(masked.runs.count + 1)
-        var length = 0
-        for b in maskedBytes {
-            if b == MaskedText.runMark {
-                pieces.append(length)
-                length = 0
-            } else {
-                length += 1
-            }
-        }
-        pieces.append(length)
-        self.pieces = pieces
         self.integers = integers
         self.shape = shape
         runs = masked.runs
@@ -412,27 +396,30 @@ fileprivate final class MaskedTemplate: Sendable {
     }
 
     /// The digit runs of `text` if it masks to this template's key, else nil: the pieces between
-    /// runs are compared whole, and each run is the longest stretch of digits where the key has
-    /// one (the key holds no digit, so a piece never begins or ends inside a run).
+    /// runs (as long as between the template's own runs) are compared whole, and each run is the
+    /// longest stretch of digits where the key has one (the key holds no digit, so a piece never
+    /// begins or ends inside a run).
     func match(_ text: UnsafeBufferPointer<UInt8>) -> [Range<Int>]? {
         guard let textStart = text.baseAddress else { return nil }
         return maskedBytes.withUnsafeBufferPointer { key -> [Range<Int>]? in
             guard let keyStart = key.baseAddress else { return nil }
-            var runs: [Range<Int>] = []
-            runs.reserveCapacity(pieces.count - 1)
-            var i = 0, j = 0
-            for (k, length) in pieces.enumerated() {
+            var found: [Range<Int>] = []
+            found.reserveCapacity(runs.count)
+            var i = 0, j = 0, templateEnd = 0
+            for k in 0...runs.count {
+                let length = k < runs.count ? runs[k].lowerBound - templateEnd : key.count - j
                 guard i + length <= text.count, memcmp(textStart + i, keyStart + j, length) == 0 else { return nil }
                 i += length
                 j += length
-                guard k < pieces.count - 1 else { break }
+                guard k < runs.count else { break }
+                templateEnd = runs[k].upperBound
                 let start = i
                 while i < text.count, MaskedText.isDigit(text[i]) { i += 1 }
                 guard i > start else { return nil }
-                runs.append(start..<i)
+                found.append(start..<i)
                 j += 1
             }
-            return i == text.count ? runs : nil
+            return i == text.count ? found : nil
         }
     }
 }

@@ -50,8 +50,7 @@ public struct LatencyLabel: Sendable, Hashable {
     }
 
     /// Field by field, inlined where it is used: a session compares the label of every routed
-    /// read with the few it recorded last, and the derived comparison, called across modules,
-    /// copies both labels first.
+    /// read with the few it recorded last, and the derived comparison is a call across modules.
     @inlinable @inline(__always) public static func == (a: LatencyLabel, b: LatencyLabel) -> Bool {
         a.path == b.path && a.source == b.source && a.flag == b.flag && a.cohort == b.cohort && a.fingerprint == b.fingerprint
     }

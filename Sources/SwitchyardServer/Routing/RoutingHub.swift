@@ -83,14 +83,8 @@ public final class RoutingHub: Sendable {
         static let recentKept = 4
 
         mutating func record(_ label: LatencyLabel, micros: UInt64, failed: Bool) {
-            // Through a pointer: an element read from the array is a copy (three strings retained
-            // and released) made only to be compared.
-            let known = recent.withUnsafeBufferPointer { r -> Dictionary<LatencyLabel, LatencySeries>.Index? in
-                for k in r.indices where r[k].label == label { return r[k].index }
-                return nil
-            }
-            if let known {
-                series.values[known].record(micros, failed: failed)
+            for r in recent where r.label == label {
+                series.values[r.index].record(micros, failed: failed)
                 return
             }
             if let i = series.index(forKey: label) {
