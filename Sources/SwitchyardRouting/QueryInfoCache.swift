@@ -19,6 +19,9 @@ fileprivate struct ShapeBinding: Sendable {
     var template: ShapeTemplate
     /// Where the text's tokens are, comments excluded, in order.
     var tokenRanges: TokenPlaces
+    /// For a text found through its masked key: that key's template and the text's digit runs.
+    var masked: MaskedTemplate? = nil
+    var runs: [Range<Int>] = []
 }
 
 /// The byte ranges of a text's tokens (or comments): its own, or those of a text with the same
@@ -118,8 +121,14 @@ fileprivate struct TokenEdit: Sendable {
         return out
     }
 
-    /// The byte edits for a text whose tokens are at `tokenRanges`; nil if the shapes disagree.
+    /// The edits applied to a text whose tokens are at `tokenRanges`; nil if the shapes disagree.
     static func apply(_ edits: [TokenEdit], to sql: String, tokenRanges: TokenPlaces) -> String? {
+        guard let bytes = byteEdits(edits, tokenRanges: tokenRanges) else { return nil }
+        return ReadRewriter.apply(bytes, to: sql)
+    }
+
+    /// The byte edits for a text whose tokens are at `tokenRanges`; nil if the shapes disagree.
+    static func byteEdits(_ edits: [TokenEdit], tokenRanges: TokenPlaces) -> [ReadRewriter.Edit]? {
         var bytes: [ReadRewriter.Edit] = []
         for e in edits {
             switch e.place {
@@ -136,7 +145,80 @@ fileprivate struct TokenEdit: Sendable {
                 bytes.append(ReadRewriter.Edit(range: p..<p, replacement: e.replacement))
             }
         }
-        return ReadRewriter.apply(bytes, to: sql)
+        return bytes
+    }
+}
+
+/// A masked key's rewrite for one route set, as the rewritten text of one text of the key with
+/// the places of its digit runs: the edits replace whole tokens or go between them, so they never
+/// cut a run, and the bytes next to an edit (which decide whether it needs a space) are the same
+/// in every text of the key, or digits in all of them. Another text of the key is rewritten by
+/// copying these bytes with its own digits in the runs: no edit list, no second pass.
+fileprivate struct RewrittenForm: Sendable {
+    /// The rewritten text of the text the form was made from.
+    let bytes: [UInt8]
+    /// The runs left in `bytes` (a run inside a replaced token is gone with it), in order, and
+    /// which of the key's runs each one is.
+    let runs: [Range<Int>]
+    let runIndices: [Int]
+
+    /// The form of `text` (whose runs are `runs`) under `edits` (its byte edits, before spacing).
+    init?(text: String, runs textRuns: [Range<Int>], edits: [ReadRewriter.Edit]) {
+        var sql = text
+        let spaced = sql.withUTF8 { bytes in edits.map { ReadRewriter.Edit(range: $0.range, replacement: ReadRewriter.separated($0.replacement, in: bytes, at: $0.range)) } }
+        guard let rewritten = ReadRewriter.applyAsGiven(spaced, to: text) else { return nil }
+        var runs: [Range<Int>] = []
+        var indices: [Int] = []
+        for (k, run) in textRuns.enumerated() {
+            var shift = 0
+            var replaced = false
+            for e in spaced {
+                if e.range.upperBound <= run.lowerBound {
+                    shift += e.replacement.utf8.count - e.range.count
+                } else if e.range.lowerBound >= run.upperBound {
+                    continue
+                } else if !e.range.isEmpty && e.range.lowerBound <= run.lowerBound && run.upperBound <= e.range.upperBound {
+                    replaced = true
+                } else {
+                    return nil
+                }
+            }
+            if replaced { continue }
+            runs.append((run.lowerBound + shift)..<(run.upperBound + shift))
+            indices.append(k)
+        }
+        bytes = Array(rewritten.utf8)
+        self.runs = runs
+        runIndices = indices
+        // Made once per key and route set: checked against the rewrite it stands for.
+        guard sql.withUTF8({ apply(to: $0, runs: textRuns) }) == rewritten else { return nil }
+    }
+
+    /// The rewritten form of a text of the key whose digit runs are `textRuns`.
+    func apply(to text: UnsafeBufferPointer<UInt8>, runs textRuns: [Range<Int>]) -> String? {
+        var total = bytes.count
+        for (j, k) in runIndices.enumerated() {
+            guard k < textRuns.count, textRuns[k].upperBound <= text.count else { return nil }
+            total += textRuns[k].count - runs[j].count
+        }
+        return bytes.withUnsafeBufferPointer { form in
+            String(unsafeUninitializedCapacity: total) { out in
+                var written = 0
+                func copy(_ part: UnsafeBufferPointer<UInt8>) {
+                    guard let base = part.baseAddress, !part.isEmpty else { return }
+                    UnsafeMutableRawPointer(out.baseAddress! + written).copyMemory(from: base, byteCount: part.count)
+                    written += part.count
+                }
+                var at = 0
+                for (j, k) in runIndices.enumerated() {
+                    copy(UnsafeBufferPointer(rebasing: form[at..<runs[j].lowerBound]))
+                    copy(UnsafeBufferPointer(rebasing: text[textRuns[k]]))
+                    at = runs[j].upperBound
+                }
+                copy(UnsafeBufferPointer(rebasing: form[at...]))
+                return written
+            }
+        }
     }
 }
 
@@ -347,7 +429,7 @@ struct MaskedText {
 
 /// The template of a masked key: the first text's shape, where its runs, tokens and comments
 /// are, and the digits of the runs that must not vary.
-fileprivate final class MaskedTemplate: Sendable {
+fileprivate final class MaskedTemplate: @unchecked Sendable {
     let shape: ShapeTemplate
     let runs: [Range<Int>]
     /// Tokens without comments, and comments, in the template's text.
@@ -359,6 +441,10 @@ fileprivate final class MaskedTemplate: Sendable {
     let integers: [Int]
     /// The key's bytes: what ``match(_:)`` compares a text with, without masking it first.
     let maskedBytes: [UInt8]
+    /// Rewritten forms per route set (nil: the rewrite has no form; see ``RewrittenForm``), and
+    /// the one asked for last. Read and written only under the cache's lock.
+    var forms: [[ReadRoute]: RewrittenForm?] = [:]
+    var lastForm: (routes: [ReadRoute], form: RewrittenForm?)?
 
     init?(shape: ShapeTemplate, masked: MaskedText, tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>,
           tokenRanges: [Range<Int>], commentRanges: [Range<Int>]) {
@@ -439,6 +525,7 @@ public final class QueryInfoCache: Sendable {
         /// after statement; a text that matches this one is neither masked nor looked up.
         var lastMasked: MaskedTemplate?
         var maskedHits = 0
+        var formRewrites = 0
     }
     private let state: Mutex<State>
     /// Texts longer than this are analysed every time rather than kept.
@@ -473,7 +560,8 @@ public final class QueryInfoCache: Sendable {
             }
             return QueryInfo(statements: template.shape.statements, commentTags: tags,
                              shape: ShapeBinding(template: template.shape,
-                                                 tokenRanges: TokenPlaces(template.tokenRanges, movedFrom: template.runs, to: runs)))
+                                                 tokenRanges: TokenPlaces(template.tokenRanges, movedFrom: template.runs, to: runs),
+                                                 masked: template, runs: runs))
         }
         if let (template, runs) = text.withUTF8({ bytes in
             state.withLock { s -> (MaskedTemplate, [Range<Int>])? in
@@ -561,6 +649,10 @@ public final class QueryInfoCache: Sendable {
             case .untouched: return .untouched
             case let .keptOnOldPath(reason): return .keptOnOldPath(reason: reason)
             case let .edits(edits):
+                if let masked = binding.masked, let form = rewrittenForm(masked, routes: routes, edits: edits, sql: sql, binding: binding) {
+                    var text = sql
+                    if let rewritten = text.withUTF8({ form.apply(to: $0, runs: binding.runs) }) { return .rewritten(rewritten) }
+                }
                 if let text = TokenEdit.apply(edits, to: sql, tokenRanges: binding.tokenRanges) { return .rewritten(text) }
             }
         }
@@ -575,6 +667,28 @@ public final class QueryInfoCache: Sendable {
             }
         }
         return outcome
+    }
+
+    /// The masked key's rewritten form for `routes`, made from `sql` (a text of the key, bound as
+    /// `binding`) the first time; nil when the edits have no form.
+    private func rewrittenForm(_ masked: MaskedTemplate, routes: [ReadRoute], edits: [TokenEdit], sql: String,
+                               binding: ShapeBinding) -> RewrittenForm? {
+        if let found = state.withLock({ s -> RewrittenForm?? in
+            if let last = masked.lastForm, last.routes == routes {
+                if last.form != nil { s.formRewrites += 1 }
+                return .some(last.form)
+            }
+            guard let form = masked.forms[routes] else { return nil }
+            masked.lastForm = (routes, form)
+            if form != nil { s.formRewrites += 1 }
+            return .some(form)
+        }) { return found }
+        let form = TokenEdit.byteEdits(edits, tokenRanges: binding.tokenRanges).flatMap { RewrittenForm(text: sql, runs: binding.runs, edits: $0) }
+        state.withLock { _ in
+            masked.forms[routes] = .some(form)
+            masked.lastForm = (routes, form)
+        }
+        return form
     }
 
     /// The shape's plan for `routes`, made on the shape's first text; nil if its edits do not
@@ -650,4 +764,7 @@ public final class QueryInfoCache: Sendable {
     public var shapeCount: Int { state.withLock { $0.shapes.count } }
     /// Texts whose tokens came from a masked text seen before, without a scan.
     public var maskedHits: Int { state.withLock { $0.maskedHits } }
+    /// Rewrites made by filling a masked key's rewritten form with a text's digits (after the
+    /// form's first text).
+    public var formRewrites: Int { state.withLock { $0.formRewrites } }
 }

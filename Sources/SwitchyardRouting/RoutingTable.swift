@@ -77,7 +77,9 @@ public struct FlagState: Sendable, Equatable {
 
 /// What deciding a statement's path takes from one flag: a few fields of a large value, kept
 /// apart in the table so the router reads them for every statement without copying the flag.
-public struct CohortRule: Sendable, Equatable {
+/// A class: the router reads a rule out of the table for every statement, and a copy is then one
+/// reference rather than five.
+public final class CohortRule: Sendable, Equatable {
     public let name: String
     public let stage: FlagStage
     public let percentBasisPoints: Int
@@ -132,6 +134,11 @@ public struct CohortRule: Sendable, Equatable {
     /// names resolve to `schema` (as ``ReadRoute/matches(_:unqualifiedSchema:)``).
     func reads(_ r: RelationReference, unqualifiedSchema schema: String?) -> Bool {
         r.names(schema: oldSchema, name: oldName, unqualifiedSchema: schema)
+    }
+
+    public static func == (a: CohortRule, b: CohortRule) -> Bool {
+        a === b || (a.name == b.name && a.stage == b.stage && a.percentBasisPoints == b.percentBasisPoints && a.cohortKey == b.cohortKey
+            && a.salt == b.salt && a.rewrites == b.rewrites && a.oldSchema == b.oldSchema && a.oldName == b.oldName)
     }
 }
 

@@ -17,19 +17,23 @@ public enum RouteDecision: Sendable, Equatable {
 }
 
 /// Which flag, cohort and path served a read of a migrated relation, for latency per cohort and path.
-public struct LatencyLabel: Sendable, Hashable {
+/// A class: a label goes with each routed read from the router to the request it answers and to
+/// the loop's latency series, so a copy is one reference rather than three strings; and the router
+/// hands out the same label for the same fields (see ``SessionRouter``), so the series finds it by
+/// identity before comparing strings.
+public final class LatencyLabel: Sendable, Hashable {
     /// Where a timing comes from: a client's request as served, or a shadow read's run of each path
     /// side by side on a side connection.
     public enum Source: String, Sendable, Hashable {
         case served, shadow
     }
 
-    public var flag: String
+    public let flag: String
     /// `canary` or `control` at the canary stage; the stage's name otherwise (everyone is on one path).
-    public var cohort: String
-    public var path: ReadPath
-    public var fingerprint: String
-    public var source: Source
+    public let cohort: String
+    public let path: ReadPath
+    public let fingerprint: String
+    public let source: Source
 
     public init(flag: String, cohort: String, path: ReadPath, fingerprint: String, source: Source = .served) {
         self.flag = flag
@@ -37,6 +41,16 @@ public struct LatencyLabel: Sendable, Hashable {
         self.path = path
         self.fingerprint = fingerprint
         self.source = source
+    }
+
+    /// This label on another path.
+    public func on(_ path: ReadPath) -> LatencyLabel {
+        LatencyLabel(flag: flag, cohort: cohort, path: path, fingerprint: fingerprint, source: source)
+    }
+
+    /// This label with another fingerprint.
+    public func with(fingerprint: String) -> LatencyLabel {
+        LatencyLabel(flag: flag, cohort: cohort, path: path, fingerprint: fingerprint, source: source)
     }
 
     /// Every served request of a routed read is counted under its label: the two enums are
@@ -49,10 +63,10 @@ public struct LatencyLabel: Sendable, Hashable {
         hasher.combine(source == .shadow)
     }
 
-    /// Field by field, inlined where it is used: a session compares the label of every routed
-    /// read with the few it recorded last, and the derived comparison is a call across modules.
+    /// The same label, or field by field; inlined where it is used, since a session compares the
+    /// label of every routed read with the few it recorded last.
     @inlinable @inline(__always) public static func == (a: LatencyLabel, b: LatencyLabel) -> Bool {
-        a.path == b.path && a.source == b.source && a.flag == b.flag && a.cohort == b.cohort && a.fingerprint == b.fingerprint
+        a === b || (a.path == b.path && a.source == b.source && a.flag == b.flag && a.cohort == b.cohort && a.fingerprint == b.fingerprint)
     }
 }
 
@@ -71,6 +85,10 @@ public struct SessionRouter: Sendable {
     /// For the last routed statement that reads a migrated relation at canary or later: its flag,
     /// cohort and the path that served it.
     public private(set) var lastLatencyLabel: LatencyLabel?
+    /// The labels handed out last, so that the same label is the same storage statement after
+    /// statement (see ``LatencyLabel``): a canary session alternates between two or so.
+    private var recentLabels: [LatencyLabel] = []
+    static let recentLabelsKept = 4
     /// The prefix of the marker value mirrored writes answer with (see `MirrorResponseFixer`).
     public var mirrorMarker = "switchyard_mirrored"
     /// The search_path this router last set for the session, if any.
@@ -327,7 +345,7 @@ public struct SessionRouter: Sendable {
                 guard relations.indices.contains(where: { rules[i].reads(relations[$0], unqualifiedSchema: firstSchema) }) else { continue }
                 let onNew = newPath.contains(i)
                 let cohort = rules[i].stage == .canary ? (onNew ? "canary" : "control") : rules[i].stage.rawValue
-                lastLatencyLabel = LatencyLabel(flag: rules[i].name, cohort: cohort, path: onNew ? .new : .old, fingerprint: statements[read].fingerprint)
+                lastLatencyLabel = label(flag: rules[i].name, cohort: cohort, path: onNew ? .new : .old, fingerprint: statements[read].fingerprint)
                 break
             }
         }
@@ -352,9 +370,23 @@ public struct SessionRouter: Sendable {
         case let .rewritten(text):
             return .rewritten(text, flags: lastRoutes!.names)
         case let .keptOnOldPath(reason):
-            lastLatencyLabel?.path = .old
+            lastLatencyLabel = lastLatencyLabel?.on(.old)
             return .keptOnOldPath(fingerprint: statements.first?.fingerprint ?? "", reason: reason)
         }
+    }
+
+    /// A label with these fields: one handed out recently if there is one.
+    private mutating func label(flag: String, cohort: String, path: ReadPath, fingerprint: String) -> LatencyLabel {
+        for i in recentLabels.indices {
+            let s = recentLabels[i]
+            if s.path == path && s.cohort == cohort && s.flag == flag && s.fingerprint == fingerprint && s.source == .served {
+                return recentLabels[i]
+            }
+        }
+        let made = LatencyLabel(flag: flag, cohort: cohort, path: path, fingerprint: fingerprint)
+        if recentLabels.count == Self.recentLabelsKept { recentLabels.removeFirst() }
+        recentLabels.append(made)
+        return made
     }
 
     /// For shadow reads: the first flag at `shadow`, `canary` or `live` whose old relation a single

@@ -93,8 +93,7 @@ public final class RoutingHub: Sendable {
                 series.values[i].record(micros, failed: failed)
                 return
             }
-            var key = label
-            if series.count >= RoutingHub.latencySeriesKept { key.fingerprint = "other" }
+            let key = series.count >= RoutingHub.latencySeriesKept ? label.with(fingerprint: "other") : label
             let before = series.count
             series[key, default: LatencySeries()].record(micros, failed: failed)
             if series.count != before { recent.removeAll(keepingCapacity: true) }
