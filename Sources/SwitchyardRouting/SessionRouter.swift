@@ -119,6 +119,8 @@ public struct SessionRouter: Sendable {
     public private(set) var lastPreparedConfigCalls: [ConfigCall] = []
     /// The routes of the last read sent to a new path (see ``route``).
     private var lastRoutes: RoutesInUse?
+    /// The storage of ``route``'s list of flags on the new path, kept from statement to statement.
+    private var newPathScratch: [Int] = []
     /// The first schema of the session's search_path, worked out once per ``generation``: only a
     /// setting changes it, and every setting change moves the generation.
     private var schemaMemo: (generation: UInt64, schema: String?)?
@@ -329,7 +331,11 @@ public struct SessionRouter: Sendable {
         }
         guard table.routesReads else { return .forward }
         let firstSchema = sessionSchema()
-        var newPath: [Int] = []
+        // The router's own list, emptied: a list made here would be an allocation per routed statement.
+        var newPath = newPathScratch
+        newPathScratch = []
+        newPath.removeAllKeepingStorage()
+        defer { newPathScratch = newPath }
         // One cohort decision per flag and statement, kept for SHOW COHORTS. Flags are large
         // values: what this needs of them is in the table's cohort rules.
         let rules = table.cohortRules
