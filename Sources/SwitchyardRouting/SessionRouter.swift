@@ -295,7 +295,9 @@ public struct SessionRouter: Sendable {
         for i in statements.indices {
             // Reads and writes change no setting (but through set_config, below) and no prepared name.
             let kind = statements[i].kind
-            if kind == .utility || kind == .transactionControl, let prepared = sessionStatement(statements[i]) { executed = prepared }
+            if kind == .utility || kind == .transactionControl, let prepared = sessionStatement(statements[i], alone: statements.count == 1) {
+                executed = prepared
+            }
             // set_config runs where a read or a write runs (not in EXPLAIN without ANALYZE, nor in
             // a cursor's query until it is fetched); in a Parse, at each Bind.
             if statements[i].mayCallSetConfig, kind == .read || kind == .write,
@@ -480,12 +482,13 @@ public struct SessionRouter: Sendable {
 
     /// What a utility or transaction statement does to the session's settings and SQL-prepared
     /// names; for an EXECUTE of a statement prepared with SQL PREPARE that writes, its PREPARE.
-    private mutating func sessionStatement(_ statement: StatementAnalysis) -> StatementAnalysis? {
+    /// `alone`: the statement is the whole request, so the request failing means it failed.
+    private mutating func sessionStatement(_ statement: StatementAnalysis, alone: Bool) -> StatementAnalysis? {
         switch statement.statementType {
         case "PrepareStmt"?:
             guard let name = Self.preparedName(statement) else { break }
             if statement.relations.contains(where: { $0.access != .read }), sqlPrepared[name] != nil || sqlPrepared.count < Self.sqlPreparedLimit {
-                forget(name, replacedBy: statement)
+                forget(name, replacedBy: statement, undoneIfFailed: alone)
             } else {
                 forget(name)
             }
@@ -526,18 +529,25 @@ public struct SessionRouter: Sendable {
         forget(name)
     }
 
-    /// A SQL-prepared write the session forgot, as it was, and what replaced it under its name.
+    /// A change to what a SQL-prepared name holds: the write it held (nil: none, the name was
+    /// free or held a read) and the write that replaced it (nil: none).
     public struct SQLPreparedWrite: Sendable {
         public let name: String
-        public let statement: StatementAnalysis
+        public let statement: StatementAnalysis?
         let replacement: StatementAnalysis?
     }
 
     /// Name `name` no longer holds the write it held, if any: it holds `replacement`, or nothing.
-    private mutating func forget(_ name: String, replacedBy replacement: StatementAnalysis? = nil) {
+    /// With `undoneIfFailed`, a write prepared under a name that held none is kept as a change too:
+    /// PostgreSQL may reject a PREPARE that is its request's only statement (the name is in use by
+    /// a read, or the text does not prepare), and then the name holds what it held before, not
+    /// this write. In a request of several statements the failure may be another's, after the
+    /// PREPARE ran (prepared statements outlive a rolled-back transaction): the write is kept,
+    /// so that its EXECUTEs are still checked against the mirrors.
+    private mutating func forget(_ name: String, replacedBy replacement: StatementAnalysis? = nil, undoneIfFailed: Bool = false) {
         let old: StatementAnalysis?
         if let replacement { old = sqlPrepared.updateValue(replacement, forKey: name) } else { old = sqlPrepared.removeValue(forKey: name) }
-        if let old, forgottenWrites.count < Self.sqlPreparedLimit {
+        if old != nil || (replacement != nil && undoneIfFailed), forgottenWrites.count < Self.sqlPreparedLimit {
             forgottenWrites.append(SQLPreparedWrite(name: name, statement: old, replacement: replacement))
         }
     }
@@ -555,15 +565,16 @@ public struct SessionRouter: Sendable {
         return forgottenWrites
     }
 
-    /// The request that forgot `writes` failed: what it deallocated may still be prepared on the
-    /// server, and a PREPARE over the name may have failed, so the name holds the old write again,
-    /// unless a later request prepared another under it.
+    /// The request that made the changes `writes` failed: what it deallocated may still be
+    /// prepared on the server, and a PREPARE over the name may have failed, so the name holds what
+    /// it held before (the old write, or nothing Switchyard follows), unless a later request
+    /// prepared another write under it.
     public mutating func restoreSQLPrepared(_ writes: [SQLPreparedWrite]) {
         for write in writes.reversed() {
             if let current = sqlPrepared[write.name] {
                 if let replacement = write.replacement, current.text == replacement.text { sqlPrepared[write.name] = write.statement }
-            } else if sqlPrepared.count < Self.sqlPreparedLimit {
-                sqlPrepared[write.name] = write.statement
+            } else if let statement = write.statement, sqlPrepared.count < Self.sqlPreparedLimit {
+                sqlPrepared[write.name] = statement
             }
         }
     }

@@ -413,7 +413,19 @@ struct DualWriteTests {
             for _ in 1...2 { expectRefused({ _ = try conn.execute(prepared: "move", parameters: ["1015", "15"]) }, "prepared key change") }
             // SQL PREPARE of a write, and an EXECUTE of that name.
             expectRefused({ _ = try conn.command("prepare drop_one(int) as delete from users where id = $1") }, "SQL PREPARE of a write")
-            expectRefused({ _ = try conn.command("execute drop_one(17)") }, "EXECUTE of a refused PREPARE")
+            // The refused PREPARE prepared nothing: an EXECUTE of its name is PostgreSQL's to answer.
+            do {
+                _ = try conn.command("execute drop_one(17)")
+                Issue.record("EXECUTE of a refused PREPARE succeeded")
+            } catch let failure as PQConnection.Failure {
+                #expect(failure.sqlState == "26000", "EXECUTE of a refused PREPARE: \(failure)")
+            }
+            // A name that holds a read keeps it when a PREPARE of a write over it fails: its EXECUTE
+            // runs the read, and is not refused for the write that was never prepared.
+            _ = try conn.command("prepare look(int) as select name from users where id = $1")
+            expectRefused({ _ = try conn.command("prepare look(int, int) as update users set id = $1 where id = $2 returning id") },
+                          "a PREPARE of a refused write over a read's name")
+            #expect(try conn.query("execute look(4)") == [["old-4"]])
             // The session is fine, and ordinary writes are still mirrored.
             #expect(try conn.command("update users set name = 'after' where id = 16") == "UPDATE 1")
             #expect(try cluster.psql("select count(*) from users where id > 1000 or name in ('merged', 'kept?')", database: Self.database) == "0")

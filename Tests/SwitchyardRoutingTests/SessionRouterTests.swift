@@ -32,7 +32,22 @@ struct SessionRouterTests {
         router.offer(RoutingTable(version: 1, flags: [Self.flag(.dualWrite)]), idle: true)
         _ = Self.decide(&router, "prepare w(int) as update users set name = 'x' where id = $1")
         #expect(router.hasSQLPreparedWrites)
-        #expect(router.takeForgottenSQLPrepared().isEmpty, "preparing a new name forgets nothing")
+        let added = router.takeForgottenSQLPrepared()
+        #expect(added.count == 1 && added.first?.statement == nil, "preparing a new name forgets nothing, and is kept as a change")
+        // If that PREPARE failed (the name was in use by a read, or the text did not prepare), the
+        // name holds no write: an EXECUTE of it runs what the server holds, and is not refused.
+        router.restoreSQLPrepared(added)
+        #expect(!router.hasSQLPreparedWrites, "a rejected PREPARE is not remembered")
+        _ = Self.decide(&router, "prepare w(int) as update users set name = 'x' where id = $1")
+        _ = router.takeForgottenSQLPrepared()
+        #expect(router.hasSQLPreparedWrites)
+        // In a request of several statements, the failure may be a later statement's, after the
+        // PREPARE ran: that write stays followed.
+        _ = Self.decide(&router, "deallocate w")
+        _ = router.takeForgottenSQLPrepared()
+        _ = Self.decide(&router, "prepare w(int) as update users set name = 'x' where id = $1; select 1/0")
+        router.restoreSQLPrepared(router.takeForgottenSQLPrepared())
+        #expect(router.hasSQLPreparedWrites, "the PREPARE may have run before the error")
         for forgetting in ["select 1/0; deallocate w", "DEALLOCATE ALL", "discard all", "prepare w(int) as select $1"] {
             _ = Self.decide(&router, forgetting)
             #expect(!router.hasSQLPreparedWrites, "\(forgetting)")
@@ -48,14 +63,16 @@ struct SessionRouterTests {
         // A PREPARE of another write over the name replaces it; if it failed (the name was in use),
         // the old write is what the name holds again.
         _ = Self.decide(&router, "prepare w(int) as delete from users where id = $1")
+        _ = router.takeForgottenSQLPrepared()
         _ = Self.decide(&router, "prepare w(int) as update audit set seen = true where id = $1")
         let replaced = router.takeForgottenSQLPrepared()
-        #expect(replaced.map(\.statement.text) == ["prepare w(int) as delete from users where id = $1"])
+        #expect(replaced.map(\.statement?.text) == ["prepare w(int) as delete from users where id = $1"])
         router.restoreSQLPrepared(replaced)
         _ = Self.decide(&router, "deallocate w")
-        #expect(router.takeForgottenSQLPrepared().map(\.statement.text) == ["prepare w(int) as delete from users where id = $1"])
+        #expect(router.takeForgottenSQLPrepared().map(\.statement?.text) == ["prepare w(int) as delete from users where id = $1"])
         // Not over a write prepared under the name since.
         _ = Self.decide(&router, "prepare w(int) as delete from users where id = $1")
+        _ = router.takeForgottenSQLPrepared()
         _ = Self.decide(&router, "prepare w(int) as update audit set seen = true where id = $1")
         let again = router.takeForgottenSQLPrepared()
         _ = Self.decide(&router, "deallocate w")
@@ -63,7 +80,7 @@ struct SessionRouterTests {
         _ = router.takeForgottenSQLPrepared()
         router.restoreSQLPrepared(again)
         _ = Self.decide(&router, "deallocate w")
-        #expect(router.takeForgottenSQLPrepared().map(\.statement.text) == ["prepare w(int) as insert into audit values ($1)"])
+        #expect(router.takeForgottenSQLPrepared().map(\.statement?.text) == ["prepare w(int) as insert into audit values ($1)"])
     }
 
     @Test("stages before canary read the old path; live and complete read the new one", arguments: FlagStage.allCases)
