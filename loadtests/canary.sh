@@ -9,6 +9,10 @@
 #   B  canary:      serve --config canary.yaml, flag accounts_v2 at stage canary, percent 50
 #   C  shadow 10%:  serve --config canary-shadow.yaml, B's flag with shadow_sample 0.10: one read in
 #                   ten is also answered on both paths by the side connections and compared
+#   R  the server's part: direct PostgreSQL running the statements as B sends them, half of them
+#                   with B's new-path reference in place of pgbench_accounts (SHOW FLAGS' "new"
+#                   column), so R / direct is what routing costs PostgreSQL itself: the most B / A
+#                   could be with a proxy that cost nothing
 # Each statement carries its cohort in a sqlcommenter comment, /*cohort='...'*/, so the cohorts
 # spread over the canary:
 #   var    one script, SELECT /*cohort='k:c'*/ abalance FROM pgbench_accounts WHERE aid = :aid, with
@@ -19,7 +23,7 @@
 #          the cohorts are in the canary (found by probing B once per candidate cohort before the
 #          timed runs), so half of the transactions use a routed statement. Works in both protocols.
 # For every scenario (protocol:script) and client count, the targets run interleaved
-# (direct, A, B, C, direct, A, B, C, ...) for ROUNDS rounds. Reported: median TPS, B / A, C / B,
+# (direct, R, A, B, C, direct, R, A, B, C, ...) for ROUNDS rounds. Reported: median TPS, B / A, C / B,
 # B's routed share (SHOW FLAGS reads_routed_to_new before and after each run, against the
 # transactions pgbench ran), C's shadow reads compared and dropped per run (its /metrics before and
 # after) and the proxies' CPU time per transaction. The markdown report goes to stdout and to
@@ -35,7 +39,7 @@
 #                      simple:files is also accepted)
 #   PREPARED_FILES=N   scripts in the files set, even, 2 to 100 (default 32)
 #   SCALE=N            pgbench -i scale factor (default 10)
-#   TARGETS="..."      the targets, in their order within a round (default "direct A B C")
+#   TARGETS="..."      the targets, in their order within a round (default "direct R A B C")
 #   SHADOW_SAMPLE=X    C's shadow_sample (default 0.10)
 #   SHADOW_CAP=N       C's max_per_fingerprint_per_second (default 0, no cap: the default of 50 would
 #                      hold pgbench's single query far below the sample rate)
@@ -58,7 +62,7 @@ CLIENTS=${CLIENTS:-"1 8"}
 SCENARIOS=${SCENARIOS:-"simple:var prepared:files"}
 PREPARED_FILES=${PREPARED_FILES:-32}
 SCALE=${SCALE:-10}
-TARGETS=${TARGETS:-"direct A B C"}
+TARGETS=${TARGETS:-"direct R A B C"}
 SHADOW_SAMPLE=${SHADOW_SAMPLE:-0.10}
 SHADOW_CAP=${SHADOW_CAP:-0}
 SHADOW_CONNECTIONS=${SHADOW_CONNECTIONS:-}
@@ -66,8 +70,8 @@ SHADOW_CONNECTIONS=${SHADOW_CONNECTIONS:-}
 TARGET_RATIO=0.95
 SHADOW_TARGET_RATIO=0.90
 for target in $TARGETS; do
-    [[ $target == direct || $target == A || $target == B || $target == C ]] || {
-        echo "canary: unknown target '$target' (direct, A, B, C)" >&2
+    [[ $target == direct || $target == R || $target == A || $target == B || $target == C ]] || {
+        echo "canary: unknown target '$target' (direct, R, A, B, C)" >&2
         exit 2
     }
 done
@@ -190,7 +194,7 @@ start_c() {
 }
 [[ " $TARGETS " == *" C "* ]] && start_c
 
-declare -A target_port=([direct]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port [C]=$sy_c_port)
+declare -A target_port=([direct]=$lt_pg_port [R]=$lt_pg_port [A]=$lt_sy_port [B]=$sy_b_port [C]=$sy_c_port)
 read -r -a targets <<<"$TARGETS"
 for target in "${targets[@]}"; do
     out=$(timeout 30 psql -X -At -h 127.0.0.1 -p "${target_port[$target]}" -U postgres -d postgres \
@@ -227,6 +231,20 @@ cat >"$scripts_dir/var.sql" <<'EOF'
 SELECT /*cohort='k:c'*/ abalance FROM pgbench_accounts WHERE aid = :aid;
 EOF
 
+# R's statements on the new path: pgbench_accounts replaced by what B puts in its place, as SHOW FLAGS
+# shows it, and checked once against PostgreSQL.
+new_reference=$(lt_admin_query "$sy_b_port" 'SHOW FLAGS' 2>/dev/null | awk -F'\t' '
+    NR == 1 { for (i = 1; i <= NF; i++) if ($i == "new") col = i; next }
+    col && $1 == "accounts_v2" { print $col; exit }')
+[[ -n $new_reference ]] || die "B's SHOW FLAGS does not show the flag's new-path reference"
+routed_statement() { sed "s/ FROM pgbench_accounts / FROM $new_reference /"; }
+sed '$d' "$scripts_dir/var.sql" >"$scripts_dir/var-routed.sql"
+tail -n 1 "$scripts_dir/var.sql" | routed_statement >>"$scripts_dir/var-routed.sql"
+grep -qF "$new_reference" "$scripts_dir/var-routed.sql" || die "could not write R's routed statement"
+lt_psql_direct -c "$(tail -n 1 "$scripts_dir/var-routed.sql" | sed -e 's/:aid/1/' -e 's/:c/1/')" >/dev/null ||
+    die "R's routed statement does not run on PostgreSQL"
+say "R's statements on the new path name: $new_reference"
+
 # The files set: probe candidate cohorts p1, p2, ... through B one statement each until half of
 # PREPARED_FILES are in the canary (the routed counter moved) and half are not.
 need_files=0
@@ -254,15 +272,19 @@ if ((need_files)); then
     done
     ((${#files_new[@]} == half && ${#files_old[@]} == half)) ||
         die "400 probed cohorts gave ${#files_new[@]} canary and ${#files_old[@]} other cohorts (wanted $half each)"
+    mkdir -p "$scripts_dir/files-routed"
     for cohort in "${files_new[@]}"; do
         printf '%s\n' '\set aid random(1, 100000 * :scale)' \
             "SELECT /*cohort='$cohort'*/ abalance FROM pgbench_accounts WHERE aid = :aid;" \
             >"$scripts_dir/files/new-$cohort.sql"
+        sed '$d' "$scripts_dir/files/new-$cohort.sql" >"$scripts_dir/files-routed/new-$cohort.sql"
+        tail -n 1 "$scripts_dir/files/new-$cohort.sql" | routed_statement >>"$scripts_dir/files-routed/new-$cohort.sql"
     done
     for cohort in "${files_old[@]}"; do
         printf '%s\n' '\set aid random(1, 100000 * :scale)' \
             "SELECT /*cohort='$cohort'*/ abalance FROM pgbench_accounts WHERE aid = :aid;" \
             >"$scripts_dir/files/old-$cohort.sql"
+        cp "$scripts_dir/files/old-$cohort.sql" "$scripts_dir/files-routed/"
     done
     say "canary cohorts: ${files_new[*]}"
 fi
@@ -304,8 +326,12 @@ run_one() {
     local port=${target_port[$target]}
     local args=(-h 127.0.0.1 -p "$port" -U postgres -n -M "$mode" -c "$clients" -j "$jobs" -T "$DURATION" -s "$SCALE")
     local f
-    if [[ $script == var ]]; then
+    if [[ $script == var && $target == R ]]; then
+        args+=(-f "$scripts_dir/var.sql@1" -f "$scripts_dir/var-routed.sql@1")
+    elif [[ $script == var ]]; then
         args+=(-f "$scripts_dir/var.sql")
+    elif [[ $target == R ]]; then
+        for f in "$scripts_dir"/files-routed/*.sql; do args+=(-f "$f@1"); done
     else
         for f in "$scripts_dir"/files/*.sql; do args+=(-f "$f@1"); done
     fi
@@ -471,6 +497,9 @@ meta=$lt_tmp/meta.md
     echo "Targets, all on one PostgreSQL (max_connections=200, shared_buffers=$lt_pg_shared_buffers, fsync=off, synchronous_commit=off, 127.0.0.1 only):"
     echo
     echo "- **direct**: PostgreSQL itself, for reference."
+    echo "- **R** (the server's part): PostgreSQL itself, running the statements as B sends them: half of them with B's" \
+        "new-path reference in place of \`pgbench_accounts\` (\`var\`: the script and its routed copy at weight 1 each;" \
+        "\`files\`: the canary cohorts' scripts routed). No proxy: R / direct is what routing costs PostgreSQL."
     echo "- **A** (passthrough): \`switchyard serve --listen 127.0.0.1:PORT --upstream postgresql://postgres@127.0.0.1:PGPORT/postgres --admin-listen off\`, no migrations or flags."
     echo "- **B** (canary 50%): \`switchyard serve --config canary.yaml\`, below; its admin console answers SHOW FLAGS."
     echo "- **C** (canary 50% and shadow reads): \`switchyard serve --config canary-shadow.yaml\`, B's configuration with" \
@@ -678,6 +707,25 @@ for key, ba, pr, met in verdicts:
         out.append(f"- For reference, -M prepared ({key[1]}), {key[2]} client(s): B / A = {ba:.3f}"
                    f" ({'≥' if met else '<'} 0.95{spread}).")
 out.append("")
+if "R" in TARGETS:
+    out.append("## The server's part (R)")
+    out.append("")
+    out.append("R sends the statements B sends straight to PostgreSQL, half of them on the new path. **R / direct** is"
+               " what routing costs PostgreSQL itself, with no proxy in between: the most B / A could be with a proxy"
+               " that cost nothing. The per-round column pairs R with direct within each round.")
+    out.append("")
+    out.append("| protocol | script | clients | direct | R | **R / direct** | R / direct per round (median, min–max) "
+               "| PostgreSQL CPU µs/tx (direct, R) | B / A |")
+    out.append("| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |")
+    for key in scenarios:
+        m = {t: med([float(r["tps"]) for r in runs(key, t)]) for t in ["direct", "R", "A", "B"]}
+        pr = per_round(key, "R", "direct")
+        pr_text = f"{med(pr):.3f} ({min(pr):.3f}–{max(pr):.3f})" if pr else "—"
+        out.append(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(m['direct'], '.0f')} | {fmt(m['R'], '.0f')} "
+                   f"| **{fmt(ratio(m['R'], m['direct']), '.3f')}** | {pr_text} "
+                   f"| {', '.join(fmt(cpu_us(key, t, 'pg_cpu_s'), '.0f') for t in ['direct', 'R'])} "
+                   f"| {fmt(ratio(m['B'], m['A']), '.3f')} |")
+    out.append("")
 if "C" in TARGETS:
     out.append(f"## Target: shadow reads at {shadow_sample:g} keep at least {shadow_ratio:.0%} of the TPS (C / B)")
     out.append("")
