@@ -17,11 +17,35 @@ public struct QueryInfo: Sendable {
 /// but for the constants, so one analysis and one rewrite plan serve them all.
 fileprivate struct ShapeBinding: Sendable {
     var template: ShapeTemplate
-    /// Where the text's tokens are, comments excluded, in order.
-    var tokenRanges: TokenPlaces
+    /// The text's own token ranges, for a text that was scanned (empty for one found through its
+    /// masked key, whose ranges are the key template's, moved: see ``tokenRanges``).
+    private var ownRanges: [Range<Int>]
     /// For a text found through its masked key: that key's template and the text's digit runs.
-    var masked: MaskedTemplate? = nil
-    var runs: [Range<Int>] = []
+    private(set) var masked: MaskedTemplate?
+    private(set) var runs: [Range<Int>]
+
+    init(template: ShapeTemplate, ownRanges: [Range<Int>]) {
+        self.template = template
+        self.ownRanges = ownRanges
+        masked = nil
+        runs = []
+    }
+
+    /// A text of `masked`'s key whose digit runs are `runs`. Its token places are worked out when
+    /// asked (only a rewrite or a mirror without a kept form asks): a binding is made for every
+    /// statement, and holding them would be four more lists to keep and free.
+    init(masked: MaskedTemplate, runs: [Range<Int>]) {
+        template = masked.shape
+        ownRanges = []
+        self.masked = masked
+        self.runs = runs
+    }
+
+    /// Where the text's tokens are, comments excluded, in order.
+    var tokenRanges: TokenPlaces {
+        guard let masked else { return TokenPlaces(ownRanges) }
+        return TokenPlaces(masked.tokenRanges, movedFrom: masked.runs, to: runs)
+    }
 }
 
 /// The byte ranges of a text's tokens (or comments): its own, or those of a text with the same
@@ -548,20 +572,30 @@ public final class QueryInfoCache: Sendable {
         func fromTemplate(_ template: MaskedTemplate, runs: [Range<Int>]) -> QueryInfo {
             var tags = CommentTags()
             if !template.commentRanges.isEmpty {
-                let comments = TokenPlaces(template.commentRanges, movedFrom: template.runs, to: runs)
+                let there = template.runs
+                let n = min(there.count, runs.count)
                 text.withUTF8 { bytes in
-                    for i in 0..<comments.count {
-                        let comment = comments[i]
+                    // Comments and runs are both in order: an end moves by how much the runs that
+                    // begin before it grew here (as ``TokenPlaces`` moves them), found in one pass.
+                    var k = 0, shift = 0
+                    for c in template.commentRanges {
+                        while k < n, there[k].lowerBound < c.lowerBound {
+                            shift += runs[k].count - there[k].count
+                            k += 1
+                        }
+                        var j = k, endShift = shift
+                        while j < n, there[j].lowerBound < c.upperBound {
+                            endShift += runs[j].count - there[j].count
+                            j += 1
+                        }
+                        let comment = (c.lowerBound + shift)..<(c.upperBound + endShift)
                         if comment.upperBound <= bytes.count {
                             addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: bytes[comment]), to: &tags)
                         }
                     }
                 }
             }
-            return QueryInfo(statements: template.shape.statements, commentTags: tags,
-                             shape: ShapeBinding(template: template.shape,
-                                                 tokenRanges: TokenPlaces(template.tokenRanges, movedFrom: template.runs, to: runs),
-                                                 masked: template, runs: runs))
+            return QueryInfo(statements: template.shape.statements, commentTags: tags, shape: ShapeBinding(masked: template, runs: runs))
         }
         if let (template, runs) = text.withUTF8({ bytes in
             state.withLock { s -> (MaskedTemplate, [Range<Int>])? in
@@ -621,7 +655,7 @@ public final class QueryInfoCache: Sendable {
                     s.lastMasked = entry
                 }
             }
-            return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, tokenRanges: TokenPlaces(ranges)))
+            return QueryInfo(statements: template.statements, commentTags: tags, shape: ShapeBinding(template: template, ownRanges: ranges))
         }
         let statements = SQLAnalyzer.analyze(sql)
         // SET and set_config carry their values in constants, and a text that does not parse has
@@ -629,7 +663,7 @@ public final class QueryInfoCache: Sendable {
         let reusable = !statements.contains { $0.statementType == "VariableSetStmt" || $0.mayCallSetConfig || $0.error != nil }
         let template = reusable ? ShapeTemplate(sql: sql, statements: statements, tokenRanges: ranges) : nil
         let info = QueryInfo(statements: statements, commentTags: tags,
-                             shape: template.map { ShapeBinding(template: $0, tokenRanges: TokenPlaces(ranges)) })
+                             shape: template.map { ShapeBinding(template: $0, ownRanges: ranges) })
         let maskedEntry = template.flatMap(maskedTemplate)
         state.withLock { s in
             if let template { _ = s.shapes.insert(template, forKey: key) }
