@@ -636,7 +636,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 rewritten.query = text
                 return FrontendMessage.parse(rewritten).encoded()
             }
-            return FrontendMessage.query(text).encoded()
+            return FrontendMessage.queryMessage(text)
         }
         let message: [UInt8]?
         switch decision {
