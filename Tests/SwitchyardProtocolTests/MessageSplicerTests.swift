@@ -27,7 +27,8 @@ struct MessageSplicerTests {
         var start = 0
         for end in cuts + [stream.count] where end >= start {
             try stream[start..<end].withUnsafeBytes { chunk in
-                try splicer.process(chunk, onMessage: { seen.append($0.id) }, onHeld: { id, body in
+                try splicer.process(chunk, onMessage: { seen.append($0.id) }, onHeld: { id, raw in
+                    let body = [UInt8](raw)
                     guard case let .query(text) = try? FrontendMessage.decode(id: id, body: body) else {
                         return [id] + Array(repeating: 0, count: 0) + body  // not reached in these tests
                     }
@@ -117,13 +118,13 @@ struct MessageSplicerTests {
         let header: [UInt8] = [0x51, 0, 0, 1, 0]
         #expect(throws: ProtocolError.messageTooLarge(messageID: 0x51, length: 256, limit: 100)) {
             try header.withUnsafeBytes { chunk in
-                try splicer.process(chunk, onMessage: { _ in }, onHeld: { _, b in b }, emit: { _ in })
+                try splicer.process(chunk, onMessage: { _ in }, onHeld: { _, b in [UInt8](b) }, emit: { _ in })
             }
         }
         var other = MessageSplicer(maxMessageSize: 100, hold: [])
         #expect(throws: ProtocolError.invalidLength(messageID: 0x44, length: 3)) {
             try [UInt8]([0x44, 0, 0, 0, 3]).withUnsafeBytes { chunk in
-                try other.process(chunk, onMessage: { _ in }, onHeld: { _, b in b }, emit: { _ in })
+                try other.process(chunk, onMessage: { _ in }, onHeld: { _, b in [UInt8](b) }, emit: { _ in })
             }
         }
     }

@@ -29,13 +29,14 @@ public struct MessageSplicer: Sendable {
 
     /// Processes one chunk. `onMessage` sees every message at its header; `onHeld`
     /// receives each held message whole (id, body) and returns the bytes to emit in
-    /// its place, or nil to emit it as it arrived; `emit` receives the output in order.
+    /// its place, or nil to emit it as it arrived (the body is read in place when the chunk holds
+    /// it whole, and is valid only during the call); `emit` receives the output in order.
     /// `holding`, asked at each header, can turn holding off for a while: messages of the
     /// held kinds then pass like the others.
     public mutating func process(
         _ chunk: UnsafeRawBufferPointer,
         onMessage: (ScannedMessage) -> Void,
-        onHeld: (UInt8, [UInt8]) -> [UInt8]?,
+        onHeld: (UInt8, UnsafeRawBufferPointer) -> [UInt8]?,
         holding isHolding: (UInt8) -> Bool = { _ in true },
         emit: (UnsafeRawBufferPointer) -> Void
     ) throws(ProtocolError) {
@@ -96,7 +97,7 @@ public struct MessageSplicer: Sendable {
             if held[Int(id)] && isHolding(id) && !headerWasSplit && length - 4 <= n - i {
                 // Whole in this chunk: given back unchanged, it stays part of the run of bytes passed
                 // through, so a chunk nobody changes still leaves as one slice of itself.
-                let body = Array(UnsafeRawBufferPointer(rebasing: chunk[i..<(i + length - 4)]))
+                let body = UnsafeRawBufferPointer(rebasing: chunk[i..<(i + length - 4)])
                 pendingHeader = []
                 i += length - 4
                 if let replacement = onHeld(id, body) {
@@ -127,11 +128,11 @@ public struct MessageSplicer: Sendable {
         if !holding && pendingHeader.isEmpty { flushPass(upTo: n) }
     }
 
-    private mutating func finishHeld(onHeld: (UInt8, [UInt8]) -> [UInt8]?, emit: (UnsafeRawBufferPointer) -> Void) {
+    private mutating func finishHeld(onHeld: (UInt8, UnsafeRawBufferPointer) -> [UInt8]?, emit: (UnsafeRawBufferPointer) -> Void) {
         holding = false
         let whole = heldBytes
         heldBytes = []
-        if let replacement = onHeld(whole[0], Array(whole[5...])) {
+        if let replacement = whole.withUnsafeBytes({ onHeld(whole[0], UnsafeRawBufferPointer(rebasing: $0[5...])) }) {
             replacement.withUnsafeBytes { emit($0) }
         } else {
             whole.withUnsafeBytes { emit($0) }

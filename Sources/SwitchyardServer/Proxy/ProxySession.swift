@@ -328,7 +328,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         do {
             if splicer != nil {
                 // Describe and Execute only matter while some statement answers with the marker row.
-                try splicer!.process(chunk, onMessage: onMessage, onHeld: { id, body in self.routeHeld(id: id, body: body) },
+                try splicer!.process(chunk, onMessage: onMessage, onHeld: { id, body in self.routeHeld(id: id, raw: body) },
                                      holding: { id in
                                          !self.mirroredStatements.isEmpty || !self.renamedStatements.isEmpty
                                              || (id != FrontendMessageID.describe.rawValue && id != FrontendMessageID.execute.rawValue)
@@ -440,18 +440,16 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
 
     /// A Query's text: the body up to its one NUL, which ends it (nil for a malformed body).
-    private static func queryText(_ body: [UInt8]) -> String? {
+    private static func queryText(_ body: UnsafeBufferPointer<UInt8>) -> String? {
         guard let end = firstNUL(body), end == body.count - 1 else { return nil }
-        return body.withUnsafeBufferPointer { String(decoding: UnsafeBufferPointer(rebasing: $0[..<end]), as: UTF8.self) }
+        return String(decoding: UnsafeBufferPointer(rebasing: body[..<end]), as: UTF8.self)
     }
 
     /// Where the first NUL of `body` is: `memchr`, where `firstIndex(of:)` compares byte by byte
     /// (both run on every Query of a session with flags).
-    private static func firstNUL(_ body: [UInt8]) -> Int? {
-        body.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress, let hit = memchr(base, 0, raw.count) else { return nil }
-            return UnsafeRawPointer(hit) - base
-        }
+    private static func firstNUL(_ body: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard let base = body.baseAddress, let hit = memchr(base, 0, body.count) else { return nil }
+        return UnsafeRawPointer(hit) - UnsafeRawPointer(base)
     }
 
     /// ``mayConcernRouting(_:)-String`` on the text's bytes.
@@ -471,8 +469,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// A whole Query, Parse, Bind or Close: the router decides whether it goes out as it came,
     /// rewritten, or after statements of Switchyard's own (a search_path for the cohort,
     /// prepared statements re-prepared for the path the session is now on).
-    private func routeHeld(id: UInt8, body: [UInt8]) -> [UInt8]? {
+    /// `raw` is the message's body, valid during the call: a Query that concerns no flag is ruled
+    /// out on it without a copy, and the other paths read a copy (`body`), made when first read.
+    private func routeHeld(id: UInt8, raw: UnsafeRawBufferPointer) -> [UInt8]? {
         guard router != nil else { return nil }
+        lazy var body = [UInt8](raw)
+        let rawBytes = raw.assumingMemoryBound(to: UInt8.self)
         // The table is copied only when its version moved: no lock on the common path.
         if context.routing.currentVersion != router!.table.version {
             router!.offer(context.routing.current, idle: heldStartedIdle)
@@ -519,8 +521,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case FrontendMessageID.query.rawValue:
             // Most statements concern no flag (see mayConcernRouting): a Query is ruled out on its
             // bytes, its text never decoded.
-            if !router!.hasSearchPathFlags, let end = Self.firstNUL(body),
-               !body.withUnsafeBufferPointer({ mayConcernRouting(UnsafeBufferPointer(rebasing: $0[..<end])) }) {
+            if !router!.hasSearchPathFlags, let end = Self.firstNUL(rawBytes),
+               !mayConcernRouting(UnsafeBufferPointer(rebasing: rawBytes[..<end])) {
                 passedUnconcerned(statementName: nil)
                 return prefixed(nil)
             }
@@ -528,7 +530,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             break
         }
         // A Query is its text and a NUL: read in place, as decode would, for every routed statement.
-        let decoded = id == FrontendMessageID.query.rawValue ? Self.queryText(body).map(FrontendMessage.query)
+        let decoded = id == FrontendMessageID.query.rawValue ? Self.queryText(rawBytes).map(FrontendMessage.query)
             : try? FrontendMessage.decode(id: id, body: body)
         let sql: String
         switch decoded {
@@ -893,7 +895,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 } else if !rest.isEmpty {
                     // One pass over the server's stream: the messages the state machine reads are held
                     // whole (small: ReadyForQuery, errors, parameters) and the fixer's while it watches.
-                    try serverSplicer!.process(rest, onMessage: { fixer?.sawHeader($0.id) }, onHeld: { id, body in
+                    try serverSplicer!.process(rest, onMessage: { fixer?.sawHeader($0.id) }, onHeld: { id, raw in
+                        let body = [UInt8](raw)
                         if Self.inspectedByState[Int(id)] {
                             handleServerEvent(state.serverMessage(ScannedMessage(id: id, bodyLength: body.count, body: body), now: now))
                         }
