@@ -509,27 +509,29 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
     /// runs (as long as between the template's own runs) are compared whole, and each run is the
     /// longest stretch of digits where the key has one (the key holds no digit, so a piece never
     /// begins or ends inside a run).
-    func match(_ text: UnsafeBufferPointer<UInt8>) -> [Range<Int>]? {
-        guard let textStart = text.baseAddress else { return nil }
-        return maskedBytes.withUnsafeBufferPointer { key -> [Range<Int>]? in
-            guard let keyStart = key.baseAddress else { return nil }
-            var found: [Range<Int>] = []
-            found.reserveCapacity(runs.count)
+    /// The runs go into `found` (emptied first, its storage kept: a session passes the same list
+    /// statement after statement); on false its contents mean nothing.
+    func match(_ text: UnsafeBufferPointer<UInt8>, into found: inout [Range<Int>]) -> Bool {
+        guard let textStart = text.baseAddress else { return false }
+        found.removeAllKeepingStorage()
+        found.reserveCapacity(runs.count)
+        return maskedBytes.withUnsafeBufferPointer { key -> Bool in
+            guard let keyStart = key.baseAddress else { return false }
             var i = 0, j = 0, templateEnd = 0
             for k in 0...runs.count {
                 let length = k < runs.count ? runs[k].lowerBound - templateEnd : key.count - j
-                guard i + length <= text.count, memcmp(textStart + i, keyStart + j, length) == 0 else { return nil }
+                guard i + length <= text.count, memcmp(textStart + i, keyStart + j, length) == 0 else { return false }
                 i += length
                 j += length
                 guard k < runs.count else { break }
                 templateEnd = runs[k].upperBound
                 let start = i
                 while i < text.count, MaskedText.isDigit(text[i]) { i += 1 }
-                guard i > start else { return nil }
+                guard i > start else { return false }
                 found.append(start..<i)
                 j += 1
             }
-            return i == text.count ? found : nil
+            return i == text.count
         }
     }
 }
@@ -562,6 +564,14 @@ public final class QueryInfoCache: Sendable {
     }
 
     public func info(for sql: String) -> QueryInfo {
+        var runs: [Range<Int>] = []
+        return info(for: sql, runs: &runs)
+    }
+
+    /// ``info(for:)``, with `runs` as the list a text matched against the last masked template
+    /// keeps its digit runs in: a caller that passes the same list each time, and has let go of
+    /// the info it got last, reuses its storage.
+    public func info(for sql: String, runs scratch: inout [Range<Int>]) -> QueryInfo {
         guard sql.utf8.count <= maximumTextBytes else {
             return QueryInfo(statements: SQLAnalyzer.analyze(sql), commentTags: sqlcommenterTags(sql))
         }
@@ -597,14 +607,14 @@ public final class QueryInfoCache: Sendable {
             }
             return QueryInfo(statements: template.shape.statements, commentTags: tags, shape: ShapeBinding(masked: template, runs: runs))
         }
-        if let (template, runs) = text.withUTF8({ bytes in
-            state.withLock { s -> (MaskedTemplate, [Range<Int>])? in
-                guard let t = s.lastMasked, let runs = t.match(bytes), t.accepts(runs, text: bytes) else { return nil }
+        if let template = text.withUTF8({ bytes in
+            state.withLock { s -> MaskedTemplate? in
+                guard let t = s.lastMasked, t.match(bytes, into: &scratch), t.accepts(scratch, text: bytes) else { return nil }
                 s.maskedHits += 1
-                return (t, runs)
+                return t
             }
         }) {
-            return fromTemplate(template, runs: runs)
+            return fromTemplate(template, runs: scratch)
         }
         let masked = text.withUTF8 { MaskedText($0) }
         if let masked, let template = text.withUTF8({ bytes in

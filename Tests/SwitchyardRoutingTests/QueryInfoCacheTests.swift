@@ -192,6 +192,21 @@ struct QueryInfoCacheTests {
         }
     }
 
+    @Test("a caller's run list serves text after text, and an info still held keeps its own runs")
+    func reusedRuns() {
+        let cache = QueryInfoCache(capacity: 100)
+        var scratch: [Range<Int>] = []
+        let texts = (1...8).map { "/*cohort='k\($0 * $0 * 37)'*/ select name from users where id = \($0 * 1_234_567 % 99_991)" }
+        // Each info is kept while the list goes on to the next texts.
+        let held = texts.map { sql in (sql, cache.info(for: sql, runs: &scratch)) }
+        #expect(cache.maskedHits == texts.count - 1)
+        for (sql, info) in held {
+            #expect(cache.rewrite(sql, info: info, routes: [Self.route])
+                == ReadRewriter.rewrite(sql: sql, statements: SQLAnalyzer.analyze(sql), routes: [Self.route]), "\(sql)")
+            #expect(info.commentTags == sqlcommenterTags(sql), "\(sql)")
+        }
+    }
+
     @Test("texts of two shapes in turn are each served by their own template, whichever was found last")
     func alternatingShapes() {
         let cache = QueryInfoCache(capacity: 100)

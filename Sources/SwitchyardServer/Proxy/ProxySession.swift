@@ -86,6 +86,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// come back before, reaches the client after the counts (over TLS too: after the send, the
     /// event reads only what OpenSSL already holds decrypted).
     private var pendingCohorts: [CohortAssignment] = []
+    /// The digit runs of the last routed text (see ``QueryInfoCache/info(for:runs:)``): kept so that
+    /// its storage serves the next one.
+    private var runScratch: [Range<Int>] = []
     private var pendingRewrites: [[String]] = []
     /// The last routed message's analysis and decoded form, freed once the event's I/O is done
     /// rather than before the statement goes out.
@@ -573,7 +576,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             passedUnconcerned(statementName: parse.statementName)
             return prefixed(nil)
         }
-        let info = cache.info(for: sql)
+        let info = cache.info(for: sql, runs: &runScratch)
         defer {
             retiredInfo = info
             retiredMessage = decoded
