@@ -69,6 +69,8 @@ public final class EventLoop: @unchecked Sendable {
         wakeFD = sy_eventfd()
         guard wakeFD >= 0 else { throw SocketError("eventfd") }
         scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.scratchSize, alignment: 16)
+        // Bound to bytes once: handlers read a message in place as `UInt8`s as well as raw.
+        _ = scratch.bindMemory(to: UInt8.self)
         guard sy_epoll_add(epfd, wakeFD, UInt32(SY_EPOLLIN), 0) == 0 else { throw SocketError("epoll_ctl wake") }
     }
 
