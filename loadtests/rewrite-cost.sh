@@ -2,8 +2,8 @@
 # What a routed read costs PostgreSQL itself, without any proxy: pgbench select-only by key
 # on the old table, on the new table, and in the rewritten forms Switchyard sends for the canary
 # cohort (a projection subquery of the new table under the old names and types, or the new table
-# with a column alias list), with the renamed column aliased where it is used, and half old, half
-# direct (a canary at 50% reads both tables), interleaved, with PostgreSQL's CPU per statement.
+# with a column alias list), that form's two parts apart (the schema, the alias list), with the
+# renamed column aliased where it is used, and half old, half direct (a canary at 50% reads both tables), interleaved, with PostgreSQL's CPU per statement.
 # shared_buffers is 1GB, as in canary.sh, so both tables fit.
 #
 # Usage: loadtests/rewrite-cost.sh [--quick]
@@ -46,9 +46,17 @@ printf '%s\n' '\set aid random(1, 100000 * :scale)' \
     'SELECT balance AS abalance FROM public.pgbench_accounts_v2 AS pgbench_accounts WHERE aid = :aid;' \
     >"$lt_tmp/renamed.sql"
 
+# "qualified" and "aliased": the direct form's two parts apart, the new table named with its schema
+# and nothing else, and under the old name with the column alias list but no schema.
+printf '%s\n' '\set aid random(1, 100000 * :scale)' \
+    'SELECT balance FROM public.pgbench_accounts_v2 WHERE aid = :aid;' >"$lt_tmp/qualified.sql"
+printf '%s\n' '\set aid random(1, 100000 * :scale)' \
+    'SELECT abalance FROM pgbench_accounts_v2 AS pgbench_accounts(aid, bid, abalance, filler) WHERE aid = :aid;' \
+    >"$lt_tmp/aliased.sql"
+
 # "half": old and direct, one transaction in two each (pgbench picks a script per transaction), as
 # the server sees a canary at 50%: the reads spread over both tables.
-forms="old new rewritten direct renamed half"
+forms="old new qualified aliased rewritten direct renamed half"
 declare -A results pgcpu
 for ((round = 1; round <= ROUNDS; round++)); do
     for form in $forms; do
