@@ -189,7 +189,7 @@ fileprivate struct RewrittenForm: Sendable {
     /// The form of `text` (whose runs are `runs`) under `edits` (its byte edits, before spacing).
     init?(text: String, runs textRuns: [Range<Int>], edits: [ReadRewriter.Edit]) {
         var sql = text
-        let spaced = sql.withUTF8 { bytes in edits.map { ReadRewriter.Edit(range: $0.range, replacement: ReadRewriter.separated($0.replacement, in: bytes, at: $0.range)) } }
+        let spaced = ReadRewriter.spaced(edits, in: text)
         guard let rewritten = ReadRewriter.applyAsGiven(spaced, to: text) else { return nil }
         var runs: [Range<Int>] = []
         var indices: [Int] = []
@@ -273,17 +273,33 @@ fileprivate final class ShapeTemplate: @unchecked Sendable {
     let statements: [StatementAnalysis]
     let tokenRanges: [Range<Int>]
     /// Rewrite plans per route set, and write plans; read and written only under the cache's lock.
-    var plans: [[ReadRoute]: TokenPlan] = [:]
-    /// The plan asked for last: sessions ask for the same routes statement after statement, and
-    /// comparing those (their strings shared with the flag table) costs less than hashing them.
-    /// Read and written under the cache's lock, as `plans` is.
-    var lastPlan: (routes: [ReadRoute], plan: TokenPlan)?
+    var plans = PerRoutes<TokenPlan>()
     var writePlans: [WritePlanKey: WriteTokenPlan] = [:]
 
     init(sql: String, statements: [StatementAnalysis], tokenRanges: [Range<Int>]) {
         self.sql = sql
         self.statements = statements
         self.tokenRanges = tokenRanges
+    }
+}
+
+/// Values kept per route set, the one asked for last compared first: sessions ask for the same
+/// routes statement after statement, and comparing those (their strings shared with the flag
+/// table) costs less than hashing them.
+fileprivate struct PerRoutes<Value> {
+    private var all: [[ReadRoute]: Value] = [:]
+    private var last: (routes: [ReadRoute], value: Value)?
+
+    mutating func value(for routes: [ReadRoute]) -> Value? {
+        if let last, last.routes == routes { return last.value }
+        guard let found = all[routes] else { return nil }
+        last = (routes, found)
+        return found
+    }
+
+    mutating func set(_ value: Value, for routes: [ReadRoute]) {
+        all[routes] = value
+        last = (routes, value)
     }
 }
 
@@ -465,10 +481,9 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
     let integers: [Int]
     /// The key's bytes: what ``match(_:)`` compares a text with, without masking it first.
     let maskedBytes: [UInt8]
-    /// Rewritten forms per route set (nil: the rewrite has no form; see ``RewrittenForm``), and
-    /// the one asked for last. Read and written only under the cache's lock.
-    var forms: [[ReadRoute]: RewrittenForm?] = [:]
-    var lastForm: (routes: [ReadRoute], form: RewrittenForm?)?
+    /// Rewritten forms per route set (nil: the rewrite has no form; see ``RewrittenForm``). Read
+    /// and written only under the cache's lock.
+    var forms = PerRoutes<RewrittenForm?>()
 
     init?(shape: ShapeTemplate, masked: MaskedText, tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>,
           tokenRanges: [Range<Int>], commentRanges: [Range<Int>]) {
@@ -718,32 +733,19 @@ public final class QueryInfoCache: Sendable {
     private func rewrittenForm(_ masked: MaskedTemplate, routes: [ReadRoute], edits: [TokenEdit], sql: String,
                                binding: ShapeBinding) -> RewrittenForm? {
         if let found = state.withLock({ s -> RewrittenForm?? in
-            if let last = masked.lastForm, last.routes == routes {
-                if last.form != nil { s.formRewrites += 1 }
-                return .some(last.form)
-            }
-            guard let form = masked.forms[routes] else { return nil }
-            masked.lastForm = (routes, form)
-            if form != nil { s.formRewrites += 1 }
-            return .some(form)
+            let found = masked.forms.value(for: routes)
+            if case .some(.some) = found { s.formRewrites += 1 }
+            return found
         }) { return found }
         let form = TokenEdit.byteEdits(edits, tokenRanges: binding.tokenRanges).flatMap { RewrittenForm(text: sql, runs: binding.runs, edits: $0) }
-        state.withLock { _ in
-            masked.forms[routes] = .some(form)
-            masked.lastForm = (routes, form)
-        }
+        state.withLock { _ in masked.forms.set(form, for: routes) }
         return form
     }
 
     /// The shape's plan for `routes`, made on the shape's first text; nil if its edits do not
     /// fall on token boundaries.
     private func tokenPlan(_ template: ShapeTemplate, routes: [ReadRoute]) -> TokenPlan? {
-        if let plan = state.withLock({ _ -> TokenPlan? in
-            if let last = template.lastPlan, last.routes == routes { return last.plan }
-            guard let plan = template.plans[routes] else { return nil }
-            template.lastPlan = (routes, plan)
-            return plan
-        }) { return plan }
+        if let plan = state.withLock({ _ in template.plans.value(for: routes) }) { return plan }
         let plan: TokenPlan
         switch ReadRewriter.plan(sql: template.sql, statements: template.statements, routes: routes) {
         case .untouched: plan = .untouched
@@ -752,7 +754,7 @@ public final class QueryInfoCache: Sendable {
             guard let tokenEdits = TokenEdit.from(edits, tokenRanges: template.tokenRanges) else { return nil }
             plan = .edits(tokenEdits)
         }
-        state.withLock { _ in template.plans[routes] = plan }
+        state.withLock { _ in template.plans.set(plan, for: routes) }
         return plan
     }
 

@@ -199,13 +199,17 @@ public enum ReadRewriter {
     /// Replaces each edit's byte range; nil if a range falls outside the text. A replacement
     /// that would run into the token beside it gets a space there (see ``separated(_:in:at:)``).
     public static func apply(_ edits: [Edit], to sql: String) -> String? {
+        applyAsGiven(spaced(edits, in: sql), to: sql)
+    }
+
+    /// `edits` with each replacement ``separated(_:in:at:)`` in `sql`. Most texts are spaced
+    /// already: the edits are copied only when one needs a space.
+    static func spaced(_ edits: [Edit], in sql: String) -> [Edit] {
         var text = sql
-        // Most texts are spaced already: the edits are copied only when one needs a space.
-        let spaced = text.withUTF8 { bytes -> [Edit]? in
-            guard edits.contains(where: { spacing($0.replacement, in: bytes, at: $0.range) != (false, false) }) else { return nil }
+        return text.withUTF8 { bytes in
+            guard edits.contains(where: { spacing($0.replacement, in: bytes, at: $0.range) != (false, false) }) else { return edits }
             return edits.map { Edit(range: $0.range, replacement: separated($0.replacement, in: bytes, at: $0.range)) }
         }
-        return applyAsGiven(spaced ?? edits, to: sql)
     }
 
     /// ``apply(_:to:)`` with the replacements as they are.

@@ -66,7 +66,13 @@ public final class LatencyLabel: Sendable, Hashable {
     /// The same label, or field by field; inlined where it is used, since a session compares the
     /// label of every routed read with the few it recorded last.
     @inlinable @inline(__always) public static func == (a: LatencyLabel, b: LatencyLabel) -> Bool {
-        a === b || (a.path == b.path && a.source == b.source && a.flag == b.flag && a.cohort == b.cohort && a.fingerprint == b.fingerprint)
+        a === b || a.has(flag: b.flag, cohort: b.cohort, path: b.path, fingerprint: b.fingerprint, source: b.source)
+    }
+
+    /// Whether this label has these fields (the enums compared first, then the strings).
+    @inlinable @inline(__always)
+    public func has(flag: String, cohort: String, path: ReadPath, fingerprint: String, source: Source) -> Bool {
+        self.path == path && self.source == source && self.flag == flag && self.cohort == cohort && self.fingerprint == fingerprint
     }
 }
 
@@ -385,11 +391,8 @@ public struct SessionRouter: Sendable {
 
     /// A label with these fields: one handed out recently if there is one.
     private mutating func label(flag: String, cohort: String, path: ReadPath, fingerprint: String) -> LatencyLabel {
-        for i in recentLabels.indices {
-            let s = recentLabels[i]
-            if s.path == path && s.cohort == cohort && s.flag == flag && s.fingerprint == fingerprint && s.source == .served {
-                return recentLabels[i]
-            }
+        if let recent = recentLabels.first(where: { $0.has(flag: flag, cohort: cohort, path: path, fingerprint: fingerprint, source: .served) }) {
+            return recent
         }
         let made = LatencyLabel(flag: flag, cohort: cohort, path: path, fingerprint: fingerprint)
         if recentLabels.count == Self.recentLabelsKept { recentLabels.removeFirst() }

@@ -5,14 +5,6 @@ import Testing
 
 @Suite("FrontendMessage codec")
 struct FrontendMessageTests {
-    @Test("a Query written straight into its array is the Query encoded", arguments: [
-        "", "select 1", "SELECT /*cohort='k1'*/ abalance FROM public.pgbench_accounts_v2 AS pgbench_accounts(aid) WHERE aid = 5",
-        "select 'ünïcødé' as \"ñame\"", String(repeating: "x", count: 70_000),
-    ])
-    func queryMessage(text: String) {
-        #expect(FrontendMessage.queryMessage(text) == FrontendMessage.query(text).encoded())
-    }
-
     @Test("the samples cover every frontend message id")
     func samplesCoverEveryCase() {
         #expect(Set(Samples.frontend.map(\.id)) == Set(FrontendMessageID.allCases))

@@ -641,7 +641,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 rewritten.query = text
                 return FrontendMessage.parse(rewritten).encoded()
             }
-            return FrontendMessage.queryMessage(text)
+            return FrontendMessage.query(text).encoded()
         }
         let message: [UInt8]?
         switch decision {

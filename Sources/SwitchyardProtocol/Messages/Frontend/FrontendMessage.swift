@@ -99,25 +99,6 @@ public enum FrontendMessage: Sendable, Equatable {
         return w.bytes
     }
 
-    /// `FrontendMessage.query(text).encoded()`, written straight into one array of the right
-    /// size: a rewritten statement goes out this way, once per routed read.
-    public static func queryMessage(_ text: String) -> [UInt8] {
-        var text = text
-        return text.withUTF8 { utf8 in
-            let length = 4 + utf8.count + 1
-            return [UInt8](unsafeUninitializedCapacity: 1 + length) { out, count in
-                out[0] = FrontendMessageID.query.rawValue
-                out[1] = UInt8(truncatingIfNeeded: length >> 24)
-                out[2] = UInt8(truncatingIfNeeded: length >> 16)
-                out[3] = UInt8(truncatingIfNeeded: length >> 8)
-                out[4] = UInt8(truncatingIfNeeded: length)
-                if let from = utf8.baseAddress, let to = out.baseAddress { (to + 5).update(from: from, count: utf8.count) }
-                out[5 + utf8.count] = 0
-                count = 1 + length
-            }
-        }
-    }
-
     public func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: encodedSizeHint)
         encode(into: &w)
