@@ -144,8 +144,9 @@ public struct RelationName: Sendable, Hashable, CustomStringConvertible {
         isIdentifierStart(scalar) || ("0"..."9").contains(scalar) || scalar == "$"
     }
 
-    /// PostgreSQL's reserved keywords, plus the type, function and column-name keywords that cannot always
-    /// stand as a bare column name. Quoting more than necessary is harmless; quoting less is a syntax error.
+    /// PostgreSQL's keywords other than the unreserved ones: the reserved, the type and function names,
+    /// and the column names (which cannot always stand bare). Quoting more than necessary is harmless;
+    /// quoting less is a syntax error. A routing test checks the list against the parser's own.
     static let keywords: Set<String> = [
         "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case", "cast",
         "check", "collate", "column", "constraint", "create", "current_catalog", "current_date", "current_role",
@@ -164,6 +165,8 @@ public struct RelationName: Sendable, Hashable, CustomStringConvertible {
         "extract", "float", "greatest", "grouping", "inout", "int", "integer", "interval", "least", "national",
         "nchar", "none", "normalize", "nullif", "numeric", "out", "overlay", "position", "precision", "real",
         "row", "setof", "smallint", "substring", "time", "timestamp", "treat", "trim", "values", "varchar",
+        "xmlattributes", "xmlconcat", "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi",
+        "xmlroot", "xmlserialize", "xmltable",
     ]
 }
 

@@ -21,7 +21,10 @@ public struct RelationColumn: Sendable, Equatable, Hashable {
 public enum ReadForm: Sendable, Equatable, Hashable {
     /// The new relation itself, renamed to the old column names by position with a column
     /// alias list: `public.accounts_v2 AS accounts(aid, bid, abalance)`. PostgreSQL plans it
-    /// exactly like a table reference.
+    /// exactly like a table reference. `columns` is that list: the old names of the first
+    /// columns, up to the last one the new relation names otherwise (the later columns keep
+    /// their names, which are already the old ones), empty when no column is renamed. Each
+    /// name in it is more text for PostgreSQL to parse on every routed read.
     case direct(columns: [String])
     /// A projection subquery over the new relation, which can compute and cast each old
     /// column; `reason` says why the direct form does not apply.
@@ -55,7 +58,8 @@ public enum ReadForm: Sendable, Equatable, Hashable {
                 return .projection(reason: "\(label) and \(RelationName.quotedIdentifier(newColumn.name)) have different collations")
             }
         }
-        return .direct(columns: mapped.map(\.oldColumn))
+        let lastRenamed = new.indices.last { mapped[$0].oldColumn != new[$0].name }
+        return .direct(columns: lastRenamed.map { mapped[...$0].map(\.oldColumn) } ?? [])
     }
 
     /// Whether the SQL expression `expression` is nothing but a reference to column `name`:
@@ -70,7 +74,7 @@ public enum ReadForm: Sendable, Equatable, Hashable {
         return text.lowercased() == name
     }
 
-    /// The old column names for the alias list when the form is direct.
+    /// The column alias list (the old names of the first columns) when the form is direct.
     public var directColumns: [String]? {
         if case let .direct(columns) = self { return columns }
         return nil

@@ -1,4 +1,5 @@
 // Rewrites reads of an old relation into reads of its new relation, leaving the SQL's shape untouched.
+import SwitchyardConfig
 import SwitchyardSQL
 
 /// How one migrated relation is read from the new schema path: a projection of the
@@ -18,10 +19,11 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     /// Each column's `value AS name` item, in the old column order.
     let items: [String]
     let newRelation: String
-    /// The old column names to give the new relation by position, set only when the catalog
-    /// showed that the new relation itself answers like the projection (``ReadForm/direct(columns:)``).
+    /// The old column names to give the new relation by position, the first columns' up to the
+    /// last renamed one, set only when the catalog showed that the new relation itself answers
+    /// like the projection (``ReadForm/direct(columns:)``).
     public let directColumns: [String]?
-    /// `(aid, bid, …)`: the column alias list of the direct form.
+    /// `(aid, bid, …)`: the column alias list of the direct form, empty when no column is renamed.
     let directColumnList: String?
     /// A digest of everything above, computed once: routes key the rewrite-plan caches,
     /// and hashing the projection text for every statement would cost more than the lookup.
@@ -44,8 +46,9 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     ///     over the new relation's row that gives its value (the inverse mapping).
     ///   - types: the old columns' types, when known, so each value is cast back to exactly the
     ///     type the old relation returns.
-    ///   - directColumns: the old column names, in order, when the new relation itself may stand
-    ///     in for the old one (see ``ReadForm``); ignored unless there is one per column.
+    ///   - directColumns: the column alias list when the new relation itself may stand in for
+    ///     the old one (see ``ReadForm``): the old names of the first columns, in order; ignored
+    ///     unless it is a prefix of `columns`' names.
     public init(
         oldSchema: String, oldName: String, newRelation: String, columns: [(column: String, inverse: String)],
         types: [String?] = [], keyColumns: [String] = [], directColumns: [String]? = nil
@@ -58,15 +61,15 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
         for (i, c) in columns.enumerated() {
             let type = i < types.count ? types[i] : nil
             let value = type.map { "CAST((\(c.inverse)) AS \($0))" } ?? c.inverse
-            items.append("\(value) AS \(quoteIdentifier(c.column))")
+            items.append("\(value) AS \(RelationName.quotedIdentifier(c.column))")
         }
         self.items = items
         self.newRelation = newRelation
         let projection = "(SELECT \(items.joined(separator: ", ")) FROM \(newRelation))"
         self.projection = projection
-        let direct = directColumns.flatMap { $0.count == columns.count && !$0.isEmpty ? $0 : nil }
+        let direct = directColumns.flatMap { $0.elementsEqual(columns.prefix($0.count).lazy.map(\.column)) ? $0 : nil }
         self.directColumns = direct
-        directColumnList = direct.map { "(" + $0.map(quoteIdentifier).joined(separator: ", ") + ")" }
+        directColumnList = direct.map { $0.isEmpty ? "" : "(" + $0.map(RelationName.quotedIdentifier).joined(separator: ", ") + ")" }
         var hasher = Hasher()
         hasher.combine(oldSchema)
         hasher.combine(oldName)
@@ -80,7 +83,7 @@ public struct ReadRoute: Sendable, Equatable, Hashable {
     /// under the old column names (direct form), or the projection.
     public var readForm: String {
         guard let list = directColumnList else { return projection }
-        return "\(newRelation) AS \(quoteIdentifier(oldName))\(list)"
+        return "\(newRelation) AS \(RelationName.quotedIdentifier(oldName))\(list)"
     }
 
     /// The projection with only the columns a statement can use, in the old order: less
@@ -181,7 +184,7 @@ public enum ReadRewriter {
                     continue
                 }
                 let projection = route.projection(keeping: usedColumns(of: r, route: route, columns: columns, tokens: tokens, text: textBytes))
-                let replacement = r.alias == nil ? "\(projection) AS \(quoteIdentifier(r.name))" : projection
+                let replacement = r.alias == nil ? "\(projection) AS \(RelationName.quotedIdentifier(r.name))" : projection
                 edits.append(((r.byteRange.lowerBound + offset)..<(r.byteRange.upperBound + offset), replacement))
             }
         }
@@ -321,7 +324,7 @@ public enum ReadRewriter {
                 }
                 guard i != following.endIndex, names.count == route.columnNames.count else { return nil }
                 visibleColumns = names
-            } else {
+            } else if !list.isEmpty {
                 aliasEdit = (aliasToken.byteRange, spelling(aliasToken) + list)
             }
         }
@@ -334,7 +337,7 @@ public enum ReadRewriter {
             if c.fields[c.fields.count - 2] == visible, last != "*", !known.contains(last) { return nil }
             if c.fields.count > 2, c.fields[0] == visible { return nil }
         }
-        guard r.alias != nil else { return [(r.byteRange, "\(route.newRelation) AS \(quoteIdentifier(r.name))\(list)")] }
+        guard r.alias != nil else { return [(r.byteRange, "\(route.newRelation) AS \(RelationName.quotedIdentifier(r.name))\(list)")] }
         return [(r.byteRange, route.newRelation)] + (aliasEdit.map { [$0] } ?? [])
     }
 
@@ -429,21 +432,3 @@ public enum ReadRewriter {
         return nil
     }
 }
-
-/// Quotes an identifier when PostgreSQL would not read it back as written.
-public func quoteIdentifier(_ name: String) -> String {
-    let plain = !name.isEmpty && name.unicodeScalars.allSatisfy { ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "_" }
-        && !(name.unicodeScalars.first.map { $0 >= "0" && $0 <= "9" } ?? true)
-        && !reservedWords.contains(name)
-    return plain ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-}
-
-private let reservedWords: Set<String> = [
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case", "cast", "check",
-    "collate", "column", "constraint", "create", "current_catalog", "current_date", "current_role", "current_time",
-    "current_timestamp", "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except",
-    "false", "fetch", "for", "foreign", "from", "grant", "group", "having", "in", "initially", "intersect", "into",
-    "lateral", "leading", "limit", "localtime", "localtimestamp", "not", "null", "offset", "on", "only", "or", "order",
-    "placing", "primary", "references", "returning", "select", "session_user", "some", "symmetric", "table", "then",
-    "to", "trailing", "true", "union", "unique", "user", "using", "variadic", "when", "where", "window", "with",
-]

@@ -87,10 +87,10 @@ public struct MirrorTarget: Sendable, Equatable, Hashable {
     /// backfill has not copied yet is created; a delete by key for deleted rows.
     /// `source` is where the changed rows are, as a FROM item without its alias.
     func mirrorStatement(_ command: WriteShape.Command, source: String = "switchyard_rows") -> String {
-        let alias = quoteIdentifier(oldName)
+        let alias = RelationName.quotedIdentifier(oldName)
         switch command {
         case .delete:
-            let keys = oldKey.map { "\(alias).\(quoteIdentifier($0))" }.joined(separator: ", ")
+            let keys = oldKey.map { "\(alias).\(RelationName.quotedIdentifier($0))" }.joined(separator: ", ")
             return "DELETE FROM \(newRelation) WHERE (\(newKey.joined(separator: ", "))) IN (SELECT \(keys) FROM \(source) AS \(alias))"
         case .insert, .update:
             let all = columns + extraColumns
@@ -227,9 +227,9 @@ public enum WriteMirror {
         }
         let offset = statement.range.lowerBound
         let oldKeys = (1...target.oldKey.count).map { "switchyard_old_key_\($0)" }
-        let renamed = zip(target.oldKey, oldKeys).map { "\(quoteIdentifier($0)) AS \($1)" }.joined(separator: ", ")
-        let old = "(SELECT \(renamed) FROM \(quoteIdentifier(target.oldSchema)).\(quoteIdentifier(target.oldName)))"
-        let join = zip(target.oldKey, oldKeys).map { "switchyard_prior.\($1) = \(visible).\(quoteIdentifier($0))" }.joined(separator: " AND ")
+        let renamed = zip(target.oldKey, oldKeys).map { "\(RelationName.quotedIdentifier($0)) AS \($1)" }.joined(separator: ", ")
+        let old = "(SELECT \(renamed) FROM \(RelationName.quotedIdentifier(target.oldSchema)).\(RelationName.quotedIdentifier(target.oldName)))"
+        let join = zip(target.oldKey, oldKeys).map { "switchyard_prior.\($1) = \(visible).\(RelationName.quotedIdentifier($0))" }.joined(separator: " AND ")
         let priorKeys = oldKeys.map { "switchyard_prior.\($0)" }
         var edits = [ReadRewriter.Edit(range: (offset + firstToken.byteRange.lowerBound)..<(offset + firstToken.byteRange.lowerBound),
                                        replacement: "WITH switchyard_rows AS (")]
@@ -253,7 +253,7 @@ public enum WriteMirror {
             let at = offset + tokens[w].byteRange.lowerBound
             edits.append(ReadRewriter.Edit(range: at..<at, replacement: "FROM \(old) AS switchyard_prior "))
         }
-        let newKeys = target.oldKey.map { quoteIdentifier($0) }
+        let newKeys = target.oldKey.map { RelationName.quotedIdentifier($0) }
         let moved = "DELETE FROM \(target.newRelation) WHERE (\(target.newKey.joined(separator: ", "))) IN "
             + "(SELECT \(oldKeys.joined(separator: ", ")) FROM switchyard_rows "
             + "WHERE (\(oldKeys.joined(separator: ", "))) IS DISTINCT FROM (\(newKeys.joined(separator: ", "))))"
@@ -320,9 +320,9 @@ public enum WriteMirror {
             }
         }
         // Without a list the COPY fills every column, in the table's order, as the staging table has them.
-        let list = columns.map(quoteIdentifier).joined(separator: ", ")
+        let list = columns.map(RelationName.quotedIdentifier).joined(separator: ", ")
         let insert = columns.isEmpty ? "SELECT *" : "(\(list)) SELECT \(list)"
-        let old = "\(quoteIdentifier(target.oldSchema)).\(quoteIdentifier(target.oldName))"
+        let old = "\(RelationName.quotedIdentifier(target.oldSchema)).\(RelationName.quotedIdentifier(target.oldName))"
         let offset = statement.range.lowerBound
         let start = offset + firstToken.byteRange.lowerBound
         let name = (offset + relation.byteRange.lowerBound)..<(offset + relation.byteRange.upperBound)
@@ -331,7 +331,7 @@ public enum WriteMirror {
             ReadRewriter.Edit(range: start..<start, replacement: "CREATE TEMP TABLE switchyard_copy AS SELECT * FROM \(old) WITH NO DATA; "),
             ReadRewriter.Edit(range: name, replacement: copyStaging),
             ReadRewriter.Edit(range: end..<end, replacement: "; WITH switchyard_rows AS (INSERT INTO \(old) \(insert) FROM \(copyStaging) "
-                + "RETURNING \(quoteIdentifier(target.oldName)).*), switchyard_mirror AS (\(target.mirrorStatement(.insert))) "
+                + "RETURNING \(RelationName.quotedIdentifier(target.oldName)).*), switchyard_mirror AS (\(target.mirrorStatement(.insert))) "
                 + "SELECT '\(marker):COPY ' || count(*) AS \(Wire.simple.rawValue) FROM switchyard_rows; DROP TABLE \(copyStaging)"),
         ])
     }
@@ -433,7 +433,7 @@ public enum WriteMirror {
                   let lastToken = tokens.last(where: { !$0.isComment && $0.kind != .semicolon }) else {
                 return (.notMirrored(migration: target.migration, reason: "cannot scan the statement"), [])
             }
-            let visible = quoteIdentifier(first.alias ?? first.name)
+            let visible = RelationName.quotedIdentifier(first.alias ?? first.name)
             if keyChange != nil {
                 switch keyChangeEdits(statement: statement, tokens: tokens, target: target, targetEnd: first.byteRange.upperBound,
                                       visible: visible, wire: wire, marker: marker) {
@@ -478,7 +478,7 @@ public enum WriteMirror {
             }
             let returning: String
             switch shape.command {
-            case .delete: returning = target.oldKey.map { "\(visible).\(quoteIdentifier($0))" }.joined(separator: ", ")
+            case .delete: returning = target.oldKey.map { "\(visible).\(RelationName.quotedIdentifier($0))" }.joined(separator: ", ")
             case .insert, .update: returning = "\(visible).*"
             }
             let start = offset + firstToken.byteRange.lowerBound

@@ -1,4 +1,5 @@
 // The read rewriter replaces exactly the read references to a routed relation, or refuses.
+import SwitchyardConfig
 @testable import SwitchyardRouting
 import SwitchyardSQL
 import Testing
@@ -88,14 +89,19 @@ struct ReadRewriterTests {
         #expect(Self.rewrite(sql, route: Self.directRoute) == .rewritten(expected))
     }
 
-    @Test("a route without the direct form, or with a column list of another length, uses the projection")
+    @Test("a route without the direct form, or with a column list that is no prefix of its columns, uses the projection")
     func withoutDirectForm() {
         #expect(Self.route.directColumns == nil)
         #expect(Self.rewrite("select * from users u") == .rewritten("select * from \(Self.projection) u"))
         let mismatched = ReadRoute(
             oldSchema: "public", oldName: "users", newRelation: "public.users_v2",
-            columns: [(column: "id", inverse: "id"), (column: "name", inverse: "full_name")], keyColumns: ["id"], directColumns: ["id"])
+            columns: [(column: "id", inverse: "id"), (column: "name", inverse: "full_name")], keyColumns: ["id"], directColumns: ["name"])
         #expect(mismatched.directColumns == nil)
+        let longer = ReadRoute(
+            oldSchema: "public", oldName: "users", newRelation: "public.users_v2",
+            columns: [(column: "id", inverse: "id"), (column: "name", inverse: "full_name")], keyColumns: ["id"],
+            directColumns: ["id", "name", "email"])
+        #expect(longer.directColumns == nil)
         #expect(mismatched == Self.route)
         #expect(Self.directRoute != Self.route)
         #expect(Self.rewrite("select * from users u", route: mismatched) == .rewritten("select * from \(Self.projection) u"))
@@ -124,6 +130,46 @@ struct ReadRewriterTests {
         let sql = "select \"Total\" from \"Order\""
         #expect(ReadRewriter.rewrite(sql: sql, statements: SQLAnalyzer.analyze(sql), routes: [route])
             == .rewritten("select \"Total\" from public.\"Orders v2\" AS \"Order\"(\"Total\", \"user\")"))
+    }
+
+    @Test("the direct form lists only the first columns, up to the last renamed one, and none when none is")
+    func directPrefix() {
+        let columns: [(column: String, inverse: String)] = [(column: "id", inverse: "user_id"), (column: "name", inverse: "name")]
+        let first = ReadRoute(oldSchema: "public", oldName: "users", newRelation: "public.users_v2", columns: columns, directColumns: ["id"])
+        #expect(Self.rewrite("select name from users", route: first) == .rewritten("select name from public.users_v2 AS users(id)"))
+        #expect(Self.rewrite("select u.id from users u", route: first) == .rewritten("select u.id from public.users_v2 u(id)"))
+        let none = ReadRoute(oldSchema: "public", oldName: "users", newRelation: "public.users_v2", columns: columns, directColumns: [])
+        #expect(none.directColumns == [])
+        #expect(none.readForm == "public.users_v2 AS users")
+        #expect(Self.rewrite("select name from users", route: none) == .rewritten("select name from public.users_v2 AS users"))
+        #expect(Self.rewrite("select u.id from users AS u where u.id = 1", route: none)
+            == .rewritten("select u.id from public.users_v2 AS u where u.id = 1"))
+        #expect(none != first)
+    }
+
+    @Test("a keyword PostgreSQL takes as no column or table name is quoted wherever it stands for one")
+    func keywordNames() {
+        // `left` and `verbose` are names for types and functions only: a bare `left` in a column
+        // alias list, or as a table alias, is a syntax error.
+        let route = ReadRoute(oldSchema: "public", oldName: "verbose", newRelation: "public.verbose_v2",
+                              columns: [(column: "id", inverse: "id"), (column: "left", inverse: "\"left_v2\"")],
+                              directColumns: ["id", "left"])
+        let sql = "select \"left\" from \"verbose\""
+        let expected = "select \"left\" from public.verbose_v2 AS \"verbose\"(id, \"left\")"
+        #expect(ReadRewriter.rewrite(sql: sql, statements: SQLAnalyzer.analyze(sql), routes: [route]) == .rewritten(expected))
+        #expect(SQLAnalyzer.analyze(expected).allSatisfy { !$0.isParseError })
+        #expect(SQLAnalyzer.analyze("select 1 from public.verbose_v2 AS verbose(id, left)").allSatisfy { $0.isParseError })
+    }
+
+    @Test("every keyword PostgreSQL's parser does not take as any name is quoted, and no unreserved one")
+    func keywordList() {
+        let keywords = SQLKeywords.all
+        #expect(keywords.count > 400)
+        #expect(keywords.contains { $0.word == "left" && $0.category == .typeOrFunctionName })
+        for (word, category) in keywords {
+            let quoted = RelationName.quotedIdentifier(word) != word
+            #expect(quoted == (category != .unreserved), "\(word) (\(category))")
+        }
     }
 
     @Test("leaves statements without routed reads alone", arguments: [
@@ -177,10 +223,10 @@ struct ReadRewriterTests {
         let all = "select * from \"Order\""
         #expect(ReadRewriter.rewrite(sql: all, statements: SQLAnalyzer.analyze(all), routes: [route])
             == .rewritten("select * from (SELECT CAST((total_cents / 100.0) AS numeric(10,2)) AS \"Total\", user_id AS \"user\" FROM public.orders_v2) AS \"Order\""))
-        #expect(quoteIdentifier("users") == "users")
-        #expect(quoteIdentifier("user") == "\"user\"")
-        #expect(quoteIdentifier("My\"Table") == "\"My\"\"Table\"")
-        #expect(quoteIdentifier("café") == "\"café\"")
+        #expect(RelationName.quotedIdentifier("users") == "users")
+        #expect(RelationName.quotedIdentifier("user") == "\"user\"")
+        #expect(RelationName.quotedIdentifier("My\"Table") == "\"My\"\"Table\"")
+        #expect(RelationName.quotedIdentifier("café") == "\"café\"")
     }
 
     /// The general way to apply edits: each replaced in place, from the last position back.
