@@ -22,8 +22,10 @@
 #   files  PREPARED_FILES scripts of weight 1 (-f FILE@1), each with one constant cohort; half of
 #          the cohorts are in the canary (found by probing B once per candidate cohort before the
 #          timed runs), so half of the transactions use a routed statement. Works in both protocols.
-# For every scenario (protocol:script) and client count, the targets run interleaved
-# (direct, R, A, B, C, direct, R, A, B, C, ...) for ROUNDS rounds. Reported: median TPS, B / A, C / B,
+# For every scenario (protocol:script) and client count, the targets run interleaved for ROUNDS
+# rounds, in TARGETS' order in odd rounds and in reverse in even ones (direct, R, A, B, C, C, B, A,
+# R, direct, ...), so that a machine growing busier or quieter within a round favours no target.
+# The per-round ratios pair the runs of one round. Reported: median TPS, B / A, C / B,
 # B's routed share (SHOW FLAGS reads_routed_to_new before and after each run, against the
 # transactions pgbench ran), C's shadow reads compared and dropped per run (its /metrics before and
 # after) and the proxies' CPU time per transaction. The markdown report goes to stdout and to
@@ -443,7 +445,9 @@ for scenario in $SCENARIOS; do
     script=${scenario#*:}
     for clients in $CLIENTS; do
         for ((round = 1; round <= ROUNDS; round++)); do
-            for target in "${targets[@]}"; do
+            order=("${targets[@]}")
+            ((round % 2 == 1)) || order=($(printf '%s\n' "${targets[@]}" | tac))
+            for target in "${order[@]}"; do
                 run_one "$mode" "$script" "$clients" "$round" "$target"
             done
         done
@@ -492,7 +496,7 @@ meta=$lt_tmp/meta.md
         "PREPARED_FILES=$PREPARED_FILES, pgbench scale $SCALE; $total runs in ${elapsed} s" \
         "(load average before the runs: $load_before). Each run:" \
         "\`pgbench -h 127.0.0.1 -p PORT -U postgres -n -M {simple|prepared} -c C -j min(C,2) -T $DURATION -s $SCALE -f SCRIPT... postgres\`," \
-        "the targets interleaved within each round: ${targets[*]}."
+        "the targets interleaved within each round: ${targets[*]} in odd rounds, the reverse in even ones."
     echo
     echo "Targets, all on one PostgreSQL (max_connections=200, shared_buffers=$lt_pg_shared_buffers, fsync=off, synchronous_commit=off, 127.0.0.1 only):"
     echo
