@@ -17,6 +17,9 @@
 # Usage: loadtests/instructions.sh [--quick]
 # Environment: STATEMENTS (2000; 500 with --quick), WARMUP (300), SCALE (1); KEEP_DUMPS=DIR copies
 # the callgrind dumps and their annotations there, for callgrind_annotate or kcachegrind.
+# CACHE_SIM=1 runs callgrind's cache simulation too (this machine's cache sizes, the proxy alone on
+# them) and adds the event loop's misses per statement: L1 instruction-cache misses show how much
+# code a statement's path runs through, which instructions alone do not.
 # Needs valgrind (apt-get install valgrind). Writes loadtests/results/instructions-latest.md.
 set -euo pipefail
 
@@ -26,6 +29,10 @@ lt_parse_args instructions "${BASH_SOURCE[0]}" "$@"
 STATEMENTS=${STATEMENTS:-$([[ $quick == 1 ]] && echo 500 || echo 2000)}
 WARMUP=${WARMUP:-300}
 SCALE=${SCALE:-1}
+CACHE_SIM=${CACHE_SIM:-0}
+[[ $CACHE_SIM == [01] ]] || die "CACHE_SIM must be 0 or 1 (got '$CACHE_SIM')"
+cache_args=()
+((CACHE_SIM)) && cache_args=(--cache-sim=yes)
 for value in "$STATEMENTS" "$WARMUP" "$SCALE"; do
     [[ $value =~ ^[1-9][0-9]{0,5}$ ]] || die "STATEMENTS, WARMUP and SCALE must be positive integers (got '$value')"
 done
@@ -63,7 +70,7 @@ instructions_cleanup() {
 trap instructions_cleanup EXIT
 
 event_loop_symbol='$s12SwitchyardIO9EventLoopC3runyyF'
-declare -A per_statement
+declare -A per_statement misses
 for target in A B; do
     port=$(lt_free_port)
     if [[ $target == A ]]; then
@@ -72,7 +79,7 @@ for target in A B; do
         lt_canary_config "$port" switchyard_instructions >"$lt_tmp/b.yaml"
         args=(serve --config "$lt_tmp/b.yaml")
     fi
-    valgrind --tool=callgrind --callgrind-out-file="$lt_tmp/callgrind-$target.%p" "$bin" "${args[@]}" \
+    valgrind --tool=callgrind "${cache_args[@]}" --callgrind-out-file="$lt_tmp/callgrind-$target.%p" "$bin" "${args[@]}" \
         >"$lt_tmp/valgrind-$target.log" 2>&1 &
     vg_pid=$!
     lt_wait_port "$port" 120 "$vg_pid" || {
@@ -99,7 +106,15 @@ for target in A B; do
     lt_stop "$vg_pid" TERM "switchyard $target under valgrind"
     vg_pid=""
     [[ -s $dump ]] || die "callgrind wrote no dump for $target ($dump)"
-    callgrind_annotate --inclusive=yes "$dump" >"$lt_tmp/annotate-$target.txt" 2>/dev/null
+    callgrind_annotate --inclusive=yes --show=Ir "$dump" >"$lt_tmp/annotate-$target.txt" 2>/dev/null
+    if ((CACHE_SIM)); then
+        # The event loop's misses, inclusive: instruction fetches missing L1, data reads and writes
+        # missing L1, and reads and writes missing the last level.
+        callgrind_annotate --inclusive=yes --show=I1mr,D1mr,D1mw,DLmr,DLmw "$dump" >"$lt_tmp/misses-$target.txt" 2>/dev/null
+        misses[$target]=$(grep -F -m1 "$event_loop_symbol" "$lt_tmp/misses-$target.txt" |
+            awk -v n="$STATEMENTS" '{ gsub(/\([^)]*\)/, ""); gsub(",", ""); out = ""; for (i = 1; i <= 5; i++) out = out sprintf("%s%.1f", i > 1 ? " | " : "", $i / n); print out }')
+        [[ -n ${misses[$target]} ]] || die "no event-loop misses in callgrind's output for $target"
+    fi
     if [[ -n ${KEEP_DUMPS:-} ]]; then
         mkdir -p "$KEEP_DUMPS"
         cp -f "$dump" "$KEEP_DUMPS/callgrind-$target.out"
@@ -145,6 +160,16 @@ report=$results_dir/instructions-latest.md
     echo "| **B / A** | **$ratio** | | |"
     echo
     echo "Without swift on the PATH the function names stay mangled and the two path columns are \"?\"."
+    if ((CACHE_SIM)); then
+        echo
+        echo "Cache misses per statement on the event loop (CACHE_SIM=1: callgrind's simulation of this machine's"
+        echo "caches, the proxy alone on them; one L1 instruction miss is 64 bytes of code fetched again):"
+        echo
+        echo "| target | L1 instruction misses | L1 data read misses | L1 data write misses | last-level read misses | last-level write misses |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+        echo "| A passthrough | ${misses[A]} |"
+        echo "| B canary 50% | ${misses[B]} |"
+    fi
     echo
     echo "B's heaviest functions on the event loop, inclusive of what they call, per statement:"
     echo
