@@ -579,6 +579,17 @@ def fmt(value, spec):
     return "—" if value is None else format(value, spec)
 
 
+def spread_text(ratios):
+    """Per-round ratios as median (quartiles; range); quartiles from four rounds on."""
+    if not ratios:
+        return "—"
+    text = f"{med(ratios):.3f} ("
+    if len(ratios) >= 4:
+        q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+        text += f"quartiles {q1:.3f}–{q3:.3f}; "
+    return text + f"range {min(ratios):.3f}–{max(ratios):.3f})"
+
+
 def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
@@ -651,14 +662,14 @@ out.append("")
 out.append(open(meta_path).read().rstrip())
 out.append("")
 out.append("Medians over the rounds. **B / A** is the ratio of the median TPS; the per-round column is B / A within each"
-           " round (A and B ran back to back), median and range. Proxy CPU is the proxy process's user + system time"
+           " round (A and B ran back to back), median, quartiles and range. Proxy CPU is the proxy process's user + system time"
            " during the run divided by the transactions; PostgreSQL CPU is the same for all of PostgreSQL's processes"
            " (backends, background workers, and those that ended during the run). The machine has 2 shared cores: distrust differences of a"
            " few percent, and a `--quick` run is a smoke test, not a measurement.")
 out.append("")
 out.append("## Summary (median TPS)")
 out.append("")
-out.append("| protocol | script | clients | direct | A passthrough | B canary 50% | **B / A** | B / A per round (median, min–max) "
+out.append("| protocol | script | clients | direct | A passthrough | B canary 50% | **B / A** | B / A per round (median, quartiles, range) "
            "| A / direct | B / direct | A CPU µs/tx | B CPU µs/tx | PostgreSQL CPU µs/tx (direct, A, B) | B ≥ 95% of A? |")
 out.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |")
 verdicts = []
@@ -667,7 +678,7 @@ for key in scenarios:
     m = {t: med([float(r["tps"]) for r in runs(key, t)]) for t in ["direct", "A", "B", "C"]}
     ba = ratio(m["B"], m["A"])
     pr = per_round(key)
-    pr_text = f"{med(pr):.3f} ({min(pr):.3f}–{max(pr):.3f})" if pr else "—"
+    pr_text = spread_text(pr)
     met = None if ba is None else ba >= target_ratio
     verdicts.append((key, ba, pr, met))
     out.append(f"| {mode} | {script} | {clients} | {fmt(m['direct'], '.0f')} | {fmt(m['A'], '.0f')} | {fmt(m['B'], '.0f')} "
@@ -707,7 +718,7 @@ for key, ba, pr, met in goal:
     out.append(f"- {key[2]} client(s): B / A = {ba:.3f} — target **{'met' if met else 'NOT met'}**.{agree}")
 for key, ba, pr, met in verdicts:
     if key[0] == "prepared" and met is not None:
-        spread = f"; per round: median {med(pr):.3f}, {min(pr):.3f}–{max(pr):.3f}" if pr else ""
+        spread = f"; per round: {spread_text(pr)}" if pr else ""
         out.append(f"- For reference, -M prepared ({key[1]}), {key[2]} client(s): B / A = {ba:.3f}"
                    f" ({'≥' if met else '<'} 0.95{spread}).")
 out.append("")
@@ -718,13 +729,13 @@ if "R" in TARGETS:
                " what routing costs PostgreSQL itself, with no proxy in between: the most B / A could be with a proxy"
                " that cost nothing. The per-round column pairs R with direct within each round.")
     out.append("")
-    out.append("| protocol | script | clients | direct | R | **R / direct** | R / direct per round (median, min–max) "
+    out.append("| protocol | script | clients | direct | R | **R / direct** | R / direct per round (median, quartiles, range) "
                "| PostgreSQL CPU µs/tx (direct, R) | B / A |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: |")
     for key in scenarios:
         m = {t: med([float(r["tps"]) for r in runs(key, t)]) for t in ["direct", "R", "A", "B"]}
         pr = per_round(key, "R", "direct")
-        pr_text = f"{med(pr):.3f} ({min(pr):.3f}–{max(pr):.3f})" if pr else "—"
+        pr_text = spread_text(pr)
         out.append(f"| {key[0]} | {key[1]} | {key[2]} | {fmt(m['direct'], '.0f')} | {fmt(m['R'], '.0f')} "
                    f"| **{fmt(ratio(m['R'], m['direct']), '.3f')}** | {pr_text} "
                    f"| {', '.join(fmt(cpu_us(key, t, 'pg_cpu_s'), '.0f') for t in ['direct', 'R'])} "
@@ -739,7 +750,7 @@ if "C" in TARGETS:
                " refused because the side connections' queue was full. Drawn = compared + dropped, so drawn / statements"
                " should be close to the sample rate, and compared / statements is the share actually compared.")
     out.append("")
-    out.append("| protocol | script | clients | B TPS | C TPS | **C / B** | C / B per round (median, min–max) | B CPU µs/tx "
+    out.append("| protocol | script | clients | B TPS | C TPS | **C / B** | C / B per round (median, quartiles, range) | B CPU µs/tx "
                "| C CPU µs/tx | statements (C) | drawn | compared | dropped | divergent | C ≥ 90% of B? |")
     out.append("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | --- |")
     for key in scenarios:
@@ -747,7 +758,7 @@ if "C" in TARGETS:
         c = med([float(r["tps"]) for r in runs(key, "C")])
         cb = ratio(c, b)
         pr = per_round(key, "C", "B")
-        pr_text = f"{med(pr):.3f} ({min(pr):.3f}–{max(pr):.3f})" if pr else "—"
+        pr_text = spread_text(pr)
         cr = [r for r in runs(key, "C") if num(r["shadow_done"]) is not None and num(r["xacts"])]
         xs = sum(num(r["xacts"]) for r in cr)
         done = sum(num(r["shadow_done"]) for r in cr)
