@@ -17,6 +17,34 @@ struct CheckCommandTests {
         return try runProcess(try switchyardBinaryPath, ["check", "--config", path], timeout: .seconds(60))
     }
 
+    /// public.TABLE (aid, abalance) and public.TABLE_v2 (aid, balance), made anew in this suite's
+    /// database, then `sql` run there.
+    static func accountsTables(_ table: String, then sql: String) throws -> PostgresCluster {
+        let cluster = try PostgresCluster.shared()
+        _ = try? cluster.psql("create database \(Self.database)")
+        _ = try cluster.psql("""
+            drop table if exists \(table), \(table)_v2;
+            create table \(table) (aid int primary key, abalance int);
+            create table \(table)_v2 (aid int primary key, balance int);
+            \(sql)
+            """, database: Self.database)
+        return cluster
+    }
+
+    /// Migration accounts_v2 from public.TABLE (aid, abalance) to public.TABLE_v2 (aid, balance).
+    static func accountsYAML(_ table: String) -> String {
+        """
+        upstream: postgresql://switchyard@127.0.0.1:5432/postgres
+        migrations:
+          - name: accounts_v2
+            old: public.\(table)
+            new: public.\(table)_v2
+            key: [aid]
+            columns: { aid: aid, abalance: balance }
+
+        """
+    }
+
     @Test("a correct migration passes, with a warning where a cast brings the type back")
     func good() throws {
         let cluster = try PostgresCluster.shared()
@@ -89,29 +117,15 @@ struct CheckCommandTests {
 
     @Test("BEFORE ROW triggers on either table are named, with what they do to mirrored writes; other triggers are not")
     func beforeTriggers() throws {
-        let cluster = try PostgresCluster.shared()
-        _ = try? cluster.psql("create database \(Self.database)")
-        _ = try cluster.psql("""
-            drop table if exists trig_accounts, trig_accounts_v2;
-            create table trig_accounts (aid int primary key, abalance int);
-            create table trig_accounts_v2 (aid int primary key, balance int);
+        let cluster = try Self.accountsTables("trig_accounts", then: """
             create or replace function trig_keep() returns trigger language plpgsql as $$ begin return new; end $$;
             create trigger skip_some before insert or update on trig_accounts_v2 for each row execute function trig_keep();
             create trigger stamp before update on trig_accounts for each row execute function trig_keep();
             create trigger audit after insert on trig_accounts_v2 for each row execute function trig_keep();
             create trigger off_one before insert on trig_accounts_v2 for each row execute function trig_keep();
             alter table trig_accounts_v2 disable trigger off_one;
-            """, database: Self.database)
-        let yaml = """
-            upstream: postgresql://switchyard@127.0.0.1:5432/postgres
-            migrations:
-              - name: accounts_v2
-                old: public.trig_accounts
-                new: public.trig_accounts_v2
-                key: [aid]
-                columns: { aid: aid, abalance: balance }
-            """
-        let result = try Self.run(yaml, cluster: cluster)
+            """)
+        let result = try Self.run(Self.accountsYAML("trig_accounts"), cluster: cluster)
         let out = result.stdout
         #expect(result.status == 0, "\(out)\(result.stderr)")
         #expect(out.contains("WARNING  accounts_v2: trigger skip_some on public.trig_accounts_v2 runs BEFORE INSERT OR UPDATE FOR EACH ROW"), "\(out)")
@@ -120,6 +134,53 @@ struct CheckCommandTests {
         #expect(!out.contains("audit"), "an AFTER trigger changes nothing mirrored: \(out)")
         #expect(!out.contains("off_one"), "a disabled trigger does not run: \(out)")
         #expect(out.contains("0 error(s)"))
+    }
+
+    @Test("what routing cannot see is named: another relation of the old relation's name, and the search_path and cohort settings roles and databases give their sessions")
+    func unseenResolution() throws {
+        let cluster = try Self.accountsTables("chk_accounts", then: """
+            drop schema if exists chk_other cascade;
+            drop role if exists chk_app;
+            create schema chk_other;
+            create table chk_other.chk_accounts (aid int);
+            create role chk_app;
+            alter role chk_app in database \(Self.database) set search_path = chk_other, public;
+            alter database \(Self.database) set switchyard.cohort = 'everyone';
+            alter database \(Self.database) set work_mem = '8MB';
+            """)
+        defer {
+            _ = try? cluster.psql("""
+                alter database \(Self.database) reset switchyard.cohort;
+                alter database \(Self.database) reset work_mem;
+                drop role if exists chk_app;
+                drop schema if exists chk_other cascade;
+                """, database: Self.database)
+        }
+        let yaml = Self.accountsYAML("chk_accounts") + """
+            flags:
+              - name: accounts_v2
+                migration: accounts_v2
+
+            """
+        let result = try Self.run(yaml, cluster: cluster)
+        let out = result.stdout
+        #expect(result.status == 0, "\(out)\(result.stderr)")
+        #expect(out.contains("WARNING  accounts_v2: chk_other.chk_accounts has the name of public.chk_accounts: in a session whose search_path finds it first"), "\(out)")
+        #expect(out.contains("WARNING  -: ALTER ROLE chk_app IN DATABASE sy_check SET search_path = chk_other, public: Switchyard does not see settings"), "\(out)")
+        #expect(out.contains("unqualified table names in these sessions are resolved as if search_path were PostgreSQL's default"), "\(out)")
+        #expect(out.contains("WARNING  -: ALTER DATABASE sy_check SET switchyard.cohort = everyone: Switchyard does not see settings"), "\(out)")
+        #expect(out.contains("these sessions' cohort key from setting:switchyard.cohort is not taken from it"), "\(out)")
+        #expect(!out.contains("work_mem"), "a setting routing does not use is not named: \(out)")
+        #expect(out.contains("0 error(s)"))
+
+        // Without them, nothing is said.
+        _ = try cluster.psql("""
+            alter database \(Self.database) reset switchyard.cohort;
+            drop role chk_app;
+            drop schema chk_other cascade;
+            """, database: Self.database)
+        let clean = try Self.run(yaml, cluster: cluster).stdout
+        #expect(!clean.contains("has the name of") && !clean.contains("does not see settings"), "\(clean)")
     }
 
     @Test("a missing new relation is an error that says to create it")

@@ -36,8 +36,45 @@ public enum MigrationCheck {
         }
         if config.migrations.isEmpty {
             findings.append(CheckFinding(level: .ok, migration: "-", message: "no migrations configured; nothing to check"))
+        } else {
+            findings += unseenSettings(config, connection)
         }
         return findings
+    }
+
+    /// The settings a role or the database gives its sessions (`ALTER ROLE … SET`, `ALTER DATABASE
+    /// … SET`) that routing depends on but cannot see: `search_path`, by which unqualified names
+    /// resolve, and the custom settings flags take cohort keys from.
+    static func unseenSettings(_ config: SwitchyardConfiguration, _ c: ControlConnection) -> [CheckFinding] {
+        var names = ["search_path"]
+        for flag in config.flags {
+            for case let .setting(name) in flag.cohortKey where !names.contains(name.lowercased()) { names.append(name.lowercased()) }
+        }
+        do {
+            // A setting for every database (setdatabase 0), or for this one; for every role (setrole 0) or one.
+            let rows = try c.execute("""
+                SELECT r.rolname, d.datname, split_part(cfg, '=', 1), substr(cfg, strpos(cfg, '=') + 1)
+                FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole
+                     LEFT JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) AS cfg
+                WHERE (s.setdatabase = 0 OR d.datname = current_database()) AND lower(split_part(cfg, '=', 1)) = ANY ($1::text[])
+                ORDER BY 1 NULLS FIRST, 2 NULLS FIRST, 3
+                """, ["{" + names.map { "\"" + $0 + "\"" }.joined(separator: ",") + "}"])
+            return rows.map { row in
+                let role = row[0], database = row[1], name = row[2] ?? "?", value = row[3] ?? ""
+                let source = switch (role, database) {
+                case let (role?, database?): "ALTER ROLE \(RelationName.quotedIdentifier(role)) IN DATABASE \(RelationName.quotedIdentifier(database)) SET"
+                case let (role?, nil): "ALTER ROLE \(RelationName.quotedIdentifier(role)) SET"
+                case let (nil, database?): "ALTER DATABASE \(RelationName.quotedIdentifier(database)) SET"
+                case (nil, nil): "ALTER ROLE ALL SET"
+                }
+                let effect = name.lowercased() == "search_path"
+                    ? "unqualified table names in these sessions are resolved as if search_path were PostgreSQL's default (public first)"
+                    : "these sessions' cohort key from setting:\(name) is not taken from it"
+                return CheckFinding(level: .warning, migration: "-", message: "\(source) \(name) = \(value): Switchyard does not see settings a role or a database gives its sessions, so \(effect); set it when connecting (options=-c \(name)=…) or with SET instead")
+            }
+        } catch {
+            return [CheckFinding(level: .warning, migration: "-", message: "cannot read the settings roles and databases give their sessions (pg_db_role_setting): \(error)")]
+        }
     }
 
     /// What routing needs from the catalog for one migration: the old relation's column types in
@@ -185,6 +222,23 @@ public enum MigrationCheck {
             } catch {
                 add(.warning, "cannot read the triggers of \(relation): \(error)")
             }
+        }
+        // Another relation with the old relation's name: a session whose search_path finds it
+        // first reads it where Switchyard, resolving the name as the session's SET search_path
+        // or PostgreSQL's default would, takes it for the old relation (and may route the read).
+        do {
+            let others = try c.execute("""
+                SELECT n.nspname FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace
+                WHERE r.relname = $2 AND n.nspname <> $1 AND r.relkind IN ('r', 'p', 'v', 'm', 'f')
+                  AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+                ORDER BY 1
+                """, [m.old.schema, m.old.name]).compactMap { $0.first ?? nil }
+            if !others.isEmpty {
+                let names = others.map { RelationName(schema: $0, name: m.old.name).description }.joined(separator: ", ")
+                add(.warning, "\(names) \(others.count == 1 ? "has" : "have") the name of \(m.old): in a session whose search_path finds \(others.count == 1 ? "it" : "one of them") first (a role's or the database's own search_path, or a schema named after the role, which Switchyard does not see), an unqualified \(RelationName.quotedIdentifier(m.old.name)) is not \(m.old), but Switchyard may route it as if it were; qualify the name in the application, or set search_path when connecting")
+            }
+        } catch {
+            add(.warning, "cannot look for other relations named \(RelationName.quotedIdentifier(m.old.name)): \(error)")
         }
         if !out.contains(where: { $0.level == .error }) {
             add(.ok, "\(m.old) -> \(m.new): \(m.columns.count) columns mapped, key (\(m.key.joined(separator: ", "))), expressions type-check")
