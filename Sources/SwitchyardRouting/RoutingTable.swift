@@ -158,19 +158,34 @@ public struct CohortContext: Sendable, Equatable {
     public var settings: [String: String]
     /// The startup message's parameters (user, database, application_name...).
     public var startupParameters: [String: String] {
-        didSet { startupSettings = Self.startupSettings(startupParameters) }
+        didSet { startupSettings = Self.startupSettings(startupParameters, over: roleSettings) }
     }
-    /// ``startupSettings(_:)`` of the parameters, read once when they are set: a cohort key from a
-    /// setting the session has not SET, or the schema of a routed read, looks here per statement.
+    /// The settings the session's role and database give it (`ALTER ROLE … SET`, `ALTER DATABASE
+    /// … SET`), by lower-cased name: what the startup message does not set.
+    public var roleSettings: [String: String] {
+        didSet { startupSettings = Self.startupSettings(startupParameters, over: roleSettings) }
+    }
+    /// ``startupSettings(_:)`` of the parameters over the role's settings, worked out once: a
+    /// cohort key from a setting the session has not SET, or the schema of a routed read, looks
+    /// here per statement.
     public private(set) var startupSettings: [String: String]
     public var clientAddress: String
 
-    public init(commentTags: CommentTags = [:], settings: [String: String] = [:], startupParameters: [String: String] = [:], clientAddress: String = "") {
+    public init(commentTags: CommentTags = [:], settings: [String: String] = [:], startupParameters: [String: String] = [:],
+                clientAddress: String = "", roleSettings: [String: String] = [:]) {
         self.commentTags = commentTags
         self.settings = settings
         self.startupParameters = startupParameters
-        startupSettings = Self.startupSettings(startupParameters)
+        self.roleSettings = roleSettings
+        startupSettings = Self.startupSettings(startupParameters, over: roleSettings)
         self.clientAddress = clientAddress
+    }
+
+    /// The startup message's settings (``startupSettings(_:)``) over the role's and database's,
+    /// which PostgreSQL applies first.
+    static func startupSettings(_ startupParameters: [String: String], over roleSettings: [String: String]) -> [String: String] {
+        let given = startupSettings(startupParameters)
+        return roleSettings.isEmpty ? given : roleSettings.merging(given) { _, startup in startup }
     }
 
     /// The first source in `order` that has a non-empty value.

@@ -145,8 +145,9 @@ public struct SessionRouter: Sendable {
         var names: [String]
     }
 
-    public init(startupParameters: [String: String], clientAddress: String) {
-        context = CohortContext(startupParameters: startupParameters, clientAddress: clientAddress)
+    /// `roleSettings`: what the session's role and database set for it (``RoleSettings``).
+    public init(startupParameters: [String: String], clientAddress: String, roleSettings: [String: String] = [:]) {
+        context = CohortContext(startupParameters: startupParameters, clientAddress: clientAddress, roleSettings: roleSettings)
     }
 
     /// Offers the latest flag table; it is adopted now if the session is between

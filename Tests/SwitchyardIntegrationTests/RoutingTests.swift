@@ -118,6 +118,59 @@ struct RoutingTests {
         }
     }
 
+    @Test("a session starts with the search_path and the cohort setting its role and database give it; its own SET wins")
+    func roleSettings() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = "sy_role_settings"
+        try Self.prepare(cluster, database: database)
+        _ = try cluster.psql("""
+            drop schema if exists rs_other cascade;
+            drop role if exists sy_rs_inside;
+            drop role if exists sy_rs_other;
+            create schema rs_other;
+            create table rs_other.users (id int primary key, name text not null, created timestamp not null);
+            insert into rs_other.users values (3, 'other-3', timestamp '2024-01-01');
+            create role sy_rs_inside login;
+            create role sy_rs_other login;
+            grant select on users, users_v2 to sy_rs_inside, sy_rs_other;
+            grant usage on schema rs_other to sy_rs_other;
+            grant select on rs_other.users to sy_rs_other;
+            alter role sy_rs_inside in database \(database) set switchyard.cohort = '\(Self.inside)';
+            alter role sy_rs_other set search_path = rs_other, public;
+            alter role sy_rs_other set switchyard.cohort = '\(Self.inside)';
+            """, database: database)
+        defer {
+            _ = try? cluster.psql("drop schema if exists rs_other cascade; drop role if exists sy_rs_inside; drop role if exists sy_rs_other;",
+                                  database: database)
+        }
+        try Self.withProxy(yaml: Self.yaml, upstreamDatabase: database, cluster: cluster) { proxy in
+            // The control thread reads the settings at start; a session that began before it did has none.
+            let deadline = ContinuousClock.now + .seconds(15)
+            var answer: [[String?]] = []
+            while ContinuousClock.now < deadline {
+                let conn = try PQConnection(proxy.connectionString(user: "sy_rs_inside", database: database))
+                answer = try conn.query("select name from users where id = 3")
+                if answer == [["new-3"]] { break }
+                usleep(50_000)
+            }
+            // The role's cohort is in the canary: its reads are served by the new table.
+            #expect(answer == [["new-3"]])
+            let inside = try PQConnection(proxy.connectionString(user: "sy_rs_inside", database: database))
+            try inside.query("set switchyard.cohort = '\(Self.outside)'")
+            #expect(try inside.query("select name from users where id = 3") == [["old-3"]])
+            // The role's search_path finds rs_other.users first: PostgreSQL reads it, and the
+            // router, resolving `users` through the same search_path, leaves it alone. The statement
+            // says its cohort is in the canary: taking the name for public.users would read users_v2.
+            let other = try PQConnection(proxy.connectionString(user: "sy_rs_other", database: database))
+            #expect(try other.query("/*cohort='\(Self.inside)'*/ select name from users where id = 3") == [["other-3"]])
+            #expect(try other.query("select name from public.users where id = 3") == [["new-3"]])
+            // A role with no settings: the default cohort key source is application_name.
+            let plain = try PQConnection(proxy.connectionString(database: database))
+            try plain.query("set switchyard.cohort = '\(Self.outside)'")
+            #expect(try plain.query("select name from users where id = 3") == [["old-3"]])
+        }
+    }
+
     @Test("a new table with the old row shape is read directly once the catalog is read; another shape through the projection",
           arguments: [false, true])
     func directForm(separateControlDatabase: Bool) throws {

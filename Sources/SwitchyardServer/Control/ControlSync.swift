@@ -19,6 +19,8 @@ final class ControlSync: Sendable {
     private let finished = Atomic<Bool>(false)
     /// True while connected and listening.
     let healthy = Atomic<Bool>(false)
+    /// Whether the last read of the role and database settings failed (said once, not every pass).
+    private let roleSettingsFailing = Atomic<Bool>(false)
     let lastError = Mutex<String?>(nil)
 
     /// How often the flag table is re-read even without a notification (a missed NOTIFY is never fatal).
@@ -163,6 +165,17 @@ final class ControlSync: Sendable {
         var catalog: [String: RouteCatalog] = [:]
         for m in config.migrations { catalog[m.name] = try MigrationCheck.routeCatalog(m, catalogConnection) }
         hub.applyCatalog(catalog)
+        // Clients may connect to any database of the cluster: every database's settings. Flags and
+        // routes do not depend on them: a failed read keeps the last one, and the pass goes on.
+        do {
+            hub.applyRoleSettings(try MigrationCheck.roleSettings(MigrationCheck.routedSettingNames(config), currentDatabaseOnly: false, catalogConnection))
+            roleSettingsFailing.store(false, ordering: .relaxed)
+        } catch {
+            if !roleSettingsFailing.exchange(true, ordering: .relaxed) {
+                logger.warning("cannot read the settings roles and databases give their sessions; sessions start with the ones read last",
+                               metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Adds the write divergences recorded since the last pass to the control schema and reads

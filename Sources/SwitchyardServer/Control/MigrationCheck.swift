@@ -37,40 +37,48 @@ public enum MigrationCheck {
         if config.migrations.isEmpty {
             findings.append(CheckFinding(level: .ok, migration: "-", message: "no migrations configured; nothing to check"))
         } else {
-            findings += unseenSettings(config, connection)
+            findings += sessionSettings(config, connection)
         }
         return findings
     }
 
-    /// The settings a role or the database gives its sessions (`ALTER ROLE … SET`, `ALTER DATABASE
-    /// … SET`) that routing depends on but cannot see: `search_path`, by which unqualified names
-    /// resolve, and the custom settings flags take cohort keys from.
-    static func unseenSettings(_ config: SwitchyardConfiguration, _ c: ControlConnection) -> [CheckFinding] {
+    /// The settings routing reads from a session's start: `search_path`, by which unqualified
+    /// names resolve, and the custom settings flags take cohort keys from.
+    static func routedSettingNames(_ config: SwitchyardConfiguration) -> [String] {
         var names = ["search_path"]
         for flag in config.flags {
             for case let .setting(name) in flag.cohortKey where !names.contains(name.lowercased()) { names.append(name.lowercased()) }
         }
+        return names
+    }
+
+    /// The settings named `names` that roles and databases give their sessions (`ALTER ROLE … SET`,
+    /// `ALTER DATABASE … SET`): in every database, or with `currentDatabaseOnly` those for every
+    /// database and the connection's own.
+    static func roleSettings(_ names: [String], currentDatabaseOnly: Bool, _ c: ControlConnection) throws(ControlError) -> RoleSettings {
+        let rows = try c.execute("""
+            SELECT r.rolname, d.datname, split_part(cfg, '=', 1), substr(cfg, strpos(cfg, '=') + 1)
+            FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole
+                 LEFT JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) AS cfg
+            WHERE (NOT $2::bool OR s.setdatabase = 0 OR d.datname = current_database()) AND lower(split_part(cfg, '=', 1)) = ANY ($1::text[])
+            ORDER BY 1 NULLS FIRST, 2 NULLS FIRST, 3
+            """, ["{" + names.map { "\"" + $0 + "\"" }.joined(separator: ",") + "}", currentDatabaseOnly ? "true" : "false"])
+        return RoleSettings(rows.map { RoleSettings.Entry(role: $0[0], database: $0[1], name: $0[2] ?? "", value: $0[3] ?? "") })
+    }
+
+    /// The routed settings roles and databases give their sessions: sessions that start after
+    /// Switchyard has read them are routed by them.
+    static func sessionSettings(_ config: SwitchyardConfiguration, _ c: ControlConnection) -> [CheckFinding] {
         do {
-            // A setting for every database (setdatabase 0), or for this one; for every role (setrole 0) or one.
-            let rows = try c.execute("""
-                SELECT r.rolname, d.datname, split_part(cfg, '=', 1), substr(cfg, strpos(cfg, '=') + 1)
-                FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole
-                     LEFT JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) AS cfg
-                WHERE (s.setdatabase = 0 OR d.datname = current_database()) AND lower(split_part(cfg, '=', 1)) = ANY ($1::text[])
-                ORDER BY 1 NULLS FIRST, 2 NULLS FIRST, 3
-                """, ["{" + names.map { "\"" + $0 + "\"" }.joined(separator: ",") + "}"])
-            return rows.map { row in
-                let role = row[0], database = row[1], name = row[2] ?? "?", value = row[3] ?? ""
-                let source = switch (role, database) {
+            return try roleSettings(routedSettingNames(config), currentDatabaseOnly: true, c).entries.map { e in
+                let source = switch (e.role, e.database) {
                 case let (role?, database?): "ALTER ROLE \(RelationName.quotedIdentifier(role)) IN DATABASE \(RelationName.quotedIdentifier(database)) SET"
                 case let (role?, nil): "ALTER ROLE \(RelationName.quotedIdentifier(role)) SET"
                 case let (nil, database?): "ALTER DATABASE \(RelationName.quotedIdentifier(database)) SET"
                 case (nil, nil): "ALTER ROLE ALL SET"
                 }
-                let effect = name.lowercased() == "search_path"
-                    ? "unqualified table names in these sessions are resolved as if search_path were PostgreSQL's default (public first)"
-                    : "these sessions' cohort key from setting:\(name) is not taken from it"
-                return CheckFinding(level: .warning, migration: "-", message: "\(source) \(name) = \(value): Switchyard does not see settings a role or a database gives its sessions, so \(effect); set it when connecting (options=-c \(name)=…) or with SET instead")
+                let use = e.name == "search_path" ? "resolves their unqualified table names with it" : "takes their cohort key for setting:\(e.name) from it"
+                return CheckFinding(level: .ok, migration: "-", message: "\(source) \(e.name) = \(e.value): Switchyard \(use) in sessions that start after it has read it (at start, then every \(Int(ControlSync.refreshInterval.components.seconds)) seconds); a session that sets it at connect or with SET follows its own")
             }
         } catch {
             return [CheckFinding(level: .warning, migration: "-", message: "cannot read the settings roles and databases give their sessions (pg_db_role_setting): \(error)")]
@@ -224,8 +232,8 @@ public enum MigrationCheck {
             }
         }
         // Another relation with the old relation's name: a session whose search_path finds it
-        // first reads it where Switchyard, resolving the name as the session's SET search_path
-        // or PostgreSQL's default would, takes it for the old relation (and may route the read).
+        // first reads it. Switchyard follows the search_path a session is given or sets, but
+        // skips `$user`: a schema named after the role is not looked for.
         do {
             let others = try c.execute("""
                 SELECT n.nspname FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace
@@ -235,7 +243,7 @@ public enum MigrationCheck {
                 """, [m.old.schema, m.old.name]).compactMap { $0.first ?? nil }
             if !others.isEmpty {
                 let names = others.map { RelationName(schema: $0, name: m.old.name).description }.joined(separator: ", ")
-                add(.warning, "\(names) \(others.count == 1 ? "has" : "have") the name of \(m.old): in a session whose search_path finds \(others.count == 1 ? "it" : "one of them") first (a role's or the database's own search_path, or a schema named after the role, which Switchyard does not see), an unqualified \(RelationName.quotedIdentifier(m.old.name)) is not \(m.old), but Switchyard may route it as if it were; qualify the name in the application, or set search_path when connecting")
+                add(.warning, "\(names) \(others.count == 1 ? "has" : "have") the name of \(m.old): Switchyard follows the search_path a session is given or sets, but not `$user` (a schema named after the role) nor one set where the text does not show it (in a function, or by set_config with an expression); in such a session an unqualified \(RelationName.quotedIdentifier(m.old.name)) may be \(others.count == 1 ? "it" : "one of them") while Switchyard routes it as \(m.old); qualify the name in the application")
             }
         } catch {
             add(.warning, "cannot look for other relations named \(RelationName.quotedIdentifier(m.old.name)): \(error)")

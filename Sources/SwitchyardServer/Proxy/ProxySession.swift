@@ -1040,7 +1040,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 if splicer != nil {
                     var startup: [String: String] = [:]
                     for (k, v) in message.parameters { startup[k] = v }
-                    router = SessionRouter(startupParameters: startup, clientAddress: info.clientAddress)
+                    // PostgreSQL's default database is the user's name.
+                    let user = startup["user"] ?? ""
+                    router = SessionRouter(startupParameters: startup, clientAddress: info.clientAddress,
+                                           roleSettings: context.routing.roleSettings(role: user, database: startup["database"] ?? user))
                     router!.mirrorMarker = context.routing.mirrorMarker
                     fixer = Self.makeFixer(marker: context.routing.mirrorMarker)
                     serverSplicer = MessageSplicer(

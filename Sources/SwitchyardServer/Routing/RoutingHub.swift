@@ -168,6 +168,8 @@ public final class RoutingHub: Sendable {
     private let configuration = Mutex<(flags: [FlagConfig], migrations: [String: MigrationConfig])>(([], [:]))
     /// What the catalog says per migration (old column types, read form), read by the control thread.
     private let catalogs = Mutex<[String: RouteCatalog]>([:])
+    /// The settings roles and databases give their sessions, as the control thread last read them.
+    private let roleSettingRows = Mutex(RoleSettings())
     /// Whether any flag is configured: only then do sessions look at query text.
     public let hasFlags = Atomic<Bool>(false)
 
@@ -271,6 +273,15 @@ public final class RoutingHub: Sendable {
     func applyCatalog(_ catalog: [String: RouteCatalog]) {
         catalogs.withLock { $0 = catalog }
         rebuild()
+    }
+
+    func applyRoleSettings(_ settings: RoleSettings) {
+        roleSettingRows.withLock { $0 = settings }
+    }
+
+    /// What a session of `role` in `database` starts with (``RoleSettings/settings(role:database:)``).
+    func roleSettings(role: String, database: String) -> [String: String] {
+        roleSettingRows.withLock { $0.settings(role: role, database: database) }
     }
 
     /// Reads the stored flag state with `load` and lays it over the configured flags, unless a
