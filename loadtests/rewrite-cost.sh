@@ -105,6 +105,9 @@ done
 # Instructions per statement in a single-user backend, for each form (see the header).
 declare -A phase_ir
 phases="pg_parse_query pg_analyze_and_rewrite_fixedparams pg_plan_queries PortalRun"
+# phase_total PHASE FILE: the phase's inclusive instructions in FILE, callgrind_annotate's output,
+# whose lines read "  144,145,870 (13.42%)  ???:pg_parse_query [/usr/lib/...]".
+phase_total() { awk -v f="???:$1 [" 'index($0, f) { gsub(",", "", $1); print $1; exit }' "$2"; }
 if ((INSTRUCTIONS)); then
     lt_stop "$lt_pg_pid" INT postgres "$lt_pg_wrapper"
     lt_pg_pid="" lt_pg_wrapper=""
@@ -137,9 +140,8 @@ PY
             callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null >"$cg_dir/$form-$n.txt"
         done
         for phase in $phases; do
-            # A line of the annotation: "  144,145,870 (13.42%) ... ???:pg_parse_query [/usr/lib/...]".
-            low=$(awk -v f="???:$phase [" 'index($0, f) { gsub(",", "", $1); print $1; exit }' "$cg_dir/$form-$COUNT_LOW.txt")
-            high=$(awk -v f="???:$phase [" 'index($0, f) { gsub(",", "", $1); print $1; exit }' "$cg_dir/$form-$COUNT_HIGH.txt")
+            low=$(phase_total "$phase" "$cg_dir/$form-$COUNT_LOW.txt")
+            high=$(phase_total "$phase" "$cg_dir/$form-$COUNT_HIGH.txt")
             [[ -n $low && -n $high ]] || die "no $phase in callgrind's annotation of form $form"
             phase_ir[$form,$phase]=$(((high - low) / (COUNT_HIGH - COUNT_LOW)))
         done

@@ -157,35 +157,24 @@ public struct CohortContext: Sendable, Equatable {
     /// Custom settings the session has SET (`switchyard.cohort`), by lower-cased name.
     public var settings: [String: String]
     /// The startup message's parameters (user, database, application_name...).
-    public var startupParameters: [String: String] {
-        didSet { startupSettings = Self.startupSettings(startupParameters, over: roleSettings) }
-    }
-    /// The settings the session's role and database give it (`ALTER ROLE … SET`, `ALTER DATABASE
-    /// … SET`), by lower-cased name: what the startup message does not set.
-    public var roleSettings: [String: String] {
-        didSet { startupSettings = Self.startupSettings(startupParameters, over: roleSettings) }
-    }
-    /// ``startupSettings(_:)`` of the parameters over the role's settings, worked out once: a
-    /// cohort key from a setting the session has not SET, or the schema of a routed read, looks
-    /// here per statement.
-    public private(set) var startupSettings: [String: String]
+    public let startupParameters: [String: String]
+    /// The settings the session starts with, by lower-cased name, worked out once: the startup
+    /// message's (``startupSettings(_:)``) over those its role and database give it. A cohort key
+    /// from a setting the session has not SET, or the schema of a routed read, looks here per statement.
+    public let startupSettings: [String: String]
     public var clientAddress: String
 
+    /// `roleSettings`: what the session's role and database set for it (`ALTER ROLE … SET`,
+    /// `ALTER DATABASE … SET`, see ``RoleSettings``), by lower-cased name.
     public init(commentTags: CommentTags = [:], settings: [String: String] = [:], startupParameters: [String: String] = [:],
                 clientAddress: String = "", roleSettings: [String: String] = [:]) {
         self.commentTags = commentTags
         self.settings = settings
         self.startupParameters = startupParameters
-        self.roleSettings = roleSettings
-        startupSettings = Self.startupSettings(startupParameters, over: roleSettings)
+        let given = Self.startupSettings(startupParameters)
+        // PostgreSQL applies the role's and database's settings first, the startup message's over them.
+        startupSettings = roleSettings.isEmpty ? given : roleSettings.merging(given) { _, startup in startup }
         self.clientAddress = clientAddress
-    }
-
-    /// The startup message's settings (``startupSettings(_:)``) over the role's and database's,
-    /// which PostgreSQL applies first.
-    static func startupSettings(_ startupParameters: [String: String], over roleSettings: [String: String]) -> [String: String] {
-        let given = startupSettings(startupParameters)
-        return roleSettings.isEmpty ? given : roleSettings.merging(given) { _, startup in startup }
     }
 
     /// The first source in `order` that has a non-empty value.

@@ -54,16 +54,18 @@ public enum MigrationCheck {
 
     /// The settings named `names` that roles and databases give their sessions (`ALTER ROLE … SET`,
     /// `ALTER DATABASE … SET`): in every database, or with `currentDatabaseOnly` those for every
-    /// database and the connection's own.
+    /// database and the connection's own. (The catalog holds a few rows: all are read, and the
+    /// names picked here.)
     static func roleSettings(_ names: [String], currentDatabaseOnly: Bool, _ c: ControlConnection) throws(ControlError) -> RoleSettings {
         let rows = try c.execute("""
             SELECT r.rolname, d.datname, split_part(cfg, '=', 1), substr(cfg, strpos(cfg, '=') + 1)
             FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole
                  LEFT JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) AS cfg
-            WHERE (NOT $2::bool OR s.setdatabase = 0 OR d.datname = current_database()) AND lower(split_part(cfg, '=', 1)) = ANY ($1::text[])
+            WHERE NOT $1::bool OR s.setdatabase = 0 OR d.datname = current_database()
             ORDER BY 1 NULLS FIRST, 2 NULLS FIRST, 3
-            """, ["{" + names.map { "\"" + $0 + "\"" }.joined(separator: ",") + "}", currentDatabaseOnly ? "true" : "false"])
-        return RoleSettings(rows.map { RoleSettings.Entry(role: $0[0], database: $0[1], name: $0[2] ?? "", value: $0[3] ?? "") })
+            """, [currentDatabaseOnly ? "true" : "false"])
+        let entries = rows.map { RoleSettings.Entry(role: $0[0], database: $0[1], name: $0[2] ?? "", value: $0[3] ?? "") }
+        return RoleSettings(entries.filter { names.contains($0.name) })
     }
 
     /// The routed settings roles and databases give their sessions: sessions that start after
