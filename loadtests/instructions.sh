@@ -114,6 +114,8 @@ for target in A B; do
         misses[$target]=$(grep -F -m1 "$event_loop_symbol" "$lt_tmp/misses-$target.txt" |
             awk -v n="$STATEMENTS" '{ gsub(/\([^)]*\)/, ""); gsub(",", ""); out = ""; for (i = 1; i <= 5; i++) out = out sprintf("%s%.1f", i > 1 ? " | " : "", $i / n); print out }')
         [[ -n ${misses[$target]} ]] || die "no event-loop misses in callgrind's output for $target"
+        # Each function's own L1 instruction misses (not those of what it calls).
+        callgrind_annotate --inclusive=no --show=I1mr --sort=I1mr --threshold=100 "$dump" >"$lt_tmp/code-misses-$target.txt" 2>/dev/null
     fi
     if [[ -n ${KEEP_DUMPS:-} ]]; then
         mkdir -p "$KEEP_DUMPS"
@@ -128,17 +130,18 @@ done
 
 ratio=$(lt_ratio "${per_statement[B]}" "${per_statement[A]}")
 demangle() { if command -v swift >/dev/null 2>&1; then swift demangle --simplified; else cat; fi; }
-# functions TARGET: "instructions per statement<TAB>function" for the binary's functions, heaviest first.
+# functions FILE [FORMAT]: "count per statement<TAB>function" for the binary's functions in FILE, a
+# callgrind_annotate output of one event, largest first; the count printed with FORMAT (%d).
 functions() {
-    grep -E '^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:' "$lt_tmp/annotate-$1.txt" | grep -F "[$bin]" |
-        awk -v n="$STATEMENTS" '{ c = $1; gsub(",", "", c); sub(/^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:/, ""); sub(/ \[[^]]*\]$/, ""); printf "%d\t%s\n", c / n, $0 }' |
+    grep -E '^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:' "$1" | grep -F "[$bin]" |
+        awk -v n="$STATEMENTS" -v format="${2:-%d}\t%s\n" '{ c = $1; gsub(",", "", c); sub(/^ *[0-9,]+ \([ 0-9.]+%\)  \?\?\?:/, ""); sub(/ \[[^]]*\]$/, ""); printf format, c / n, $0 }' |
         demangle
 }
 # The two halves of a round trip: a statement read from the client and sent on, an answer read
 # from the server and sent back (each with what it calls, system call wrappers included).
 declare -A from_client from_server
 for target in A B; do
-    functions "$target" >"$lt_tmp/functions-$target.txt"
+    functions "$lt_tmp/annotate-$target.txt" >"$lt_tmp/functions-$target.txt"
     from_client[$target]=$(awk -F'\t' '$2 == "ProxySession.readClient()" { print $1; exit }' "$lt_tmp/functions-$target.txt")
     from_server[$target]=$(awk -F'\t' '$2 == "ProxySession.readServer()" { print $1; exit }' "$lt_tmp/functions-$target.txt")
 done
@@ -169,6 +172,15 @@ report=$results_dir/instructions-latest.md
         echo "| --- | ---: | ---: | ---: | ---: | ---: |"
         echo "| A passthrough | ${misses[A]} |"
         echo "| B canary 50% | ${misses[B]} |"
+        echo
+        echo "B's functions with the most L1 instruction misses of their own (not those of what they call), per statement:"
+        echo
+        echo "| misses | function |"
+        echo "| ---: | --- |"
+        # The frames open when the counters were zeroed (the threads' entry, the loop's closure) come
+        # out of callgrind_annotate with what they called: no function's own count reaches the loop's.
+        functions "$lt_tmp/code-misses-B.txt" '%.1f' |
+            awk -F'\t' -v loop="${misses[B]%% *}" '$1 < loop + 0 && ++shown <= 12 { printf "| %s | %s |\n", $1, substr($2, 1, 140) }'
     fi
     echo
     echo "B's heaviest functions on the event loop, inclusive of what they call, per statement:"
