@@ -220,28 +220,51 @@ fileprivate struct RewrittenForm: Sendable {
 
     /// The rewritten form of a text of the key whose digit runs are `textRuns`.
     func apply(to text: UnsafeBufferPointer<UInt8>, runs textRuns: [Range<Int>]) -> String? {
+        guard let total = length(for: text, runs: textRuns) else { return nil }
+        return String(unsafeUninitializedCapacity: total) { out in
+            fill(out.baseAddress!, text: text, runs: textRuns)
+            return total
+        }
+    }
+
+    /// ``apply(to:runs:)`` as bytes, with `front` bytes left for the caller before the text and a
+    /// NUL after it: a Query message's body, its header still to write.
+    func applyAsBody(to text: UnsafeBufferPointer<UInt8>, runs textRuns: [Range<Int>], front: Int) -> [UInt8]? {
+        guard let total = length(for: text, runs: textRuns) else { return nil }
+        return [UInt8](unsafeUninitializedCapacity: front + total + 1) { out, count in
+            fill(out.baseAddress! + front, text: text, runs: textRuns)
+            for i in 0..<front { out[i] = 0 }
+            out[front + total] = 0
+            count = front + total + 1
+        }
+    }
+
+    /// The length of the rewritten text; nil when `textRuns` are not the key's runs in `text`.
+    private func length(for text: UnsafeBufferPointer<UInt8>, runs textRuns: [Range<Int>]) -> Int? {
         var total = bytes.count
         for (j, k) in runIndices.enumerated() {
             guard k < textRuns.count, textRuns[k].upperBound <= text.count else { return nil }
             total += textRuns[k].count - runs[j].count
         }
-        return bytes.withUnsafeBufferPointer { form in
-            String(unsafeUninitializedCapacity: total) { out in
-                var written = 0
-                func copy(_ part: UnsafeBufferPointer<UInt8>) {
-                    guard let base = part.baseAddress, !part.isEmpty else { return }
-                    UnsafeMutableRawPointer(out.baseAddress! + written).copyMemory(from: base, byteCount: part.count)
-                    written += part.count
-                }
-                var at = 0
-                for (j, k) in runIndices.enumerated() {
-                    copy(UnsafeBufferPointer(rebasing: form[at..<runs[j].lowerBound]))
-                    copy(UnsafeBufferPointer(rebasing: text[textRuns[k]]))
-                    at = runs[j].upperBound
-                }
-                copy(UnsafeBufferPointer(rebasing: form[at...]))
-                return written
+        return total
+    }
+
+    /// Writes the rewritten text at `out`: the form's bytes with the text's digits in the runs.
+    private func fill(_ out: UnsafeMutablePointer<UInt8>, text: UnsafeBufferPointer<UInt8>, runs textRuns: [Range<Int>]) {
+        bytes.withUnsafeBufferPointer { form in
+            var written = 0
+            func copy(_ part: UnsafeBufferPointer<UInt8>) {
+                guard let base = part.baseAddress, !part.isEmpty else { return }
+                (out + written).update(from: base, count: part.count)
+                written += part.count
             }
+            var at = 0
+            for (j, k) in runIndices.enumerated() {
+                copy(UnsafeBufferPointer(rebasing: form[at..<runs[j].lowerBound]))
+                copy(UnsafeBufferPointer(rebasing: text[textRuns[k]]))
+                at = runs[j].upperBound
+            }
+            copy(UnsafeBufferPointer(rebasing: form[at...]))
         }
     }
 }
@@ -484,6 +507,10 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
     /// Rewritten forms per route set (nil: the rewrite has no form; see ``RewrittenForm``). Read
     /// and written only under the cache's lock.
     var forms = PerRoutes<RewrittenForm?>()
+    /// Every sqlcommenter pair of the comments, in order, with its value's bytes in the template,
+    /// when the runs in comments are all inside plain values (``sqlcommenterValueRanges(comment:)``):
+    /// then a text's tags are those values moved by its runs, with no comment parsed again.
+    let tagValues: [(key: String, value: Range<Int>)]?
 
     init?(shape: ShapeTemplate, masked: MaskedText, tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>,
           tokenRanges: [Range<Int>], commentRanges: [Range<Int>]) {
@@ -499,6 +526,7 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
         }
         // A text whose every run is fixed is better served by the exact-text cache.
         guard fixed.count < masked.runs.count else { return nil }
+        tagValues = Self.tagValues(commentRanges: commentRanges, runs: masked.runs, text: text)
         maskedBytes = masked.key.bytes
         self.integers = integers
         self.shape = shape
@@ -506,6 +534,65 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
         self.tokenRanges = tokenRanges
         self.commentRanges = commentRanges
         self.fixed = fixed
+    }
+
+    /// See ``tagValues``: nil when a run in a comment is not inside a plain value.
+    private static func tagValues(commentRanges: [Range<Int>], runs: [Range<Int>], text: UnsafeBufferPointer<UInt8>)
+        -> [(key: String, value: Range<Int>)]? {
+        var all: [(key: String, value: Range<Int>)] = []
+        for c in commentRanges {
+            guard c.upperBound <= text.count,
+                  let pairs = sqlcommenterValueRanges(comment: UnsafeBufferPointer(rebasing: text[c])) else { return nil }
+            let values = pairs.map { (key: $0.key, value: ($0.value.lowerBound + c.lowerBound)..<($0.value.upperBound + c.lowerBound)) }
+            for run in runs where c.contains(run.lowerBound) {
+                guard values.contains(where: { $0.value.lowerBound <= run.lowerBound && run.upperBound <= $0.value.upperBound }) else { return nil }
+            }
+            all += values
+        }
+        return all
+    }
+
+    /// The sqlcommenter tags of a text of the key whose digit runs are `textRuns`: its comments
+    /// are the template's, moved by the runs before them and as long as the runs inside them make them.
+    func commentTags(of text: UnsafeBufferPointer<UInt8>, runs textRuns: [Range<Int>]) -> CommentTags {
+        var tags = CommentTags()
+        let n = min(runs.count, textRuns.count)
+        if let tagValues {
+            // In order, as the runs are: a place moves by how much the runs that end at or before it grew.
+            var k = 0, shift = 0
+            func moved(_ place: Int) -> Int {
+                while k < n, runs[k].upperBound <= place {
+                    shift += textRuns[k].count - runs[k].count
+                    k += 1
+                }
+                return place + shift
+            }
+            for (key, value) in tagValues {
+                let start = moved(value.lowerBound), end = moved(value.upperBound)
+                guard start <= end, end <= text.count else { return CommentTags() }
+                tags[key] = String(decoding: UnsafeBufferPointer(rebasing: text[start..<end]), as: UTF8.self)
+            }
+            return tags
+        }
+        // Comments and runs are both in order: an end moves by how much the runs that begin
+        // before it grew here (as ``TokenPlaces`` moves them), found in one pass.
+        var k = 0, shift = 0
+        for c in commentRanges {
+            while k < n, runs[k].lowerBound < c.lowerBound {
+                shift += textRuns[k].count - runs[k].count
+                k += 1
+            }
+            var j = k, endShift = shift
+            while j < n, runs[j].lowerBound < c.upperBound {
+                endShift += textRuns[j].count - runs[j].count
+                j += 1
+            }
+            let comment = (c.lowerBound + shift)..<(c.upperBound + endShift)
+            if comment.upperBound <= text.count {
+                addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: text[comment]), to: &tags)
+            }
+        }
+        return tags
     }
 
     /// Whether `text`, masked to this template's key as `masked`, has the template's digits in
@@ -549,6 +636,15 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
             return i == text.count
         }
     }
+}
+
+/// A text found to be of the last masked template's key (``QueryInfoCache/matchLast(_:runs:)``).
+public struct MaskedMatch: @unchecked Sendable {
+    fileprivate let template: MaskedTemplate
+    /// The analysis every text of the key shares.
+    public var statements: [StatementAnalysis] { template.shape.statements }
+    /// Whether the two are texts of one key (a match holds its template: no other takes its place).
+    public func isOfKey(of other: MaskedMatch) -> Bool { template === other.template }
 }
 
 /// A shared cache, safe from any loop thread. Applications in the simple protocol inline
@@ -595,31 +691,7 @@ public final class QueryInfoCache: Sendable {
         // Looked for first: texts with constants inlined are mostly new, and miss the exact cache.
         /// The info of a text whose runs are `runs`, from the template of its masked key.
         func fromTemplate(_ template: MaskedTemplate, runs: [Range<Int>]) -> QueryInfo {
-            var tags = CommentTags()
-            if !template.commentRanges.isEmpty {
-                let there = template.runs
-                let n = min(there.count, runs.count)
-                text.withUTF8 { bytes in
-                    // Comments and runs are both in order: an end moves by how much the runs that
-                    // begin before it grew here (as ``TokenPlaces`` moves them), found in one pass.
-                    var k = 0, shift = 0
-                    for c in template.commentRanges {
-                        while k < n, there[k].lowerBound < c.lowerBound {
-                            shift += runs[k].count - there[k].count
-                            k += 1
-                        }
-                        var j = k, endShift = shift
-                        while j < n, there[j].lowerBound < c.upperBound {
-                            endShift += runs[j].count - there[j].count
-                            j += 1
-                        }
-                        let comment = (c.lowerBound + shift)..<(c.upperBound + endShift)
-                        if comment.upperBound <= bytes.count {
-                            addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: bytes[comment]), to: &tags)
-                        }
-                    }
-                }
-            }
+            let tags = template.commentRanges.isEmpty ? CommentTags() : text.withUTF8 { template.commentTags(of: $0, runs: runs) }
             return QueryInfo(statements: template.shape.statements, commentTags: tags, shape: ShapeBinding(masked: template, runs: runs))
         }
         if let template = text.withUTF8({ bytes in
@@ -699,6 +771,43 @@ public final class QueryInfoCache: Sendable {
             _ = s.exact.insert(info, forKey: sql)
         }
         return info
+    }
+
+    /// The last masked template, if `text` (a text's bytes) is a text of its key and not one kept
+    /// whole: what ``info(for:runs:)`` looks for first, found without the text as a `String`.
+    /// `runs` gets the text's digit runs, as there.
+    public func matchLast(_ text: UnsafeBufferPointer<UInt8>, runs: inout [Range<Int>]) -> MaskedMatch? {
+        guard text.count <= maximumTextBytes else { return nil }
+        return state.withLock { s -> MaskedMatch? in
+            guard let t = s.lastMasked, t.match(text, into: &runs), t.accepts(runs, text: text) else { return nil }
+            s.maskedHits += 1
+            return MaskedMatch(template: t)
+        }
+    }
+
+    /// ``info(for:runs:)`` of `sql`, a text that matched, its runs `runs`.
+    public func info(_ match: MaskedMatch, sql: String, runs: [Range<Int>]) -> QueryInfo {
+        var text = sql
+        return QueryInfo(statements: match.template.shape.statements, commentTags: text.withUTF8 { commentTags(match, text: $0, runs: runs) },
+                         shape: ShapeBinding(masked: match.template, runs: runs))
+    }
+
+    /// The sqlcommenter tags of a text that matched (``matchLast(_:runs:)``), its runs `runs`.
+    public func commentTags(_ match: MaskedMatch, text: UnsafeBufferPointer<UInt8>, runs: [Range<Int>]) -> CommentTags {
+        match.template.commentRanges.isEmpty ? CommentTags() : match.template.commentTags(of: text, runs: runs)
+    }
+
+    /// The rewrite of a text that matched onto `routes`, as ``rewrite(_:info:routes:)`` makes it,
+    /// laid out as ``RewrittenForm/applyAsBody(to:runs:front:)`` does: nil unless the key has its
+    /// rewritten form for `routes` already (the first text of the key rewritten onto them makes it).
+    public func rewrittenBody(_ match: MaskedMatch, text: UnsafeBufferPointer<UInt8>, runs: [Range<Int>], routes: [ReadRoute],
+                              front: Int) -> [UInt8]? {
+        guard let form = state.withLock({ s -> RewrittenForm? in
+            guard case let .some(.some(form)) = match.template.forms.value(for: routes) else { return nil }
+            s.formRewrites += 1
+            return form
+        }) else { return nil }
+        return form.applyAsBody(to: text, runs: runs, front: front)
     }
 
     /// The rewrite of `sql` onto `routes`, planned once per shape (or text) and route set.

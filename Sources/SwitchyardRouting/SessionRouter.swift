@@ -130,6 +130,9 @@ public struct SessionRouter: Sendable {
     /// The first schema of the session's search_path, worked out once per ``generation``: only a
     /// setting changes it, and every setting change moves the generation.
     private var schemaMemo: (generation: UInt64, schema: String?)?
+    /// The masked key ``routeMatched`` saw last, the generation then, and whether its texts are
+    /// routed there.
+    private var matchedKey: (match: MaskedMatch, generation: UInt64, routable: Bool)?
 
     private struct Savepoint: Sendable {
         var name: String
@@ -338,7 +341,68 @@ public struct SessionRouter: Sendable {
                 return .writeNotMirrored(fingerprint: statements.first?.fingerprint ?? "", migration: migration, reason: reason)
             }
         }
-        guard table.routesReads else { return .forward }
+        guard table.routesReads, let routes = readRoutes(statements: statements, commentTags: commentTags) else { return .forward }
+        switch rewrite(routes) {
+        case .untouched:
+            return .forward
+        case let .rewritten(text):
+            return .rewritten(text, flags: lastRoutes!.names)
+        case let .keptOnOldPath(reason):
+            lastLatencyLabel = lastLatencyLabel?.on(.old)
+            return .keptOnOldPath(fingerprint: statements.first?.fingerprint ?? "", reason: reason)
+        }
+    }
+
+    /// What ``routeMatched(_:text:runs:cache:front:)`` decides for a Query.
+    public enum MatchedRoute: Sendable, Equatable {
+        case forward
+        /// Send the rewritten text, laid out as ``QueryInfoCache/rewrittenBody(_:text:runs:routes:front:)`` gives it.
+        case rewritten(body: [UInt8], flags: [String])
+    }
+
+    /// ``route(sql:info:cache:wire:)`` for a Query whose text matched the cache's last masked key
+    /// (``QueryInfoCache/matchLast(_:runs:)``), on the text's bytes, where all it takes is the
+    /// cohorts and the key's rewritten form: the key's texts are one plain SELECT that reads the
+    /// old relation of a flag that rewrites. nil for any other text, and when the key has no
+    /// rewritten form for the routes yet; then the general path decides, from the start, the same.
+    /// Routing tables a session reads through its text bytes (the prefilter's names and the
+    /// statements' relations) depend on the key only, so they are looked at once per key and generation.
+    public mutating func routeMatched(_ match: MaskedMatch, text: UnsafeBufferPointer<UInt8>, runs: [Range<Int>],
+                                      cache: QueryInfoCache, front: Int) -> MatchedRoute? {
+        if matchedKey == nil || matchedKey!.generation != generation || !matchedKey!.match.isOfKey(of: match) {
+            matchedKey = (match, generation, Self.isPlainRead(match.statements) && table.routesReads
+                && table.mentions.mayMention(text) && readsRewrittenRelation(match.statements[0]))
+        }
+        guard matchedKey!.routable else { return nil }
+        if !lastPreparedConfigCalls.isEmpty { lastPreparedConfigCalls.removeAll() }
+        let statements = match.statements
+        guard let routes = readRoutes(statements: statements, commentTags: cache.commentTags(match, text: text, runs: runs)) else {
+            return .forward
+        }
+        guard let body = cache.rewrittenBody(match, text: text, runs: runs, routes: routes, front: front) else { return nil }
+        return .rewritten(body: body, flags: lastRoutes!.names)
+    }
+
+    /// One SELECT that changes no setting: a read ``route`` only routes.
+    static func isPlainRead(_ statements: [StatementAnalysis]) -> Bool {
+        statements.count == 1 && statements[0].kind == .read && statements[0].statementType == "SelectStmt"
+            && !statements[0].mayCallSetConfig && statements[0].error == nil
+    }
+
+    /// Whether `statement` reads the old relation of a flag that rewrites reads.
+    private mutating func readsRewrittenRelation(_ statement: StatementAnalysis) -> Bool {
+        let schema = sessionSchema()
+        let rules = table.cohortRules
+        return rules.indices.contains { i in
+            rules[i].rewrites && statement.relations.indices.contains { rules[i].reads(statement.relations[$0], unqualifiedSchema: schema) }
+        }
+    }
+
+    /// The cohorts and routes of a statement that reads: each canary flag's cohort (for SHOW
+    /// COHORTS), the latency label, and the routes of the flags whose new path serves it (nil when none does).
+    private mutating func readRoutes(statements: [StatementAnalysis], commentTags: CommentTags) -> [ReadRoute]? {
+        lastCohorts.removeAllKeepingStorage()
+        lastLatencyLabel = nil
         let firstSchema = sessionSchema()
         // The router's own list, emptied: a list made here would be an allocation per routed statement.
         var newPath = newPathScratch
@@ -364,7 +428,7 @@ public struct SessionRouter: Sendable {
                 break
             }
         }
-        guard !newPath.isEmpty else { return .forward }
+        guard !newPath.isEmpty else { return nil }
         // The routes (and their flags' names) depend only on the table, the flags on the new path
         // and the schema: made once and kept while those stay the same, as they do statement after statement.
         if lastRoutes?.version != table.version || lastRoutes?.flags != newPath || lastRoutes?.schema != firstSchema {
@@ -378,16 +442,7 @@ public struct SessionRouter: Sendable {
             }
             lastRoutes = RoutesInUse(version: table.version, flags: newPath, schema: firstSchema, routes: routes, names: newPath.map { flags[$0].name })
         }
-        let routes = lastRoutes!.routes
-        switch rewrite(routes) {
-        case .untouched:
-            return .forward
-        case let .rewritten(text):
-            return .rewritten(text, flags: lastRoutes!.names)
-        case let .keptOnOldPath(reason):
-            lastLatencyLabel = lastLatencyLabel?.on(.old)
-            return .keptOnOldPath(fingerprint: statements.first?.fingerprint ?? "", reason: reason)
-        }
+        return lastRoutes!.routes
     }
 
     /// A label with these fields: one handed out recently if there is one.

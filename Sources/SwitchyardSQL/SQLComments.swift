@@ -54,6 +54,26 @@ public func addSQLCommenterTags(comment: UnsafeBufferPointer<UInt8>, to tags: in
     }
 }
 
+/// Where the values of one comment's sqlcommenter tags are (`/* … */` included, as for
+/// ``addSQLCommenterTags(comment:to:)``): each pair's key, decoded, and its value's bytes in
+/// `comment`, between the quotes, in order. A text whose comment differs from this one only
+/// inside those values has the tags these ranges hold there. nil when a value is escaped or
+/// percent-encoded (its bytes are not its value); none for a comment that is not all pairs.
+public func sqlcommenterValueRanges(comment: UnsafeBufferPointer<UInt8>) -> [(key: String, value: Range<Int>)]? {
+    let slash = UInt8(ascii: "/"), star = UInt8(ascii: "*"), percent = UInt8(ascii: "%")
+    let n = comment.count
+    guard n >= 4, comment[0] == slash, comment[1] == star, comment[n - 2] == star, comment[n - 1] == slash,
+          let base = comment.baseAddress else { return [] }
+    var found: [(key: String, value: Range<Int>)] = []
+    var plain = true
+    guard SQLCommenter.scan(UnsafeBufferPointer(rebasing: comment[2..<(n - 2)]), { key, value, escaped in
+        if escaped || value.contains(percent) { plain = false }
+        let start = value.baseAddress.map { $0 - base } ?? 2
+        found.append((SQLCommenter.decoded(key), start..<(start + value.count)))
+    }) else { return [] }
+    return plain ? found : nil
+}
+
 /// A statement's sqlcommenter tags: keys and their values, a later pair replacing an earlier one
 /// with the same key. A statement carries one or two, and every routed statement has its own: they
 /// are kept in order in a small list, which costs less to fill and to read than a hashed table,

@@ -33,6 +33,28 @@ struct QueryInfoCacheTests {
         #expect(cache.info(for: texts[2]).commentTags == [:])
     }
 
+    @Test("a text of a masked key has the tags of its own comments: values moved by its digits, escaped, encoded or digits in keys parsed again")
+    func maskedCommentTags() {
+        let families: [[String]] = [
+            ["/*cohort='k:1',app='a1'*/ select 1 from t where id = 5 /*tail='x9'*/",
+             "/*cohort='k:12345',app='a1'*/ select 1 from t where id = 66 /*tail='x9999'*/",
+             "/*cohort='k:7',app='a22'*/ select 1 from t where id = 7 /*tail='x0'*/"],
+            ["/*cohort='k\\'1'*/ select 1 from t where id = 5", "/*cohort='k\\'123'*/ select 1 from t where id = 50"],
+            ["/*cohort='k%3A1'*/ select 1 from t where id = 5", "/*cohort='k%4A1'*/ select 1 from t where id = 5",
+             "/*cohort='k%3A1234'*/ select 1 from t where id = 5"],
+            ["/*c1='x', c1='y2'*/ select 1 from t where id = 5", "/*c2='x', c1='y3'*/ select 1 from t where id = 6"],
+            ["/* note 12 */ select 1 from t where id = 5 /*a='1'*/", "/* note 345 */ select 1 from t where id = 6 /*a='22'*/"],
+            ["select 1 from t where id = 5 /*a='',b='1'*/", "select 1 from t where id = 6 /*a='',b='4444'*/"],
+        ]
+        for texts in families {
+            let cache = QueryInfoCache(capacity: 100)
+            for sql in texts + texts {
+                #expect(cache.info(for: sql).commentTags == sqlcommenterTags(sql), "\(sql)")
+            }
+            #expect(cache.maskedHits >= texts.count, "\(texts[0]): \(cache.maskedHits) hits")
+        }
+    }
+
     @Test("a direct-form plan, which also edits the alias, serves every text of the shape")
     func directShapes() {
         let cache = QueryInfoCache(capacity: 100)

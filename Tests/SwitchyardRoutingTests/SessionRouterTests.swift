@@ -83,6 +83,90 @@ struct SessionRouterTests {
         #expect(router.takeForgottenSQLPrepared().map(\.statement?.text) == ["prepare w(int) as insert into audit values ($1)"])
     }
 
+    /// `routeMatched` for `sql` as a session calls it: nil when the text is not of the cache's last
+    /// masked key or the router leaves it to the general path.
+    static func decideMatched(_ router: inout SessionRouter, _ sql: String, cache: QueryInfoCache) -> SessionRouter.MatchedRoute? {
+        var text = sql
+        var runs: [Range<Int>] = []
+        return text.withUTF8 { bytes in
+            guard let match = cache.matchLast(bytes, runs: &runs) else { return nil }
+            return router.routeMatched(match, text: bytes, runs: runs, cache: cache, front: 5)
+        }
+    }
+
+    @Test("a read of the masked key routed last is decided on its bytes as the general path decides it, cohorts and labels included")
+    func matchedReads() {
+        let table = RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)])
+        var general = SessionRouter(startupParameters: ["application_name": "app"], clientAddress: "127.0.0.1:5000")
+        var fast = general
+        general.offer(table, idle: true)
+        fast.offer(table, idle: true)
+        let (generalCache, fastCache) = (QueryInfoCache(capacity: 100), QueryInfoCache(capacity: 100))
+        var texts = (0..<80).map { k in "/*cohort='tenant-\(k)'*/ select name from users u where u.id = \(k * 37)" }
+        // Without a comment the key is the session's setting, which a SET changes between texts.
+        texts += ["set switchyard.cohort = '\(Self.inside)'", "select name from users u where u.id = 4", "select name from users u where u.id = 5",
+                  "set switchyard.cohort = '\(Self.outside)'", "select name from users u where u.id = 6",
+                  "set switchyard.cohort = '\(Self.inside)'", "select name from users u where u.id = 7"]
+        var onBytes = 0, rewritten = 0
+        for sql in texts {
+            let expected = general.route(sql: sql, cache: generalCache)
+            let matched = Self.decideMatched(&fast, sql, cache: fastCache)
+            let decision: RouteDecision
+            switch matched {
+            case nil:
+                decision = fast.route(sql: sql, cache: fastCache)
+            case .forward?:
+                onBytes += 1
+                decision = .forward
+            case let .rewritten(body, flags)?:
+                onBytes += 1
+                #expect(body.prefix(5) == [0, 0, 0, 0, 0] && body.last == 0, "\(sql)")
+                decision = .rewritten(String(decoding: body.dropFirst(5).dropLast(), as: UTF8.self), flags: flags)
+            }
+            #expect(decision == expected, "\(sql)")
+            #expect(fast.lastCohorts == general.lastCohorts, "\(sql)")
+            #expect(fast.lastLatencyLabel == general.lastLatencyLabel, "\(sql)")
+            #expect(fast.generation == general.generation, "\(sql)")
+            if case .rewritten = expected { rewritten += 1 }
+        }
+        // All but the first text of each key, and those before its first rewrite, on the bytes.
+        #expect(onBytes >= texts.count - 3 - 4, "\(onBytes) of \(texts.count)")
+        #expect(rewritten > 20 && rewritten < 65, "about half are in the canary: \(rewritten)")
+    }
+
+    @Test("the general path decides writes, statement lists, set_config, reads of no migrated relation and a new flag table")
+    func matchedReadsDeclined() {
+        let inside = Self.inside
+        for pair in [
+            ("/*cohort='\(inside)'*/ update users set name = 'x' where id = 1", "/*cohort='\(inside)'*/ update users set name = 'x' where id = 2"),
+            ("/*cohort='\(inside)'*/ select name from users where id = 1; select 2", "/*cohort='\(inside)'*/ select name from users where id = 3; select 2"),
+            ("/*cohort='\(inside)'*/ select set_config('a.b', name, false) from users where id = 1",
+             "/*cohort='\(inside)'*/ select set_config('a.b', name, false) from users where id = 2"),
+            ("/*cohort='\(inside)'*/ select 1 from audit where id = 1", "/*cohort='\(inside)'*/ select 1 from audit where id = 2"),
+            ("/*cohort='\(inside)'*/ explain select name from users where id = 1", "/*cohort='\(inside)'*/ explain select name from users where id = 2"),
+        ] {
+            var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")
+            router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
+            let cache = QueryInfoCache(capacity: 100)
+            _ = router.route(sql: pair.0, cache: cache)
+            _ = router.route(sql: pair.1, cache: cache)
+            #expect(Self.decideMatched(&router, pair.1, cache: cache) == nil, "\(pair.1)")
+        }
+        // A read it routed, under a new flag table: looked at again, and routed on the table's terms.
+        var router = SessionRouter(startupParameters: [:], clientAddress: "127.0.0.1:5000")
+        router.offer(RoutingTable(version: 1, flags: [Self.flag(.canary, percent: 5000)]), idle: true)
+        let cache = QueryInfoCache(capacity: 100)
+        // The key's first text has no rewritten form made; the second makes it.
+        _ = router.route(sql: "/*cohort='\(inside)'*/ select name from users where id = 1", cache: cache)
+        #expect(Self.decideMatched(&router, "/*cohort='\(inside)'*/ select name from users where id = 2", cache: cache) == nil)
+        _ = router.route(sql: "/*cohort='\(inside)'*/ select name from users where id = 2", cache: cache)
+        #expect(Self.decideMatched(&router, "/*cohort='\(inside)'*/ select name from users where id = 2", cache: cache) != nil)
+        router.offer(RoutingTable(version: 2, flags: [Self.flag(.shadow)]), idle: true)
+        #expect(Self.decideMatched(&router, "/*cohort='\(inside)'*/ select name from users where id = 3", cache: cache) == nil)
+        router.offer(RoutingTable(version: 3, flags: [Self.flag(.live)]), idle: true)
+        #expect(Self.decideMatched(&router, "/*cohort='\(inside)'*/ select name from users where id = 4", cache: cache) != nil)
+    }
+
     @Test("stages before canary read the old path; live and complete read the new one", arguments: FlagStage.allCases)
     func stages(stage: FlagStage) {
         var router = SessionRouter(startupParameters: ["application_name": "app"], clientAddress: "127.0.0.1:5000")

@@ -359,19 +359,23 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private func shadowCandidate(sql: String, info: QueryInfo) -> ShadowCandidate? {
         // `router!` rather than a local, and `shadowTarget` is mutating: either way round, the whole
         // router would be copied for every read.
-        guard router != nil else { return nil }
-        // Whether any flag samples at all, worked out once per flag table.
+        guard shadowSampling(),
+              let target = router!.shadowTarget(statements: info.statements, commentTags: info.commentTags),
+              let statement = info.statements.first else { return nil }
+        return ShadowCandidate(sql: sql, flag: target.flag, route: target.route, cohortKey: target.cohortKey, searchPath: target.searchPath,
+                               fingerprint: statement.fingerprint, normalizedQuery: statement.normalizedText, ordered: statement.hasOrderBy)
+    }
+
+    /// Whether some flag samples shadow reads now: worked out once per flag table.
+    private func shadowSampling() -> Bool {
+        guard router != nil else { return false }
         if shadowCheckedVersion != router!.table.version {
             shadowCheckedVersion = router!.table.version
             let sampling = Set(context.settings.config.flags.filter { $0.shadow.samplePercentBasisPoints > 0 }.map(\.name))
             shadowPossible = context.shadow.withLock({ $0 }) != nil
                 && router!.table.flags.contains { sampling.contains($0.name) && $0.stage >= .shadow && $0.stage < .complete }
         }
-        guard shadowPossible,
-              let target = router!.shadowTarget(statements: info.statements, commentTags: info.commentTags),
-              let statement = info.statements.first else { return nil }
-        return ShadowCandidate(sql: sql, flag: target.flag, route: target.route, cohortKey: target.cohortKey, searchPath: target.searchPath,
-                               fingerprint: statement.fingerprint, normalizedQuery: statement.normalizedText, ordered: statement.hasOrderBy)
+        return shadowPossible
     }
 
     /// Samples a read for shadowing; the pool answers it off this thread, or drops it when full.
@@ -477,6 +481,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private func routeHeld(id: UInt8, raw: UnsafeRawBufferPointer) -> [UInt8]? {
         guard router != nil else { return nil }
         lazy var body = [UInt8](raw)
+        /// A Query's text found of the cache's last masked key, runs in `runScratch`.
+        var matched: MaskedMatch?
         let rawBytes = raw.assumingMemoryBound(to: UInt8.self)
         // The table is copied only when its version moved: no lock on the common path.
         if context.routing.currentVersion != router!.table.version {
@@ -522,12 +528,28 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             }
             return prefixed(nil)
         case FrontendMessageID.query.rawValue:
-            // Most statements concern no flag (see mayConcernRouting): a Query is ruled out on its
-            // bytes, its text never decoded.
-            if !router!.hasSearchPathFlags, let end = Self.firstNUL(rawBytes),
-               !mayConcernRouting(UnsafeBufferPointer(rebasing: rawBytes[..<end])) {
-                passedUnconcerned(statementName: nil)
-                return prefixed(nil)
+            if !router!.hasSearchPathFlags, let end = Self.firstNUL(rawBytes) {
+                let text = UnsafeBufferPointer(rebasing: rawBytes[..<end])
+                // A text of the masked key routed last is decided on its bytes, with no analysis
+                // to look up (see SessionRouter.routeMatched); it comes back here otherwise.
+                if end == rawBytes.count - 1, !shadowSampling() {
+                    matched = cache.matchLast(text, runs: &runScratch)
+                    if let match = matched, let routed = router!.routeMatched(match, text: text, runs: runScratch, cache: cache,
+                                                                              front: FrontendMessage.headerLength) {
+                        labelQuery(router!.lastLatencyLabel)
+                        noteCohorts()
+                        guard case .rewritten(var message, let flags) = routed else { return prefixed(nil) }
+                        pendingRewrites.append(flags)
+                        FrontendMessage.writeHeader(id: id, into: &message)
+                        return prefixed(message)
+                    }
+                }
+                // Most statements concern no flag (see mayConcernRouting): a Query is ruled out on
+                // its bytes, its text never decoded.
+                if !mayConcernRouting(text) {
+                    passedUnconcerned(statementName: nil)
+                    return prefixed(nil)
+                }
             }
         default:
             break
@@ -576,7 +598,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             passedUnconcerned(statementName: parse.statementName)
             return prefixed(nil)
         }
-        let info = cache.info(for: sql, runs: &runScratch)
+        let info = matched.map { cache.info($0, sql: sql, runs: runScratch) } ?? cache.info(for: sql, runs: &runScratch)
         defer {
             retiredInfo = info
             retiredMessage = decoded
@@ -622,17 +644,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             let calls = router!.lastPreparedConfigCalls
             configStatements[parse.statementName] = calls.isEmpty ? nil : (calls, parse.parameterTypes)
         default:
-            if let slot = querySlot, slot < requestLabels.count {
-                requestLabels[slot] = label
-                noteForgotten(slot: slot)
-            }
-            querySlot = nil
+            labelQuery(label)
         }
-        // Which cohort each canary flag put this transaction in, for SHOW COHORTS.
-        if heldStartedIdle || !transactionCohortsRecorded {
-            transactionCohortsRecorded = true
-            pendingCohorts += router!.lastCohorts
-        }
+        noteCohorts()
         /// The held Query or Parse with another text.
         func replaced(by text: String) -> [UInt8] {
             sentText = text
@@ -691,6 +705,23 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             }
         }
         return prefixed(message)
+    }
+
+    /// The held Query's latency label, in the slot its request took.
+    private func labelQuery(_ label: LatencyLabel?) {
+        if let slot = querySlot, slot < requestLabels.count {
+            requestLabels[slot] = label
+            noteForgotten(slot: slot)
+        }
+        querySlot = nil
+    }
+
+    /// Which cohort each canary flag put this transaction in, for SHOW COHORTS.
+    private func noteCohorts() {
+        if heldStartedIdle || !transactionCohortsRecorded {
+            transactionCohortsRecorded = true
+            pendingCohorts += router!.lastCohorts
+        }
     }
 
     /// When the session's path may have moved since the last check (a flip, a cohort setting),

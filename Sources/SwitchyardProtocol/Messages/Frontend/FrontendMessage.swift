@@ -99,6 +99,21 @@ public enum FrontendMessage: Sendable, Equatable {
         return w.bytes
     }
 
+    /// The bytes a message's type and length take before its body.
+    public static let headerLength = 5
+
+    /// Writes the type `id` and the length into the first ``headerLength`` bytes of `message`,
+    /// a body laid out behind them (by a caller that made it in place, with no copy).
+    public static func writeHeader(id: UInt8, into message: inout [UInt8]) {
+        precondition(message.count >= headerLength && message.count - 1 <= Int(Int32.max), "a message's header and length")
+        let length = UInt32(message.count - 1)
+        message[0] = id
+        message[1] = UInt8(truncatingIfNeeded: length >> 24)
+        message[2] = UInt8(truncatingIfNeeded: length >> 16)
+        message[3] = UInt8(truncatingIfNeeded: length >> 8)
+        message[4] = UInt8(truncatingIfNeeded: length)
+    }
+
     public func encoded() -> [UInt8] {
         var w = ByteWriter(capacity: encodedSizeHint)
         encode(into: &w)
