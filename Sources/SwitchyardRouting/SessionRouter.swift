@@ -132,7 +132,16 @@ public struct SessionRouter: Sendable {
     private var schemaMemo: (generation: UInt64, schema: String?)?
     /// The masked key ``routeMatched`` saw last, the generation then, and whether its texts are
     /// routed there.
-    private var matchedKey: (match: MaskedMatch, generation: UInt64, routable: Bool)?
+    private var matchedKey: MatchedKey?
+
+    private struct MatchedKey: Sendable {
+        var match: MaskedMatch
+        var generation: UInt64
+        var routable: Bool
+        /// The cohort rule that labels the key's reads, and its labels on the old and the new path once made.
+        var labelling: Int?
+        var labels: [LatencyLabel?]
+    }
 
     private struct Savepoint: Sendable {
         var name: String
@@ -341,7 +350,19 @@ public struct SessionRouter: Sendable {
                 return .writeNotMirrored(fingerprint: statements.first?.fingerprint ?? "", migration: migration, reason: reason)
             }
         }
-        guard table.routesReads, let routes = readRoutes(statements: statements, commentTags: commentTags) else { return .forward }
+        guard table.routesReads else { return .forward }
+        let firstSchema = sessionSchema()
+        let newPath = assignCohorts(commentTags: commentTags)
+        defer { newPathScratch = newPath }
+        // The first flag whose old relation this statement reads labels its latency.
+        if let read = statements.indices.first(where: { statements[$0].kind == .read }),
+           let i = Self.labellingRule(statements[read], rules: table.cohortRules, schema: firstSchema) {
+            let rule = table.cohortRules[i]
+            let onNew = newPath.contains(i)
+            let cohort = rule.stage == .canary ? (onNew ? "canary" : "control") : rule.stage.rawValue
+            lastLatencyLabel = label(flag: rule.name, cohort: cohort, path: onNew ? .new : .old, fingerprint: statements[read].fingerprint)
+        }
+        guard let routes = routes(newPath: newPath, schema: firstSchema) else { return .forward }
         switch rewrite(routes) {
         case .untouched:
             return .forward
@@ -370,15 +391,32 @@ public struct SessionRouter: Sendable {
     public mutating func routeMatched(_ match: MaskedMatch, text: UnsafeBufferPointer<UInt8>, runs: [Range<Int>],
                                       cache: QueryInfoCache, front: Int) -> MatchedRoute? {
         if matchedKey == nil || matchedKey!.generation != generation || !matchedKey!.match.isOfKey(of: match) {
-            matchedKey = (match, generation, Self.isPlainRead(match.statements) && table.routesReads
-                && table.mentions.mayMention(text) && readsRewrittenRelation(match.statements[0]))
+            let statements = match.statements
+            let plain = Self.isPlainRead(statements) && table.routesReads
+            let schema = sessionSchema()
+            let labelling = plain ? Self.labellingRule(statements[0], rules: table.cohortRules, schema: schema) : nil
+            matchedKey = MatchedKey(match: match, generation: generation,
+                                    routable: plain && table.mentions.mayMention(text) && readsRewrittenRelation(statements[0]),
+                                    labelling: labelling, labels: [nil, nil])
         }
         guard matchedKey!.routable else { return nil }
         if !lastPreparedConfigCalls.isEmpty { lastPreparedConfigCalls.removeAll() }
-        let statements = match.statements
-        guard let routes = readRoutes(statements: statements, commentTags: cache.commentTags(match, text: text, runs: runs)) else {
-            return .forward
+        let firstSchema = sessionSchema()
+        let newPath = assignCohorts(commentTags: cache.commentTags(match, text: text, runs: runs))
+        defer { newPathScratch = newPath }
+        // The label, made once per path for the key.
+        if let i = matchedKey!.labelling {
+            let onNew = newPath.contains(i)
+            if let made = matchedKey!.labels[onNew ? 1 : 0] {
+                lastLatencyLabel = made
+            } else {
+                let rule = table.cohortRules[i]
+                let cohort = rule.stage == .canary ? (onNew ? "canary" : "control") : rule.stage.rawValue
+                lastLatencyLabel = label(flag: rule.name, cohort: cohort, path: onNew ? .new : .old, fingerprint: match.statements[0].fingerprint)
+                matchedKey!.labels[onNew ? 1 : 0] = lastLatencyLabel
+            }
         }
+        guard let routes = routes(newPath: newPath, schema: firstSchema) else { return .forward }
         guard let body = cache.rewrittenBody(match, text: text, runs: runs, routes: routes, front: front) else { return nil }
         return .rewritten(body: body, flags: lastRoutes!.names)
     }
@@ -398,36 +436,38 @@ public struct SessionRouter: Sendable {
         }
     }
 
-    /// The cohorts and routes of a statement that reads: each canary flag's cohort (for SHOW
-    /// COHORTS), the latency label, and the routes of the flags whose new path serves it (nil when none does).
-    private mutating func readRoutes(statements: [StatementAnalysis], commentTags: CommentTags) -> [ReadRoute]? {
+    /// Each canary flag's cohort for a statement with these tags (kept for SHOW COHORTS, with
+    /// no latency label yet), and the flags whose new path serves it, by index. The list's
+    /// storage is the router's own (``newPathScratch``): the caller gives it back when done.
+    private mutating func assignCohorts(commentTags: CommentTags) -> [Int] {
         lastCohorts.removeAllKeepingStorage()
         lastLatencyLabel = nil
-        let firstSchema = sessionSchema()
-        // The router's own list, emptied: a list made here would be an allocation per routed statement.
+        // Emptied, not made: a list made here would be an allocation per routed statement.
         var newPath = newPathScratch
         newPathScratch = []
         newPath.removeAllKeepingStorage()
-        defer { newPathScratch = newPath }
-        // One cohort decision per flag and statement, kept for SHOW COHORTS. Flags are large
-        // values: what this needs of them is in the table's cohort rules.
+        // Flags are large values: what this needs of them is in the table's cohort rules.
         let rules = table.cohortRules
         for i in rules.indices {
             let assignment = rules[i].assignment(key: cohortKey(rules[i].cohortKey, commentTags: commentTags))
             if rules[i].stage == .canary { lastCohorts.append(assignment) }
             if rules[i].rewrites && assignment.path == .new { newPath.append(i) }
         }
-        // The first flag whose old relation this statement reads labels its latency.
-        if let read = statements.indices.first(where: { statements[$0].kind == .read }) {
-            let relations = statements[read].relations
-            for i in rules.indices where rules[i].stage >= .canary && rules[i].rewrites {
-                guard relations.indices.contains(where: { rules[i].reads(relations[$0], unqualifiedSchema: firstSchema) }) else { continue }
-                let onNew = newPath.contains(i)
-                let cohort = rules[i].stage == .canary ? (onNew ? "canary" : "control") : rules[i].stage.rawValue
-                lastLatencyLabel = label(flag: rules[i].name, cohort: cohort, path: onNew ? .new : .old, fingerprint: statements[read].fingerprint)
-                break
-            }
+        return newPath
+    }
+
+    /// The first rule, at canary or later and rewriting, whose old relation `read` reads: its
+    /// flag labels the read's latency.
+    private static func labellingRule(_ read: StatementAnalysis, rules: [CohortRule], schema: String?) -> Int? {
+        let relations = read.relations
+        return rules.indices.first { i in
+            rules[i].stage >= .canary && rules[i].rewrites
+                && relations.indices.contains { rules[i].reads(relations[$0], unqualifiedSchema: schema) }
         }
+    }
+
+    /// The routes of the flags on the new path (nil when none is), for a session whose first schema is `firstSchema`.
+    private mutating func routes(newPath: [Int], schema firstSchema: String?) -> [ReadRoute]? {
         guard !newPath.isEmpty else { return nil }
         // The routes (and their flags' names) depend only on the table, the flags on the new path
         // and the schema: made once and kept while those stay the same, as they do statement after statement.
