@@ -163,11 +163,16 @@ public struct CohortContext: Sendable, Equatable {
     /// from a setting the session has not SET, or the schema of a routed read, looks here per statement.
     public let startupSettings: [String: String]
     public var clientAddress: String
+    /// The schema `$user` in the session's search_path finds, when routing needs to know: the one
+    /// named after the role it logs in as, if that holds a relation with an old relation's name.
+    /// nil: `$user` is passed over, as PostgreSQL passes over a schema that does not exist.
+    public let userSchema: String?
 
     /// `roleSettings`: what the session's role and database set for it (`ALTER ROLE … SET`,
     /// `ALTER DATABASE … SET`, see ``RoleSettings``), by lower-cased name.
     public init(commentTags: CommentTags = [:], settings: [String: String] = [:], startupParameters: [String: String] = [:],
-                clientAddress: String = "", roleSettings: [String: String] = [:]) {
+                clientAddress: String = "", roleSettings: [String: String] = [:], userSchema: String? = nil) {
+        self.userSchema = userSchema
         self.commentTags = commentTags
         self.settings = settings
         self.startupParameters = startupParameters

@@ -158,8 +158,10 @@ public struct SessionRouter: Sendable {
     }
 
     /// `roleSettings`: what the session's role and database set for it (``RoleSettings``).
-    public init(startupParameters: [String: String], clientAddress: String, roleSettings: [String: String] = [:]) {
-        context = CohortContext(startupParameters: startupParameters, clientAddress: clientAddress, roleSettings: roleSettings)
+    /// `userSchema`: the schema `$user` in its search_path finds, if it matters (``CohortContext/userSchema``).
+    public init(startupParameters: [String: String], clientAddress: String, roleSettings: [String: String] = [:], userSchema: String? = nil) {
+        context = CohortContext(startupParameters: startupParameters, clientAddress: clientAddress, roleSettings: roleSettings,
+                                userSchema: userSchema)
     }
 
     /// Offers the latest flag table; it is adopted now if the session is between
@@ -549,10 +551,13 @@ public struct SessionRouter: Sendable {
         return schema
     }
 
-    /// The first schema of the session's search_path, when the session set one
-    /// (`SET search_path`, or `search_path` / `options=-c search_path=...` at startup).
+    /// The first schema of the session's search_path (`SET search_path`, `search_path` /
+    /// `options=-c search_path=...` at startup, or its role's and database's), `$user` being
+    /// ``CohortContext/userSchema`` or passed over; with none, PostgreSQL's default, `"$user", public`.
+    /// nil: PostgreSQL's default, which finds public.
     static func firstSchema(_ ctx: CohortContext) -> String? {
-        guard let path = ctx.searchPath else { return nil }
+        // PostgreSQL's default search_path is "$user", public.
+        guard let path = ctx.searchPath else { return ctx.userSchema }
         for part in path.split(separator: ",") {
             var name = part.trimmingCharacters(in: [" ", "\t"])
             if name.hasPrefix("\""), name.hasSuffix("\""), name.count >= 2 {
@@ -560,6 +565,7 @@ public struct SessionRouter: Sendable {
             } else {
                 name = name.lowercased()
             }
+            if name == "$user", let own = ctx.userSchema { return own }
             if name == "$user" || name.isEmpty { continue }
             return name
         }

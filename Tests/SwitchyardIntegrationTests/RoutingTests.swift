@@ -118,6 +118,21 @@ struct RoutingTests {
         }
     }
 
+    /// The answer to `sql` in a new session of `user`, asked until it is `expected` or 15 s have
+    /// passed: the control thread reads role settings and the catalog at start, and a session
+    /// that began before it did has neither.
+    static func answerOnceRead(_ proxy: ProxyFixture, user: String, database: String, _ sql: String,
+                               expected: [[String?]]) throws -> [[String?]] {
+        let deadline = ContinuousClock.now + .seconds(15)
+        var answer: [[String?]] = []
+        while ContinuousClock.now < deadline {
+            answer = try PQConnection(proxy.connectionString(user: user, database: database)).query(sql)
+            if answer == expected { break }
+            usleep(50_000)
+        }
+        return answer
+    }
+
     @Test("a session starts with the search_path and the cohort setting its role and database give it; its own SET wins")
     func roleSettings() throws {
         let cluster = try PostgresCluster.shared()
@@ -144,17 +159,9 @@ struct RoutingTests {
                                   database: database)
         }
         try Self.withProxy(yaml: Self.yaml, upstreamDatabase: database, cluster: cluster) { proxy in
-            // The control thread reads the settings at start; a session that began before it did has none.
-            let deadline = ContinuousClock.now + .seconds(15)
-            var answer: [[String?]] = []
-            while ContinuousClock.now < deadline {
-                let conn = try PQConnection(proxy.connectionString(user: "sy_rs_inside", database: database))
-                answer = try conn.query("select name from users where id = 3")
-                if answer == [["new-3"]] { break }
-                usleep(50_000)
-            }
             // The role's cohort is in the canary: its reads are served by the new table.
-            #expect(answer == [["new-3"]])
+            #expect(try Self.answerOnceRead(proxy, user: "sy_rs_inside", database: database, "select name from users where id = 3",
+                                            expected: [["new-3"]]) == [["new-3"]])
             let inside = try PQConnection(proxy.connectionString(user: "sy_rs_inside", database: database))
             try inside.query("set switchyard.cohort = '\(Self.outside)'")
             #expect(try inside.query("select name from users where id = 3") == [["old-3"]])
@@ -168,6 +175,42 @@ struct RoutingTests {
             let plain = try PQConnection(proxy.connectionString(database: database))
             try plain.query("set switchyard.cohort = '\(Self.outside)'")
             #expect(try plain.query("select name from users where id = 3") == [["old-3"]])
+        }
+    }
+
+    @Test("a role's own schema that holds an old relation's name is found through $user, as PostgreSQL finds it")
+    func userSchema() throws {
+        let cluster = try PostgresCluster.shared()
+        let database = "sy_user_schema"
+        try Self.prepare(cluster, database: database)
+        _ = try cluster.psql("""
+            drop schema if exists sy_us_own cascade;
+            drop role if exists sy_us_own;
+            drop role if exists sy_us_plain;
+            create role sy_us_own login;
+            create role sy_us_plain login;
+            create schema sy_us_own authorization sy_us_own;
+            create table sy_us_own.users (id int primary key, name text not null, created timestamp not null);
+            insert into sy_us_own.users values (3, 'own-3', timestamp '2024-01-01');
+            grant select on sy_us_own.users to sy_us_own;
+            grant select on users, users_v2 to sy_us_own, sy_us_plain;
+            """, database: database)
+        defer {
+            _ = try? cluster.psql("drop schema if exists sy_us_own cascade; drop role if exists sy_us_own; drop role if exists sy_us_plain;",
+                                  database: database)
+        }
+        try Self.withProxy(yaml: Self.yaml, upstreamDatabase: database, cluster: cluster) { proxy in
+            // PostgreSQL's default search_path, "$user", public, finds sy_us_own.users: taking the
+            // name for public.users would read users_v2 for a statement in the canary.
+            let routed = "/*cohort='\(Self.inside)'*/ select name from users where id = 3"
+            #expect(try Self.answerOnceRead(proxy, user: "sy_us_own", database: database, routed, expected: [["own-3"]]) == [["own-3"]])
+            let own = try PQConnection(proxy.connectionString(user: "sy_us_own", database: database))
+            #expect(try own.query("/*cohort='\(Self.inside)'*/ select name from public.users where id = 3") == [["new-3"]])
+            try own.query("set search_path = public")
+            #expect(try own.query(routed) == [["new-3"]])
+            // A role with no schema of its own: $user finds nothing, users is public.users, routed.
+            let plain = try PQConnection(proxy.connectionString(user: "sy_us_plain", database: database))
+            #expect(try plain.query(routed) == [["new-3"]])
         }
     }
 

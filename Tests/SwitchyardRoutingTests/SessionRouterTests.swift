@@ -446,6 +446,27 @@ struct SessionRouterTests {
         #expect(Self.isNew(Self.decide(&router, "select * from users")))
     }
 
+    @Test("$user finds the role's own schema when it holds an old relation's name, in the default search_path and a set one")
+    func userSchema() {
+        let live = RoutingTable(version: 1, flags: [Self.flag(.live)])
+        var own = SessionRouter(startupParameters: ["user": "alice"], clientAddress: "127.0.0.1:5000", userSchema: "alice")
+        own.offer(live, idle: true)
+        // "$user", public: users is alice.users, not the migrated public.users.
+        #expect(Self.decide(&own, "select name from users where id = 1") == .forward)
+        #expect(Self.isNew(Self.decide(&own, "select name from public.users where id = 1")))
+        #expect(Self.isNew(Self.decide(&own, "select name from alice.users where id = 1")) == false)
+        _ = Self.decide(&own, "set search_path = public, \"$user\"")
+        #expect(Self.isNew(Self.decide(&own, "select name from users where id = 1")))
+        _ = Self.decide(&own, "set search_path = \"$user\", public")
+        #expect(Self.decide(&own, "select name from users where id = 1") == .forward)
+        // Without a schema of its own (or one holding no old relation's name), $user is passed over.
+        var plain = SessionRouter(startupParameters: ["user": "bob"], clientAddress: "127.0.0.1:5000")
+        plain.offer(live, idle: true)
+        #expect(Self.isNew(Self.decide(&plain, "select name from users where id = 1")))
+        _ = Self.decide(&plain, "set search_path = \"$user\", public")
+        #expect(Self.isNew(Self.decide(&plain, "select name from users where id = 1")))
+    }
+
     @Test("a session without any cohort key stays on the old path at canary")
     func noKey() {
         var router = SessionRouter(startupParameters: [:], clientAddress: "")

@@ -169,10 +169,11 @@ final class ControlSync: Sendable {
         // routes do not depend on them: a failed read keeps the last one, and the pass goes on.
         do {
             hub.applyRoleSettings(try MigrationCheck.roleSettings(MigrationCheck.routedSettingNames(config), currentDatabaseOnly: false, catalogConnection))
+            hub.applyOldNameSchemas(try MigrationCheck.schemasHolding(config.migrations.map(\.old.name), catalogConnection))
             roleSettingsFailing.store(false, ordering: .relaxed)
         } catch {
             if !roleSettingsFailing.exchange(true, ordering: .relaxed) {
-                logger.warning("cannot read the settings roles and databases give their sessions; sessions start with the ones read last",
+                logger.warning("cannot read the settings roles and databases give their sessions, or the schemas holding an old relation's name; sessions start with the ones read last",
                                metadata: ["error": "\(error)"])
             }
         }

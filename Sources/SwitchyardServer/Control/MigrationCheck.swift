@@ -68,6 +68,22 @@ public enum MigrationCheck {
         return RoleSettings(entries.filter { names.contains($0.name) })
     }
 
+    /// The schemas that hold a relation with one of `names` (the old relations' names): a
+    /// session's `$user` finds such a schema when it has the role's name (temporary schemas left out).
+    static func schemasHolding(_ names: [String], _ c: ControlConnection) throws(ControlError) -> Set<String> {
+        var found = Set<String>()
+        for name in Set(names) {
+            for row in try c.execute("""
+                SELECT DISTINCT n.nspname FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace
+                WHERE r.relname = $1 AND r.relkind IN ('r', 'p', 'v', 'm', 'f')
+                  AND n.nspname NOT LIKE 'pg\\_temp\\_%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%'
+                """, [name]) {
+                if let schema = row.first ?? nil { found.insert(schema) }
+            }
+        }
+        return found
+    }
+
     /// The routed settings roles and databases give their sessions: sessions that start after
     /// Switchyard has read them are routed by them.
     static func sessionSettings(_ config: SwitchyardConfiguration, _ c: ControlConnection) -> [CheckFinding] {
@@ -234,8 +250,9 @@ public enum MigrationCheck {
             }
         }
         // Another relation with the old relation's name: a session whose search_path finds it
-        // first reads it. Switchyard follows the search_path a session is given or sets, but
-        // skips `$user`: a schema named after the role is not looked for.
+        // first reads it. Switchyard follows the search_path a session is given or sets, and
+        // `$user` when a schema of the role's name holds one of these names; not a search_path
+        // set where the text does not show it.
         do {
             let others = try c.execute("""
                 SELECT n.nspname FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace
@@ -245,7 +262,7 @@ public enum MigrationCheck {
                 """, [m.old.schema, m.old.name]).compactMap { $0.first ?? nil }
             if !others.isEmpty {
                 let names = others.map { RelationName(schema: $0, name: m.old.name).description }.joined(separator: ", ")
-                add(.warning, "\(names) \(others.count == 1 ? "has" : "have") the name of \(m.old): Switchyard follows the search_path a session is given or sets, but not `$user` (a schema named after the role) nor one set where the text does not show it (in a function, or by set_config with an expression); in such a session an unqualified \(RelationName.quotedIdentifier(m.old.name)) may be \(others.count == 1 ? "it" : "one of them") while Switchyard routes it as \(m.old); qualify the name in the application")
+                add(.warning, "\(names) \(others.count == 1 ? "has" : "have") the name of \(m.old): Switchyard follows the search_path a session is given or sets, and `$user` for the role it logs in as, but not a search_path set where the text does not show it (in a function, or by set_config with an expression), nor SET ROLE; in such a session an unqualified \(RelationName.quotedIdentifier(m.old.name)) may be \(others.count == 1 ? "it" : "one of them") while Switchyard routes it as \(m.old); qualify the name in the application")
             }
         } catch {
             add(.warning, "cannot look for other relations named \(RelationName.quotedIdentifier(m.old.name)): \(error)")

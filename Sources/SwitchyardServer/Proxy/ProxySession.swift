@@ -1074,7 +1074,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     // PostgreSQL's default database is the user's name.
                     let user = startup["user"] ?? ""
                     router = SessionRouter(startupParameters: startup, clientAddress: info.clientAddress,
-                                           roleSettings: context.routing.roleSettings(role: user, database: startup["database"] ?? user))
+                                           roleSettings: context.routing.roleSettings(role: user, database: startup["database"] ?? user),
+                                           userSchema: context.routing.userSchema(role: user))
                     router!.mirrorMarker = context.routing.mirrorMarker
                     fixer = Self.makeFixer(marker: context.routing.mirrorMarker)
                     serverSplicer = MessageSplicer(

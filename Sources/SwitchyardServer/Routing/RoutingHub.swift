@@ -170,6 +170,7 @@ public final class RoutingHub: Sendable {
     private let catalogs = Mutex<[String: RouteCatalog]>([:])
     /// The settings roles and databases give their sessions, as the control thread last read them.
     private let roleSettingRows = Mutex(RoleSettings())
+    private let oldNameSchemas = Mutex(Set<String>())
     /// Whether any flag is configured: only then do sessions look at query text.
     public let hasFlags = Atomic<Bool>(false)
 
@@ -277,6 +278,17 @@ public final class RoutingHub: Sendable {
 
     func applyRoleSettings(_ settings: RoleSettings) {
         roleSettingRows.withLock { $0 = settings }
+    }
+
+    /// The schemas of the upstream's database that hold a relation with an old relation's name.
+    func applyOldNameSchemas(_ schemas: Set<String>) {
+        oldNameSchemas.withLock { $0 = schemas }
+    }
+
+    /// The schema a session of `role` finds first through `$user`: the role's own, when it holds
+    /// a relation with an old relation's name (else `$user` finds nothing routing needs to know).
+    func userSchema(role: String) -> String? {
+        oldNameSchemas.withLock { $0.contains(role) } ? role : nil
     }
 
     /// What a session of `role` in `database` starts with (``RoleSettings/settings(role:database:)``).
