@@ -29,13 +29,13 @@ struct ControlSchemaTests {
         let cluster = try PostgresCluster.shared()
         try RoutingTests.prepare(cluster, database: Self.database)
         let schema = "sy_ctl_shared_\(UInt32.random(in: 0...UInt32.max))"
-        let a = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema) })
-        let b = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema) })
+        let a = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema, database: Self.database) })
+        let b = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema, database: Self.database) })
         #expect(try Self.waitFor("canary", on: b, within: 1) != nil)
         // The schema is seeded (the history's first row) before the flip, so the history reads in
         // order: a flip made before any control thread connected would come before the seed.
         let seeded = ContinuousClock.now + .seconds(10)
-        while ContinuousClock.now < seeded, ((try? cluster.psql("select count(*) from \(schema).flag_history")) ?? "") != "1" {
+        while ContinuousClock.now < seeded, ((try? cluster.psql("select count(*) from \(schema).flag_history", database: Self.database)) ?? "") != "1" {
             usleep(50_000)
         }
         let flipped = Date()
@@ -48,12 +48,12 @@ struct ControlSchemaTests {
         a.stop()
         b.stop()
         // A restart keeps the stored stage, not the config's canary.
-        let c = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema) })
+        let c = try ProxyFixture(configure: { RoutingTests.configure(&$0, controlSchema: schema, database: Self.database) })
         defer { c.stop() }
         #expect(try Self.waitFor("live", on: c, within: 3) != nil)
-        let history = try cluster.psql("select from_stage, to_stage, changed_by like '%admin console%' from \(schema).flag_history order by id")
+        let history = try cluster.psql("select from_stage, to_stage, changed_by like '%admin console%' from \(schema).flag_history order by id", database: Self.database)
         #expect(history == "|canary|f\ncanary|live|t")
-        _ = try cluster.psql("drop schema \(schema) cascade")
+        _ = try cluster.psql("drop schema \(schema) cascade", database: Self.database)
     }
 
     @Test("switchyard flag set/list/history act on the control schema")
@@ -93,7 +93,7 @@ struct ControlUnreachableTests {
         try RoutingTests.prepare(cluster, database: Self.database)
         let deadPort = freeTCPPort()
         try ProxyFixture.with(configure: { c in
-            RoutingTests.configure(&c, controlSchema: "sy_ctl_dead")
+            RoutingTests.configure(&c, controlSchema: "sy_ctl_dead", database: Self.database)
             c.control.database = try! UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(deadPort)/postgres")
         }) { proxy in
             let conn = try PQConnection(proxy.connectionString(database: Self.database))

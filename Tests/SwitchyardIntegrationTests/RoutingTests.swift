@@ -65,8 +65,11 @@ struct RoutingTests {
         }, body)
     }
 
-    static func configure(_ c: inout SwitchyardConfiguration, controlSchema: String) {
+    /// The routing configuration on a fixture's upstream, pointed at `database`: the migrations
+    /// are the upstream database's, and sessions in other databases are not routed.
+    static func configure(_ c: inout SwitchyardConfiguration, controlSchema: String, database: String = RoutingTests.database) {
         let parsed = try! ConfigLoader.parse(yaml: yaml)
+        c.upstream = try! UpstreamURI.parse("postgresql://switchyard@127.0.0.1:\(c.upstream.port)/\(database)")
         c.migrations = parsed.migrations
         c.flags = parsed.flags
         c.control.schema = controlSchema
@@ -74,6 +77,23 @@ struct RoutingTests {
 
     static let inside = (0..<1000).map { "tenant-\($0)" }.first { CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
     static let outside = (0..<1000).map { "tenant-\($0)" }.first { !CohortBucketing.isInCanary(salt: "users_v2", key: $0, percentBasisPoints: 5000) }!
+
+    @Test("a session in another database of the cluster than the upstream's is passed through, not routed")
+    func otherDatabase() throws {
+        let cluster = try PostgresCluster.shared()
+        let other = "sy_routing_elsewhere"
+        try Self.prepare(cluster)
+        try Self.prepare(cluster, database: other)
+        try Self.withProxy { proxy in
+            let routed = "/*cohort='\(Self.inside)'*/ select name from users where id = 3"
+            #expect(try PQConnection(proxy.connectionString(database: Self.database)).query(routed) == [["new-3"]])
+            // Its users is another table: the upstream database's migrations say nothing of it.
+            let elsewhere = try PQConnection(proxy.connectionString(database: other))
+            #expect(try elsewhere.query(routed) == [["old-3"]])
+            try elsewhere.query("update users set name = 'changed' where id = 3")
+            #expect(try cluster.psql("select full_name from users_v2 where id = 3", database: other) == "new-3", "no write mirrored there")
+        }
+    }
 
     @Test("canary cohort reads the new table under the old names; the rest read the old table")
     func canaryReads() throws {

@@ -1068,11 +1068,13 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 }
                 toServer.append(bytes)
                 if negotiation.mode == .allow { startupBytes = bytes }
-                if splicer != nil {
-                    var startup: [String: String] = [:]
-                    for (k, v) in message.parameters { startup[k] = v }
-                    // PostgreSQL's default database is the user's name.
-                    let user = startup["user"] ?? ""
+                var startup: [String: String] = [:]
+                for (k, v) in message.parameters { startup[k] = v }
+                // PostgreSQL's default database is the user's name.
+                let user = startup["user"] ?? ""
+                // The migrations are the upstream database's (its catalog is the one read and checked):
+                // a session in another database of the cluster passes through unrouted.
+                if splicer != nil, settings.config.upstream.database.map({ $0 == (startup["database"] ?? user) }) ?? true {
                     router = SessionRouter(startupParameters: startup, clientAddress: info.clientAddress,
                                            roleSettings: context.routing.roleSettings(role: user, database: startup["database"] ?? user),
                                            userSchema: context.routing.userSchema(role: user))
