@@ -1083,6 +1083,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     serverSplicer = MessageSplicer(
                         maxMessageSize: Int(Int32.max),
                         hold: MirrorResponseFixer.watchedMessages.union(MirrorResponseFixer.retryMessages).union(SessionStateMachine.inspectedServerMessages))
+                } else {
+                    // Nothing to route: messages pass as they come, none held (no client bytes
+                    // have gone through the splicer yet; the leftover below is the first).
+                    splicer = nil
                 }
                 if !leftover.isEmpty {
                     leftover.withUnsafeBytes { forwardClientBytesBeforeConnect($0) }
