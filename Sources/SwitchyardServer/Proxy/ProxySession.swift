@@ -532,12 +532,18 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 let text = UnsafeBufferPointer(rebasing: rawBytes[..<end])
                 // A text of the masked key routed last is decided on its bytes, with no analysis
                 // to look up (see SessionRouter.routeMatched); it comes back here otherwise.
-                if end == rawBytes.count - 1, !shadowSampling() {
+                if end == rawBytes.count - 1 {
                     matched = cache.matchLast(text, runs: &runScratch)
                     if let match = matched, let routed = router!.routeMatched(match, text: text, runs: runScratch, cache: cache,
                                                                               front: FrontendMessage.headerLength) {
                         labelQuery(router!.lastLatencyLabel)
                         noteCohorts()
+                        // A flag samples shadow reads: this read is offered to the samplers, as any read is.
+                        if shadowSampling() {
+                            let sql = String(decoding: text, as: UTF8.self)
+                            let info = cache.info(match, sql: sql, runs: runScratch)
+                            if let candidate = shadowCandidate(sql: sql, info: info) { submitShadow(candidate, info: info, parameters: { [] }) }
+                        }
                         guard case .rewritten(var message, let flags) = routed else { return prefixed(nil) }
                         pendingRewrites.append(flags)
                         FrontendMessage.writeHeader(id: id, into: &message)
