@@ -20,6 +20,9 @@
 # CACHE_SIM=1 runs callgrind's cache simulation too (this machine's cache sizes, the proxy alone on
 # them) and adds the event loop's misses per statement: L1 instruction-cache misses show how much
 # code a statement's path runs through, which instructions alone do not.
+# SHADOW_SAMPLE=X gives B's flag that shadow_sample (canary.sh's B has 0, routing alone; a flag's
+# default is 0.01): every read is offered to the samplers, and the sampled ones are answered on both
+# paths by side connections, whose own work is not on the event loop.
 # Needs valgrind (apt-get install valgrind). Writes loadtests/results/instructions-latest.md.
 set -euo pipefail
 
@@ -30,6 +33,9 @@ STATEMENTS=${STATEMENTS:-$([[ $quick == 1 ]] && echo 500 || echo 2000)}
 WARMUP=${WARMUP:-300}
 SCALE=${SCALE:-1}
 CACHE_SIM=${CACHE_SIM:-0}
+SHADOW_SAMPLE=${SHADOW_SAMPLE:-0}
+[[ $SHADOW_SAMPLE =~ ^(0|0?\.[0-9]+|1)$ ]] || die "SHADOW_SAMPLE must be a share from 0 to 1 (got '$SHADOW_SAMPLE')"
+[[ $SHADOW_SAMPLE == 0 ]] || command_line="SHADOW_SAMPLE=$SHADOW_SAMPLE $command_line"
 [[ $CACHE_SIM == [01] ]] || die "CACHE_SIM must be 0 or 1 (got '$CACHE_SIM')"
 cache_args=()
 ((CACHE_SIM)) && cache_args=(--cache-sim=yes)
@@ -76,7 +82,8 @@ for target in A B; do
     if [[ $target == A ]]; then
         args=(serve --listen "127.0.0.1:$port" --upstream "postgresql://postgres@127.0.0.1:$lt_pg_port/postgres" --admin-listen off)
     else
-        lt_canary_config "$port" switchyard_instructions >"$lt_tmp/b.yaml"
+        lt_canary_config "$port" switchyard_instructions | sed "s/^    shadow_sample: 0\$/    shadow_sample: $SHADOW_SAMPLE/" >"$lt_tmp/b.yaml"
+        grep -q "^    shadow_sample: $SHADOW_SAMPLE\$" "$lt_tmp/b.yaml" || die "could not set B's shadow_sample"
         args=(serve --config "$lt_tmp/b.yaml")
     fi
     valgrind --tool=callgrind "${cache_args[@]}" --callgrind-out-file="$lt_tmp/callgrind-$target.%p" "$bin" "${args[@]}" \

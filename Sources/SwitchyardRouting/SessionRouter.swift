@@ -141,6 +141,8 @@ public struct SessionRouter: Sendable {
         /// The cohort rule that labels the key's reads, and its labels on the old and the new path once made.
         var labelling: Int?
         var labels: [LatencyLabel?]
+        /// ``matchedShadowFlag``.
+        var shadowFlag: (flag: String, fingerprint: String)?
     }
 
     private struct Savepoint: Sendable {
@@ -397,9 +399,11 @@ public struct SessionRouter: Sendable {
             let plain = Self.isPlainRead(statements) && table.routesReads
             let schema = sessionSchema()
             let labelling = plain ? Self.labellingRule(statements[0], rules: table.cohortRules, schema: schema) : nil
+            let shadowFlag = plain && !statements[0].lockingRead
+                ? shadowFlagIndex(statements[0], schema: schema).map { (table.flags[$0].name, statements[0].fingerprint) } : nil
             matchedKey = MatchedKey(match: match, generation: generation,
                                     routable: plain && table.mentions.mayMention(text) && readsRewrittenRelation(statements[0]),
-                                    labelling: labelling, labels: [nil, nil])
+                                    labelling: labelling, labels: [nil, nil], shadowFlag: shadowFlag)
         }
         guard matchedKey!.routable else { return nil }
         if !lastPreparedConfigCalls.isEmpty { lastPreparedConfigCalls.removeAll() }
@@ -508,16 +512,31 @@ public struct SessionRouter: Sendable {
         guard statements.count == 1, let read = statements.first, read.kind == .read, !read.lockingRead else { return nil }
         let ctx = cohortContext(commentTags: commentTags)
         let schema = Self.firstSchema(ctx)
+        guard let i = shadowFlagIndex(read, schema: schema) else { return nil }
+        var route = table.flags[i].route
+        route.unqualifiedSchema = schema
+        return (table.flags[i].name, route, ctx.cohortKey(table.flags[i].cohortKey), ctx.searchPath)
+    }
+
+    /// The first flag at `shadow`, `canary` or `live` that rewrites reads of an old relation `read`
+    /// reads, by index, for a session whose unqualified names resolve in `schema`: the flag whose
+    /// samplers may shadow `read`.
+    private func shadowFlagIndex(_ read: StatementAnalysis, schema: String?) -> Int? {
         // By index: `for flag in` copies each flag, and this runs for every read while a flag samples.
         let flags = table.flags
-        for i in flags.indices where flags[i].rewrites && flags[i].stage >= .shadow && flags[i].stage < .complete {
+        return flags.indices.first { i in
+            guard flags[i].rewrites && flags[i].stage >= .shadow && flags[i].stage < .complete else { return false }
             var route = flags[i].route
             route.unqualifiedSchema = schema
-            guard read.relations.contains(where: { route.matches($0) }) else { continue }
-            return (flags[i].name, route, ctx.cohortKey(flags[i].cohortKey), ctx.searchPath)
+            return read.relations.contains { route.matches($0) }
         }
-        return nil
     }
+
+    /// For the key ``routeMatched(_:text:runs:cache:front:)`` routed last: the flag whose samplers
+    /// may shadow its reads (``shadowTarget(statements:commentTags:)``'s), asked before the read's
+    /// text and analysis are made for a sampled one.
+    /// With the key's fingerprint, kept with it (the analysis is a large value, not copied per read).
+    public var matchedShadowFlag: (flag: String, fingerprint: String)? { matchedKey?.shadowFlag }
 
     /// The session's cohort inputs with this statement's tags and the transaction's SET LOCAL values.
     private func cohortContext(commentTags: CommentTags) -> CohortContext {

@@ -44,13 +44,13 @@ public struct ShadowSampler: Sendable {
     }
 
     /// Decides for one read of fingerprint `fingerprint` at `now`, the time since any fixed origin (the cap
-    /// counts per whole second of it). Draws a number for every read, so the same seed and the same
-    /// sequence of calls give the same decisions.
-    public mutating func decide(fingerprint: String, now: Duration) -> Decision {
+    /// counts per whole second of it; read only for a read the draw samples). Draws a number for every
+    /// read, so the same seed and the same sequence of calls give the same decisions.
+    public mutating func decide(fingerprint: String, now: @autoclosure () -> Duration) -> Decision {
         guard generator.draw(below: 10_000) < settings.samplePercentBasisPoints else { return .skip }
         let cap = settings.maxPerFingerprintPerSecond
         if cap > 0 {
-            let current = now.components.seconds
+            let current = now().components.seconds
             if current != second {
                 second = current
                 counts.removeAll(keepingCapacity: true)

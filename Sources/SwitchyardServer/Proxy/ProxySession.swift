@@ -384,6 +384,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         guard let shadow = context.shadow.withLock({ $0 }),
               case let .sample(calibrate) = shadow.samplers.decide(flag: c.flag, fingerprint: c.fingerprint),
               let parameters = makeParameters() else { return }
+        enqueueShadow(c, info: info, calibrate: calibrate, parameters: parameters, shadow: shadow)
+    }
+
+    /// A read the samplers took: its new-path text made, and the job queued.
+    private func enqueueShadow(_ c: ShadowCandidate, info: QueryInfo?, calibrate: Bool, parameters: [ShadowParameter], shadow: ShadowReads) {
         let cache = context.routing.cache(loop: loop.index)
         guard case let .rewritten(newSQL) = cache.rewrite(c.sql, info: info ?? cache.info(for: c.sql), routes: [c.route]) else { return }
         let redact = context.settings.config.flags.first { $0.name == c.flag }?.shadow.redactParameters ?? false
@@ -538,11 +543,15 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                                                                               front: FrontendMessage.headerLength) {
                         labelQuery(router!.lastLatencyLabel)
                         noteCohorts()
-                        // A flag samples shadow reads: this read is offered to the samplers, as any read is.
-                        if shadowSampling() {
+                        // A flag samples shadow reads: this read is offered to its samplers, as any read
+                        // is, and only a sampled one has its text and analysis made.
+                        if shadowSampling(), let offered = router!.matchedShadowFlag, let shadow = context.shadow.withLock({ $0 }),
+                           case let .sample(calibrate) = shadow.samplers.decide(flag: offered.flag, fingerprint: offered.fingerprint) {
                             let sql = String(decoding: text, as: UTF8.self)
                             let info = cache.info(match, sql: sql, runs: runScratch)
-                            if let candidate = shadowCandidate(sql: sql, info: info) { submitShadow(candidate, info: info, parameters: { [] }) }
+                            if let candidate = shadowCandidate(sql: sql, info: info) {
+                                enqueueShadow(candidate, info: info, calibrate: calibrate, parameters: [], shadow: shadow)
+                            }
                         }
                         guard case .rewritten(var message, let flags) = routed else { return prefixed(nil) }
                         pendingRewrites.append(flags)

@@ -51,10 +51,10 @@ public final class ShadowSamplers: Sendable {
 
     /// Whether to shadow one read of `fingerprint` under `flag` (`.skip` for a flag not configured).
     public func decide(flag: String, fingerprint: String) -> ShadowSampler.Decision {
-        let now = ContinuousClock.now - origin
-        return samplers.withLock { all in
+        // The clock is read for a sampled read only: most are not, and this runs for every read.
+        samplers.withLock { all in
             guard let i = all.index(forKey: flag) else { return .skip }
-            let decision = all.values[i].decide(fingerprint: fingerprint, now: now)
+            let decision = all.values[i].decide(fingerprint: fingerprint, now: ContinuousClock.now - origin)
             if decision == .capped { cappedCount.add(1, ordering: .relaxed) }
             return decision
         }
