@@ -689,19 +689,8 @@ public final class QueryInfoCache: Sendable {
         var text = sql
         // A text masked like one seen before needs no scan: its tokens are the first text's, moved.
         // Looked for first: texts with constants inlined are mostly new, and miss the exact cache.
-        /// The info of a text whose runs are `runs`, from the template of its masked key.
-        func fromTemplate(_ template: MaskedTemplate, runs: [Range<Int>]) -> QueryInfo {
-            let tags = template.commentRanges.isEmpty ? CommentTags() : text.withUTF8 { template.commentTags(of: $0, runs: runs) }
-            return QueryInfo(statements: template.shape.statements, commentTags: tags, shape: ShapeBinding(masked: template, runs: runs))
-        }
-        if let template = text.withUTF8({ bytes in
-            state.withLock { s -> MaskedTemplate? in
-                guard let t = s.lastMasked, t.match(bytes, into: &scratch), t.accepts(scratch, text: bytes) else { return nil }
-                s.maskedHits += 1
-                return t
-            }
-        }) {
-            return fromTemplate(template, runs: scratch)
+        if let match = text.withUTF8({ matchLast($0, runs: &scratch) }) {
+            return info(match, sql: sql, runs: scratch)
         }
         let masked = text.withUTF8 { MaskedText($0) }
         if let masked, let template = text.withUTF8({ bytes in
@@ -712,7 +701,7 @@ public final class QueryInfoCache: Sendable {
                 return t
             }
         }) {
-            return fromTemplate(template, runs: masked.runs)
+            return info(MaskedMatch(template: template), sql: sql, runs: masked.runs)
         }
         if let hit = state.withLock({ $0.exact.value(forKey: sql) }) { return hit }
         guard let tokens = try? SQLAnalyzer.tokens(in: sql) else {

@@ -360,11 +360,8 @@ public struct SessionRouter: Sendable {
         defer { newPathScratch = newPath }
         // The first flag whose old relation this statement reads labels its latency.
         if let read = statements.indices.first(where: { statements[$0].kind == .read }),
-           let i = Self.labellingRule(statements[read], rules: table.cohortRules, schema: firstSchema) {
-            let rule = table.cohortRules[i]
-            let onNew = newPath.contains(i)
-            let cohort = rule.stage == .canary ? (onNew ? "canary" : "control") : rule.stage.rawValue
-            lastLatencyLabel = label(flag: rule.name, cohort: cohort, path: onNew ? .new : .old, fingerprint: statements[read].fingerprint)
+           let i = Self.rewritingRule(reading: statements[read], rules: table.cohortRules, schema: firstSchema, from: .canary) {
+            lastLatencyLabel = label(rule: i, onNew: newPath.contains(i), fingerprint: statements[read].fingerprint)
         }
         guard let routes = routes(newPath: newPath, schema: firstSchema) else { return .forward }
         switch rewrite(routes) {
@@ -398,11 +395,13 @@ public struct SessionRouter: Sendable {
             let statements = match.statements
             let plain = Self.isPlainRead(statements) && table.routesReads
             let schema = sessionSchema()
-            let labelling = plain ? Self.labellingRule(statements[0], rules: table.cohortRules, schema: schema) : nil
+            let rules = table.cohortRules
+            let labelling = plain ? Self.rewritingRule(reading: statements[0], rules: rules, schema: schema, from: .canary) : nil
             let shadowFlag = plain && !statements[0].lockingRead
                 ? shadowFlagIndex(statements[0], schema: schema).map { (table.flags[$0].name, statements[0].fingerprint) } : nil
-            matchedKey = MatchedKey(match: match, generation: generation,
-                                    routable: plain && table.mentions.mayMention(text) && readsRewrittenRelation(statements[0]),
+            let routable = plain && table.mentions.mayMention(text)
+                && Self.rewritingRule(reading: statements[0], rules: rules, schema: schema, from: .off) != nil
+            matchedKey = MatchedKey(match: match, generation: generation, routable: routable,
                                     labelling: labelling, labels: [nil, nil], shadowFlag: shadowFlag)
         }
         guard matchedKey!.routable else { return nil }
@@ -416,9 +415,7 @@ public struct SessionRouter: Sendable {
             if let made = matchedKey!.labels[onNew ? 1 : 0] {
                 lastLatencyLabel = made
             } else {
-                let rule = table.cohortRules[i]
-                let cohort = rule.stage == .canary ? (onNew ? "canary" : "control") : rule.stage.rawValue
-                lastLatencyLabel = label(flag: rule.name, cohort: cohort, path: onNew ? .new : .old, fingerprint: match.statements[0].fingerprint)
+                lastLatencyLabel = label(rule: i, onNew: onNew, fingerprint: match.statements[0].fingerprint)
                 matchedKey!.labels[onNew ? 1 : 0] = lastLatencyLabel
             }
         }
@@ -431,15 +428,6 @@ public struct SessionRouter: Sendable {
     static func isPlainRead(_ statements: [StatementAnalysis]) -> Bool {
         statements.count == 1 && statements[0].kind == .read && statements[0].statementType == "SelectStmt"
             && !statements[0].mayCallSetConfig && statements[0].error == nil
-    }
-
-    /// Whether `statement` reads the old relation of a flag that rewrites reads.
-    private mutating func readsRewrittenRelation(_ statement: StatementAnalysis) -> Bool {
-        let schema = sessionSchema()
-        let rules = table.cohortRules
-        return rules.indices.contains { i in
-            rules[i].rewrites && statement.relations.indices.contains { rules[i].reads(statement.relations[$0], unqualifiedSchema: schema) }
-        }
     }
 
     /// Each canary flag's cohort for a statement with these tags (kept for SHOW COHORTS, with
@@ -462,14 +450,22 @@ public struct SessionRouter: Sendable {
         return newPath
     }
 
-    /// The first rule, at canary or later and rewriting, whose old relation `read` reads: its
-    /// flag labels the read's latency.
-    private static func labellingRule(_ read: StatementAnalysis, rules: [CohortRule], schema: String?) -> Int? {
+    /// The first rule at `stage` or later that rewrites reads and whose old relation `read` reads,
+    /// for a session whose unqualified names resolve in `schema`. From `canary`: the flag that labels
+    /// the read's latency.
+    private static func rewritingRule(reading read: StatementAnalysis, rules: [CohortRule], schema: String?, from stage: FlagStage) -> Int? {
         let relations = read.relations
         return rules.indices.first { i in
-            rules[i].stage >= .canary && rules[i].rewrites
+            rules[i].stage >= stage && rules[i].rewrites
                 && relations.indices.contains { rules[i].reads(relations[$0], unqualifiedSchema: schema) }
         }
+    }
+
+    /// The latency label of a read that rule `i` labels, on the new path or the old.
+    private mutating func label(rule i: Int, onNew: Bool, fingerprint: String) -> LatencyLabel {
+        let rule = table.cohortRules[i]
+        let cohort = rule.stage == .canary ? (onNew ? "canary" : "control") : rule.stage.rawValue
+        return label(flag: rule.name, cohort: cohort, path: onNew ? .new : .old, fingerprint: fingerprint)
     }
 
     /// The routes of the flags on the new path (nil when none is), for a session whose first schema is `firstSchema`.

@@ -153,15 +153,22 @@ struct RoutingTests {
         return answer
     }
 
+    /// `body` against a proxy in front of `database`, prepared, where `sql` has made `schema` and
+    /// `roles` (dropped before it runs, and again after `body`).
+    static func withSchemaAndRoles(database: String, schema: String, roles: [String], _ sql: String,
+                                   _ body: (ProxyFixture) throws -> Void) throws {
+        let cluster = try PostgresCluster.shared()
+        try prepare(cluster, database: database)
+        let drop = "drop schema if exists \(schema) cascade; " + roles.map { "drop role if exists \($0);" }.joined(separator: " ")
+        _ = try cluster.psql(drop + "\n" + sql, database: database)
+        defer { _ = try? cluster.psql(drop, database: database) }
+        try withProxy(yaml: yaml, upstreamDatabase: database, cluster: cluster, body)
+    }
+
     @Test("a session starts with the search_path and the cohort setting its role and database give it; its own SET wins")
     func roleSettings() throws {
-        let cluster = try PostgresCluster.shared()
         let database = "sy_role_settings"
-        try Self.prepare(cluster, database: database)
-        _ = try cluster.psql("""
-            drop schema if exists rs_other cascade;
-            drop role if exists sy_rs_inside;
-            drop role if exists sy_rs_other;
+        try Self.withSchemaAndRoles(database: database, schema: "rs_other", roles: ["sy_rs_inside", "sy_rs_other"], """
             create schema rs_other;
             create table rs_other.users (id int primary key, name text not null, created timestamp not null);
             insert into rs_other.users values (3, 'other-3', timestamp '2024-01-01');
@@ -173,12 +180,7 @@ struct RoutingTests {
             alter role sy_rs_inside in database \(database) set switchyard.cohort = '\(Self.inside)';
             alter role sy_rs_other set search_path = rs_other, public;
             alter role sy_rs_other set switchyard.cohort = '\(Self.inside)';
-            """, database: database)
-        defer {
-            _ = try? cluster.psql("drop schema if exists rs_other cascade; drop role if exists sy_rs_inside; drop role if exists sy_rs_other;",
-                                  database: database)
-        }
-        try Self.withProxy(yaml: Self.yaml, upstreamDatabase: database, cluster: cluster) { proxy in
+            """) { proxy in
             // The role's cohort is in the canary: its reads are served by the new table.
             #expect(try Self.answerOnceRead(proxy, user: "sy_rs_inside", database: database, "select name from users where id = 3",
                                             expected: [["new-3"]]) == [["new-3"]])
@@ -200,13 +202,8 @@ struct RoutingTests {
 
     @Test("a role's own schema that holds an old relation's name is found through $user, as PostgreSQL finds it")
     func userSchema() throws {
-        let cluster = try PostgresCluster.shared()
         let database = "sy_user_schema"
-        try Self.prepare(cluster, database: database)
-        _ = try cluster.psql("""
-            drop schema if exists sy_us_own cascade;
-            drop role if exists sy_us_own;
-            drop role if exists sy_us_plain;
+        try Self.withSchemaAndRoles(database: database, schema: "sy_us_own", roles: ["sy_us_own", "sy_us_plain"], """
             create role sy_us_own login;
             create role sy_us_plain login;
             create schema sy_us_own authorization sy_us_own;
@@ -214,12 +211,7 @@ struct RoutingTests {
             insert into sy_us_own.users values (3, 'own-3', timestamp '2024-01-01');
             grant select on sy_us_own.users to sy_us_own;
             grant select on users, users_v2 to sy_us_own, sy_us_plain;
-            """, database: database)
-        defer {
-            _ = try? cluster.psql("drop schema if exists sy_us_own cascade; drop role if exists sy_us_own; drop role if exists sy_us_plain;",
-                                  database: database)
-        }
-        try Self.withProxy(yaml: Self.yaml, upstreamDatabase: database, cluster: cluster) { proxy in
+            """) { proxy in
             // PostgreSQL's default search_path, "$user", public, finds sy_us_own.users: taking the
             // name for public.users would read users_v2 for a statement in the canary.
             let routed = "/*cohort='\(Self.inside)'*/ select name from users where id = 3"

@@ -1087,11 +1087,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 for (k, v) in message.parameters { startup[k] = v }
                 // PostgreSQL's default database is the user's name.
                 let user = startup["user"] ?? ""
+                let database = startup["database"] ?? user
                 // The migrations are the upstream database's (its catalog is the one read and checked):
                 // a session in another database of the cluster passes through unrouted.
-                if splicer != nil, settings.config.upstream.database.map({ $0 == (startup["database"] ?? user) }) ?? true {
+                if splicer != nil, settings.config.upstream.database.map({ $0 == database }) ?? true {
                     router = SessionRouter(startupParameters: startup, clientAddress: info.clientAddress,
-                                           roleSettings: context.routing.roleSettings(role: user, database: startup["database"] ?? user),
+                                           roleSettings: context.routing.roleSettings(role: user, database: database),
                                            userSchema: context.routing.userSchema(role: user))
                     router!.mirrorMarker = context.routing.mirrorMarker
                     fixer = Self.makeFixer(marker: context.routing.mirrorMarker)
