@@ -165,13 +165,20 @@ public enum SQLAnalyzer {
         let hasOrderBy = type == "SelectStmt" && !((fields["sortClause"] as? [Any]) ?? []).isEmpty
         let write = writeShape(type, fields, treeOffset: treeOffset)
 
-        return StatementAnalysis(
+        var analysis = StatementAnalysis(
             text: text, range: range, kind: kind, statementType: type,
             relations: relations, ctes: ctes,
             fingerprint: (try? LibPgQuery.fingerprint(text)) ?? "",
             normalizedText: (try? LibPgQuery.normalize(text)) ?? text,
             hasOrderBy: hasOrderBy, lockingRead: walker.lockingRead, error: nil, write: write
         )
+        if type == "SelectStmt" {
+            // A negative constant is the minus sign's: only unsigned ones are digits where they begin.
+            analysis.parameterPlaces = ParameterPlaces.find(select: fields, treeOffset: treeOffset).filter { place in
+                place < statementBytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(statementBytes[place])
+            }
+        }
+        return analysis
     }
 
     /// The write shape of a top-level INSERT, UPDATE or DELETE node; the tree's locations are

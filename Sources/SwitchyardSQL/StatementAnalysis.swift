@@ -163,6 +163,9 @@ public struct StatementAnalysis: Sendable, Equatable {
     public var error: SQLAnalysisError?
     /// Set for a top-level INSERT, UPDATE or DELETE.
     public var write: WriteShape?
+    /// For a SELECT: the byte offsets (within the statement) of its integer constants that a
+    /// parameter of type `int4` could stand for, with the same answer (see ``ParameterPlaces``).
+    public var parameterPlaces: [Int] = []
     /// The text may call `set_config` (see ``ConfigCall/mayCall(_:)``), worked out once, when
     /// the statement is analysed: the router looks for its calls only then.
     public let mayCallSetConfig: Bool
