@@ -166,3 +166,67 @@ struct ResponseSkipperTests {
         #expect(consumed == 0)
     }
 }
+
+@Suite("ResponseSkipper: the start of an answer")
+struct ResponseSkipperLeadingTests {
+    static let prepared: [UInt8] = BackendMessage.commandComplete(tag: "PREPARE").encoded()
+    static let stale = ErrorFields(fields: [
+        (ErrorField.severity.rawValue, "ERROR"), (ErrorField.sqlState.rawValue, "0A000"),
+        (ErrorField.message.rawValue, "cached plan must not change result type"), (ErrorField.routine.rawValue, "RevalidateCachedQuery"),
+    ])
+    static let other: [UInt8] = BackendMessage.errorResponse(ErrorFields(severity: "ERROR", sqlState: "22012", message: "division by zero")).encoded()
+        + BackendMessage.readyForQuery(.idle).encoded()
+
+    /// What reaches the client of `stream` cut in two at `cut`, and the outcome.
+    static func run(_ stream: [UInt8], cut: Int, injected: Int = 0, leading: ResponseSkipper.Leading)
+        throws -> (kept: [UInt8], outcome: ResponseSkipper.LeadingOutcome?) {
+        var skipper = ResponseSkipper(isStale: { $0.sqlState == "0A000" })
+        for _ in 0..<injected { skipper.expectAnswer() }
+        skipper.expectLeading(leading)
+        var kept: [UInt8] = []
+        var outcome: ResponseSkipper.LeadingOutcome?
+        for part in [Array(stream[..<cut]), Array(stream[cut...])] {
+            let consumed = skipper.isActive ? try part.withUnsafeBytes { try skipper.consume($0) { _ in } } : 0
+            if let o = skipper.takeOutcome() { outcome = o }
+            kept += (skipper.takeReturned() ?? []) + part[consumed...]
+        }
+        return (kept, outcome)
+    }
+
+    @Test("drops the leading CommandCompletes after the injected answers, at every split")
+    func completions() throws {
+        let stream = ResponseSkipperTests.injected + Self.prepared + Self.prepared + ResponseSkipperTests.client
+        for cut in 0...stream.count {
+            let (kept, outcome) = try Self.run(stream, cut: cut, injected: 1, leading: .completions(2))
+            #expect(kept == ResponseSkipperTests.client, "cut \(cut)")
+            #expect(outcome == .completionsDropped, "cut \(cut)")
+        }
+    }
+
+    @Test("an error before the CommandCompletes is the client's")
+    func interrupted() throws {
+        let stream = Self.prepared + Self.other
+        for cut in 0...stream.count {
+            let (kept, outcome) = try Self.run(stream, cut: cut, leading: .completions(2))
+            #expect(kept == Self.other, "cut \(cut)")
+            #expect(outcome == .passed, "cut \(cut)")
+        }
+    }
+
+    @Test("a stale error is dropped with its answer; another error and a plain answer pass whole")
+    func staleError() throws {
+        let staleAnswer = BackendMessage.errorResponse(Self.stale).encoded() + BackendMessage.readyForQuery(.idle).encoded()
+        for cut in 0...staleAnswer.count {
+            let (kept, outcome) = try Self.run(staleAnswer, cut: cut, leading: .staleError)
+            #expect(kept.isEmpty, "cut \(cut)")
+            #expect(outcome == .stale(Self.stale), "cut \(cut)")
+        }
+        for answer in [Self.other, ResponseSkipperTests.client] {
+            for cut in 0...answer.count {
+                let (kept, outcome) = try Self.run(answer, cut: cut, leading: .staleError)
+                #expect(kept == answer, "cut \(cut)")
+                #expect(outcome == .passed, "cut \(cut)")
+            }
+        }
+    }
+}
