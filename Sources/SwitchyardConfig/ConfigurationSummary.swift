@@ -12,6 +12,7 @@ extension SwitchyardConfiguration {
             ("workers", String(workers)),
             ("max_client_connections", String(maxClientConnections)),
             ("max_message_size", ConfigValues.describe(byteSize: maxMessageSize)),
+            ("prepare_routed_reads", String(prepareRoutedReads)),
             ("startup_timeout", ConfigValues.describe(duration: startupTimeout)),
             ("connect_timeout", ConfigValues.describe(duration: connectTimeout)),
             ("shutdown_timeout", ConfigValues.describe(duration: shutdownTimeout)),

@@ -10,7 +10,7 @@ struct DocumentReader {
     static let topLevelKeys = [
         "listen", "upstream", "admin_listen", "workers", "max_client_connections", "max_message_size",
         "startup_timeout", "connect_timeout", "shutdown_timeout", "client_idle_timeout", "idle_transaction_timeout", "tcp_keepalive", "admin_console", "log",
-        "shadow_reads", "migrations", "flags", "control", "client_tls", "server_tls",
+        "prepare_routed_reads", "shadow_reads", "migrations", "flags", "control", "client_tls", "server_tls",
     ]
     static let sectionKeys: [String: [String]] = [
         "tcp_keepalive": ["enabled", "idle", "interval", "count"],
@@ -71,6 +71,8 @@ struct DocumentReader {
                 draft.config.maxClientConnections = try integer(entry, in: 1...Int.max, what: "a whole number of at least 1")
             case "max_message_size":
                 draft.config.maxMessageSize = try messageSize(entry)
+            case "prepare_routed_reads":
+                draft.config.prepareRoutedReads = try bool(entry)
             case "startup_timeout":
                 draft.config.startupTimeout = try duration(entry, allowZero: false)
             case "connect_timeout":

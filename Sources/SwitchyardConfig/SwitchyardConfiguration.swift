@@ -63,6 +63,10 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
     public var maxClientConnections: Int
     /// max_message_size: the largest protocol message accepted, in bytes.
     public var maxMessageSize: Int
+    /// Whether a session runs the reads a flag routes (on either path) as statements it prepares
+    /// on its server connection, one per query shape and path (`PREPARE` once, then `EXECUTE`
+    /// with the statement's integer constants), rather than as texts PostgreSQL plans each time.
+    public var prepareRoutedReads: Bool
     /// startup_timeout: a client that connects and sends no startup message in time is dropped.
     public var startupTimeout: Duration
     /// connect_timeout: connecting to the upstream.
@@ -111,6 +115,7 @@ public struct SwitchyardConfiguration: Sendable, Equatable {
         self.workers = 0
         self.maxClientConnections = 2000
         self.maxMessageSize = Self.defaultMaxMessageSize
+        self.prepareRoutedReads = true
         self.startupTimeout = .seconds(10)
         self.connectTimeout = .seconds(5)
         self.shutdownTimeout = .seconds(30)

@@ -511,21 +511,35 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
     /// when the runs in comments are all inside plain values (``sqlcommenterValueRanges(comment:)``):
     /// then a text's tags are those values moved by its runs, with no comment parsed again.
     let tagValues: [(key: String, value: Range<Int>)]?
+    /// The runs a parameter stands for in the key's prepared forms (``PreparedRead``), when the
+    /// key is one SELECT whose every run is fixed, in a comment, or an integer constant at one of
+    /// its ``StatementAnalysis/parameterPlaces``; nil otherwise.
+    let parameterRuns: [Int]?
+    /// The template's text.
+    let text: [UInt8]
+    /// The prepared form of the text as it is, and per route set (read and written only under
+    /// the cache's lock; nil inside: the key has none).
+    var preparedAsIs: PreparedRead??
+    var preparedForms = PerRoutes<PreparedRead?>()
 
     init?(shape: ShapeTemplate, masked: MaskedText, tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>,
           tokenRanges: [Range<Int>], commentRanges: [Range<Int>]) {
         var fixed: [(Int, [UInt8])] = []
         var integers: [Int] = []
+        var anywhere: [Int] = []
         var cursor = 0
         for (i, run) in masked.runs.enumerated() {
             switch MaskedText.latitude(run, in: tokens, text: text, from: &cursor) {
-            case .any: break
+            case .any: anywhere.append(i)
             case .integer: integers.append(i)
             case .none: fixed.append((i, Array(UnsafeBufferPointer(rebasing: text[run]))))
             }
         }
         // A text whose every run is fixed is better served by the exact-text cache.
         guard fixed.count < masked.runs.count else { return nil }
+        parameterRuns = Self.parameterRuns(runs: masked.runs, integers: integers, anywhere: anywhere, shape: shape,
+                                           tokenRanges: tokenRanges, commentRanges: commentRanges)
+        self.text = Array(text)
         tagValues = Self.tagValues(commentRanges: commentRanges, runs: masked.runs, text: text)
         maskedBytes = masked.key.bytes
         self.integers = integers
@@ -534,6 +548,64 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
         self.tokenRanges = tokenRanges
         self.commentRanges = commentRanges
         self.fixed = fixed
+    }
+
+    /// See ``parameterRuns``. The shape's places are found in the template by token: the shape
+    /// may have been made from another text, its constants of other lengths.
+    private static func parameterRuns(runs: [Range<Int>], integers: [Int], anywhere: [Int], shape: ShapeTemplate,
+                                      tokenRanges: [Range<Int>], commentRanges: [Range<Int>]) -> [Int]? {
+        guard !integers.isEmpty, shape.statements.count == 1, let statement = shape.statements.first,
+              statement.statementType == "SelectStmt", statement.error == nil,
+              shape.tokenRanges.count == tokenRanges.count else { return nil }
+        for i in anywhere where !commentRanges.contains(where: { $0.lowerBound <= runs[i].lowerBound && runs[i].upperBound <= $0.upperBound }) {
+            return nil
+        }
+        let places = Set(statement.parameterPlaces.map { $0 + statement.range.lowerBound })
+        var token = 0
+        for i in integers {
+            while token < tokenRanges.count, tokenRanges[token].upperBound <= runs[i].lowerBound { token += 1 }
+            guard token < tokenRanges.count, tokenRanges[token] == runs[i],
+                  places.contains(shape.tokenRanges[token].lowerBound) else { return nil }
+        }
+        return integers
+    }
+
+    /// The prepared form of the text as rewritten into `bytes`, where the key's runs `indices` are at `places`.
+    func preparedForm(bytes: [UInt8], places: [Range<Int>], indices: [Int]) -> PreparedRead? {
+        guard let parameterRuns else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 8)
+        var kept: [Int] = []
+        var at = 0
+        for (place, k) in zip(places, indices) where parameterRuns.contains(k) {
+            out += bytes[at..<place.lowerBound]
+            kept.append(k)
+            out += Array("$\(kept.count)".utf8)
+            at = place.upperBound
+        }
+        out += bytes[at...]
+        return PreparedRead(text: out, parameterRuns: kept)
+    }
+
+    /// The comments of a text of the key whose digit runs are `textRuns`, where they are in it.
+    func comments(of text: UnsafeBufferPointer<UInt8>, runs textRuns: [Range<Int>]) -> [Range<Int>] {
+        var found: [Range<Int>] = []
+        let n = min(runs.count, textRuns.count)
+        var k = 0, shift = 0
+        for c in commentRanges {
+            while k < n, runs[k].lowerBound < c.lowerBound {
+                shift += textRuns[k].count - runs[k].count
+                k += 1
+            }
+            var j = k, endShift = shift
+            while j < n, runs[j].lowerBound < c.upperBound {
+                endShift += textRuns[j].count - runs[j].count
+                j += 1
+            }
+            let comment = (c.lowerBound + shift)..<(c.upperBound + endShift)
+            if comment.upperBound <= text.count { found.append(comment) }
+        }
+        return found
     }
 
     /// See ``tagValues``: nil when a run in a comment is not inside a plain value.
@@ -576,21 +648,8 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
         }
         // Comments and runs are both in order: an end moves by how much the runs that begin
         // before it grew here (as ``TokenPlaces`` moves them), found in one pass.
-        var k = 0, shift = 0
-        for c in commentRanges {
-            while k < n, runs[k].lowerBound < c.lowerBound {
-                shift += textRuns[k].count - runs[k].count
-                k += 1
-            }
-            var j = k, endShift = shift
-            while j < n, runs[j].lowerBound < c.upperBound {
-                endShift += textRuns[j].count - runs[j].count
-                j += 1
-            }
-            let comment = (c.lowerBound + shift)..<(c.upperBound + endShift)
-            if comment.upperBound <= text.count {
-                addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: text[comment]), to: &tags)
-            }
+        for comment in comments(of: text, runs: textRuns) {
+            addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: text[comment]), to: &tags)
         }
         return tags
     }
@@ -638,9 +697,49 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
     }
 }
 
+/// A read a session runs as a statement it prepared on its server connection, for the texts of
+/// one masked key on one path: the key's text (as it is, or rewritten onto a route set) with a
+/// parameter `$n`, declared `int4`, in place of each integer constant the key lets vary
+/// (``StatementAnalysis/parameterPlaces``). PostgreSQL then plans the read once per connection
+/// rather than once per text: a text is `EXECUTE name(…)` with its digits.
+public struct PreparedRead: Sendable, Equatable {
+    /// Unique in the process, whichever loop's cache made it: a session keeps its prepared names by it.
+    public let id: Int
+    /// The statement to prepare.
+    let text: [UInt8]
+    /// The key's run that each parameter takes its digits from, in parameter order.
+    let parameterRuns: [Int]
+
+    private static let serial = Atomic<Int>(0)
+
+    init(text: [UInt8], parameterRuns: [Int]) {
+        id = Self.serial.add(1, ordering: .relaxed).newValue
+        self.text = text
+        self.parameterRuns = parameterRuns
+    }
+
+    /// `PREPARE name(int4, …) AS text` and a `;` on a line of its own, so that a line comment at
+    /// the text's end does not take in what follows.
+    public func prepareStatement(name: String) -> [UInt8] {
+        var out = Array("PREPARE \(name)".utf8)
+        if !parameterRuns.isEmpty {
+            out += Array("(\(Array(repeating: "int4", count: parameterRuns.count).joined(separator: ",")))".utf8)
+        }
+        out += Array(" AS ".utf8)
+        out += text
+        out += Array("\n;".utf8)
+        return out
+    }
+
+    /// One form is one id.
+    public static func == (a: PreparedRead, b: PreparedRead) -> Bool { a.id == b.id }
+}
+
 /// A text found to be of the last masked template's key (``QueryInfoCache/matchLast(_:runs:)``).
 public struct MaskedMatch: @unchecked Sendable {
     fileprivate let template: MaskedTemplate
+    /// Whether the key's texts may run as a ``PreparedRead``.
+    public var isPreparable: Bool { template.parameterRuns != nil }
     /// The analysis every text of the key shares.
     public var statements: [StatementAnalysis] { template.shape.statements }
     /// Whether the two are texts of one key (a match holds its template: no other takes its place).
@@ -797,6 +896,57 @@ public final class QueryInfoCache: Sendable {
             return form
         }) else { return nil }
         return form.applyAsBody(to: text, runs: runs, front: front)
+    }
+
+    /// The prepared form of a key's texts as they are (`routes` nil) or as rewritten onto
+    /// `routes`: nil when the key is not ``MaskedMatch/isPreparable``, or has no rewritten form
+    /// for `routes` yet.
+    public func preparedRead(_ match: MaskedMatch, routes: [ReadRoute]?) -> PreparedRead? {
+        let t = match.template
+        guard t.parameterRuns != nil else { return nil }
+        return state.withLock { _ -> PreparedRead? in
+            guard let routes else {
+                if let made = t.preparedAsIs { return made }
+                let made = t.preparedForm(bytes: t.text, places: t.runs, indices: Array(t.runs.indices))
+                t.preparedAsIs = .some(made)
+                return made
+            }
+            if let made = t.preparedForms.value(for: routes) { return made }
+            guard case let .some(.some(form)) = t.forms.value(for: routes) else { return nil }
+            let made = t.preparedForm(bytes: form.bytes, places: form.runs, indices: form.runIndices)
+            t.preparedForms.set(made, for: routes)
+            return made
+        }
+    }
+
+    /// A Query's body (with `front` bytes left for its header, as ``rewrittenBody`` lays it out)
+    /// that runs `prepared` as `name` for `text`, a text of `match`'s key with digit runs `runs`:
+    /// `EXECUTE name(digits, …)` and the text's comments; before it, `PREPARE name(int4, …) AS …;`
+    /// when `prepare`, and `DEALLOCATE` of `deallocating` when given.
+    public func executeBody(_ match: MaskedMatch, prepared: PreparedRead, name: String, prepare: Bool, deallocating: String?,
+                            text: UnsafeBufferPointer<UInt8>, runs: [Range<Int>], front: Int) -> [UInt8]? {
+        guard prepared.parameterRuns.allSatisfy({ $0 < runs.count && runs[$0].upperBound <= text.count }) else { return nil }
+        var out = [UInt8](repeating: 0, count: front)
+        out.reserveCapacity(front + 64 + (prepare ? prepared.text.count + 32 : 0) + text.count / 4)
+        if let deallocating { out += Array("DEALLOCATE \(deallocating);".utf8) }
+        if prepare { out += prepared.prepareStatement(name: name) }
+        out += Array("EXECUTE ".utf8)
+        out += Array(name.utf8)
+        for (i, run) in prepared.parameterRuns.enumerated() {
+            out.append(i == 0 ? UInt8(ascii: "(") : UInt8(ascii: ","))
+            out += UnsafeBufferPointer(rebasing: text[runs[run]])
+        }
+        if !prepared.parameterRuns.isEmpty { out.append(UInt8(ascii: ")")) }
+        // The text's comments go with it, as sqlcommenter's readers (logs, pg_stat_activity) expect.
+        if !match.template.commentRanges.isEmpty {
+            for comment in match.template.comments(of: text, runs: runs) {
+                out.append(UInt8(ascii: " "))
+                out += UnsafeBufferPointer(rebasing: text[comment])
+                if comment.count >= 2 && text[comment.lowerBound] == UInt8(ascii: "-") { out.append(UInt8(ascii: "\n")) }
+            }
+        }
+        out.append(0)
+        return out
     }
 
     /// The rewrite of `sql` onto `routes`, planned once per shape (or text) and route set.

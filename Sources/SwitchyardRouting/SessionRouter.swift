@@ -375,11 +375,14 @@ public struct SessionRouter: Sendable {
         }
     }
 
-    /// What ``routeMatched(_:text:runs:cache:front:)`` decides for a Query.
+    /// What ``routeMatched(_:text:runs:cache:front:preparing:)`` decides for a Query.
     public enum MatchedRoute: Sendable, Equatable {
         case forward
         /// Send the rewritten text, laid out as ``QueryInfoCache/rewrittenBody(_:text:runs:routes:front:)`` gives it.
         case rewritten(body: [UInt8], flags: [String])
+        /// Asked `preparing`: the key's prepared form on the new path of `routes`, for the session
+        /// to run as a ``PreparedRead`` (or, when it cannot, as the rewritten text onto `routes`).
+        case prepared(PreparedRead, routes: [ReadRoute], flags: [String])
     }
 
     /// ``route(sql:info:cache:wire:)`` for a Query whose text matched the cache's last masked key
@@ -389,8 +392,9 @@ public struct SessionRouter: Sendable {
     /// rewritten form for the routes yet; then the general path decides, from the start, the same.
     /// Routing tables a session reads through its text bytes (the prefilter's names and the
     /// statements' relations) depend on the key only, so they are looked at once per key and generation.
+    /// `preparing`: a read on the new path comes back as ``MatchedRoute/prepared(_:routes:flags:)``.
     public mutating func routeMatched(_ match: MaskedMatch, text: UnsafeBufferPointer<UInt8>, runs: [Range<Int>],
-                                      cache: QueryInfoCache, front: Int) -> MatchedRoute? {
+                                      cache: QueryInfoCache, front: Int, preparing: Bool = false) -> MatchedRoute? {
         if matchedKey == nil || matchedKey!.generation != generation || !matchedKey!.match.isOfKey(of: match) {
             let statements = match.statements
             let plain = Self.isPlainRead(statements) && table.routesReads
@@ -420,6 +424,9 @@ public struct SessionRouter: Sendable {
             }
         }
         guard let routes = routes(newPath: newPath, schema: firstSchema) else { return .forward }
+        if preparing, let prepared = cache.preparedRead(match, routes: routes) {
+            return .prepared(prepared, routes: routes, flags: lastRoutes!.names)
+        }
         guard let body = cache.rewrittenBody(match, text: text, runs: runs, routes: routes, front: front) else { return nil }
         return .rewritten(body: body, flags: lastRoutes!.names)
     }
@@ -528,7 +535,7 @@ public struct SessionRouter: Sendable {
         }
     }
 
-    /// For the key ``routeMatched(_:text:runs:cache:front:)`` routed last: the flag whose samplers
+    /// For the key ``routeMatched(_:text:runs:cache:front:preparing:)`` routed last: the flag whose samplers
     /// may shadow its reads (``shadowTarget(statements:commentTags:)``'s), asked before the read's
     /// text and analysis are made for a sampled one.
     /// With the key's fingerprint, kept with it (the analysis is a large value, not copied per read).
@@ -641,6 +648,10 @@ public struct SessionRouter: Sendable {
         return nil
     }
 
+    /// Moves with every statement that may deallocate the session's ``PreparedReads``: DISCARD
+    /// ALL, DEALLOCATE ALL, and a DEALLOCATE, Close or PREPARE of one of their names.
+    public private(set) var deallocations: UInt64 = 0
+
     /// Whether an EXECUTE may run a write prepared with SQL PREPARE.
     public var hasSQLPreparedWrites: Bool { !sqlPrepared.isEmpty }
 
@@ -665,6 +676,7 @@ public struct SessionRouter: Sendable {
     /// PREPARE ran (prepared statements outlive a rolled-back transaction): the write is kept,
     /// so that its EXECUTEs are still checked against the mirrors.
     private mutating func forget(_ name: String, replacedBy replacement: StatementAnalysis? = nil, undoneIfFailed: Bool = false) {
+        if name.hasPrefix(PreparedReads.namePrefix) { deallocations &+= 1 }
         let old: StatementAnalysis?
         if let replacement { old = sqlPrepared.updateValue(replacement, forKey: name) } else { old = sqlPrepared.removeValue(forKey: name) }
         if old != nil || (replacement != nil && undoneIfFailed), forgottenWrites.count < Self.sqlPreparedLimit {
@@ -673,6 +685,7 @@ public struct SessionRouter: Sendable {
     }
 
     private mutating func forgetAll() {
+        deallocations &+= 1
         for (name, statement) in sqlPrepared where forgottenWrites.count < Self.sqlPreparedLimit {
             forgottenWrites.append(SQLPreparedWrite(name: name, statement: statement, replacement: nil))
         }

@@ -45,6 +45,7 @@ struct LoaderTests {
             workers: 4
             max_client_connections: 500
             max_message_size: 64MB
+            prepare_routed_reads: false
             startup_timeout: 3s
             connect_timeout: 1500ms
             shutdown_timeout: 2m
@@ -67,6 +68,8 @@ struct LoaderTests {
         #expect(config.workers == 4)
         #expect(config.maxClientConnections == 500)
         #expect(config.maxMessageSize == 64 * 1024 * 1024)
+        #expect(!config.prepareRoutedReads)
+        #expect(SwitchyardConfiguration(upstream: config.upstream).prepareRoutedReads, "on by default")
         #expect(config.startupTimeout == .seconds(3))
         #expect(config.connectTimeout == .milliseconds(1500))
         #expect(config.shutdownTimeout == .seconds(120))
@@ -167,6 +170,7 @@ struct LoaderTests {
         InvalidCase("shutdown_timeout: 99999999999s", key: "shutdown_timeout", line: 2, "too large"),
         InvalidCase("tcp_keepalive: yes", key: "tcp_keepalive", line: 2, "expected a mapping with the keys enabled, idle"),
         InvalidCase("tcp_keepalive:\n  enabled: maybe", key: "tcp_keepalive.enabled", line: 3, "expected true or false"),
+        InvalidCase("prepare_routed_reads: sometimes", key: "prepare_routed_reads", line: 2, "expected true or false"),
         InvalidCase("tcp_keepalive:\n  idle: 1500ms", key: "tcp_keepalive.idle", line: 3, "whole number of seconds"),
         InvalidCase("tcp_keepalive:\n  interval: 0s", key: "tcp_keepalive.interval", line: 3, "from 1s to 32767s"),
         InvalidCase("tcp_keepalive:\n  count: 0", key: "tcp_keepalive.count", line: 3, "from 1 to 127"),

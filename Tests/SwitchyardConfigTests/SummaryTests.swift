@@ -10,7 +10,7 @@ struct SummaryTests {
         let config = try ConfigLoader.parse(yaml: Fixture.upstreamLine)
         let lines = config.summaryLines()
         #expect(lines.map(\.key) == [
-            "listen", "upstream", "admin_listen", "workers", "max_client_connections", "max_message_size",
+            "listen", "upstream", "admin_listen", "workers", "max_client_connections", "max_message_size", "prepare_routed_reads",
             "startup_timeout", "connect_timeout", "shutdown_timeout", "client_idle_timeout", "idle_transaction_timeout",
             "tcp_keepalive.enabled", "tcp_keepalive.idle", "tcp_keepalive.interval", "tcp_keepalive.count",
             "admin_console.users", "admin_console.password", "log.level", "log.format",
@@ -20,7 +20,7 @@ struct SummaryTests {
         ])
         #expect(lines.map(\.value) == [
             "127.0.0.1:6432", "postgresql://switchyard@db.internal:5432/postgres", "127.0.0.1:9187", "0", "2000",
-            "1GB", "10s", "5s", "30s", "0s", "0s", "true", "1m", "10s", "6", "[postgres]", "(none)", "info", "text",
+            "1GB", "true", "10s", "5s", "30s", "0s", "0s", "true", "1m", "10s", "6", "[postgres]", "(none)", "info", "text",
             "2", "100", "5s", "disable", "null", "null", "null", "disable", "null", "switchyard", "(upstream)",
         ])
     }

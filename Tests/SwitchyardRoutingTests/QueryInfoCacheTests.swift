@@ -369,3 +369,79 @@ struct QueryInfoCacheTests {
         }
     }
 }
+
+@Suite("Prepared forms of a masked key")
+struct PreparedFormTests {
+    /// The match of `sql` after `first` made its key, with its runs.
+    static func match(_ cache: QueryInfoCache, first: String, _ sql: String, routes: [ReadRoute]? = nil)
+        -> (match: MaskedMatch, runs: [Range<Int>])? {
+        _ = cache.info(for: first)
+        // A key's rewritten form is made by the first text of the key (after the one that made it) rewritten.
+        if let routes { _ = cache.rewrite(sql, info: cache.info(for: sql), routes: routes) }
+        var text = sql
+        var runs: [Range<Int>] = []
+        guard let match = text.withUTF8({ cache.matchLast($0, runs: &runs) }) else { return nil }
+        return (match, runs)
+    }
+
+    static func body(_ cache: QueryInfoCache, _ m: (match: MaskedMatch, runs: [Range<Int>]), _ prepared: PreparedRead, _ sql: String,
+                     prepare: Bool, deallocating: String? = nil) -> String? {
+        var text = sql
+        return text.withUTF8 { bytes in
+            cache.executeBody(m.match, prepared: prepared, name: "switchyard_r9", prepare: prepare, deallocating: deallocating,
+                              text: bytes, runs: m.runs, front: 5)
+        }.map { String(decoding: $0.dropFirst(5).dropLast(), as: UTF8.self) }
+    }
+
+    @Test("the old path's and the new path's forms take parameters for the WHERE's integers; a text runs as EXECUTE with its digits and comments")
+    func forms() throws {
+        let cache = QueryInfoCache(capacity: 100)
+        let first = "/*cohort='k1'*/ select name from users u where u.id = 5 and u.id < 600"
+        let sql = "/*cohort='k42'*/ select name from users u where u.id = 77 and u.id < 8"
+        let m = try #require(Self.match(cache, first: first, sql, routes: [QueryInfoCacheTests.route]))
+        #expect(m.match.isPreparable)
+        let old = try #require(cache.preparedRead(m.match, routes: nil))
+        #expect(Self.body(cache, m, old, sql, prepare: true) ==
+            "PREPARE switchyard_r9(int4,int4) AS /*cohort='k1'*/ select name from users u where u.id = $1 and u.id < $2\n;EXECUTE switchyard_r9(77,8) /*cohort='k42'*/")
+        #expect(Self.body(cache, m, old, sql, prepare: false, deallocating: "switchyard_r2") ==
+            "DEALLOCATE switchyard_r2;EXECUTE switchyard_r9(77,8) /*cohort='k42'*/")
+        let new = try #require(cache.preparedRead(m.match, routes: [QueryInfoCacheTests.route]))
+        #expect(new.id != old.id)
+        #expect(cache.preparedRead(m.match, routes: [QueryInfoCacheTests.route])?.id == new.id, "made once")
+        let prepare = try #require(Self.body(cache, m, new, sql, prepare: true))
+        #expect(prepare.contains("from \(QueryInfoCacheTests.projection) u where u.id = $1 and u.id < $2\n;EXECUTE switchyard_r9(77,8)"), "\(prepare)")
+    }
+
+    @Test("a line comment at the end is closed before what follows")
+    func lineComment() throws {
+        let cache = QueryInfoCache(capacity: 100)
+        let sql = "select name from users where id = 61 -- request 62"
+        let m = try #require(Self.match(cache, first: "select name from users where id = 5 -- request 6", sql))
+        let prepared = try #require(cache.preparedRead(m.match, routes: nil))
+        #expect(Self.body(cache, m, prepared, sql, prepare: true) ==
+            "PREPARE switchyard_r9(int4) AS select name from users where id = $1 -- request 6\n;EXECUTE switchyard_r9(61) -- request 62\n")
+    }
+
+    @Test("keys whose digits are not all parameters, comments or fixed have no prepared form", arguments: [
+        ("select name from users where id = 5 order by 1", "select name from users where id = 6 order by 1"),
+        ("select name from users where name = 'a1' and id = 5", "select name from users where name = 'a2' and id = 6"),
+        ("select name, 5 from users where id = 5", "select name, 6 from users where id = 6"),
+        ("select name from users where id = 5 and 1 = 1; select 1", "select name from users where id = 6 and 1 = 1; select 1"),
+        ("update users set name = 'x' where id = 5", "update users set name = 'x' where id = 6"),
+    ])
+    func notPreparable(first: String, sql: String) throws {
+        let cache = QueryInfoCache(capacity: 100)
+        let m = try #require(Self.match(cache, first: first, sql))
+        #expect(!m.match.isPreparable, "\(sql)")
+        #expect(cache.preparedRead(m.match, routes: nil) == nil)
+    }
+
+    @Test("digits that must stay the same stay in the prepared text; digits in names are such")
+    func fixedDigits() throws {
+        let cache = QueryInfoCache(capacity: 100)
+        let sql = "select name from users_2024 where id = 9"
+        let m = try #require(Self.match(cache, first: "select name from users_2024 where id = 5", sql))
+        let prepared = try #require(cache.preparedRead(m.match, routes: nil))
+        #expect(Self.body(cache, m, prepared, sql, prepare: true) == "PREPARE switchyard_r9(int4) AS select name from users_2024 where id = $1\n;EXECUTE switchyard_r9(9)")
+    }
+}

@@ -122,6 +122,9 @@ struct SessionRouterTests {
                 onBytes += 1
                 #expect(body.prefix(5) == [0, 0, 0, 0, 0] && body.last == 0, "\(sql)")
                 decision = .rewritten(String(decoding: body.dropFirst(5).dropLast(), as: UTF8.self), flags: flags)
+            case .prepared?:
+                Issue.record("a prepared form, not asked for: \(sql)")
+                decision = .forward
             }
             #expect(decision == expected, "\(sql)")
             #expect(fast.lastCohorts == general.lastCohorts, "\(sql)")

@@ -41,7 +41,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var transactionCohortsRecorded = false
     /// Answers to statements the proxy injected (SET search_path, re-prepared statements),
     /// dropped before the client sees them.
-    private var skipper = ResponseSkipper()
+    private var skipper = ResponseSkipper(isStale: ProxySession.isStalePreparedRead)
     /// What each injected exchange was, in the order the server answers them.
     private enum InjectedExchange {
         case searchPath
@@ -104,6 +104,18 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// PREPARE over the name), given back to the router if the request fails: they may not have run.
     private var forgottenByRequest: [(request: Int, writes: [SessionRouter.SQLPreparedWrite])] = []
     private var statementLabels: [String: LatencyLabel] = [:]
+    /// The routed reads prepared on the server connection (`prepare_routed_reads`), and the
+    /// router's ``SessionRouter/deallocations`` they were last checked against.
+    private var preparedReads = PreparedReads()
+    private var preparedReadsChecked: UInt64 = 0
+    /// What the answer to the Query in flight begins with, when it runs a prepared read: the
+    /// PREPARE's CommandCompletes, or (for an EXECUTE alone) perhaps an error saying the statement
+    /// must be prepared again, in which case the session does so and runs it again (``readWatchEnded``).
+    private enum ReadWatch {
+        case prepare
+        case execute(PreparedRead, name: String, message: [UInt8])
+    }
+    private var readWatch: ReadWatch?
     /// A read that shadow reads may replay: its text, flag, route and what the record says of it.
     private struct ShadowCandidate {
         var sql: String
@@ -470,7 +482,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         if (router!.routesReads || router!.mirrorsWrites) && router!.table.mentions.mayMention(bytes) { return true }
         if TextPrefilter.mayChangeSetting(bytes) { return true }
         // DISCARD ALL closes prepared statements and resets settings.
-        if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings || router!.hasSQLPreparedWrites)
+        if (!prepared.isEmpty || !configStatements.isEmpty || router!.holdsSettings || router!.hasSQLPreparedWrites || preparedReads.count > 0)
             && TextPrefilter.mayDeallocate(bytes) { return true }
         // A write prepared with SQL PREPARE is followed whatever it names, so that its EXECUTEs are.
         if TextPrefilter.mayPrepare(bytes) || (router!.hasSQLPreparedWrites && TextPrefilter.mayExecute(bytes)) { return true }
@@ -539,8 +551,9 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 // to look up (see SessionRouter.routeMatched); it comes back here otherwise.
                 if end == rawBytes.count - 1 {
                     matched = cache.matchLast(text, runs: &runScratch)
+                    let preparing = settings.config.prepareRoutedReads && matched?.isPreparable == true
                     if let match = matched, let routed = router!.routeMatched(match, text: text, runs: runScratch, cache: cache,
-                                                                              front: FrontendMessage.headerLength) {
+                                                                              front: FrontendMessage.headerLength, preparing: preparing) {
                         labelQuery(router!.lastLatencyLabel)
                         noteCohorts()
                         // A flag samples shadow reads: this read is offered to its samplers, as any read
@@ -553,8 +566,21 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                                 enqueueShadow(candidate, info: info, calibrate: calibrate, parameters: [], shadow: shadow)
                             }
                         }
-                        guard case .rewritten(var message, let flags) = routed else { return prefixed(nil) }
-                        pendingRewrites.append(flags)
+                        var message: [UInt8]
+                        switch routed {
+                        case .forward:
+                            guard preparing, let prepared = cache.preparedRead(match, routes: nil) else { return prefixed(nil) }
+                            return prefixed(preparedReadMessage(prepared, match: match, text: text, cache: cache))
+                        case let .rewritten(body, flags):
+                            pendingRewrites.append(flags)
+                            message = body
+                        case let .prepared(prepared, routes, flags):
+                            pendingRewrites.append(flags)
+                            if let prepared = preparedReadMessage(prepared, match: match, text: text, cache: cache) { return prefixed(prepared) }
+                            guard let body = cache.rewrittenBody(match, text: text, runs: runScratch, routes: routes,
+                                                                 front: FrontendMessage.headerLength) else { return prefixed(nil) }
+                            message = body
+                        }
                         FrontendMessage.writeHeader(id: id, into: &message)
                         return prefixed(message)
                     }
@@ -723,6 +749,79 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     }
 
     /// The held Query's latency label, in the slot its request took.
+    /// The Query message that runs `prepared` for `text` (its runs in `runScratch`): an EXECUTE of
+    /// the session's statement, prepared first in the same Query when it is not yet. nil when the
+    /// Query is to go as a text: in a transaction block (a statement prepared again after a
+    /// change to a table's columns could not be run again there), or with other requests in flight
+    /// (the answer's first messages are told apart by being its first).
+    private func preparedReadMessage(_ prepared: PreparedRead, match: MaskedMatch, text: UnsafeBufferPointer<UInt8>,
+                                     cache: QueryInfoCache) -> [UInt8]? {
+        guard heldStartedIdle, state.transactionStatus == .idle, outstandingRequests == 1, readWatch == nil else { return nil }
+        if router!.deallocations != preparedReadsChecked {
+            preparedReadsChecked = router!.deallocations
+            preparedReads.forgetAll()
+        }
+        guard let plan = preparedReads.plan(for: prepared.id, canPrepare: true) else { return nil }
+        let name: String, prepare: Bool, deallocating: String?
+        switch plan {
+        case let .execute(n): (name, prepare, deallocating) = (n, false, nil)
+        case let .prepare(n, d): (name, prepare, deallocating) = (n, true, d)
+        }
+        guard var message = cache.executeBody(match, prepared: prepared, name: name, prepare: prepare, deallocating: deallocating,
+                                              text: text, runs: runScratch, front: FrontendMessage.headerLength) else {
+            if prepare { preparedReads.prepareEnded(succeeded: false) }
+            return nil
+        }
+        FrontendMessage.writeHeader(id: FrontendMessageID.query.rawValue, into: &message)
+        if prepare {
+            readWatch = .prepare
+            skipper.expectLeading(.completions(deallocating == nil ? 1 : 2))
+        } else {
+            readWatch = .execute(prepared, name: name, message: message)
+            skipper.expectLeading(.staleError)
+        }
+        return message
+    }
+
+    /// An error that says a statement the session prepared must be prepared again: a table it
+    /// reads changed its columns (PostgreSQL will not change a prepared statement's result type),
+    /// or it is gone (deallocated in a way the session did not see).
+    static func isStalePreparedRead(_ error: ErrorFields) -> Bool {
+        switch error.sqlState {
+        case SQLState.featureNotSupported?: return error[.routine] == "RevalidateCachedQuery"
+        case SQLState.invalidSQLStatementName?: return error.message?.contains(PreparedReads.namePrefix) == true
+        default: return false
+        }
+    }
+
+    /// The start of the answer to a prepared read has been seen (see ``ReadWatch``).
+    private func readWatchEnded(_ outcome: ResponseSkipper.LeadingOutcome) throws(SocketError) {
+        guard let watch = readWatch else { return }
+        readWatch = nil
+        switch watch {
+        case .prepare:
+            preparedReads.prepareEnded(succeeded: outcome == .completionsDropped)
+        case let .execute(prepared, name, message):
+            guard case let .stale(error) = outcome, let upstream else { return }
+            // The EXECUTE failed before it ran, in a transaction of its own: it is prepared under
+            // a new name and run again, and the client sees only that answer.
+            preparedReads.discard(prepared.id)
+            guard case let .prepare(newName, deallocating)? = preparedReads.plan(for: prepared.id, canPrepare: true) else { return }
+            let stillThere = error.sqlState == SQLState.featureNotSupported
+            var retry = [UInt8](repeating: 0, count: FrontendMessage.headerLength)
+            for old in [stillThere ? name : nil, deallocating].compactMap({ $0 }) { retry += Array("DEALLOCATE \(old);".utf8) }
+            retry += prepared.prepareStatement(name: newName)
+            retry += Array("EXECUTE \(newName)".utf8)
+            retry += message[(FrontendMessage.headerLength + "EXECUTE \(name)".utf8.count)...]
+            FrontendMessage.writeHeader(id: FrontendMessageID.query.rawValue, into: &retry)
+            readWatch = .prepare
+            skipper.expectLeading(.completions((stillThere ? 1 : 0) + (deallocating == nil ? 0 : 1) + 1))
+            logger.info("a prepared read is prepared again", metadata: ["sqlstate": "\(error.sqlState ?? "")", "message": "\(error.message ?? "")"])
+            let sent = retry.withUnsafeBytes { raw in Result { () throws(SocketError) in try forward(raw, to: upstream, queue: &toServer) } }
+            try sent.get()
+        }
+    }
+
     private func labelQuery(_ label: LatencyLabel?) {
         if let slot = querySlot, slot < requestLabels.count {
             requestLabels[slot] = label
@@ -907,81 +1006,95 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     close(reason: "malformed server message")
                     return
                 }
+                if let outcome = skipper.takeOutcome() { try readWatchEnded(outcome) }
+                // A leading message that was the client's after all goes first, then the rest.
+                if let returned = skipper.takeReturned() {
+                    let joined = returned + Array(chunk)
+                    let forwarded = joined.withUnsafeBytes { whole in Result { () throws(SocketError) in try forwardServerBytes(whole) } }
+                    try forwarded.get()
+                    return
+                }
                 if chunk.isEmpty { return }
             }
-            let now = loop.clock.monotonicNanoseconds()
-            let transactionsBefore = state.transactionCount
-            defer {
-                if state.transactionCount > transactionsBefore {
-                    context.stats.transactions.add(state.transactionCount - transactionsBefore, ordering: .relaxed)
-                }
+            try forwardServerBytes(chunk)
+        }
+    }
+
+    /// The server's bytes after the skipper: through the state machine (and the fixer, for
+    /// mirrored writes) to the client.
+    private func forwardServerBytes(_ chunk: UnsafeRawBufferPointer) throws(SocketError) {
+        let now = loop.clock.monotonicNanoseconds()
+        let transactionsBefore = state.transactionCount
+        defer {
+            if state.transactionCount > transactionsBefore {
+                context.stats.transactions.add(state.transactionCount - transactionsBefore, ordering: .relaxed)
             }
-            // Untouched traffic comes out as the chunk itself and is forwarded without a copy.
-            var output = SplicedOutput(of: chunk)
-            var retryAfter: ErrorFields?
-            do {
-                // The scanner reads the stream while nothing on it is to change: always in sessions
-                // without flags, and in the others while the fixer has nothing in flight (it only
-                // counts headers then). At a message boundary the splicer takes over when the fixer
-                // has work: answers to mirrored writes are restored on the way.
-                var rest = chunk
-                if serverSplicer != nil && !serverScanner.isAtMessageBoundary {
-                    // The end of a message the scanner began, which answers a request sent before the fixer had work.
-                    let done = try serverScanner.finishMessage(rest) { message in
-                        fixer?.sawHeader(message.id)
-                        handleServerEvent(state.serverMessage(message, now: now))
+        }
+        // Untouched traffic comes out as the chunk itself and is forwarded without a copy.
+        var output = SplicedOutput(of: chunk)
+        var retryAfter: ErrorFields?
+        do {
+            // The scanner reads the stream while nothing on it is to change: always in sessions
+            // without flags, and in the others while the fixer has nothing in flight (it only
+            // counts headers then). At a message boundary the splicer takes over when the fixer
+            // has work: answers to mirrored writes are restored on the way.
+            var rest = chunk
+            if serverSplicer != nil && !serverScanner.isAtMessageBoundary {
+                // The end of a message the scanner began, which answers a request sent before the fixer had work.
+                let done = try serverScanner.finishMessage(rest) { message in
+                    fixer?.sawHeader(message.id)
+                    handleServerEvent(state.serverMessage(message, now: now))
+                }
+                output.emit(UnsafeRawBufferPointer(rebasing: rest[..<done]))
+                rest = UnsafeRawBufferPointer(rebasing: rest[done...])
+            }
+            if serverSplicer == nil || (fixer?.isIdle ?? true) && serverSplicer!.isAtMessageBoundary {
+                let counting = fixer != nil
+                try serverScanner.scan(rest) { message in
+                    if counting { fixer?.sawHeader(message.id) }
+                    handleServerEvent(state.serverMessage(message, now: now))
+                }
+                if !rest.isEmpty { output.emit(rest) }
+            } else if !rest.isEmpty {
+                // One pass over the server's stream: the messages the state machine reads are held
+                // whole (small: ReadyForQuery, errors, parameters) and the fixer's while it watches.
+                try serverSplicer!.process(rest, onMessage: { fixer?.sawHeader($0.id) }, onHeld: { id, raw in
+                    let body = [UInt8](raw)
+                    if Self.inspectedByState[Int(id)] {
+                        handleServerEvent(state.serverMessage(ScannedMessage(id: id, bodyLength: body.count, body: body), now: now))
                     }
-                    output.emit(UnsafeRawBufferPointer(rebasing: rest[..<done]))
-                    rest = UnsafeRawBufferPointer(rebasing: rest[done...])
-                }
-                if serverSplicer == nil || (fixer?.isIdle ?? true) && serverSplicer!.isAtMessageBoundary {
-                    let counting = fixer != nil
-                    try serverScanner.scan(rest) { message in
-                        if counting { fixer?.sawHeader(message.id) }
-                        handleServerEvent(state.serverMessage(message, now: now))
+                    switch fixer?.process(id: id, body: body) ?? .pass {
+                    case .pass: return nil
+                    case .drop: return []
+                    case let .replace(bytes): return bytes
+                    case let .retry(error):
+                        retryAfter = error
+                        return []
                     }
-                    if !rest.isEmpty { output.emit(rest) }
-                } else if !rest.isEmpty {
-                    // One pass over the server's stream: the messages the state machine reads are held
-                    // whole (small: ReadyForQuery, errors, parameters) and the fixer's while it watches.
-                    try serverSplicer!.process(rest, onMessage: { fixer?.sawHeader($0.id) }, onHeld: { id, raw in
-                        let body = [UInt8](raw)
-                        if Self.inspectedByState[Int(id)] {
-                            handleServerEvent(state.serverMessage(ScannedMessage(id: id, bodyLength: body.count, body: body), now: now))
-                        }
-                        switch fixer?.process(id: id, body: body) ?? .pass {
-                        case .pass: return nil
-                        case .drop: return []
-                        case let .replace(bytes): return bytes
-                        case let .retry(error):
-                            retryAfter = error
-                            return []
-                        }
-                    }, holding: { id in Self.inspectedByState[Int(id)] || (fixer?.holds(id) ?? false) }, emit: { output.emit($0) })
+                }, holding: { id in Self.inspectedByState[Int(id)] || (fixer?.holds(id) ?? false) }, emit: { output.emit($0) })
+            }
+        } catch {
+            logger.error("malformed message from the server", metadata: ["error": "\(error)"])
+            context.stats.protocolErrors.add(1, ordering: .relaxed)
+            close(reason: "malformed server message")
+            return
+        }
+        if closed { return }
+        try output.send(to: client, queue: &toClient)
+        if let error = retryAfter { try retryAlone(after: error) }
+        if let succeeded = fixer?.takeRetryOutcome(), let retry = pendingRetry {
+            pendingRetry = nil
+            if succeeded {
+                let reason = "the new table rejected the mirrored write: \(retry.error?.message ?? "error") (\(retry.error?.sqlState ?? "-----"))"
+                for migration in retry.migrations {
+                    context.routing.recordWriteDivergence(migration: migration, fingerprint: retry.fingerprint, reason: reason, query: retry.sql)
                 }
-            } catch {
-                logger.error("malformed message from the server", metadata: ["error": "\(error)"])
-                context.stats.protocolErrors.add(1, ordering: .relaxed)
-                close(reason: "malformed server message")
-                return
+                logger.warning("a mirrored write failed on the new table; the client's write was applied alone",
+                               metadata: ["migrations": "\(retry.migrations)", "error": "\(retry.error?.message ?? "")"])
             }
-            if closed { return }
-            try output.send(to: client, queue: &toClient)
-            if let error = retryAfter { try retryAlone(after: error) }
-            if let succeeded = fixer?.takeRetryOutcome(), let retry = pendingRetry {
-                pendingRetry = nil
-                if succeeded {
-                    let reason = "the new table rejected the mirrored write: \(retry.error?.message ?? "error") (\(retry.error?.sqlState ?? "-----"))"
-                    for migration in retry.migrations {
-                        context.routing.recordWriteDivergence(migration: migration, fingerprint: retry.fingerprint, reason: reason, query: retry.sql)
-                    }
-                    logger.warning("a mirrored write failed on the new table; the client's write was applied alone",
-                                   metadata: ["migrations": "\(retry.migrations)", "error": "\(retry.error?.message ?? "")"])
-                }
-            }
-            if closeWhenIdleRequested && stateIsIdle && toClient.isEmpty {
-                closeForShutdown()
-            }
+        }
+        if closeWhenIdleRequested && stateIsIdle && toClient.isEmpty {
+            closeForShutdown()
         }
     }
 

@@ -1,0 +1,71 @@
+// The reads a session has prepared on its server connection (see PreparedRead).
+
+/// A session's ``PreparedRead``s on its server connection, by id: the name each is prepared
+/// under, and the one whose PREPARE is on its way. Names are never reused within a session
+/// (`switchyard_r` and a serial number), so a PREPARE cannot meet a name the server still holds
+/// after the session lost track of it (a DISCARD ALL that failed, a DEALLOCATE that did not run).
+public struct PreparedReads: Sendable {
+    /// What to send for a read.
+    public enum Plan: Sendable, Equatable {
+        /// The read is prepared: `EXECUTE name(…)`.
+        case execute(name: String)
+        /// Prepare it first, in the same Query, and, with the limit reached, deallocate the
+        /// oldest. The Query's answer begins with one CommandComplete per statement before the
+        /// EXECUTE, which the client must not see; the session reports through
+        /// ``prepareEnded(succeeded:)`` whether they all came.
+        case prepare(name: String, deallocating: String?)
+    }
+
+    public static let namePrefix = "switchyard_r"
+    /// The most reads a session keeps prepared: beyond, the oldest goes.
+    public let limit: Int
+    private var names: [Int: String] = [:]
+    /// Ids in the order they were prepared.
+    private var order: [Int] = []
+    private var serial = 0
+    private var pending: (id: Int, name: String)?
+
+    public init(limit: Int = 100) {
+        self.limit = max(1, limit)
+    }
+
+    public var count: Int { names.count }
+
+    /// The plan for read `id`: nil when it is not prepared and `canPrepare` is false (the
+    /// session cannot tell its answer apart now), or while another PREPARE is on its way.
+    public mutating func plan(for id: Int, canPrepare: Bool) -> Plan? {
+        if let name = names[id] { return .execute(name: name) }
+        guard canPrepare, pending == nil else { return nil }
+        serial += 1
+        let name = Self.namePrefix + String(serial)
+        var evicted: String?
+        if names.count >= limit, !order.isEmpty {
+            evicted = names.removeValue(forKey: order.removeFirst())
+        }
+        pending = (id, name)
+        return .prepare(name: name, deallocating: evicted)
+    }
+
+    /// The answer to the last ``Plan/prepare`` began with all its CommandCompletes (`succeeded`),
+    /// or with something else: an error, after which the read is prepared again next time.
+    public mutating func prepareEnded(succeeded: Bool) {
+        guard let p = pending else { return }
+        pending = nil
+        if succeeded {
+            names[p.id] = p.name
+            order.append(p.id)
+        }
+    }
+
+    /// Read `id` must be prepared again: the server dropped it or will not run it as prepared.
+    public mutating func discard(_ id: Int) {
+        guard names.removeValue(forKey: id) != nil else { return }
+        order.removeAll { $0 == id }
+    }
+
+    /// The session may have deallocated them (DISCARD ALL, DEALLOCATE ALL, or one of these names).
+    public mutating func forgetAll() {
+        names.removeAll()
+        order.removeAll()
+    }
+}

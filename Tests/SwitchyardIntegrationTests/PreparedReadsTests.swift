@@ -1,0 +1,152 @@
+// Reads a flag routes run as statements the session prepared on its server connection, and answer
+// exactly as their texts would.
+import Foundation
+import SwitchyardConfig
+import SwitchyardProtocol
+import SwitchyardTestSupport
+import Testing
+
+@Suite("Routed reads as prepared statements", .serialized)
+struct PreparedReadsTests {
+    static let database = "sy_prepared_reads"
+
+    /// RoutingTests' tables in this suite's database, and the new table under the old names as
+    /// a view: what a canary read must answer.
+    static func prepare(_ cluster: PostgresCluster) throws {
+        // The view holds on to the tables the routing fixture drops and makes again.
+        _ = try? cluster.psql("drop view if exists users_as_new", database: Self.database)
+        try RoutingTests.prepare(cluster, database: Self.database)
+        _ = try cluster.psql("""
+            create or replace view users_as_new as
+                select id, full_name as name, created_at at time zone 'UTC' as created from users_v2
+            """, database: Self.database)
+    }
+
+    static func withProxy(prepare: Bool = true, _ body: (ProxyFixture, PostgresCluster) throws -> Void) throws {
+        let cluster = try PostgresCluster.shared()
+        try Self.prepare(cluster)
+        try ProxyFixture.with(configure: { c in
+            RoutingTests.configure(&c, controlSchema: "sy_ctl_\(UInt32.random(in: 0...UInt32.max))", database: Self.database)
+            c.prepareRoutedReads = prepare
+        }) { try body($0, cluster) }
+    }
+
+    /// What `sql` answers on PostgreSQL itself, on the new path (through the view) or the old.
+    static func expected(_ direct: PQConnection, _ sql: String, onNew: Bool) throws -> [[String?]] {
+        try direct.query(onNew ? sql.replacingOccurrences(of: "from users", with: "from users_as_new") : sql)
+    }
+
+    static func preparedNames(_ conn: PQConnection) throws -> [String] {
+        try conn.query("select name from pg_prepared_statements where name like 'switchyard_r%' order by name").map { $0[0] ?? "" }
+    }
+
+    static let shapes: [@Sendable (Int) -> String] = [
+        { "select name from users where id = \($0)" },
+        { "select id, name from users where id in (\($0), \($0 + 1), 40) order by id" },
+        { "select count(*), min(name) from users where id between \($0) and \($0 + 5)" },
+        { "select name from users where id > \($0) order by id limit 3 offset 1" },
+        { "select * from users u where u.id = \($0) and u.id < 100" },
+    ]
+
+    @Test("reads of one shape are prepared once per path, and every one answers as its text does on that path")
+    func answers() throws {
+        try Self.withProxy { proxy, cluster in
+            let direct = try PQConnection(cluster.connectionString(database: Self.database))
+            for (cohort, onNew) in [(RoutingTests.inside, true), (RoutingTests.outside, false)] {
+                let conn = try PQConnection(proxy.connectionString(database: Self.database))
+                for shape in Self.shapes {
+                    for k in 1...6 {
+                        let sql = "/*cohort='\(cohort)'*/ " + shape(k * 3)
+                        #expect(try conn.query(sql) == Self.expected(direct, sql, onNew: onNew), "\(sql)")
+                    }
+                }
+                #expect(try Self.preparedNames(conn).count == Self.shapes.count, "one statement per shape on the \(onNew ? "new" : "old") path")
+            }
+            // Cohorts, latency and the routed-read counter are those of the texts.
+            let cohorts = try proxy.psql("show cohorts", database: "switchyard")
+            #expect(cohorts.contains("users_v2|\(RoutingTests.inside)|"), "\(cohorts)")
+            let routing = try proxy.psql("show flags", database: "switchyard")
+            #expect(routing.contains("users_v2"))
+        }
+    }
+
+    @Test("after DISCARD ALL, DEALLOCATE ALL, a failed transaction and columns added to the table, reads answer and are prepared again")
+    func preparedAgain() throws {
+        try Self.withProxy { proxy, cluster in
+            let direct = try PQConnection(cluster.connectionString(database: Self.database))
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            func read(_ k: Int, sourceLocation: SourceLocation = #_sourceLocation) throws {
+                let sql = "/*cohort='\(RoutingTests.outside)'*/ select * from users where id = \(k)"
+                #expect(try conn.query(sql) == Self.expected(direct, sql, onNew: false), sourceLocation: sourceLocation)
+            }
+            for k in 1...3 { try read(k) }
+            #expect(try Self.preparedNames(conn).count == 1)
+            try conn.query("discard all")
+            for k in 4...5 { try read(k) }
+            try conn.query("deallocate all")
+            for k in 6...7 { try read(k) }
+            #expect(try Self.preparedNames(conn).count == 1)
+            try conn.query("begin")
+            #expect(throws: PQConnection.Failure.self) { try conn.query("select 1/0") }
+            let aborted = #expect(throws: PQConnection.Failure.self) { try read(8) }
+            #expect(aborted?.sqlState == "25P02")
+            try conn.query("rollback")
+            try read(9)
+            // A prepared SELECT * would fail with "cached plan must not change result type": it is
+            // prepared again and run again, unseen.
+            _ = try cluster.psql("alter table users add column extra int not null default 7", database: Self.database)
+            defer { _ = try? cluster.psql("alter table users drop column if exists extra", database: Self.database) }
+            try read(10)
+            #expect(try conn.query("select * from users where id = 11").first?.last == "7")
+            _ = try cluster.psql("alter table users drop column extra", database: Self.database)
+            try read(12)
+            try read(13)
+            #expect(try Self.preparedNames(conn).count <= 2)
+        }
+    }
+
+    @Test("a read that fails gets its own error, prepared or not, and the session goes on")
+    func errors() throws {
+        try Self.withProxy { proxy, _ in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            for k in 1...4 {
+                let failure = #expect(throws: PQConnection.Failure.self) {
+                    try conn.query("select name from users where id = \(k) and 1 / (id - \(k)) = 1")
+                }
+                #expect(failure?.sqlState == "22012", "\(failure?.description ?? "")")
+            }
+            for k in 1...4 {
+                let failure = #expect(throws: PQConnection.Failure.self) { try conn.query("select nosuch from users where id = \(k)") }
+                #expect(failure?.sqlState == "42703", "\(failure?.description ?? "")")
+                #expect(failure?.message.contains("nosuch") == true)
+            }
+            #expect(try conn.query("select name from users where id = 5") == [["old-5"]])
+        }
+    }
+
+    @Test("two Queries sent together, and reads in a transaction block, go as texts; with prepare_routed_reads off nothing is prepared")
+    func textsWhenNotAlone() throws {
+        try Self.withProxy { proxy, _ in
+            let raw = try RawClient(port: proxy.port)
+            _ = raw.startup(database: Self.database)
+            _ = raw.query("select name from users where id = 1")
+            raw.send(FrontendMessage.query("select name from users where id = 2").encoded() + FrontendMessage.query("select name from users where id = 3").encoded())
+            let both = RawClient.messages(raw.receive(until: { RawClient.messages($0).filter { if case .readyForQuery = $0 { true } else { false } }.count == 2 }).bytes)
+            let rows = both.compactMap { if case let .dataRow(row) = $0 { row.values.first.flatMap { $0.map { String(decoding: $0, as: UTF8.self) } } } else { nil } }
+            #expect(rows == ["old-2", "old-3"])
+            #expect(RawClient.errors(both).isEmpty)
+            #expect(!both.contains { if case .commandComplete(let tag) = $0 { tag == "PREPARE" } else { false } })
+
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            try conn.query("begin")
+            for k in 1...4 { #expect(try conn.query("select name from users where id = \(k)") == [["old-\(k)"]]) }
+            #expect(try Self.preparedNames(conn).isEmpty)
+            try conn.query("commit")
+        }
+        try Self.withProxy(prepare: false) { proxy, _ in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            for k in 1...4 { #expect(try conn.query("select name from users where id = \(k)") == [["old-\(k)"]]) }
+            #expect(try Self.preparedNames(conn).isEmpty)
+        }
+    }
+}

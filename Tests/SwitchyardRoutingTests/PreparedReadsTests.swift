@@ -1,0 +1,39 @@
+// A session's prepared reads: names, PREPAREs that fail, the limit, and deallocation.
+import SwitchyardRouting
+import Testing
+
+@Suite("Prepared reads of a session")
+struct PreparedReadsTests {
+    @Test("a read is prepared once, then executed; a failed PREPARE is tried again under a new name")
+    func prepareThenExecute() {
+        var reads = PreparedReads()
+        #expect(reads.plan(for: 7, canPrepare: true) == .prepare(name: "switchyard_r1", deallocating: nil))
+        // One PREPARE at a time.
+        #expect(reads.plan(for: 8, canPrepare: true) == nil)
+        reads.prepareEnded(succeeded: false)
+        #expect(reads.plan(for: 7, canPrepare: false) == nil)
+        #expect(reads.plan(for: 7, canPrepare: true) == .prepare(name: "switchyard_r2", deallocating: nil))
+        reads.prepareEnded(succeeded: true)
+        #expect(reads.plan(for: 7, canPrepare: false) == .execute(name: "switchyard_r2"))
+        reads.discard(7)
+        #expect(reads.plan(for: 7, canPrepare: true) == .prepare(name: "switchyard_r3", deallocating: nil))
+        reads.prepareEnded(succeeded: true)
+        reads.forgetAll()
+        #expect(reads.count == 0)
+        #expect(reads.plan(for: 7, canPrepare: true) == .prepare(name: "switchyard_r4", deallocating: nil))
+    }
+
+    @Test("beyond the limit the oldest is deallocated in the same Query")
+    func limit() {
+        var reads = PreparedReads(limit: 2)
+        for id in 1...2 {
+            _ = reads.plan(for: id, canPrepare: true)
+            reads.prepareEnded(succeeded: true)
+        }
+        #expect(reads.plan(for: 3, canPrepare: true) == .prepare(name: "switchyard_r3", deallocating: "switchyard_r1"))
+        reads.prepareEnded(succeeded: true)
+        #expect(reads.count == 2)
+        #expect(reads.plan(for: 1, canPrepare: false) == nil)
+        #expect(reads.plan(for: 2, canPrepare: false) == .execute(name: "switchyard_r2"))
+    }
+}
