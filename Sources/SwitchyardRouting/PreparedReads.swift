@@ -1,33 +1,49 @@
 // The reads a session has prepared on its server connection (see PreparedRead).
 
 /// A session's ``PreparedRead``s on its server connection, by id: the name each is prepared
-/// under, and the one whose PREPARE is on its way. Names are never reused within a session
-/// (`switchyard_r` and a serial number), so a PREPARE cannot meet a name the server still holds
-/// after the session lost track of it (a DISCARD ALL that failed, a DEALLOCATE that did not run).
+/// under, and the one whose PREPARE is on its way. Names are never reused: `switchyard_r`, a
+/// token of the process, the session's number and a serial number. So a PREPARE cannot meet a name
+/// the server still holds after the session lost track of it (a DISCARD ALL that failed, a
+/// DEALLOCATE that did not run), and where server connections are shared (a pooler between
+/// Switchyard and PostgreSQL), no session runs another's statement by its name.
 public struct PreparedReads: Sendable {
     /// What to send for a read.
     public enum Plan: Sendable, Equatable {
         /// The read is prepared: `EXECUTE name(…)`.
         case execute(name: String)
-        /// Prepare it first, in the same Query, and, with the limit reached, deallocate the
-        /// oldest. The Query's answer begins with one CommandComplete per statement before the
-        /// EXECUTE, which the client must not see; the session reports through
-        /// ``prepareEnded(succeeded:)`` whether they all came.
+        /// Prepare it first, in the same Query (whose answer then begins with the PREPARE's
+        /// CommandComplete, which the client must not see; the session reports through
+        /// ``prepareEnded(succeeded:)`` whether it came), and with the limit reached deallocate
+        /// the oldest, in a Query of the session's own sent before.
         case prepare(name: String, deallocating: String?)
     }
 
     public static let namePrefix = "switchyard_r"
+    /// Random, once per process: the names of two Switchyard processes differ.
+    public static let processToken = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+    /// How many times a session may find its statements gone before it stops preparing.
+    public static let missingLimit = 3
     /// The most reads a session keeps prepared: beyond, the oldest goes.
     public let limit: Int
+    private let prefix: String
+    private var missing = 0
     private var names: [Int: String] = [:]
     /// Ids in the order they were prepared.
     private var order: [Int] = []
     private var serial = 0
     private var pending: (id: Int, name: String)?
 
-    public init(limit: Int = 100) {
+    /// `session`: what makes the names the session's own.
+    public init(session: String, limit: Int = 100) {
         self.limit = max(1, limit)
+        prefix = Self.namePrefix + session + "_"
     }
+
+    /// The session prepares no more: its statements kept disappearing (``noteMissing()``).
+    public var isOff: Bool { missing >= Self.missingLimit }
+
+    /// The server did not have a statement the session had prepared.
+    public mutating func noteMissing() { missing += 1 }
 
     public var count: Int { names.count }
 
@@ -35,9 +51,9 @@ public struct PreparedReads: Sendable {
     /// session cannot tell its answer apart now), or while another PREPARE is on its way.
     public mutating func plan(for id: Int, canPrepare: Bool) -> Plan? {
         if let name = names[id] { return .execute(name: name) }
-        guard canPrepare, pending == nil else { return nil }
+        guard canPrepare, pending == nil, !isOff else { return nil }
         serial += 1
-        let name = Self.namePrefix + String(serial)
+        let name = prefix + String(serial)
         var evicted: String?
         if names.count >= limit, !order.isEmpty {
             evicted = names.removeValue(forKey: order.removeFirst())

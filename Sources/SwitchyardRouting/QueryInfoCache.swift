@@ -922,13 +922,12 @@ public final class QueryInfoCache: Sendable {
     /// A Query's body (with `front` bytes left for its header, as ``rewrittenBody`` lays it out)
     /// that runs `prepared` as `name` for `text`, a text of `match`'s key with digit runs `runs`:
     /// `EXECUTE name(digits, …)` and the text's comments; before it, `PREPARE name(int4, …) AS …;`
-    /// when `prepare`, and `DEALLOCATE` of `deallocating` when given.
-    public func executeBody(_ match: MaskedMatch, prepared: PreparedRead, name: String, prepare: Bool, deallocating: String?,
+    /// when `prepare`.
+    public func executeBody(_ match: MaskedMatch, prepared: PreparedRead, name: String, prepare: Bool,
                             text: UnsafeBufferPointer<UInt8>, runs: [Range<Int>], front: Int) -> [UInt8]? {
         guard prepared.parameterRuns.allSatisfy({ $0 < runs.count && runs[$0].upperBound <= text.count }) else { return nil }
         var out = [UInt8](repeating: 0, count: front)
         out.reserveCapacity(front + 64 + (prepare ? prepared.text.count + 32 : 0) + text.count / 4)
-        if let deallocating { out += Array("DEALLOCATE \(deallocating);".utf8) }
         if prepare { out += prepared.prepareStatement(name: name) }
         out += Array("EXECUTE ".utf8)
         out += Array(name.utf8)

@@ -105,6 +105,22 @@ struct PreparedReadsTests {
         }
     }
 
+    @Test("a session keeps at most 100 prepared reads: the oldest is deallocated by a statement of its own")
+    func limit() throws {
+        try Self.withProxy { proxy, _ in
+            let conn = try PQConnection(proxy.connectionString(database: Self.database))
+            // 105 shapes, told apart by their aliases (letters only: digits would vary with the text).
+            let letters = Array("abcdefghijklmnopqrstuvwxyz")
+            for k in 0..<105 {
+                let alias = "u" + String(letters[k / 26]) + String(letters[k % 26])
+                for id in [k % 50 + 1, (k + 7) % 50 + 1] {
+                    #expect(try conn.query("select \(alias).name from users \(alias) where \(alias).id = \(id)") == [["old-\(id)"]])
+                }
+            }
+            #expect(try Self.preparedNames(conn).count == 100)
+        }
+    }
+
     @Test("a read that fails gets its own error, prepared or not, and the session goes on")
     func errors() throws {
         try Self.withProxy { proxy, _ in
@@ -121,6 +137,31 @@ struct PreparedReadsTests {
                 #expect(failure?.message.contains("nosuch") == true)
             }
             #expect(try conn.query("select name from users where id = 5") == [["old-5"]])
+        }
+    }
+
+    @Test("a Query sent behind an EXECUTE that turns out stale: the stale error is the first Query's answer, the second answers, and the session goes on in step")
+    func staleWithQueryBehind() throws {
+        try Self.withProxy { proxy, cluster in
+            let raw = try RawClient(port: proxy.port)
+            _ = raw.startup(database: Self.database)
+            for k in 1...3 { _ = raw.query("select * from users where id = \(k)") }
+            _ = try cluster.psql("alter table users add column extra int not null default 7", database: Self.database)
+            defer { _ = try? cluster.psql("alter table users drop column if exists extra", database: Self.database) }
+            raw.send(FrontendMessage.query("select * from users where id = 4").encoded() + FrontendMessage.query("select * from users where id = 5").encoded())
+            let both = RawClient.messages(raw.receive(until: { RawClient.messages($0).filter { if case .readyForQuery = $0 { true } else { false } }.count == 2 }).bytes)
+            let readies = both.filter { if case .readyForQuery = $0 { true } else { false } }.count
+            #expect(readies == 2)
+            let rows = both.compactMap { if case let .dataRow(row) = $0 { row.values.compactMap { $0.map { String(decoding: $0, as: UTF8.self) } } } else { nil } }
+            let errors = RawClient.errors(both)
+            // The first answers with the stale error (it cannot be run again behind the second) or,
+            // had the server seen the change later, with its row.
+            #expect(errors.allSatisfy { $0.sqlState == "0A000" }, "\(errors)")
+            #expect(rows.last?.first == "5" && rows.last?.last == "7", "\(rows)")
+            #expect(rows.count + errors.count == 2)
+            let after = raw.query("select * from users where id = 6")
+            #expect(RawClient.errors(after).isEmpty, "\(after)")
+            #expect(after.contains { if case let .dataRow(row) = $0 { row.values.last??.elementsEqual(Array("7".utf8)) ?? false } else { false } })
         }
     }
 

@@ -203,6 +203,62 @@ struct ResponseSkipperLeadingTests {
         }
     }
 
+    @Test("notices, notifications and parameters before the leading messages go to the client, which sees the rest as if they were not there")
+    func asynchronousFirst() throws {
+        let notice = BackendMessage.noticeResponse(ErrorFields(severity: "NOTICE", sqlState: "00000", message: "hello")).encoded()
+        let staleAnswer = BackendMessage.errorResponse(Self.stale).encoded() + BackendMessage.readyForQuery(.idle).encoded()
+        let cases: [(stream: [UInt8], leading: ResponseSkipper.Leading, kept: [UInt8], outcome: ResponseSkipper.LeadingOutcome)] = [
+            (notice + Self.prepared + ResponseSkipperTests.client, .completions(1), notice + ResponseSkipperTests.client, .completionsDropped),
+            (notice + notice + staleAnswer, .staleError, notice + notice, .stale(Self.stale)),
+            (notice + ResponseSkipperTests.client, .staleError, notice + ResponseSkipperTests.client, .passed),
+        ]
+        for c in cases {
+            for cut in 0...c.stream.count {
+                var skipper = ResponseSkipper(isStale: { $0.sqlState == "0A000" })
+                skipper.expectLeading(c.leading)
+                var kept: [UInt8] = []
+                var outcome: ResponseSkipper.LeadingOutcome?
+                for part in [Array(c.stream[..<cut]), Array(c.stream[cut...])] {
+                    // As a session reads: the skipper, what it hands back, the skipper again on the rest.
+                    var rest = part[...]
+                    while skipper.isActive && !rest.isEmpty {
+                        let consumed = try Array(rest).withUnsafeBytes { try skipper.consume($0) { _ in } }
+                        rest = rest.dropFirst(consumed)
+                        if let o = skipper.takeOutcome() { outcome = o }
+                        if let back = skipper.takeReturned() {
+                            kept += back
+                            continue
+                        }
+                        if consumed == 0 { break }
+                    }
+                    if let o = skipper.takeOutcome() { outcome = o }
+                    kept += rest
+                }
+                #expect(kept == c.kept, "cut \(cut)")
+                #expect(outcome == c.outcome, "cut \(cut)")
+            }
+        }
+    }
+
+    @Test("once the client has another request in flight, a stale error is the client's")
+    func staleKept() throws {
+        let staleAnswer = BackendMessage.errorResponse(Self.stale).encoded() + BackendMessage.readyForQuery(.idle).encoded()
+        var skipper = ResponseSkipper(isStale: { $0.sqlState == "0A000" })
+        skipper.expectLeading(.staleError)
+        skipper.keepStaleErrors()
+        #expect(skipper.takeOutcome() == .passed)
+        #expect(!skipper.isActive)
+        // Kept while the error is half read.
+        skipper.expectLeading(.staleError)
+        let first = try Array(staleAnswer[..<7]).withUnsafeBytes { try skipper.consume($0) { _ in } }
+        #expect(first == 7)
+        skipper.keepStaleErrors()
+        let rest = Array(staleAnswer[7...])
+        let consumed = try rest.withUnsafeBytes { try skipper.consume($0) { _ in } }
+        #expect(skipper.takeOutcome() == .passed)
+        #expect((skipper.takeReturned() ?? []) + rest[consumed...] == staleAnswer)
+    }
+
     @Test("an error before the CommandCompletes is the client's")
     func interrupted() throws {
         let stream = Self.prepared + Self.other

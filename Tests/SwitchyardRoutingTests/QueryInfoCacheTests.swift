@@ -385,11 +385,10 @@ struct PreparedFormTests {
     }
 
     static func body(_ cache: QueryInfoCache, _ m: (match: MaskedMatch, runs: [Range<Int>]), _ prepared: PreparedRead, _ sql: String,
-                     prepare: Bool, deallocating: String? = nil) -> String? {
+                     prepare: Bool) -> String? {
         var text = sql
         return text.withUTF8 { bytes in
-            cache.executeBody(m.match, prepared: prepared, name: "switchyard_r9", prepare: prepare, deallocating: deallocating,
-                              text: bytes, runs: m.runs, front: 5)
+            cache.executeBody(m.match, prepared: prepared, name: "switchyard_r9", prepare: prepare, text: bytes, runs: m.runs, front: 5)
         }.map { String(decoding: $0.dropFirst(5).dropLast(), as: UTF8.self) }
     }
 
@@ -403,8 +402,7 @@ struct PreparedFormTests {
         let old = try #require(cache.preparedRead(m.match, routes: nil))
         #expect(Self.body(cache, m, old, sql, prepare: true) ==
             "PREPARE switchyard_r9(int4,int4) AS /*cohort='k1'*/ select name from users u where u.id = $1 and u.id < $2\n;EXECUTE switchyard_r9(77,8) /*cohort='k42'*/")
-        #expect(Self.body(cache, m, old, sql, prepare: false, deallocating: "switchyard_r2") ==
-            "DEALLOCATE switchyard_r2;EXECUTE switchyard_r9(77,8) /*cohort='k42'*/")
+        #expect(Self.body(cache, m, old, sql, prepare: false) == "EXECUTE switchyard_r9(77,8) /*cohort='k42'*/")
         let new = try #require(cache.preparedRead(m.match, routes: [QueryInfoCacheTests.route]))
         #expect(new.id != old.id)
         #expect(cache.preparedRead(m.match, routes: [QueryInfoCacheTests.route])?.id == new.id, "made once")

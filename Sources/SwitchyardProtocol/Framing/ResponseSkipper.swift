@@ -39,6 +39,12 @@ public struct ResponseSkipper: Sendable {
     private var leading: Leading?
     /// The message being read is one ``leading`` looks at.
     private var inLeading = false
+    /// ... and one PostgreSQL may send at any time (a notice, a notification, a parameter), which
+    /// goes to the client without ending the expectation.
+    private var passing = false
+    /// A stale error may be dropped: false once the client has another request in flight, whose
+    /// answer would come before a second try.
+    private var staleDropAllowed = true
     /// Drop the rest of the answer through its ReadyForQuery (after a stale error).
     private var dropThroughReady = false
     private var outcome: LeadingOutcome?
@@ -63,6 +69,16 @@ public struct ResponseSkipper: Sendable {
         }
         leading = expected
         outcome = nil
+        staleDropAllowed = true
+    }
+
+    /// A stale error is from now on the client's (see ``staleDropAllowed``).
+    public mutating func keepStaleErrors() {
+        staleDropAllowed = false
+        if leading == .staleError && !inLeading {
+            leading = nil
+            outcome = .passed
+        }
     }
 
     /// The outcome of the last ``expectLeading(_:)``, once known; given once.
@@ -97,6 +113,9 @@ public struct ResponseSkipper: Sendable {
                 case .completions where id == BackendMessageID.commandComplete.rawValue,
                      .staleError where id == BackendMessageID.errorResponse.rawValue:
                     inLeading = true
+                case _ where Self.asynchronous.contains(id):
+                    inLeading = true
+                    passing = true
                 default:
                     leading = nil
                     outcome = .passed
@@ -135,10 +154,20 @@ public struct ResponseSkipper: Sendable {
         return i
     }
 
+    /// NoticeResponse, NotificationResponse and ParameterStatus: sent whenever PostgreSQL has them.
+    private static let asynchronous: Set<UInt8> = [
+        BackendMessageID.noticeResponse.rawValue, BackendMessageID.notificationResponse.rawValue, BackendMessageID.parameterStatus.rawValue,
+    ]
+
     private mutating func finish(_ onError: (ErrorFields) -> Void, _ onReady: () -> Void) {
         defer { body = [] }
         if inLeading {
             inLeading = false
+            if passing {
+                passing = false
+                returned = body
+                return
+            }
             switch leading {
             case let .completions(n)?:
                 if n > 1 {
@@ -150,7 +179,7 @@ public struct ResponseSkipper: Sendable {
             default:
                 leading = nil
                 // The header is kept in front of the body here.
-                if case let .errorResponse(fields)? = try? BackendMessage.decode(id: currentID, body: Array(body.dropFirst(5))),
+                if staleDropAllowed, case let .errorResponse(fields)? = try? BackendMessage.decode(id: currentID, body: Array(body.dropFirst(5))),
                    isStale(fields) {
                     outcome = .stale(fields)
                     dropThroughReady = true

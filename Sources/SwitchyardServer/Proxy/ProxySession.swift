@@ -46,6 +46,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private enum InjectedExchange {
         case searchPath
         case reprepare(PreparedStatements.Swap)
+        case deallocate
     }
     private var injected: [InjectedExchange] = []
     /// Errors among the answers of the injected exchange being skipped.
@@ -106,7 +107,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     private var statementLabels: [String: LatencyLabel] = [:]
     /// The routed reads prepared on the server connection (`prepare_routed_reads`), and the
     /// router's ``SessionRouter/deallocations`` they were last checked against.
-    private var preparedReads = PreparedReads()
+    private var preparedReads: PreparedReads
     private var preparedReadsChecked: UInt64 = 0
     /// What the answer to the Query in flight begins with, when it runs a prepared read: the
     /// PREPARE's CommandCompletes, or (for an EXECUTE alone) perhaps an error saying the statement
@@ -183,6 +184,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         self.state = SessionStateMachine(encryption: settings.tls.clientPolicy)
         self.negotiation = UpstreamNegotiation(mode: settings.tls.upstreamMode)
         self.clientScanner = MessageScanner(maxMessageSize: maxSize, inspect: [])
+        self.preparedReads = PreparedReads(session: "\(PreparedReads.processToken)_\(info.id)")
         if context.routing.hasFlags.load(ordering: .acquiring) {
             splicer = MessageSplicer(maxMessageSize: maxSize, hold: [
                 FrontendMessageID.query.rawValue, FrontendMessageID.parse.rawValue,
@@ -327,6 +329,12 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             if self.state.clientMessage(message, now: now) == .terminate { terminate = true }
             statements += self.state.statementCount - before
             if self.router != nil, self.outstandingRequests > requestsBefore {
+                // Its answer would come before a second try of the EXECUTE in flight: a stale
+                // error there is the client's.
+                if case .execute = self.readWatch {
+                    self.skipper.keepStaleErrors()
+                    if self.skipper.takeOutcome() != nil { self.readWatch = nil }
+                }
                 // A Query's label is known once the whole message is routed; a Sync takes the label
                 // of the prepared statements bound since the last one.
                 if message.id == FrontendMessageID.query.rawValue {
@@ -748,7 +756,6 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         return prefixed(message)
     }
 
-    /// The held Query's latency label, in the slot its request took.
     /// The Query message that runs `prepared` for `text` (its runs in `runScratch`): an EXECUTE of
     /// the session's statement, prepared first in the same Query when it is not yet. nil when the
     /// Query is to go as a text: in a transaction block (a statement prepared again after a
@@ -756,7 +763,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
     /// (the answer's first messages are told apart by being its first).
     private func preparedReadMessage(_ prepared: PreparedRead, match: MaskedMatch, text: UnsafeBufferPointer<UInt8>,
                                      cache: QueryInfoCache) -> [UInt8]? {
-        guard heldStartedIdle, state.transactionStatus == .idle, outstandingRequests == 1, readWatch == nil else { return nil }
+        // The answer's first message must be the first the server sends after the injected answers:
+        // nothing of an earlier message (a notification) is still to come.
+        guard heldStartedIdle, state.transactionStatus == .idle, outstandingRequests == 1, readWatch == nil,
+              serverScanner.isAtMessageBoundary, serverSplicer?.isAtMessageBoundary ?? true else { return nil }
         if router!.deallocations != preparedReadsChecked {
             preparedReadsChecked = router!.deallocations
             preparedReads.forgetAll()
@@ -767,20 +777,31 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         case let .execute(n): (name, prepare, deallocating) = (n, false, nil)
         case let .prepare(n, d): (name, prepare, deallocating) = (n, true, d)
         }
-        guard var message = cache.executeBody(match, prepared: prepared, name: name, prepare: prepare, deallocating: deallocating,
+        var out = deallocating.map(deallocation) ?? []
+        guard var message = cache.executeBody(match, prepared: prepared, name: name, prepare: prepare,
                                               text: text, runs: runScratch, front: FrontendMessage.headerLength) else {
             if prepare { preparedReads.prepareEnded(succeeded: false) }
-            return nil
+            return out.isEmpty ? nil : out + FrontendMessage.query(String(decoding: text, as: UTF8.self)).encoded()
         }
         FrontendMessage.writeHeader(id: FrontendMessageID.query.rawValue, into: &message)
         if prepare {
             readWatch = .prepare
-            skipper.expectLeading(.completions(deallocating == nil ? 1 : 2))
+            skipper.expectLeading(.completions(1))
         } else {
             readWatch = .execute(prepared, name: name, message: message)
             skipper.expectLeading(.staleError)
         }
-        return message
+        if out.isEmpty { return message }
+        out += message
+        return out
+    }
+
+    /// `DEALLOCATE name` as a Query of the session's own, its answer dropped (an error only logged):
+    /// a statement the client's Query must not fail for.
+    private func deallocation(_ name: String) -> [UInt8] {
+        injected.append(.deallocate)
+        skipper.expectAnswer()
+        return FrontendMessage.query("DEALLOCATE \(name)").encoded()
     }
 
     /// An error that says a statement the session prepared must be prepared again: a table it
@@ -805,23 +826,35 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             guard case let .stale(error) = outcome, let upstream else { return }
             // The EXECUTE failed before it ran, in a transaction of its own: it is prepared under
             // a new name and run again, and the client sees only that answer.
-            preparedReads.discard(prepared.id)
-            guard case let .prepare(newName, deallocating)? = preparedReads.plan(for: prepared.id, canPrepare: true) else { return }
             let stillThere = error.sqlState == SQLState.featureNotSupported
-            var retry = [UInt8](repeating: 0, count: FrontendMessage.headerLength)
-            for old in [stillThere ? name : nil, deallocating].compactMap({ $0 }) { retry += Array("DEALLOCATE \(old);".utf8) }
-            retry += prepared.prepareStatement(name: newName)
-            retry += Array("EXECUTE \(newName)".utf8)
-            retry += message[(FrontendMessage.headerLength + "EXECUTE \(name)".utf8.count)...]
-            FrontendMessage.writeHeader(id: FrontendMessageID.query.rawValue, into: &retry)
+            if stillThere {
+                preparedReads.discard(prepared.id)
+            } else {
+                // Whatever dropped it (a reset the session did not see, a pooler between Switchyard
+                // and PostgreSQL) dropped the others too.
+                preparedReads.forgetAll()
+                preparedReads.noteMissing()
+                if preparedReads.isOff {
+                    logger.warning("prepared reads keep disappearing on this session's server connection (a transaction-pooling PgBouncer in front of PostgreSQL?): its routed reads go as texts from now on; prepare_routed_reads: false sends them as texts everywhere")
+                }
+            }
+            guard case let .prepare(newName, deallocating)? = preparedReads.plan(for: prepared.id, canPrepare: true) else { return }
+            var retry = [stillThere ? name : nil, deallocating].compactMap { $0 }.flatMap(deallocation)
+            var query = [UInt8](repeating: 0, count: FrontendMessage.headerLength)
+            query += prepared.prepareStatement(name: newName)
+            query += Array("EXECUTE \(newName)".utf8)
+            query += message[(FrontendMessage.headerLength + "EXECUTE \(name)".utf8.count)...]
+            FrontendMessage.writeHeader(id: FrontendMessageID.query.rawValue, into: &query)
+            retry += query
             readWatch = .prepare
-            skipper.expectLeading(.completions((stillThere ? 1 : 0) + (deallocating == nil ? 0 : 1) + 1))
+            skipper.expectLeading(.completions(1))
             logger.info("a prepared read is prepared again", metadata: ["sqlstate": "\(error.sqlState ?? "")", "message": "\(error.message ?? "")"])
             let sent = retry.withUnsafeBytes { raw in Result { () throws(SocketError) in try forward(raw, to: upstream, queue: &toServer) } }
             try sent.get()
         }
     }
 
+    /// The held Query's latency label, in the slot its request took.
     private func labelQuery(_ label: LatencyLabel?) {
         if let slot = querySlot, slot < requestLabels.count {
             requestLabels[slot] = label
@@ -942,6 +975,10 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         guard !injected.isEmpty else { return }
         let exchange = injected.removeFirst()
         switch exchange {
+        case .deallocate:
+            for error in errors {
+                logger.debug("a prepared read's DEALLOCATE failed", metadata: ["error": "\(error.message ?? "")"])
+            }
         case .searchPath:
             for error in errors {
                 logger.warning("a statement Switchyard sent for routing failed", metadata: ["error": "\(error.message ?? "")"])
@@ -994,28 +1031,32 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             var chunk = UnsafeRawBufferPointer(rebasing: loop.scratch[0..<n])
             context.stats.bytesFromServers.add(UInt64(n), ordering: .relaxed)
             info.bytesOut.add(UInt64(n), ordering: .relaxed)
-            if skipper.isActive {
+            while skipper.isActive && !chunk.isEmpty {
+                let consumed: Int
                 do {
-                    let consumed = try skipper.consume(chunk, onError: { injectedErrors.append($0) }, onReady: {
+                    consumed = try skipper.consume(chunk, onError: { injectedErrors.append($0) }, onReady: {
                         let errors = injectedErrors
                         injectedErrors = []
                         injectedExchangeEnded(errors: errors)
                     })
-                    chunk = UnsafeRawBufferPointer(rebasing: chunk[consumed...])
                 } catch {
                     close(reason: "malformed server message")
                     return
                 }
+                chunk = UnsafeRawBufferPointer(rebasing: chunk[consumed...])
                 if let outcome = skipper.takeOutcome() { try readWatchEnded(outcome) }
-                // A leading message that was the client's after all goes first, then the rest.
+                // A message read whole at the start of an answer that is the client's after all (a
+                // notice, or an error that is not stale) goes first; the skipper looks at the rest.
                 if let returned = skipper.takeReturned() {
-                    let joined = returned + Array(chunk)
-                    let forwarded = joined.withUnsafeBytes { whole in Result { () throws(SocketError) in try forwardServerBytes(whole) } }
+                    let forwarded = returned.withUnsafeBytes { whole in Result { () throws(SocketError) in try forwardServerBytes(whole) } }
                     try forwarded.get()
-                    return
+                    if closed { return }
+                    continue
                 }
-                if chunk.isEmpty { return }
+                if consumed == 0 { break }
             }
+            if let outcome = skipper.takeOutcome() { try readWatchEnded(outcome) }
+            if chunk.isEmpty { return }
             try forwardServerBytes(chunk)
         }
     }
