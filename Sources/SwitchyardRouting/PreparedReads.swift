@@ -9,8 +9,8 @@
 public struct PreparedReads: Sendable {
     /// What to send for a read.
     public enum Plan: Sendable, Equatable {
-        /// The read is prepared: `EXECUTE name(…)`.
-        case execute(name: String)
+        /// The read is prepared: `EXECUTE name(…)`; `head` is `EXECUTE name` in bytes, made once.
+        case execute(name: String, head: [UInt8])
         /// Prepare it first, in the same Query (whose answer then begins with the PREPARE's
         /// CommandComplete, which the client must not see; the session reports through
         /// ``prepareEnded(succeeded:)`` whether it came), and with the limit reached deallocate
@@ -27,7 +27,7 @@ public struct PreparedReads: Sendable {
     public let limit: Int
     private let prefix: String
     private var missing = 0
-    private var names: [Int: String] = [:]
+    private var names: [Int: (name: String, head: [UInt8])] = [:]
     /// Ids in the order they were prepared.
     private var order: [Int] = []
     private var serial = 0
@@ -50,13 +50,13 @@ public struct PreparedReads: Sendable {
     /// The plan for read `id`: nil when it is not prepared and `canPrepare` is false (the
     /// session cannot tell its answer apart now), or while another PREPARE is on its way.
     public mutating func plan(for id: Int, canPrepare: Bool) -> Plan? {
-        if let name = names[id] { return .execute(name: name) }
+        if let found = names[id] { return .execute(name: found.name, head: found.head) }
         guard canPrepare, pending == nil, !isOff else { return nil }
         serial += 1
         let name = prefix + String(serial)
         var evicted: String?
         if names.count >= limit, !order.isEmpty {
-            evicted = names.removeValue(forKey: order.removeFirst())
+            evicted = names.removeValue(forKey: order.removeFirst())?.name
         }
         pending = (id, name)
         return .prepare(name: name, deallocating: evicted)
@@ -68,7 +68,7 @@ public struct PreparedReads: Sendable {
         guard let p = pending else { return }
         pending = nil
         if succeeded {
-            names[p.id] = p.name
+            names[p.id] = (p.name, Array("EXECUTE \(p.name)".utf8))
             order.append(p.id)
         }
     }

@@ -587,9 +587,8 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
         return PreparedRead(text: out, parameterRuns: kept)
     }
 
-    /// The comments of a text of the key whose digit runs are `textRuns`, where they are in it.
-    func comments(of text: UnsafeBufferPointer<UInt8>, runs textRuns: [Range<Int>]) -> [Range<Int>] {
-        var found: [Range<Int>] = []
+    /// The comments of a text of the key whose digit runs are `textRuns`, where they are in it, in order.
+    func forEachComment(of text: UnsafeBufferPointer<UInt8>, runs textRuns: [Range<Int>], _ body: (Range<Int>) -> Void) {
         let n = min(runs.count, textRuns.count)
         var k = 0, shift = 0
         for c in commentRanges {
@@ -603,9 +602,8 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
                 j += 1
             }
             let comment = (c.lowerBound + shift)..<(c.upperBound + endShift)
-            if comment.upperBound <= text.count { found.append(comment) }
+            if comment.upperBound <= text.count { body(comment) }
         }
-        return found
     }
 
     /// See ``tagValues``: nil when a run in a comment is not inside a plain value.
@@ -648,7 +646,7 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
         }
         // Comments and runs are both in order: an end moves by how much the runs that begin
         // before it grew here (as ``TokenPlaces`` moves them), found in one pass.
-        for comment in comments(of: text, runs: textRuns) {
+        forEachComment(of: text, runs: textRuns) { comment in
             addSQLCommenterTags(comment: UnsafeBufferPointer(rebasing: text[comment]), to: &tags)
         }
         return tags
@@ -920,32 +918,59 @@ public final class QueryInfoCache: Sendable {
     }
 
     /// A Query's body (with `front` bytes left for its header, as ``rewrittenBody`` lays it out)
-    /// that runs `prepared` as `name` for `text`, a text of `match`'s key with digit runs `runs`:
-    /// `EXECUTE name(digits, …)` and the text's comments; before it, `PREPARE name(int4, …) AS …;`
-    /// when `prepare`.
-    public func executeBody(_ match: MaskedMatch, prepared: PreparedRead, name: String, prepare: Bool,
+    /// that runs `prepared` for `text`, a text of `match`'s key with digit runs `runs`: `head`
+    /// (`EXECUTE name`), the text's digits as arguments, and its comments (as sqlcommenter's readers,
+    /// logs and pg_stat_activity, expect them); before it, `prepareStatement` when given (see
+    /// ``PreparedRead/prepareStatement(name:)``). Made in one allocation: it is every prepared read's.
+    public func executeBody(_ match: MaskedMatch, prepared: PreparedRead, head: [UInt8], prepareStatement: [UInt8]?,
                             text: UnsafeBufferPointer<UInt8>, runs: [Range<Int>], front: Int) -> [UInt8]? {
-        guard prepared.parameterRuns.allSatisfy({ $0 < runs.count && runs[$0].upperBound <= text.count }) else { return nil }
-        var out = [UInt8](repeating: 0, count: front)
-        out.reserveCapacity(front + 64 + (prepare ? prepared.text.count + 32 : 0) + text.count / 4)
-        if prepare { out += prepared.prepareStatement(name: name) }
-        out += Array("EXECUTE ".utf8)
-        out += Array(name.utf8)
-        for (i, run) in prepared.parameterRuns.enumerated() {
-            out.append(i == 0 ? UInt8(ascii: "(") : UInt8(ascii: ","))
-            out += UnsafeBufferPointer(rebasing: text[runs[run]])
+        let template = match.template
+        let parameters = prepared.parameterRuns
+        var total = front + (prepareStatement?.count ?? 0) + head.count + 1
+        for k in parameters {
+            guard k < runs.count, runs[k].upperBound <= text.count else { return nil }
+            total += runs[k].count + 1
         }
-        if !prepared.parameterRuns.isEmpty { out.append(UInt8(ascii: ")")) }
-        // The text's comments go with it, as sqlcommenter's readers (logs, pg_stat_activity) expect.
-        if !match.template.commentRanges.isEmpty {
-            for comment in match.template.comments(of: text, runs: runs) {
-                out.append(UInt8(ascii: " "))
-                out += UnsafeBufferPointer(rebasing: text[comment])
-                if comment.count >= 2 && text[comment.lowerBound] == UInt8(ascii: "-") { out.append(UInt8(ascii: "\n")) }
+        if !parameters.isEmpty { total += 1 }
+        let hasComments = !template.commentRanges.isEmpty
+        if hasComments {
+            template.forEachComment(of: text, runs: runs) { total += 1 + $0.count + (Self.isLineComment($0, in: text) ? 1 : 0) }
+        }
+        return [UInt8](unsafeUninitializedCapacity: total) { out, count in
+            let base = out.baseAddress!
+            var at = front
+            func put(_ part: UnsafeBufferPointer<UInt8>) {
+                guard let from = part.baseAddress, !part.isEmpty else { return }
+                (base + at).update(from: from, count: part.count)
+                at += part.count
             }
+            func put(_ byte: UInt8) {
+                base[at] = byte
+                at += 1
+            }
+            (base).initialize(repeating: 0, count: front)
+            prepareStatement?.withUnsafeBufferPointer { put($0) }
+            head.withUnsafeBufferPointer { put($0) }
+            for (i, k) in parameters.enumerated() {
+                put(i == 0 ? UInt8(ascii: "(") : UInt8(ascii: ","))
+                put(UnsafeBufferPointer(rebasing: text[runs[k]]))
+            }
+            if !parameters.isEmpty { put(UInt8(ascii: ")")) }
+            if hasComments {
+                template.forEachComment(of: text, runs: runs) { comment in
+                    put(UInt8(ascii: " "))
+                    put(UnsafeBufferPointer(rebasing: text[comment]))
+                    // A line comment must not take in what follows.
+                    if Self.isLineComment(comment, in: text) { put(UInt8(ascii: "\n")) }
+                }
+            }
+            put(0)
+            count = at
         }
-        out.append(0)
-        return out
+    }
+
+    private static func isLineComment(_ comment: Range<Int>, in text: UnsafeBufferPointer<UInt8>) -> Bool {
+        comment.count >= 2 && text[comment.lowerBound] == UInt8(ascii: "-")
     }
 
     /// The rewrite of `sql` onto `routes`, planned once per shape (or text) and route set.

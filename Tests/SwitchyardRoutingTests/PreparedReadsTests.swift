@@ -14,7 +14,7 @@ struct PreparedReadsTests {
         #expect(reads.plan(for: 7, canPrepare: false) == nil)
         #expect(reads.plan(for: 7, canPrepare: true) == .prepare(name: "switchyard_rt_1_2", deallocating: nil))
         reads.prepareEnded(succeeded: true)
-        #expect(reads.plan(for: 7, canPrepare: false) == .execute(name: "switchyard_rt_1_2"))
+        #expect(reads.plan(for: 7, canPrepare: false) == .execute(name: "switchyard_rt_1_2", head: Array("EXECUTE switchyard_rt_1_2".utf8)))
         reads.discard(7)
         #expect(reads.plan(for: 7, canPrepare: true) == .prepare(name: "switchyard_rt_1_3", deallocating: nil))
         reads.prepareEnded(succeeded: true)
@@ -50,6 +50,6 @@ struct PreparedReadsTests {
         reads.prepareEnded(succeeded: true)
         #expect(reads.count == 2)
         #expect(reads.plan(for: 1, canPrepare: false) == nil)
-        #expect(reads.plan(for: 2, canPrepare: false) == .execute(name: "switchyard_rt_1_2"))
+        #expect(reads.plan(for: 2, canPrepare: false) == .execute(name: "switchyard_rt_1_2", head: Array("EXECUTE switchyard_rt_1_2".utf8)))
     }
 }

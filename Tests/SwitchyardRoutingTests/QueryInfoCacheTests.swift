@@ -388,7 +388,8 @@ struct PreparedFormTests {
                      prepare: Bool) -> String? {
         var text = sql
         return text.withUTF8 { bytes in
-            cache.executeBody(m.match, prepared: prepared, name: "switchyard_r9", prepare: prepare, text: bytes, runs: m.runs, front: 5)
+            cache.executeBody(m.match, prepared: prepared, head: Array("EXECUTE switchyard_r9".utf8),
+                              prepareStatement: prepare ? prepared.prepareStatement(name: "switchyard_r9") : nil, text: bytes, runs: m.runs, front: 5)
         }.map { String(decoding: $0.dropFirst(5).dropLast(), as: UTF8.self) }
     }
 

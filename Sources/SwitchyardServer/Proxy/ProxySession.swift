@@ -772,16 +772,17 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             preparedReads.forgetAll()
         }
         guard let plan = preparedReads.plan(for: prepared.id, canPrepare: true) else { return nil }
-        let name: String, prepare: Bool, deallocating: String?
+        let name: String, head: [UInt8], prepare: Bool, deallocating: String?
         switch plan {
-        case let .execute(n): (name, prepare, deallocating) = (n, false, nil)
-        case let .prepare(n, d): (name, prepare, deallocating) = (n, true, d)
+        case let .execute(n, h): (name, head, prepare, deallocating) = (n, h, false, nil)
+        case let .prepare(n, d): (name, head, prepare, deallocating) = (n, Array("EXECUTE \(n)".utf8), true, d)
         }
-        var out = deallocating.map(deallocation) ?? []
-        guard var message = cache.executeBody(match, prepared: prepared, name: name, prepare: prepare,
+        guard var message = cache.executeBody(match, prepared: prepared, head: head,
+                                              prepareStatement: prepare ? prepared.prepareStatement(name: name) : nil,
                                               text: text, runs: runScratch, front: FrontendMessage.headerLength) else {
+            // Not sent: a statement the eviction would have made room for is not prepared either.
             if prepare { preparedReads.prepareEnded(succeeded: false) }
-            return out.isEmpty ? nil : out + FrontendMessage.query(String(decoding: text, as: UTF8.self)).encoded()
+            return nil
         }
         FrontendMessage.writeHeader(id: FrontendMessageID.query.rawValue, into: &message)
         if prepare {
@@ -791,9 +792,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             readWatch = .execute(prepared, name: name, message: message)
             skipper.expectLeading(.staleError)
         }
-        if out.isEmpty { return message }
-        out += message
-        return out
+        guard let deallocating else { return message }
+        return deallocation(deallocating) + message
     }
 
     /// `DEALLOCATE name` as a Query of the session's own, its answer dropped (an error only logged):
