@@ -48,10 +48,12 @@ public struct PreparedReads: Sendable {
     public var count: Int { names.count }
 
     /// The plan for read `id`: nil when it is not prepared and `canPrepare` is false (the
-    /// session cannot tell its answer apart now), or while another PREPARE is on its way.
-    public mutating func plan(for id: Int, canPrepare: Bool) -> Plan? {
+    /// session cannot tell its answer apart now), while another PREPARE is on its way, or once
+    /// the session prepares no more (``isOff``), unless `evenIfOff`: a read whose EXECUTE was
+    /// refused must still be run.
+    public mutating func plan(for id: Int, canPrepare: Bool, evenIfOff: Bool = false) -> Plan? {
         if let found = names[id] { return .execute(name: found.name, head: found.head) }
-        guard canPrepare, pending == nil, !isOff else { return nil }
+        guard canPrepare, pending == nil, !isOff || evenIfOff else { return nil }
         serial += 1
         let name = prefix + String(serial)
         var evicted: String?

@@ -3,6 +3,7 @@
 import Foundation
 import SwitchyardConfig
 import SwitchyardProtocol
+import SwitchyardRouting
 import SwitchyardTestSupport
 import Testing
 
@@ -118,6 +119,28 @@ struct PreparedReadsTests {
                 }
             }
             #expect(try Self.preparedNames(conn).count == 100)
+        }
+    }
+
+    @Test("statements dropped where the session cannot see it (a DO block) are prepared again and the reads answer, also after the session stops preparing")
+    func droppedUnseen() throws {
+        try Self.withProxy { proxy, _ in
+            // A raw client: every answer is awaited for at most 20 s, so a read left unanswered fails here.
+            let raw = try RawClient(port: proxy.port)
+            _ = raw.startup(database: Self.database)
+            func rows(_ sql: String) -> [String] {
+                raw.query(sql).compactMap { if case let .dataRow(row) = $0 { row.values.first.flatMap { $0.map { String(decoding: $0, as: UTF8.self) } } } else { nil } }
+            }
+            for round in 1...(PreparedReads.missingLimit + 2) {
+                for k in 1...3 {
+                    #expect(rows("select name from users where id = \(k + round)") == ["old-\(k + round)"], "round \(round)")
+                }
+                #expect(!rows("select name from pg_prepared_statements where name like 'switchyard_r%'").isEmpty, "round \(round)")
+                let dropped = raw.query("do $$ begin execute 'deallocate all'; end $$")
+                #expect(RawClient.errors(dropped).isEmpty, "\(dropped)")
+            }
+            #expect(rows("select name from users where id = 9") == ["old-9"])
+            #expect(rows("select name from users where id = 10") == ["old-10"])
         }
     }
 

@@ -37,6 +37,8 @@ struct PreparedReadsTests {
         reads.noteMissing()
         #expect(reads.isOff)
         #expect(reads.plan(for: 1, canPrepare: true) == nil)
+        // A read whose EXECUTE was refused is still prepared and run, once more.
+        #expect(reads.plan(for: 1, canPrepare: true, evenIfOff: true) != nil)
     }
 
     @Test("beyond the limit the oldest is deallocated in the same Query")

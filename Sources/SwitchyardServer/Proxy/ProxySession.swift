@@ -838,7 +838,11 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                     logger.warning("prepared reads keep disappearing on this session's server connection (a transaction-pooling PgBouncer in front of PostgreSQL?): its routed reads go as texts from now on; prepare_routed_reads: false sends them as texts everywhere")
                 }
             }
-            guard case let .prepare(newName, deallocating)? = preparedReads.plan(for: prepared.id, canPrepare: true) else { return }
+            // The client's answer was dropped: the read is run again, whatever the session does after.
+            guard case let .prepare(newName, deallocating)? = preparedReads.plan(for: prepared.id, canPrepare: true, evenIfOff: true) else {
+                close(reason: "a prepared read could not be run again")
+                return
+            }
             var retry = [stillThere ? name : nil, deallocating].compactMap { $0 }.flatMap(deallocation)
             var query = [UInt8](repeating: 0, count: FrontendMessage.headerLength)
             query += prepared.prepareStatement(name: newName)
