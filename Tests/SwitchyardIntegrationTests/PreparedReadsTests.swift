@@ -61,7 +61,14 @@ struct PreparedReadsTests {
                         #expect(try conn.query(sql) == Self.expected(direct, sql, onNew: onNew), "\(sql)")
                     }
                 }
-                #expect(try Self.preparedNames(conn).count == Self.shapes.count, "one statement per shape on the \(onNew ? "new" : "old") path")
+                // One statement per shape, not per text. On the new path a second one per shape when the
+                // control thread's first catalog read (column types) changes the route during the test.
+                let prepared = try Self.preparedNames(conn).count
+                if onNew {
+                    #expect(prepared >= Self.shapes.count && prepared <= 2 * Self.shapes.count, "\(prepared) on the new path")
+                } else {
+                    #expect(prepared == Self.shapes.count, "\(prepared) on the old path")
+                }
             }
             // Cohorts, latency and the routed-read counter are those of the texts.
             let cohorts = try proxy.psql("show cohorts", database: "switchyard")
