@@ -110,6 +110,14 @@ struct PreparedReadsTests {
             try read(12)
             try read(13)
             #expect(try Self.preparedNames(conn).count <= 2)
+            // /metrics counts them: every read from the second on, the PREPAREs, and the two prepared again.
+            let metrics = try httpGet(port: try #require(proxy.adminPort), path: "/metrics").body
+            func value(_ name: String) -> Int? {
+                metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { $0.split(separator: " ").last.flatMap { Int($0) } }
+            }
+            #expect((value("switchyard_prepared_reads_total") ?? 0) >= 9, "\(metrics)")
+            #expect((value("switchyard_prepared_read_statements_total") ?? 0) >= 3)
+            #expect(value("switchyard_prepared_reads_prepared_again_total") == 2)
         }
     }
 

@@ -39,6 +39,10 @@ final class MetricsRenderer: Sendable {
             ({ $0.requests }, "requests_total", "Requests answered by ReadyForQuery (Query, Sync, FunctionCall)."),
             ({ $0.cancelsForwarded }, "cancel_requests_forwarded_total", "Cancel requests routed to a backend."),
             ({ $0.protocolErrors }, "protocol_errors_total", "Sessions closed for malformed protocol input."),
+            ({ $0.preparedReads }, "prepared_reads_total", "Routed reads sent as EXECUTE of a statement their session prepared (prepare_routed_reads)."),
+            ({ $0.preparedReadStatements }, "prepared_read_statements_total", "Statements prepared for routed reads."),
+            ({ $0.preparedReadsPreparedAgain }, "prepared_reads_prepared_again_total",
+             "Prepared reads the server refused (a table's columns changed, or the statement was gone), prepared and run again."),
         ]
         let registry = self.registry
         counters = defs.map { def in

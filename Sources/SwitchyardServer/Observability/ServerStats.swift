@@ -18,6 +18,11 @@ public final class ServerStats: Sendable {
     public let requests = Atomic<UInt64>(0)
     public let cancelsForwarded = Atomic<UInt64>(0)
     public let protocolErrors = Atomic<UInt64>(0)
+    /// Routed reads sent as an EXECUTE of a statement their session prepared; the PREPAREs that
+    /// succeeded; and the reads run again after the server refused their statement as stale or missing.
+    public let preparedReads = Atomic<UInt64>(0)
+    public let preparedReadStatements = Atomic<UInt64>(0)
+    public let preparedReadsPreparedAgain = Atomic<UInt64>(0)
     /// Sum of request latencies in nanoseconds, for averages.
     public let requestNanos = Atomic<UInt64>(0)
 
@@ -86,6 +91,9 @@ public final class ServerStats: Sendable {
         public var requests: UInt64
         public var cancelsForwarded: UInt64
         public var protocolErrors: UInt64
+        public var preparedReads: UInt64
+        public var preparedReadStatements: UInt64
+        public var preparedReadsPreparedAgain: UInt64
         public var requestNanos: UInt64
     }
 
@@ -103,6 +111,9 @@ public final class ServerStats: Sendable {
             requests: requests.load(ordering: .relaxed),
             cancelsForwarded: cancelsForwarded.load(ordering: .relaxed),
             protocolErrors: protocolErrors.load(ordering: .relaxed),
+            preparedReads: preparedReads.load(ordering: .relaxed),
+            preparedReadStatements: preparedReadStatements.load(ordering: .relaxed),
+            preparedReadsPreparedAgain: preparedReadsPreparedAgain.load(ordering: .relaxed),
             requestNanos: requestNanos.load(ordering: .relaxed))
     }
 }

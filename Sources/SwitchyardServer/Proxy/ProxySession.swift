@@ -785,6 +785,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             return nil
         }
         FrontendMessage.writeHeader(id: FrontendMessageID.query.rawValue, into: &message)
+        context.stats.preparedReads.add(1, ordering: .relaxed)
         if prepare {
             readWatch = .prepare
             skipper.expectLeading(.completions(1))
@@ -822,6 +823,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         switch watch {
         case .prepare:
             preparedReads.prepareEnded(succeeded: outcome == .completionsDropped)
+            if outcome == .completionsDropped { context.stats.preparedReadStatements.add(1, ordering: .relaxed) }
         case let .execute(prepared, name, message):
             guard case let .stale(error) = outcome, let upstream else { return }
             // The EXECUTE failed before it ran, in a transaction of its own: it is prepared under
@@ -852,6 +854,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             retry += query
             readWatch = .prepare
             skipper.expectLeading(.completions(1))
+            context.stats.preparedReadsPreparedAgain.add(1, ordering: .relaxed)
             logger.info("a prepared read is prepared again", metadata: ["sqlstate": "\(error.sqlState ?? "")", "message": "\(error.message ?? "")"])
             let sent = retry.withUnsafeBytes { raw in Result { () throws(SocketError) in try forward(raw, to: upstream, queue: &toServer) } }
             try sent.get()
