@@ -70,10 +70,13 @@ public struct PreparedReads: Sendable {
         guard let p = pending else { return }
         pending = nil
         if succeeded {
-            names[p.id] = (p.name, Array("EXECUTE \(p.name)".utf8))
+            names[p.id] = (p.name, Self.executeHead(p.name))
             order.append(p.id)
         }
     }
+
+    /// `EXECUTE name`, what every EXECUTE of statement `name` begins with.
+    public static func executeHead(_ name: String) -> [UInt8] { Array("EXECUTE \(name)".utf8) }
 
     /// Read `id` must be prepared again: the server dropped it or will not run it as prepared.
     public mutating func discard(_ id: Int) {

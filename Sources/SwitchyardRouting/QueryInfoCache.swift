@@ -515,11 +515,10 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
     /// key is one SELECT whose every run is fixed, in a comment, or an integer constant at one of
     /// its ``StatementAnalysis/parameterPlaces``; nil otherwise.
     let parameterRuns: [Int]?
-    /// The template's text.
-    let text: [UInt8]
-    /// The prepared form of the text as it is, and per route set (read and written only under
-    /// the cache's lock; nil inside: the key has none).
-    var preparedAsIs: PreparedRead??
+    /// The prepared form of the key's texts as they are, made with the template (nil when not
+    /// preparable), and per route set (read and written only under the cache's lock; nil inside:
+    /// the key has none).
+    let preparedAsIs: PreparedRead?
     var preparedForms = PerRoutes<PreparedRead?>()
 
     init?(shape: ShapeTemplate, masked: MaskedText, tokens: [SQLToken], text: UnsafeBufferPointer<UInt8>,
@@ -537,9 +536,12 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
         }
         // A text whose every run is fixed is better served by the exact-text cache.
         guard fixed.count < masked.runs.count else { return nil }
-        parameterRuns = Self.parameterRuns(runs: masked.runs, integers: integers, anywhere: anywhere, shape: shape,
-                                           tokenRanges: tokenRanges, commentRanges: commentRanges)
-        self.text = Array(text)
+        let parameterRuns = Self.parameterRuns(runs: masked.runs, integers: integers, anywhere: anywhere, shape: shape,
+                                               tokenRanges: tokenRanges, commentRanges: commentRanges)
+        self.parameterRuns = parameterRuns
+        preparedAsIs = parameterRuns.map {
+            Self.preparedForm(parameterRuns: $0, bytes: Array(text), places: masked.runs, indices: Array(masked.runs.indices))
+        }
         tagValues = Self.tagValues(commentRanges: commentRanges, runs: masked.runs, text: text)
         maskedBytes = masked.key.bytes
         self.integers = integers
@@ -571,8 +573,7 @@ fileprivate final class MaskedTemplate: @unchecked Sendable {
     }
 
     /// The prepared form of the text as rewritten into `bytes`, where the key's runs `indices` are at `places`.
-    func preparedForm(bytes: [UInt8], places: [Range<Int>], indices: [Int]) -> PreparedRead? {
-        guard let parameterRuns else { return nil }
+    static func preparedForm(parameterRuns: [Int], bytes: [UInt8], places: [Range<Int>], indices: [Int]) -> PreparedRead {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count + 8)
         var kept: [Int] = []
@@ -901,17 +902,13 @@ public final class QueryInfoCache: Sendable {
     /// for `routes` yet.
     public func preparedRead(_ match: MaskedMatch, routes: [ReadRoute]?) -> PreparedRead? {
         let t = match.template
-        guard t.parameterRuns != nil else { return nil }
+        guard let parameterRuns = t.parameterRuns else { return nil }
+        // As they are: made with the template, read without the lock.
+        guard let routes else { return t.preparedAsIs }
         return state.withLock { _ -> PreparedRead? in
-            guard let routes else {
-                if let made = t.preparedAsIs { return made }
-                let made = t.preparedForm(bytes: t.text, places: t.runs, indices: Array(t.runs.indices))
-                t.preparedAsIs = .some(made)
-                return made
-            }
             if let made = t.preparedForms.value(for: routes) { return made }
             guard case let .some(.some(form)) = t.forms.value(for: routes) else { return nil }
-            let made = t.preparedForm(bytes: form.bytes, places: form.runs, indices: form.runIndices)
+            let made = MaskedTemplate.preparedForm(parameterRuns: parameterRuns, bytes: form.bytes, places: form.runs, indices: form.runIndices)
             t.preparedForms.set(made, for: routes)
             return made
         }

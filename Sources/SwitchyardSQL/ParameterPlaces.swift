@@ -8,9 +8,9 @@
 /// Elsewhere a parameter can change the statement: `ORDER BY 1` names a column, `GROUP BY a + 1`
 /// must equal the select list's `a + 1`, and a type's `varchar(10)` takes no parameter.
 public enum ParameterPlaces {
-    /// The constants' byte offsets, relative to the statement (the tree's locations are relative to
-    /// `treeOffset`), in no particular order.
-    static func find(select fields: JSONObject, treeOffset: Int) -> [Int] {
+    /// The constants' byte offsets in `statement`, the statement's bytes (the tree's locations are
+    /// relative to `treeOffset`), in no particular order.
+    static func find(select fields: JSONObject, treeOffset: Int, statement: [UInt8]) -> [Int] {
         var places: [Int] = []
         // A set operation's arms have their own WHERE clauses, matched against nothing either, but
         // its top level has none: only a plain SELECT is looked at.
@@ -20,13 +20,23 @@ public enum ParameterPlaces {
             if let place = integerConstant(fields[key]) { places.append(place) }
         }
         if (fields["limitOption"] as? String) == "LIMIT_OPTION_WITH_TIES" { places.removeAll() }
-        return places.map { $0 - treeOffset }.filter { $0 >= 0 }
+        // A negative constant is the minus sign's: only unsigned ones are digits where they begin.
+        return places.map { $0 - treeOffset }.filter { place in
+            place >= 0 && place < statement.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(statement[place])
+        }
     }
 
     /// The location of `value` if it is an integer constant (`A_Const` holding an `ival`).
     private static func integerConstant(_ value: Any?) -> Int? {
         guard let (type, fields) = ParseTreeWalker.node(value), type == "A_Const", fields["ival"] is JSONObject else { return nil }
         return (fields["location"] as? Int) ?? 0
+    }
+
+    /// An operator's operand, or the items of an IN list or BETWEEN bounds (a list, bare or as a `List` node).
+    private static func operands(_ value: Any?) -> [Any] {
+        if let list = value as? [Any] { return list }
+        if let (type, fields) = ParseTreeWalker.node(value), type == "List" { return fields["items"] as? [Any] ?? [] }
+        return value.map { [$0] } ?? []
     }
 
     private static func collect(_ value: Any?, into places: inout [Int]) {
@@ -38,18 +48,10 @@ public enum ParameterPlaces {
         switch type {
         case "BoolExpr":
             collect(fields["args"], into: &places)
-        case "List":
-            collect(fields["items"], into: &places)
         case "A_Expr":
             for side in ["lexpr", "rexpr"] {
-                if let place = integerConstant(fields[side]) {
-                    places.append(place)
-                } else if let list = fields[side] as? [Any] ?? (ParseTreeWalker.node(fields[side]).flatMap { $0.0 == "List" ? $0.1["items"] as? [Any] : nil }) {
-                    for item in list {
-                        if let place = integerConstant(item) { places.append(place) } else { collect(item, into: &places) }
-                    }
-                } else {
-                    collect(fields[side], into: &places)
+                for operand in operands(fields[side]) {
+                    if let place = integerConstant(operand) { places.append(place) } else { collect(operand, into: &places) }
                 }
             }
         default:

@@ -173,10 +173,7 @@ public enum SQLAnalyzer {
             hasOrderBy: hasOrderBy, lockingRead: walker.lockingRead, error: nil, write: write
         )
         if type == "SelectStmt" {
-            // A negative constant is the minus sign's: only unsigned ones are digits where they begin.
-            analysis.parameterPlaces = ParameterPlaces.find(select: fields, treeOffset: treeOffset).filter { place in
-                place < statementBytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(statementBytes[place])
-            }
+            analysis.parameterPlaces = ParameterPlaces.find(select: fields, treeOffset: treeOffset, statement: statementBytes)
         }
         return analysis
     }

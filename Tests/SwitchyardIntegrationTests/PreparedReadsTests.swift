@@ -203,7 +203,7 @@ struct PreparedReadsTests {
         }
     }
 
-    @Test("two Queries sent together, and reads in a transaction block, go as texts; with prepare_routed_reads off nothing is prepared")
+    @Test("of two Queries sent together the second goes as text and the first's PREPARE is not seen; reads in a transaction block go as texts; with prepare_routed_reads off nothing is prepared")
     func textsWhenNotAlone() throws {
         try Self.withProxy { proxy, _ in
             let raw = try RawClient(port: proxy.port)

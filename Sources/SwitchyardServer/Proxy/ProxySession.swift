@@ -775,7 +775,7 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
         let name: String, head: [UInt8], prepare: Bool, deallocating: String?
         switch plan {
         case let .execute(n, h): (name, head, prepare, deallocating) = (n, h, false, nil)
-        case let .prepare(n, d): (name, head, prepare, deallocating) = (n, Array("EXECUTE \(n)".utf8), true, d)
+        case let .prepare(n, d): (name, head, prepare, deallocating) = (n, PreparedReads.executeHead(n), true, d)
         }
         guard var message = cache.executeBody(match, prepared: prepared, head: head,
                                               prepareStatement: prepare ? prepared.prepareStatement(name: name) : nil,
@@ -848,8 +848,8 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
             var retry = [stillThere ? name : nil, deallocating].compactMap { $0 }.flatMap(deallocation)
             var query = [UInt8](repeating: 0, count: FrontendMessage.headerLength)
             query += prepared.prepareStatement(name: newName)
-            query += Array("EXECUTE \(newName)".utf8)
-            query += message[(FrontendMessage.headerLength + "EXECUTE \(name)".utf8.count)...]
+            query += PreparedReads.executeHead(newName)
+            query += message[(FrontendMessage.headerLength + PreparedReads.executeHead(name).count)...]
             FrontendMessage.writeHeader(id: FrontendMessageID.query.rawValue, into: &query)
             retry += query
             readWatch = .prepare
@@ -1062,7 +1062,6 @@ final class ProxySession: EventHandler, TickHandler, ShutdownTarget, @unchecked 
                 }
                 if consumed == 0 { break }
             }
-            if let outcome = skipper.takeOutcome() { try readWatchEnded(outcome) }
             if chunk.isEmpty { return }
             try forwardServerBytes(chunk)
         }
